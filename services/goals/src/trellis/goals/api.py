@@ -1,0 +1,265 @@
+"""The goals service's HTTP API: thin translation of requests into commands and queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from trellis.core.errors import NotFound
+from trellis.core.http import CorrelationId, CurrentActor
+from trellis.core.service import Runtime
+from trellis.goals.application import CommandResult, GoalCommands
+from trellis.goals.views import queries
+
+router = APIRouter(prefix="/v1", tags=["goals"])
+
+Level = Literal["company", "team", "individual"]
+Rollup = Literal["key_results", "children", "both"]
+Title = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateGoal(Body):
+    level: Level
+    title: Title
+    description: str = Field(default="", max_length=10_000)
+    owner_id: str | None = Field(default=None, description="defaults to the caller")
+    team_id: str | None = None
+    period: str = Field(min_length=1, max_length=50, examples=["2026-Q4"])
+    due_date: dt.date | None = None
+    parent_id: str | None = Field(default=None, description="the goal this one aligns to")
+    progress_rollup: Rollup = "both"
+    weight: float = Field(default=1.0, gt=0)
+
+
+class ChangeGoal(Body):
+    title: Title | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    period: str | None = Field(default=None, min_length=1, max_length=50)
+    due_date: dt.date | None = None
+    owner_id: str | None = None
+
+
+class Align(Body):
+    parent_id: str
+
+
+class AddKeyResult(Body):
+    name: Title
+    start: float
+    target: float
+    current: float | None = None
+    unit: str = Field(default="", max_length=50)
+    weight: float = Field(default=1.0, gt=0)
+
+
+class RecordProgress(Body):
+    value: float
+    comment: str = Field(default="", max_length=5_000)
+    confidence: int | None = Field(default=None, ge=1, le=5)
+
+
+class SetStatus(Body):
+    status: Literal["on_track", "at_risk", "off_track"]
+
+
+class Retire(Body):
+    reason: str = Field(default="", max_length=5_000)
+
+
+class Accepted(BaseModel):
+    goal_id: str
+    version: int
+    events: list[str]
+    key_result_id: str | None = None
+
+
+def _commands(request: Request) -> GoalCommands:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.extras["commands"]
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+Commands = Annotated[GoalCommands, Depends(_commands)]
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+IfMatch = Annotated[
+    int | None,
+    Header(alias="If-Match", description="expected goal version; 409 if it has moved on"),
+]
+
+
+def _accepted(result: CommandResult) -> Accepted:
+    return Accepted(
+        goal_id=result.goal_id,
+        version=result.version,
+        events=result.events,
+        key_result_id=result.key_result_id,
+    )
+
+
+@router.post("/goals", status_code=status.HTTP_201_CREATED, response_model=Accepted)
+async def create_goal(body: CreateGoal, actor: CurrentActor, cid: CorrelationId, commands: Commands):
+    return _accepted(await commands.create_goal(actor, cid, **body.model_dump()))
+
+
+@router.patch("/goals/{goal_id}", response_model=Accepted)
+async def change_goal(
+    goal_id: str,
+    body: ChangeGoal,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    commands: Commands,
+    if_match: IfMatch = None,
+):
+    changes = body.model_dump(exclude_unset=True)
+    return _accepted(await commands.change(actor, cid, goal_id, if_match, changes))
+
+
+@router.put("/goals/{goal_id}/alignment", response_model=Accepted)
+async def align_goal(
+    goal_id: str,
+    body: Align,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    commands: Commands,
+    if_match: IfMatch = None,
+):
+    return _accepted(await commands.align(actor, cid, goal_id, body.parent_id, if_match))
+
+
+@router.delete("/goals/{goal_id}/alignment", response_model=Accepted)
+async def unalign_goal(
+    goal_id: str, actor: CurrentActor, cid: CorrelationId, commands: Commands, if_match: IfMatch = None
+):
+    return _accepted(await commands.unalign(actor, cid, goal_id, if_match))
+
+
+@router.post("/goals/{goal_id}/key-results", status_code=status.HTTP_201_CREATED, response_model=Accepted)
+async def add_key_result(
+    goal_id: str,
+    body: AddKeyResult,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    commands: Commands,
+    if_match: IfMatch = None,
+):
+    return _accepted(await commands.add_key_result(actor, cid, goal_id, if_match, **body.model_dump()))
+
+
+@router.post("/goals/{goal_id}/key-results/{key_result_id}/progress", response_model=Accepted)
+async def record_progress(
+    goal_id: str,
+    key_result_id: str,
+    body: RecordProgress,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    commands: Commands,
+    if_match: IfMatch = None,
+):
+    return _accepted(
+        await commands.record_progress(actor, cid, goal_id, key_result_id, if_match, **body.model_dump())
+    )
+
+
+@router.put("/goals/{goal_id}/status", response_model=Accepted)
+async def set_status(
+    goal_id: str,
+    body: SetStatus,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    commands: Commands,
+    if_match: IfMatch = None,
+):
+    return _accepted(await commands.set_status(actor, cid, goal_id, if_match, body.status))
+
+
+@router.post("/goals/{goal_id}/complete", response_model=Accepted)
+async def complete_goal(
+    goal_id: str, actor: CurrentActor, cid: CorrelationId, commands: Commands, if_match: IfMatch = None
+):
+    return _accepted(await commands.complete(actor, cid, goal_id, if_match))
+
+
+@router.post("/goals/{goal_id}/retire", response_model=Accepted)
+async def retire_goal(
+    goal_id: str,
+    body: Retire,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    commands: Commands,
+    if_match: IfMatch = None,
+):
+    return _accepted(await commands.retire(actor, cid, goal_id, if_match, body.reason))
+
+
+@router.get("/goals/{goal_id}", summary="A goal with its key results and rolled-up progress")
+async def get_goal(goal_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        view = await queries.goal_node(session, actor.tenant_id, goal_id)
+        if view is None or view["version"] < await runtime.store.current_version(session, goal_id):
+            # The read view lags the write by milliseconds: answer from the events, so a
+            # client always reads its own writes.
+            goal = await runtime.extras["goals"].get(session, goal_id, actor.tenant_id)
+            return queries.goal_from_aggregate(goal, view)
+    return view
+
+
+@router.get("/goals/{goal_id}/history", summary="The goal's audit trail: every event, who, when")
+async def goal_history(goal_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        recorded = await runtime.store.load(session, goal_id)
+    if not recorded or recorded[0].tenant_id != actor.tenant_id:
+        raise NotFound(f"goal {goal_id} not found")
+    return {
+        "goal_id": goal_id,
+        "events": [
+            {
+                "version": r.envelope.aggregate_version,
+                "type": r.envelope.event_type,
+                "occurred_at": r.envelope.occurred_at.isoformat(),
+                "actor_id": r.envelope.actor_id,
+                "event_id": str(r.envelope.event_id),
+                "correlation_id": r.envelope.correlation_id,
+                "causation_id": r.envelope.causation_id,
+                "data": r.event.model_dump(mode="json"),
+            }
+            for r in recorded
+        ],
+    }
+
+
+@router.get("/alignment-tree", summary="Every goal in its place under the company objectives")
+async def get_alignment_tree(
+    actor: CurrentActor, runtime: RuntimeDep, include_retired: bool = False
+) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        return {
+            "roots": await queries.alignment_tree(session, actor.tenant_id, include_retired=include_retired)
+        }
+
+
+@router.get("/objectives", summary="The one-page list of company objectives")
+async def get_objectives(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        return {"objectives": await queries.company_objectives(session, actor.tenant_id)}
+
+
+@router.get("/alignment-coverage", summary="Share of goals and people aligned to an objective")
+async def get_alignment_coverage(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        return await queries.alignment_coverage(session, actor.tenant_id)
+
+
+@router.get("/employees/{employee_id}/goals", summary="An employee's goals")
+async def get_employee_goals(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        return {"goals": await queries.employee_goals(session, actor.tenant_id, employee_id)}

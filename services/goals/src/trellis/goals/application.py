@@ -1,0 +1,209 @@
+"""Command handlers of the goals service: load, check who may, decide, append.
+
+Each handler runs in one transaction: the aggregate is loaded from the event store,
+the actor's permission checked, the domain decides, and the new events are appended
+with the loaded version as the expected version (a concurrent writer gets a 409).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from trellis.core.auth import Actor
+from trellis.core.errors import ConcurrencyError, NotFound
+from trellis.core.ids import uuid7
+from trellis.core.repository import Repository
+from trellis.goals.domain.goal import Goal
+from trellis.goals.domain.permissions import ensure_may_change, ensure_may_create
+from trellis.goals.org import OrgDirectory
+
+MAX_ANCESTORS = 16
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    goal_id: str
+    version: int
+    events: list[str]
+    key_result_id: str | None = None
+
+
+class GoalCommands:
+    def __init__(self, sessions: async_sessionmaker, goals: Repository[Goal], org: OrgDirectory) -> None:
+        self.sessions = sessions
+        self.goals = goals
+        self.org = org
+
+    async def create_goal(
+        self,
+        actor: Actor,
+        correlation_id: str,
+        *,
+        level: str,
+        title: str,
+        description: str = "",
+        owner_id: str | None = None,
+        team_id: str | None = None,
+        period: str,
+        due_date: dt.date | None = None,
+        parent_id: str | None = None,
+        progress_rollup: str = "both",
+        weight: float = 1.0,
+    ) -> CommandResult:
+        owner = owner_id or actor.employee_id
+        goal_id = str(uuid7())
+        async with self.sessions() as session, session.begin():
+            manages = await self.org.manages(session, actor, owner)
+            ensure_may_create(actor, level, owner, manages)
+            parent, ancestors = await self._parent(session, actor, parent_id)
+            goal = self.goals.new(goal_id, actor.tenant_id)
+            goal.create(
+                level=level,
+                title=title,
+                description=description,
+                owner_id=owner,
+                team_id=team_id,
+                period=period,
+                due_date=due_date,
+                parent=parent,
+                parent_ancestor_ids=ancestors,
+                progress_rollup=progress_rollup,
+                weight=weight,
+            )
+            return await self._save(session, actor, correlation_id, goal)
+
+    async def align(
+        self, actor: Actor, correlation_id: str, goal_id: str, parent_id: str, expected_version: int | None
+    ) -> CommandResult:
+        async def decide(session: AsyncSession, goal: Goal) -> None:
+            parent, ancestors = await self._parent(session, actor, parent_id)
+            assert parent is not None
+            goal.align(parent, ancestors)
+
+        return await self._change(actor, correlation_id, goal_id, expected_version, decide)
+
+    async def unalign(
+        self, actor: Actor, correlation_id: str, goal_id: str, expected_version: int | None
+    ) -> CommandResult:
+        return await self._change(actor, correlation_id, goal_id, expected_version, _call("unalign"))
+
+    async def change(
+        self,
+        actor: Actor,
+        correlation_id: str,
+        goal_id: str,
+        expected_version: int | None,
+        changes: dict[str, Any],
+    ) -> CommandResult:
+        return await self._change(
+            actor, correlation_id, goal_id, expected_version, _call("change", **changes)
+        )
+
+    async def add_key_result(
+        self,
+        actor: Actor,
+        correlation_id: str,
+        goal_id: str,
+        expected_version: int | None,
+        **fields: Any,
+    ) -> CommandResult:
+        kr_id = str(uuid7())
+        result = await self._change(
+            actor,
+            correlation_id,
+            goal_id,
+            expected_version,
+            _call("add_key_result", key_result_id=kr_id, **fields),
+        )
+        return CommandResult(result.goal_id, result.version, result.events, key_result_id=kr_id)
+
+    async def record_progress(
+        self,
+        actor: Actor,
+        correlation_id: str,
+        goal_id: str,
+        key_result_id: str,
+        expected_version: int | None,
+        **fields: Any,
+    ) -> CommandResult:
+        return await self._change(
+            actor,
+            correlation_id,
+            goal_id,
+            expected_version,
+            _call("record_progress", key_result_id=key_result_id, **fields),
+        )
+
+    async def set_status(
+        self, actor: Actor, correlation_id: str, goal_id: str, expected_version: int | None, status: str
+    ) -> CommandResult:
+        return await self._change(
+            actor, correlation_id, goal_id, expected_version, _call("set_status", status)
+        )
+
+    async def complete(
+        self, actor: Actor, correlation_id: str, goal_id: str, expected_version: int | None
+    ) -> CommandResult:
+        return await self._change(actor, correlation_id, goal_id, expected_version, _call("complete"))
+
+    async def retire(
+        self, actor: Actor, correlation_id: str, goal_id: str, expected_version: int | None, reason: str
+    ) -> CommandResult:
+        return await self._change(actor, correlation_id, goal_id, expected_version, _call("retire", reason))
+
+    async def _change(
+        self,
+        actor: Actor,
+        correlation_id: str,
+        goal_id: str,
+        expected_version: int | None,
+        decide: Callable[[AsyncSession, Goal], Awaitable[None]],
+    ) -> CommandResult:
+        async with self.sessions() as session, session.begin():
+            goal = await self.goals.get(session, goal_id, actor.tenant_id)
+            if expected_version is not None and expected_version != goal.version:
+                raise ConcurrencyError(
+                    f"goal {goal_id} is at version {goal.version}, not {expected_version}",
+                    details={"expected_version": expected_version, "actual_version": goal.version},
+                )
+            manages = await self.org.manages(session, actor, goal.owner_id)
+            ensure_may_change(actor, goal, manages)
+            await decide(session, goal)
+            return await self._save(session, actor, correlation_id, goal)
+
+    async def _parent(
+        self, session: AsyncSession, actor: Actor, parent_id: str | None
+    ) -> tuple[Goal | None, list[str]]:
+        if parent_id is None:
+            return None, []
+        parent = await self.goals.find(session, parent_id, actor.tenant_id)
+        if parent is None:
+            raise NotFound(f"parent goal {parent_id} not found")
+        ancestors: list[str] = []
+        current = parent
+        while current.parent_id and len(ancestors) < MAX_ANCESTORS:
+            ancestors.append(current.parent_id)
+            found = await self.goals.find(session, current.parent_id, actor.tenant_id)
+            if found is None:
+                break
+            current = found
+        return parent, ancestors
+
+    async def _save(
+        self, session: AsyncSession, actor: Actor, correlation_id: str, goal: Goal
+    ) -> CommandResult:
+        names = [type(e).event_type for e in goal.pending]
+        await self.goals.save(session, goal, actor.metadata(correlation_id))
+        return CommandResult(goal.id, goal.version, names)
+
+
+def _call(method: str, *args: Any, **kwargs: Any) -> Callable[[AsyncSession, Goal], Awaitable[None]]:
+    async def decide(_session: AsyncSession, goal: Goal) -> None:
+        getattr(goal, method)(*args, **kwargs)
+
+    return decide

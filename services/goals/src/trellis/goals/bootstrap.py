@@ -1,0 +1,53 @@
+"""Wires the goals service: settings, events, migrations, projections, API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import SettingsConfigDict
+
+from trellis.core.repository import Repository
+from trellis.core.service import Runtime, ServiceDefinition
+from trellis.core.settings import ServiceSettings
+from trellis.goals.api import router
+from trellis.goals.application import GoalCommands
+from trellis.goals.domain.events import registry
+from trellis.goals.domain.goal import Goal
+from trellis.goals.org import OrgDirectory
+from trellis.goals.realignment import Realignment
+from trellis.goals.views.alignment_tree import AlignmentTree
+
+
+class GoalsSettings(ServiceSettings):
+    """Environment prefix ``TRELLIS_GOALS_`` (e.g. ``TRELLIS_GOALS_DATABASE_URL``)."""
+
+    model_config = SettingsConfigDict(env_prefix="TRELLIS_GOALS_", extra="ignore")
+
+    service: str = "goals"
+    http_port: int = 8001
+
+
+def _extras(runtime: Runtime) -> dict[str, Any]:
+    goals = Repository(runtime.store, Goal)
+    return {"goals": goals, "commands": GoalCommands(runtime.sessions, goals, OrgDirectory())}
+
+
+def _projections(runtime: Runtime) -> list[Any]:
+    return [AlignmentTree(), Realignment(runtime.extras["goals"])]
+
+
+SERVICE = ServiceDefinition(
+    name="goals",
+    title="Trellis goals",
+    description=(
+        "Company objectives, team and individual goals, key results, the alignment tree "
+        "with rolled-up progress, and realignment when an objective changes."
+    ),
+    settings=GoalsSettings,
+    registry=registry,
+    migrations=Path(__file__).parent / "migrations" / "versions",
+    projections=_projections,
+    routers=lambda: [router],
+    extras=_extras,
+)

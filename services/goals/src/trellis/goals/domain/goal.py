@@ -1,0 +1,361 @@
+"""The Goal aggregate: a company objective, team goal or individual goal.
+
+Command methods check the rules against the current state and record the events of
+the decision; ``apply`` is the only place state changes. A command that would change
+nothing records nothing (so retries and duplicates are harmless).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Any
+
+from trellis.core.aggregate import Aggregate
+from trellis.core.errors import InvalidInput, NotFound, RuleViolation
+from trellis.core.events import DomainEvent
+from trellis.goals.domain.events import (
+    LEVELS,
+    MANUAL_STATUSES,
+    GoalAligned,
+    GoalChanged,
+    GoalCompleted,
+    GoalCreated,
+    GoalRetired,
+    GoalStatusChanged,
+    GoalUnaligned,
+    KeyResultAdded,
+    KeyResultProgressRecorded,
+    RealignmentRequested,
+    RealignmentResolved,
+)
+from trellis.goals.domain.progress import key_result_progress
+
+# Which levels a goal of each level may align to.
+ALLOWED_PARENTS = {"company": (), "team": ("company",), "individual": ("team", "company")}
+MATERIAL_FIELDS = ("title", "description", "period")
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    name: str
+    start: float
+    target: float
+    current: float
+    unit: str
+    weight: float
+
+    @property
+    def progress(self) -> float:
+        return key_result_progress(self.start, self.target, self.current)
+
+
+class Goal(Aggregate):
+    aggregate_type = "goal"
+
+    def __init__(self, aggregate_id: str, tenant_id: str) -> None:
+        super().__init__(aggregate_id, tenant_id)
+        self.level = ""
+        self.title = ""
+        self.description = ""
+        self.owner_id = ""
+        self.team_id: str | None = None
+        self.period = ""
+        self.due_date: dt.date | None = None
+        self.status = "on_track"
+        self.parent_id: str | None = None
+        self.progress_rollup = "both"
+        self.weight = 1.0
+        self.key_results: dict[str, KeyResult] = {}
+        self.pending_realignments: list[str] = []
+
+    # ---- state -----------------------------------------------------------------------
+
+    @property
+    def is_retired(self) -> bool:
+        return self.status == "retired"
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status == "completed"
+
+    def progress_of_key_results(self) -> list[tuple[float, float]]:
+        return [(kr.progress, kr.weight) for kr in self.key_results.values()]
+
+    def apply(self, event: DomainEvent) -> None:
+        match event:
+            case GoalCreated():
+                self.level = event.level
+                self.title = event.title
+                self.description = event.description
+                self.owner_id = event.owner_id
+                self.team_id = event.team_id
+                self.period = event.period
+                self.due_date = event.due_date
+                self.parent_id = event.parent_id
+                self.progress_rollup = event.progress_rollup
+                self.weight = event.weight
+            case GoalChanged():
+                for key, value in event.changes.items():
+                    if key == "due_date":
+                        value = dt.date.fromisoformat(value) if value else None
+                    setattr(self, key, value)
+            case GoalAligned():
+                self.parent_id = event.parent_id
+            case GoalUnaligned():
+                self.parent_id = None
+            case KeyResultAdded():
+                self.key_results[event.key_result_id] = KeyResult(
+                    event.name, event.start, event.target, event.current, event.unit, event.weight
+                )
+            case KeyResultProgressRecorded():
+                kr = self.key_results[event.key_result_id]
+                self.key_results[event.key_result_id] = replace(kr, current=event.value)
+            case GoalStatusChanged():
+                self.status = event.status
+            case GoalCompleted():
+                self.status = "completed"
+            case GoalRetired():
+                self.status = "retired"
+            case RealignmentRequested():
+                self.pending_realignments.append(event.cause_event_id)
+            case RealignmentResolved():
+                self.pending_realignments = [
+                    c for c in self.pending_realignments if c not in event.cause_event_ids
+                ]
+            case _:
+                raise TypeError(f"Goal cannot apply {type(event).__name__}")
+
+    # ---- commands --------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        level: str,
+        title: str,
+        description: str = "",
+        owner_id: str,
+        team_id: str | None = None,
+        period: str,
+        due_date: dt.date | None = None,
+        parent: Goal | None = None,
+        parent_ancestor_ids: list[str] | None = None,
+        progress_rollup: str = "both",
+        weight: float = 1.0,
+    ) -> None:
+        if self.exists:
+            raise RuleViolation(f"goal {self.id} already exists")
+        if level not in LEVELS:
+            raise InvalidInput(f"level must be one of {', '.join(LEVELS)}")
+        if not title.strip():
+            raise InvalidInput("a goal needs a title")
+        if not period.strip():
+            raise InvalidInput("a goal needs a period")
+        if weight <= 0:
+            raise InvalidInput("weight must be positive")
+        self.level = level  # the alignment check reads it
+        if parent is not None:
+            self._check_parent(parent, parent_ancestor_ids or [])
+        self.record(
+            GoalCreated(
+                goal_id=self.id,
+                level=level,  # type: ignore[arg-type]
+                title=title.strip(),
+                description=description,
+                owner_id=owner_id,
+                team_id=team_id,
+                period=period.strip(),
+                due_date=due_date,
+                parent_id=parent.id if parent else None,
+                progress_rollup=progress_rollup,  # type: ignore[arg-type]
+                weight=weight,
+            )
+        )
+
+    def align(self, parent: Goal, parent_ancestor_ids: list[str]) -> None:
+        self._require_exists()
+        self._require_open("aligned")
+        self._check_parent(parent, parent_ancestor_ids)
+        same = parent.id == self.parent_id
+        if same and not self.pending_realignments:
+            return
+        if not same:
+            self.record(GoalAligned(goal_id=self.id, parent_id=parent.id, previous_parent_id=self.parent_id))
+        if self.pending_realignments:
+            self.record(
+                RealignmentResolved(
+                    goal_id=self.id,
+                    cause_event_ids=list(self.pending_realignments),
+                    resolution="confirmed" if same else "realigned",
+                )
+            )
+
+    def unalign(self) -> None:
+        self._require_exists()
+        if self.parent_id is None:
+            raise RuleViolation("the goal is not aligned to anything")
+        self.record(GoalUnaligned(goal_id=self.id, previous_parent_id=self.parent_id))
+        if self.pending_realignments:
+            self.record(
+                RealignmentResolved(
+                    goal_id=self.id, cause_event_ids=list(self.pending_realignments), resolution="unaligned"
+                )
+            )
+
+    def change(
+        self,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        period: str | None = None,
+        due_date: dt.date | None = None,
+        owner_id: str | None = None,
+    ) -> None:
+        self._require_exists()
+        if self.is_retired:
+            raise RuleViolation("a retired goal cannot be changed")
+        if title is not None and not title.strip():
+            raise InvalidInput("a goal needs a title")
+        if period is not None and not period.strip():
+            raise InvalidInput("a goal needs a period")
+        proposed: dict[str, Any] = {
+            "title": title.strip() if title is not None else None,
+            "description": description,
+            "period": period.strip() if period is not None else None,
+            "due_date": due_date,
+            "owner_id": owner_id,
+        }
+        changes: dict[str, Any] = {}
+        for key, value in proposed.items():
+            if value is not None and value != getattr(self, key):
+                changes[key] = value.isoformat() if isinstance(value, dt.date) else value
+        if not changes:
+            return
+        material = any(key in changes for key in MATERIAL_FIELDS)
+        self.record(GoalChanged(goal_id=self.id, changes=changes, material=material))
+
+    def add_key_result(
+        self,
+        key_result_id: str,
+        name: str,
+        start: float,
+        target: float,
+        current: float | None = None,
+        unit: str = "",
+        weight: float = 1.0,
+    ) -> None:
+        self._require_exists()
+        self._require_open("given key results")
+        if not name.strip():
+            raise InvalidInput("a key result needs a name")
+        if weight <= 0:
+            raise InvalidInput("weight must be positive")
+        if key_result_id in self.key_results:
+            raise RuleViolation(f"key result {key_result_id} already exists")
+        self.record(
+            KeyResultAdded(
+                goal_id=self.id,
+                key_result_id=key_result_id,
+                name=name.strip(),
+                start=start,
+                target=target,
+                current=start if current is None else current,
+                unit=unit,
+                weight=weight,
+            )
+        )
+
+    def record_progress(
+        self, key_result_id: str, value: float, comment: str = "", confidence: int | None = None
+    ) -> None:
+        self._require_exists()
+        kr = self.key_results.get(key_result_id)
+        if kr is None:
+            raise NotFound(f"key result {key_result_id} not found on goal {self.id}")
+        if self.is_retired:
+            raise RuleViolation("progress cannot be recorded on a retired goal")
+        if confidence is not None and not 1 <= confidence <= 5:
+            raise InvalidInput("confidence must be between 1 and 5")
+        if value == kr.current and not comment:
+            return
+        self.record(
+            KeyResultProgressRecorded(
+                goal_id=self.id,
+                key_result_id=key_result_id,
+                value=value,
+                previous_value=kr.current,
+                comment=comment,
+                confidence=confidence,
+            )
+        )
+
+    def set_status(self, status: str) -> None:
+        self._require_exists()
+        if status not in MANUAL_STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(MANUAL_STATUSES)}")
+        self._require_open("given a status")
+        if status == self.status:
+            return
+        self.record(GoalStatusChanged(goal_id=self.id, status=status, previous_status=self.status))  # type: ignore[arg-type]
+
+    def complete(self) -> None:
+        self._require_exists()
+        if self.is_retired:
+            raise RuleViolation("a retired goal cannot be completed")
+        if self.is_completed:
+            return
+        self.record(GoalCompleted(goal_id=self.id))
+
+    def retire(self, reason: str = "") -> None:
+        self._require_exists()
+        if self.is_retired:
+            return
+        self.record(GoalRetired(goal_id=self.id, reason=reason))
+
+    def request_realignment(
+        self,
+        *,
+        cause_goal_id: str,
+        cause_event_id: str,
+        reason: str,
+        ancestor_change: dict[str, Any] | None = None,
+    ) -> None:
+        self._require_exists()
+        if self.is_retired or cause_event_id in self.pending_realignments:
+            return
+        self.record(
+            RealignmentRequested(
+                goal_id=self.id,
+                cause_goal_id=cause_goal_id,
+                cause_event_id=cause_event_id,
+                reason=reason,  # type: ignore[arg-type]
+                ancestor_change=ancestor_change or {},
+            )
+        )
+
+    # ---- rules -----------------------------------------------------------------------
+
+    def _require_exists(self) -> None:
+        if not self.exists:
+            raise NotFound(f"goal {self.id} not found")
+
+    def _require_open(self, what: str) -> None:
+        if self.is_retired:
+            raise RuleViolation(f"a retired goal cannot be {what}")
+        if self.is_completed:
+            raise RuleViolation(f"a completed goal cannot be {what}")
+
+    def _check_parent(self, parent: Goal, parent_ancestor_ids: list[str]) -> None:
+        if parent.tenant_id != self.tenant_id or not parent.exists:
+            raise NotFound(f"parent goal {parent.id} not found")
+        if parent.id == self.id or self.id in parent_ancestor_ids:
+            raise RuleViolation("alignment would create a cycle")
+        if parent.is_retired:
+            raise RuleViolation(f"goal {parent.id} is retired: align to a live goal")
+        allowed = ALLOWED_PARENTS[self.level]
+        if parent.level not in allowed:
+            if not allowed:
+                raise RuleViolation("a company objective cannot be aligned to another goal")
+            raise RuleViolation(
+                f"a {self.level} goal aligns to a {' or '.join(allowed)} goal, not a {parent.level} goal"
+            )

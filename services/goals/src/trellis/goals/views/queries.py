@@ -1,0 +1,238 @@
+"""Plain queries over the goals read views, always scoped to one tenant."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trellis.goals.domain.goal import Goal
+from trellis.goals.domain.progress import rolled_up_progress
+from trellis.goals.views.tables import goal_key_results, goal_nodes
+
+
+async def _tenant_nodes(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
+    result = await session.execute(
+        select(goal_nodes).where(goal_nodes.c.tenant_id == tenant_id).order_by(goal_nodes.c.created_at)
+    )
+    return [dict(row) for row in result.mappings()]
+
+
+async def _key_results(session: AsyncSession, tenant_id: str) -> dict[str, list[dict[str, Any]]]:
+    result = await session.execute(select(goal_key_results).where(goal_key_results.c.tenant_id == tenant_id))
+    by_goal: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in result.mappings():
+        kr = dict(row)
+        by_goal[kr.pop("goal_id")].append(kr)
+    return by_goal
+
+
+def node_view(node: dict[str, Any], key_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "id": node["goal_id"],
+        "level": node["level"],
+        "title": node["title"],
+        "description": node["description"],
+        "owner_id": node["owner_id"],
+        "team_id": node["team_id"],
+        "period": node["period"],
+        "due_date": node["due_date"].isoformat() if node["due_date"] else None,
+        "status": node["status"],
+        "parent_id": node["parent_id"],
+        "progress": node["progress"],
+        "progress_rollup": node["progress_rollup"],
+        "weight": node["weight"],
+        "needs_realignment": bool(node["realignment_causes"]),
+        "version": node["version"],
+        "key_results": [
+            {
+                "id": kr["key_result_id"],
+                "name": kr["name"],
+                "start": kr["start"],
+                "target": kr["target"],
+                "current": kr["current"],
+                "unit": kr["unit"],
+                "weight": kr["weight"],
+                "progress": kr["progress"],
+                "confidence": kr["confidence"],
+            }
+            for kr in (key_results or [])
+        ],
+    }
+
+
+def goal_from_aggregate(goal: Goal, stale: dict[str, Any] | None) -> dict[str, Any]:
+    """A goal's view computed from its events, for the moment before the read view has it.
+
+    Children's progress is only in the read view: it is taken from the stale view if any.
+    """
+    children = [(stale["progress"], 1.0)] if stale and goal.progress_rollup != "key_results" else []
+    progress = rolled_up_progress(
+        goal.progress_rollup, goal.progress_of_key_results(), children, goal.is_completed
+    )
+    return {
+        "id": goal.id,
+        "level": goal.level,
+        "title": goal.title,
+        "description": goal.description,
+        "owner_id": goal.owner_id,
+        "team_id": goal.team_id,
+        "period": goal.period,
+        "due_date": goal.due_date.isoformat() if goal.due_date else None,
+        "status": goal.status,
+        "parent_id": goal.parent_id,
+        "progress": progress,
+        "progress_rollup": goal.progress_rollup,
+        "weight": goal.weight,
+        "needs_realignment": bool(goal.pending_realignments),
+        "version": goal.version,
+        "key_results": [
+            {
+                "id": kr_id,
+                "name": kr.name,
+                "start": kr.start,
+                "target": kr.target,
+                "current": kr.current,
+                "unit": kr.unit,
+                "weight": kr.weight,
+                "progress": kr.progress,
+                "confidence": None,
+            }
+            for kr_id, kr in goal.key_results.items()
+        ],
+    }
+
+
+async def goal_node(session: AsyncSession, tenant_id: str, goal_id: str) -> dict[str, Any] | None:
+    row = (
+        (
+            await session.execute(
+                select(goal_nodes).where(goal_nodes.c.tenant_id == tenant_id, goal_nodes.c.goal_id == goal_id)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    krs = await session.execute(select(goal_key_results).where(goal_key_results.c.goal_id == goal_id))
+    return node_view(dict(row), [dict(kr) for kr in krs.mappings()])
+
+
+async def alignment_tree(
+    session: AsyncSession, tenant_id: str, *, include_retired: bool = False
+) -> list[dict[str, Any]]:
+    """The forest of goals: company objectives and unaligned goals at the roots."""
+    nodes = await _tenant_nodes(session, tenant_id)
+    krs = await _key_results(session, tenant_id)
+    views = {
+        n["goal_id"]: {**node_view(n, krs.get(n["goal_id"])), "children": []}
+        for n in nodes
+        if include_retired or n["status"] != "retired"
+    }
+    roots = []
+    for view in views.values():
+        parent = views.get(view["parent_id"]) if view["parent_id"] else None
+        (parent["children"] if parent else roots).append(view)
+    return roots
+
+
+def _subtrees(nodes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    children: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for n in nodes:
+        if n["parent_id"] and n["status"] != "retired":
+            children[n["parent_id"]].append(n)
+    return children
+
+
+def _beneath(goal_id: str, children: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    out, stack, seen = [], list(children.get(goal_id, [])), {goal_id}
+    while stack:
+        node = stack.pop()
+        if node["goal_id"] in seen:
+            continue
+        seen.add(node["goal_id"])
+        out.append(node)
+        stack.extend(children.get(node["goal_id"], []))
+    return out
+
+
+async def company_objectives(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
+    """The one-page list: each live company objective, its progress, and who works under it."""
+    nodes = await _tenant_nodes(session, tenant_id)
+    children = _subtrees(nodes)
+    out = []
+    for n in nodes:
+        if n["level"] != "company" or n["status"] == "retired":
+            continue
+        beneath = _beneath(n["goal_id"], children)
+        out.append(
+            {
+                "id": n["goal_id"],
+                "title": n["title"],
+                "owner_id": n["owner_id"],
+                "period": n["period"],
+                "status": n["status"],
+                "progress": n["progress"],
+                "goals_aligned": len(beneath),
+                "people_aligned": len({g["owner_id"] for g in beneath}),
+            }
+        )
+    return out
+
+
+async def alignment_coverage(session: AsyncSession, tenant_id: str) -> dict[str, Any]:
+    """How much of the work ladders up to a company objective.
+
+    Goals counted are the live team and individual goals; people counted are the
+    owners of those goals (until the org roster is projected here, someone with no goal
+    at all is not seen).
+    """
+    nodes = [n for n in await _tenant_nodes(session, tenant_id) if n["status"] != "retired"]
+    by_id = {n["goal_id"]: n for n in nodes}
+    children = _subtrees(nodes)
+
+    def reaches_company(node: dict[str, Any]) -> bool:
+        seen: set[str] = set()
+        while node["parent_id"] and node["parent_id"] not in seen:
+            seen.add(node["parent_id"])
+            parent = by_id.get(node["parent_id"])
+            if parent is None:
+                return False
+            if parent["level"] == "company":
+                return True
+            node = parent
+        return False
+
+    work = [n for n in nodes if n["level"] != "company"]
+    aligned = [n for n in work if reaches_company(n)]
+    people = {n["owner_id"] for n in work}
+    aligned_people = {n["owner_id"] for n in aligned}
+    unstaffed = [
+        {"id": n["goal_id"], "title": n["title"]}
+        for n in nodes
+        if n["level"] == "company" and not _beneath(n["goal_id"], children)
+    ]
+    return {
+        "goals": len(work),
+        "goals_aligned": len(aligned),
+        "goal_coverage": round(len(aligned) / len(work), 4) if work else 0.0,
+        "people": len(people),
+        "people_aligned": len(aligned_people),
+        "people_coverage": round(len(aligned_people) / len(people), 4) if people else 0.0,
+        "people_without_aligned_goal": sorted(people - aligned_people),
+        "objectives_without_aligned_goals": unstaffed,
+    }
+
+
+async def employee_goals(session: AsyncSession, tenant_id: str, employee_id: str) -> list[dict[str, Any]]:
+    result = await session.execute(
+        select(goal_nodes)
+        .where(goal_nodes.c.tenant_id == tenant_id, goal_nodes.c.owner_id == employee_id)
+        .order_by(goal_nodes.c.created_at)
+    )
+    nodes = [dict(r) for r in result.mappings()]
+    krs = await _key_results(session, tenant_id)
+    return [node_view(n, krs.get(n["goal_id"])) for n in nodes]

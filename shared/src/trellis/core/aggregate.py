@@ -1,0 +1,47 @@
+"""Aggregates: state changes only through events.
+
+An aggregate's command methods check rules against the current state and return
+the events that record the decision (``decide``); ``apply`` folds an event into
+the state. Loading replays stored events through ``apply``; saving appends the
+new events with the version the aggregate was loaded at as the expected version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar, Self
+
+from trellis.core.events import DomainEvent
+
+
+class Aggregate:
+    """Base for event-sourced aggregates. Subclasses implement ``apply``."""
+
+    aggregate_type: ClassVar[str]
+
+    def __init__(self, aggregate_id: str, tenant_id: str) -> None:
+        self.id = aggregate_id
+        self.tenant_id = tenant_id
+        self.version = 0
+        self.pending: list[DomainEvent] = []
+
+    def apply(self, event: DomainEvent) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def record(self, *events: DomainEvent) -> None:
+        """Apply new events and remember them for saving."""
+        for ev in events:
+            self.apply(ev)
+            self.pending.append(ev)
+
+    @classmethod
+    def replay(cls, aggregate_id: str, tenant_id: str, events: Iterable[DomainEvent]) -> Self:
+        agg = cls(aggregate_id, tenant_id)
+        for ev in events:
+            agg.apply(ev)
+            agg.version += 1
+        return agg
+
+    @property
+    def exists(self) -> bool:
+        return self.version > 0 or bool(self.pending)

@@ -1,0 +1,129 @@
+"""Bearer-token authentication: who the actor is, in which tenant, with which roles.
+
+Tokens are JWTs. Development and the embedded run use HS256 with a shared secret;
+production configures a public key (RS256, ES256 or EdDSA) so services can verify
+but never mint. Claims: ``sub`` (employee id), ``tenant``, ``roles`` (any of admin,
+hr, manager, employee), optionally ``reports`` (ids the actor manages: a stop-gap
+until a service has its own projection of the org chart) and ``exp``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+from trellis.core.errors import Unauthenticated
+from trellis.core.events import Metadata
+from trellis.core.subjects import check_token
+
+ROLES = frozenset({"admin", "hr", "manager", "employee"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated caller."""
+
+    employee_id: str
+    tenant_id: str
+    roles: frozenset[str]
+    reports: frozenset[str] = field(default_factory=frozenset)
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    @property
+    def is_admin_or_hr(self) -> bool:
+        return self.has_role("admin", "hr")
+
+    def metadata(self, correlation_id: str | None = None, causation_id: str | None = None) -> Metadata:
+        extra = {"correlation_id": correlation_id} if correlation_id else {}
+        return Metadata(
+            tenant_id=self.tenant_id,
+            actor_id=self.employee_id,
+            causation_id=causation_id,
+            **extra,
+        )
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        *,
+        secret: str | None = None,
+        public_key: str | None = None,
+        algorithms: list[str] | None = None,
+        audience: str | None = None,
+        issuer: str | None = None,
+    ) -> None:
+        if not secret and not public_key:
+            raise ValueError("a JWT secret or public key is required")
+        self.key: str = public_key or secret or ""
+        self.algorithms = algorithms or (["RS256", "ES256", "EdDSA"] if public_key else ["HS256"])
+        self.audience = audience
+        self.issuer = issuer
+
+    def verify(self, token: str) -> Actor:
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["sub", "exp"], "verify_aud": self.audience is not None},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("token expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from exc
+        return actor_from_claims(claims)
+
+
+def actor_from_claims(claims: dict[str, Any]) -> Actor:
+    tenant = claims.get("tenant")
+    subject = claims.get("sub")
+    roles = claims.get("roles", [])
+    if not isinstance(tenant, str) or not isinstance(subject, str) or not isinstance(roles, list):
+        raise Unauthenticated("token lacks a tenant, a subject or a roles list")
+    try:
+        check_token(tenant, "tenant")
+        check_token(subject, "employee id")
+    except ValueError as exc:
+        raise Unauthenticated(str(exc)) from exc
+    unknown = set(roles) - ROLES
+    if unknown:
+        raise Unauthenticated(f"unknown roles {sorted(unknown)}")
+    reports = claims.get("reports", [])
+    return Actor(
+        employee_id=subject,
+        tenant_id=tenant,
+        roles=frozenset(roles),
+        reports=frozenset(str(r) for r in reports) if isinstance(reports, list) else frozenset(),
+    )
+
+
+def mint_token(
+    *,
+    secret: str,
+    tenant: str,
+    employee: str,
+    roles: list[str],
+    reports: list[str] | None = None,
+    ttl: dt.timedelta = dt.timedelta(hours=12),
+    algorithm: str = "HS256",
+) -> str:
+    """A signed token for development and tests (production tokens come from the IdP)."""
+    now = dt.datetime.now(dt.UTC)
+    claims: dict[str, Any] = {
+        "sub": employee,
+        "tenant": tenant,
+        "roles": roles,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    if reports:
+        claims["reports"] = reports
+    return jwt.encode(claims, secret, algorithm=algorithm)

@@ -1,0 +1,311 @@
+"""The consumer runner: a durable JetStream pull consumer driving one projection.
+
+Per fetched batch, one database transaction; per message, a savepoint:
+
+- already processed (its event id is recorded for this consumer) → ack, nothing applied;
+- undecodable (bad JSON, unknown type, invalid payload) → dead letter at once, ack;
+- an earlier event of the same aggregate is in dead letters → parked behind it (dead
+  letter with that reason), ack: a view never applies event N+1 of an aggregate
+  without N. Redriving the dead letters (operators' tools) replays them in order;
+- handler fails → savepoint rolled back; nak with a growing delay; after
+  ``max_attempts`` deliveries → dead letter with the reason, ack. Later messages of the
+  same aggregate in the batch wait (nak) too, so order per aggregate is kept;
+- handler succeeds → the processed record is inserted in the same savepoint.
+
+Acks and naks are sent only after the commit, so a crash at any point either leaves
+nothing applied (redelivered, applied once) or everything applied and recorded
+(redelivered, skipped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import FetchTimeoutError
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from trellis.core.errors import MalformedEvent
+from trellis.core.events import EventEnvelope, EventRegistry, RecordedEvent, utcnow
+from trellis.core.messaging import ConsumerSpec, ensure_consumer
+from trellis.core.outbox import JetStreamProvider
+from trellis.core.projection import Projection
+from trellis.core.subjects import Subjects
+from trellis.core.tables import dead_letters, processed_events
+
+log = structlog.get_logger("trellis.consumer")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how late a failing event is retried before it is dead-lettered."""
+
+    max_attempts: int = 5
+    delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
+
+    def delay(self, attempt: int) -> float:
+        return self.delays[min(attempt - 1, len(self.delays) - 1)]
+
+
+@dataclass
+class _Outcome:
+    ack: bool = True
+    nak_delay: float = 0.0
+
+
+class ConsumerRunner:
+    """Runs ``projection`` on its durable consumer until cancelled."""
+
+    def __init__(
+        self,
+        *,
+        projection: Projection,
+        sessions: async_sessionmaker,
+        registry: EventRegistry,
+        jetstream: JetStreamProvider,
+        subjects: Subjects,
+        batch_size: int = 200,
+        fetch_timeout: float = 1.0,
+        retry: RetryPolicy | None = None,
+        ack_wait: float = 30.0,
+    ) -> None:
+        self.projection = projection
+        self.sessions = sessions
+        self.registry = registry
+        self.jetstream = jetstream
+        self.subjects = subjects
+        self.batch_size = batch_size
+        self.fetch_timeout = fetch_timeout
+        self.retry = retry or RetryPolicy()
+        self.ack_wait = ack_wait
+        self.applied = 0
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from ``run``."""
+        self._stopping = True
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    def spec(self) -> ConsumerSpec:
+        source = self.projection.source
+        filters = [self.subjects.matching(source, event_type=t) for t in self.projection.event_types()] or [
+            self.subjects.all_of(source)
+        ]
+        return ConsumerSpec(
+            stream=self.subjects.stream(source),
+            durable=self.name,
+            filter_subjects=filters,
+            ack_wait=self.ack_wait,
+            # the runner dead-letters at max_attempts; the server's limit is a backstop
+            max_deliver=self.retry.max_attempts + 3,
+            max_ack_pending=max(1000, self.batch_size * 4),
+        )
+
+    async def provision(self) -> None:
+        await ensure_consumer(self.jetstream(), self.spec())
+
+    async def run(self) -> None:
+        spec = self.spec()
+        self._stopping = False
+        while not self._stopping:
+            js = self.jetstream()
+            try:
+                await ensure_consumer(js, spec)
+                sub = await js.pull_subscribe_bind(spec.durable, spec.stream)
+                await self._loop(sub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer.restarting", consumer=self.name, error=str(exc))
+                await asyncio.sleep(1.0)
+
+    async def _loop(self, sub: Any) -> None:
+        while not self._stopping:
+            try:
+                msgs = await sub.fetch(self.batch_size, timeout=self.fetch_timeout)
+            except (FetchTimeoutError, NatsTimeoutError, TimeoutError):
+                continue
+            if msgs:
+                await self.process(msgs)
+
+    async def process(self, msgs: list[Any]) -> None:
+        """Apply one fetched batch and settle every message (ack or delayed nak)."""
+        keepalive = asyncio.create_task(self._keep_alive(msgs))
+        try:
+            try:
+                outcomes = await self._apply(msgs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database itself failed: try the batch again later
+                log.warning("consumer.batch_failed", consumer=self.name, error=str(exc))
+                outcomes = [_Outcome(ack=False, nak_delay=self.retry.delay(1))] * len(msgs)
+        finally:
+            keepalive.cancel()
+        await self._settle(msgs, outcomes)
+
+    async def _settle(self, msgs: list[Any], outcomes: list[_Outcome]) -> None:
+        for msg, outcome in zip(msgs, outcomes, strict=True):
+            if outcome.ack:
+                await msg.ack()
+            else:
+                await msg.nak(delay=outcome.nak_delay)
+
+    async def _keep_alive(self, msgs: list[Any]) -> None:
+        """Tell the server we are still working on a long batch, so it is not redelivered."""
+        while True:
+            await asyncio.sleep(self.ack_wait / 3)
+            for msg in msgs:
+                await msg.in_progress()
+
+    async def _apply(self, msgs: list[Any]) -> list[_Outcome]:
+        decoded: list[RecordedEvent | MalformedEvent] = [self._decode(m) for m in msgs]
+        ids = [str(d.event_id) for d in decoded if isinstance(d, RecordedEvent)]
+        aggregates = {d.aggregate_id for d in decoded if isinstance(d, RecordedEvent)}
+        outcomes: list[_Outcome] = []
+        async with self.sessions() as session, session.begin():
+            done = await self._already_processed(session, ids)
+            parked = await self._parked_aggregates(session, aggregates)
+            waiting: set[str] = set()  # aggregates with an event naked in this batch
+            for msg, item in zip(msgs, decoded, strict=True):
+                outcomes.append(await self._apply_one(session, msg, item, done, parked, waiting))
+        return outcomes
+
+    async def _apply_one(
+        self,
+        session: AsyncSession,
+        msg: Any,
+        item: RecordedEvent | MalformedEvent,
+        done: set[str],
+        parked: dict[str, str],
+        waiting: set[str],
+    ) -> _Outcome:
+        deliveries = _deliveries(msg)
+        if isinstance(item, MalformedEvent):
+            await self._dead_letter(session, msg, None, item.message, deliveries)
+            return _Outcome()
+        event_id = str(item.event_id)
+        if event_id in done:
+            return _Outcome()
+        aggregate = item.aggregate_id
+        if aggregate in parked:
+            reason = f"parked behind dead-lettered event {parked[aggregate]} of the same aggregate"
+            await self._dead_letter(session, msg, item.envelope, reason, deliveries)
+            return _Outcome()
+        if aggregate in waiting:
+            return _Outcome(ack=False, nak_delay=self.retry.delay(1))
+        bound = structlog.contextvars.bound_contextvars(
+            event_id=event_id,
+            tenant=item.tenant_id,
+            correlation_id=item.envelope.correlation_id,
+            consumer=self.name,
+        )
+        with bound:
+            try:
+                async with session.begin_nested():
+                    await self.projection.handle(session, item)
+                    await session.execute(
+                        insert(processed_events).values(
+                            consumer=self.name, event_id=event_id, processed_at=utcnow()
+                        )
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, MalformedEvent) or deliveries >= self.retry.max_attempts:
+                    log.error("consumer.dead_lettered", reason=reason, deliveries=deliveries)
+                    await self._dead_letter(session, msg, item.envelope, reason, deliveries)
+                    parked[aggregate] = event_id
+                    return _Outcome()
+                log.warning("consumer.handler_failed", reason=reason, deliveries=deliveries)
+                waiting.add(aggregate)
+                return _Outcome(ack=False, nak_delay=self.retry.delay(deliveries))
+        done.add(event_id)
+        self.applied += 1
+        return _Outcome()
+
+    def _decode(self, msg: Any) -> RecordedEvent | MalformedEvent:
+        try:
+            envelope = EventEnvelope.model_validate(json.loads(msg.data))
+            return self.registry.record(envelope)
+        except MalformedEvent as exc:
+            return exc
+        except Exception as exc:
+            return MalformedEvent(f"not a Trellis event envelope: {type(exc).__name__}: {exc}")
+
+    async def _already_processed(self, session: AsyncSession, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        result = await session.execute(
+            select(processed_events.c.event_id).where(
+                processed_events.c.consumer == self.name, processed_events.c.event_id.in_(ids)
+            )
+        )
+        return set(result.scalars())
+
+    async def _parked_aggregates(self, session: AsyncSession, aggregates: set[str]) -> dict[str, str]:
+        if not aggregates:
+            return {}
+        result = await session.execute(
+            select(dead_letters.c.aggregate_id, dead_letters.c.event_id).where(
+                dead_letters.c.consumer == self.name,
+                dead_letters.c.resolved_at.is_(None),
+                dead_letters.c.aggregate_id.in_(aggregates),
+            )
+        )
+        return {row.aggregate_id: row.event_id for row in result}
+
+    async def _dead_letter(
+        self,
+        session: AsyncSession,
+        msg: Any,
+        envelope: EventEnvelope | None,
+        reason: str,
+        deliveries: int,
+    ) -> None:
+        if envelope is None:
+            log.error("consumer.malformed_event", consumer=self.name, reason=reason)
+        await session.execute(
+            insert(dead_letters).values(
+                consumer=self.name,
+                event_id=str(envelope.event_id) if envelope else _header(msg, "Nats-Msg-Id"),
+                event_type=envelope.event_type if envelope else None,
+                tenant_id=envelope.tenant_id if envelope else None,
+                aggregate_id=envelope.aggregate_id if envelope else None,
+                subject=msg.subject,
+                stream_sequence=_stream_sequence(msg),
+                deliveries=deliveries,
+                reason=reason[:4000],
+                raw=bytes(msg.data),
+                headers=dict(msg.headers or {}),
+                failed_at=utcnow(),
+            )
+        )
+
+
+def _deliveries(msg: Any) -> int:
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:
+        return 1
+
+
+def _stream_sequence(msg: Any) -> int | None:
+    try:
+        return int(msg.metadata.sequence.stream)
+    except Exception:
+        return None
+
+
+def _header(msg: Any, name: str) -> str | None:
+    headers = msg.headers or {}
+    value = headers.get(name)
+    return str(value) if value is not None else None

@@ -1,0 +1,232 @@
+"""The event store: append-only, optimistic concurrency, global order, outbox in the same commit.
+
+Appends happen inside the caller's transaction (``AsyncSession``), so a command
+handler or a reaction commits its events, their outbox rows and anything else it
+wrote (a processed-event record, say) atomically.
+
+The gap problem (a higher global position committing before a lower one) cannot
+happen here: on PostgreSQL every append takes a transaction-scoped advisory lock
+before it inserts, so positions are handed out and committed in one order; SQLite
+serialises writers anyway. A catch-up reader can therefore advance past any
+position it has seen without skipping events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from trellis.core.errors import ConcurrencyError
+from trellis.core.events import (
+    DomainEvent,
+    EventEnvelope,
+    EventRegistry,
+    Metadata,
+    RecordedEvent,
+    utcnow,
+)
+from trellis.core.subjects import Subjects
+from trellis.core.tables import events as events_table
+from trellis.core.tables import outbox as outbox_table
+
+
+class EventStore:
+    """Stores one service's events and queues them for publishing."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        registry: EventRegistry,
+        sessions: async_sessionmaker,
+        subjects: Subjects,
+    ) -> None:
+        self.service = service
+        self.registry = registry
+        self.sessions = sessions
+        self.subjects = subjects
+        self._commit_listeners: list[Callable[[], None]] = []
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every commit that appended events (wakes the relay)."""
+        self._commit_listeners.append(listener)
+
+    async def append(
+        self,
+        session: AsyncSession,
+        *,
+        aggregate_type: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        metadata: Metadata,
+    ) -> list[EventEnvelope]:
+        """Append ``events`` if the aggregate is still at ``expected_version``.
+
+        Raises ``ConcurrencyError`` otherwise; nothing is merged.
+        """
+        if not events:
+            return []
+        await self._serialise_appends(session)
+        current = await self.current_version(session, aggregate_id)
+        if current != expected_version:
+            raise ConcurrencyError(
+                f"{aggregate_type} {aggregate_id} is at version {current}, "
+                f"not {expected_version}: reload and retry",
+                details={"expected_version": expected_version, "actual_version": current},
+            )
+        now = utcnow()
+        envelopes = [
+            EventEnvelope(
+                event_type=ev.event_type,
+                schema_version=ev.schema_version,
+                tenant_id=metadata.tenant_id,
+                aggregate_type=aggregate_type,
+                aggregate_id=aggregate_id,
+                aggregate_version=expected_version + i,
+                occurred_at=now,
+                actor_id=metadata.actor_id,
+                correlation_id=metadata.correlation_id,
+                causation_id=metadata.causation_id,
+                payload=ev.model_dump(mode="json"),
+            )
+            for i, ev in enumerate(events, start=1)
+        ]
+        rows = [
+            {
+                "event_id": str(env.event_id),
+                "event_type": env.event_type,
+                "schema_version": env.schema_version,
+                "tenant_id": env.tenant_id,
+                "aggregate_type": env.aggregate_type,
+                "aggregate_id": env.aggregate_id,
+                "aggregate_version": env.aggregate_version,
+                "occurred_at": env.occurred_at,
+                "recorded_at": now,
+                "actor_id": env.actor_id,
+                "correlation_id": env.correlation_id,
+                "causation_id": env.causation_id,
+                "payload": env.payload,
+            }
+            for env in envelopes
+        ]
+        try:
+            async with session.begin_nested():
+                result = await session.execute(
+                    insert(events_table).returning(
+                        events_table.c.global_position, sort_by_parameter_order=True
+                    ),
+                    rows,
+                )
+                positions = [r[0] for r in result.all()]
+        except IntegrityError as exc:
+            raise ConcurrencyError(
+                f"{aggregate_type} {aggregate_id} was changed concurrently: reload and retry",
+                details={"expected_version": expected_version},
+            ) from exc
+        stored = [
+            env.model_copy(update={"global_position": pos})
+            for env, pos in zip(envelopes, positions, strict=True)
+        ]
+        await session.execute(
+            insert(outbox_table),
+            [
+                {
+                    "event_id": str(env.event_id),
+                    "subject": self.subjects.for_event(self.service, env),
+                    "body": env.model_dump_json().encode(),
+                    "created_at": now,
+                }
+                for env in stored
+            ],
+        )
+        self._notify_after_commit(session)
+        return stored
+
+    async def current_version(self, session: AsyncSession, aggregate_id: str) -> int:
+        result = await session.execute(
+            select(func.max(events_table.c.aggregate_version)).where(
+                events_table.c.aggregate_id == aggregate_id
+            )
+        )
+        return result.scalar() or 0
+
+    async def load(
+        self, session: AsyncSession, aggregate_id: str, *, up_to_version: int | None = None
+    ) -> list[RecordedEvent]:
+        """An aggregate's events in version order, upcast to their current schema."""
+        query = (
+            select(events_table)
+            .where(events_table.c.aggregate_id == aggregate_id)
+            .order_by(events_table.c.aggregate_version)
+        )
+        if up_to_version is not None:
+            query = query.where(events_table.c.aggregate_version <= up_to_version)
+        result = await session.execute(query)
+        return [self.registry.record(row_to_envelope(row)) for row in result.mappings()]
+
+    async def read_after(
+        self, position: int, *, limit: int = 500, session: AsyncSession | None = None
+    ) -> list[EventEnvelope]:
+        """Up to ``limit`` events with a global position above ``position``, in order."""
+        query = (
+            select(events_table)
+            .where(events_table.c.global_position > position)
+            .order_by(events_table.c.global_position)
+            .limit(limit)
+        )
+        if session is not None:
+            result = await session.execute(query)
+            return [row_to_envelope(row) for row in result.mappings()]
+        async with self.sessions() as own:
+            result = await own.execute(query)
+            return [row_to_envelope(row) for row in result.mappings()]
+
+    async def iterate(self, after: int = 0, *, batch_size: int = 500) -> AsyncIterator[list[EventEnvelope]]:
+        """Every event after ``after``, in batches, until the head at the time of each read."""
+        position = after
+        while True:
+            batch = await self.read_after(position, limit=batch_size)
+            if not batch:
+                return
+            yield batch
+            position = batch[-1].global_position or position
+
+    async def head(self) -> int:
+        async with self.sessions() as session:
+            result = await session.execute(select(func.max(events_table.c.global_position)))
+            return result.scalar() or 0
+
+    async def _serialise_appends(self, session: AsyncSession) -> None:
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.trellis_events'))")
+            )
+
+    def _notify_after_commit(self, session: AsyncSession) -> None:
+        if not self._commit_listeners:
+            return
+        listeners = list(self._commit_listeners)
+
+        def _after_commit(_session: object) -> None:
+            for listener in listeners:
+                listener()
+
+        sync_session = session.sync_session
+        if not sa_event.contains(sync_session, "after_commit", _after_commit):
+            sa_event.listen(sync_session, "after_commit", _after_commit, once=True)
+
+
+def row_to_envelope(row: object) -> EventEnvelope:
+    data = dict(row)  # type: ignore[call-overload]
+    for key in ("occurred_at", "recorded_at"):
+        value = data.get(key)
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            data[key] = value.replace(tzinfo=dt.UTC)
+    data.pop("recorded_at", None)
+    return EventEnvelope.model_validate(data)

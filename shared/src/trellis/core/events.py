@@ -1,0 +1,175 @@
+"""Domain events, their envelope, and the registry that maps type names to classes.
+
+One way to define an event::
+
+    @event("GoalCreated", version=1)
+    class GoalCreated(DomainEvent):
+        title: str
+
+The registry knows every event class, turns stored or received JSON back into
+typed events (running upcasters from older schema versions first), and exports
+a JSON Schema per event type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from trellis.core.errors import MalformedEvent, UnknownEventType
+from trellis.core.ids import uuid7
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class DomainEvent(BaseModel):
+    """The payload of an event: what happened, in the domain's words. Immutable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int]
+
+
+class Metadata(BaseModel):
+    """Who caused a change and why: carried from the command into every event it produces."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    actor_id: str
+    correlation_id: str = Field(default_factory=lambda: str(uuid7()))
+    causation_id: str | None = None
+
+
+class EventEnvelope(BaseModel):
+    """An event as stored and as sent on the wire (JSON)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID = Field(default_factory=uuid7)
+    event_type: str
+    schema_version: int
+    tenant_id: str
+    aggregate_type: str
+    aggregate_id: str
+    aggregate_version: int
+    occurred_at: dt.datetime = Field(default_factory=utcnow)
+    actor_id: str
+    correlation_id: str
+    causation_id: str | None = None
+    payload: dict[str, Any]
+    # Set by the event store on append; None before an event is stored.
+    global_position: int | None = None
+
+
+class RecordedEvent(BaseModel):
+    """A stored event with its payload decoded into the current schema version."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    envelope: EventEnvelope
+    event: DomainEvent
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        return self.envelope.event_id
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.envelope.aggregate_id
+
+    @property
+    def tenant_id(self) -> str:
+        return self.envelope.tenant_id
+
+
+E = TypeVar("E", bound=type[DomainEvent])
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class EventRegistry:
+    """Event type name → class, plus upcasters from each older schema version."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[DomainEvent]] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+
+    def register(self, cls: type[DomainEvent]) -> None:
+        existing = self._classes.get(cls.event_type)
+        if existing is not None and existing is not cls:
+            raise ValueError(f"event type {cls.event_type!r} registered twice")
+        self._classes[cls.event_type] = cls
+
+    def upcaster(self, event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Register a function turning a payload of ``from_version`` into ``from_version + 1``."""
+
+        def decorate(fn: Upcaster) -> Upcaster:
+            self._upcasters[(event_type, from_version)] = fn
+            return fn
+
+        return decorate
+
+    def __contains__(self, event_type: str) -> bool:
+        return event_type in self._classes
+
+    def types(self) -> Iterable[type[DomainEvent]]:
+        return self._classes.values()
+
+    def decode(self, envelope: EventEnvelope) -> DomainEvent:
+        cls = self._classes.get(envelope.event_type)
+        if cls is None:
+            raise UnknownEventType(f"unknown event type {envelope.event_type!r}")
+        payload = dict(envelope.payload)
+        version = envelope.schema_version
+        if version > cls.schema_version:
+            raise MalformedEvent(
+                f"{envelope.event_type} has schema version {version}, "
+                f"newer than the {cls.schema_version} this code knows"
+            )
+        while version < cls.schema_version:
+            up = self._upcasters.get((envelope.event_type, version))
+            if up is None:
+                raise MalformedEvent(f"no upcaster for {envelope.event_type} from version {version}")
+            payload = up(payload)
+            version += 1
+        try:
+            return cls.model_validate(payload)
+        except ValidationError as exc:
+            raise MalformedEvent(f"{envelope.event_type} payload invalid: {exc}") from exc
+
+    def record(self, envelope: EventEnvelope) -> RecordedEvent:
+        return RecordedEvent(envelope=envelope, event=self.decode(envelope))
+
+    def json_schemas(self) -> dict[str, dict[str, Any]]:
+        """JSON Schema of each event type's payload, keyed by type name."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, cls in sorted(self._classes.items()):
+            schema = cls.model_json_schema()
+            schema["x-event-type"] = name
+            schema["x-schema-version"] = cls.schema_version
+            out[name] = schema
+        return out
+
+    @staticmethod
+    def envelope_schema() -> dict[str, Any]:
+        return EventEnvelope.model_json_schema()
+
+
+def event(name: str, *, version: int = 1, registry: EventRegistry | None = None) -> Callable[[E], E]:
+    """Class decorator naming an event type and its current schema version."""
+
+    def decorate(cls: E) -> E:
+        cls.event_type = name
+        cls.schema_version = version
+        if registry is not None:
+            registry.register(cls)
+        return cls
+
+    return decorate

@@ -1,0 +1,143 @@
+"""NATS connections and idempotent JetStream provisioning (streams and durable consumers)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+log = structlog.get_logger("trellis.messaging")
+
+
+async def connect(url: str, *, name: str, credentials: str | None = None) -> NATS:
+    """Connect, reconnecting for ever: a service outlives any NATS restart."""
+    options: dict[str, Any] = {
+        "servers": [u.strip() for u in url.split(",")],
+        "name": name,
+        "allow_reconnect": True,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 2,
+    }
+    if credentials:
+        options["user_credentials"] = credentials
+
+    async def _disconnected() -> None:
+        log.warning("nats.disconnected")
+
+    async def _reconnected() -> None:
+        log.info("nats.reconnected")
+
+    async def _error(exc: Exception) -> None:
+        log.debug("nats.error", error=str(exc))
+
+    return await nats.connect(
+        **options,
+        disconnected_cb=_disconnected,
+        reconnected_cb=_reconnected,
+        error_cb=_error,
+    )
+
+
+async def connect_when_available(url: str, *, name: str, credentials: str | None = None) -> NATS:
+    """Keep trying the first connection (NATS may start after the service)."""
+    delay = 0.2
+    while True:
+        try:
+            return await connect(url, name=name, credentials=credentials)
+        except (TimeoutError, OSError, nats.errors.Error) as exc:
+            log.warning("nats.unavailable", url=url, error=str(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One service's stream. ``duplicate_window`` bounds JetStream's Nats-Msg-Id de-duplication."""
+
+    name: str
+    subjects: list[str]
+    replicas: int = 1
+    duplicate_window: float = 120.0
+    max_age: float = 0.0  # seconds; 0 keeps events for ever (they are the history)
+    storage: StorageType = StorageType.FILE
+
+    def config(self) -> StreamConfig:
+        return StreamConfig(
+            name=self.name,
+            subjects=self.subjects,
+            retention=RetentionPolicy.LIMITS,
+            storage=self.storage,
+            num_replicas=self.replicas,
+            duplicate_window=self.duplicate_window,
+            max_age=self.max_age,
+            discard=DiscardPolicy.OLD,
+        )
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable pull consumer. Retries are driven by the consumer runner (delayed naks),
+    so ``max_deliver`` is only the server's backstop, set a little above the runner's limit."""
+
+    stream: str
+    durable: str
+    filter_subjects: list[str]
+    ack_wait: float = 30.0
+    max_deliver: int = 10
+    max_ack_pending: int = 1000
+    deliver_policy: DeliverPolicy = DeliverPolicy.ALL
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def config(self) -> ConsumerConfig:
+        filters = self.filter_subjects
+        return ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait,
+            max_deliver=self.max_deliver,
+            max_ack_pending=self.max_ack_pending,
+            deliver_policy=self.deliver_policy,
+            filter_subject=filters[0] if len(filters) == 1 else None,
+            filter_subjects=filters if len(filters) > 1 else None,
+            **self.extra,
+        )
+
+
+async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
+    """Create the stream, or bring an existing one to this configuration."""
+    config = spec.config()
+    try:
+        await js.stream_info(spec.name)
+    except NotFoundError:
+        await js.add_stream(config)
+        log.info("nats.stream_created", stream=spec.name, subjects=spec.subjects)
+        return
+    await js.update_stream(config)
+
+
+async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
+    """Create the durable consumer, or update the settings that may change in place."""
+    config = spec.config()
+    try:
+        await js.consumer_info(spec.stream, spec.durable)
+    except NotFoundError:
+        await js.add_consumer(spec.stream, config)
+        log.info("nats.consumer_created", stream=spec.stream, consumer=spec.durable)
+        return
+    await js.add_consumer(spec.stream, config)  # create-or-update for compatible changes

@@ -1,0 +1,80 @@
+"""Projections and reactions: handlers keyed by event type.
+
+One way to register a projection::
+
+    class AlignmentTree(Projection):
+        name = "goals-alignment-tree"
+        tables = (goal_nodes, key_results)
+
+        @on(GoalCreated)
+        async def created(self, session, event: GoalCreated, envelope: EventEnvelope): ...
+
+The consumer runner calls ``handle`` inside a transaction that also records the
+event as processed; a handler only writes through ``session``. A reaction is the same
+thing, except that its handlers append events (through a repository) instead of, or
+besides, updating tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from sqlalchemy import Table, delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trellis.core.events import DomainEvent, EventEnvelope, RecordedEvent
+
+Handler = Callable[[Any, AsyncSession, Any, EventEnvelope], Awaitable[None]]
+
+
+def on(*event_types: type[DomainEvent]) -> Callable[[Handler], Handler]:
+    """Mark a method as the handler of these event types."""
+
+    def decorate(fn: Handler) -> Handler:
+        fn.__trellis_handles__ = event_types  # type: ignore[attr-defined]
+        return fn
+
+    return decorate
+
+
+class Projection:
+    """Base of read-view projections and reactions.
+
+    ``name`` is the durable consumer name and the key of its processed-event records.
+    ``source`` is the service whose stream it follows. ``tables`` are the read view's
+    tables, cleared on a rebuild (a reaction that must never run twice lists none and
+    sets ``replayable = False``).
+    """
+
+    name: ClassVar[str]
+    source: ClassVar[str]
+    tables: ClassVar[tuple[Table, ...]] = ()
+    replayable: ClassVar[bool] = True
+    _handlers: ClassVar[dict[str, str]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        handlers: dict[str, str] = {}
+        for base in reversed(cls.__mro__):
+            for attr, value in vars(base).items():
+                for ev in getattr(value, "__trellis_handles__", ()):
+                    handlers[ev.event_type] = attr
+        cls._handlers = handlers
+
+    @classmethod
+    def event_types(cls) -> list[str]:
+        return sorted(cls._handlers)
+
+    def handles(self, event_type: str) -> bool:
+        return event_type in self._handlers
+
+    async def handle(self, session: AsyncSession, recorded: RecordedEvent) -> None:
+        attr = self._handlers.get(recorded.envelope.event_type)
+        if attr is not None:
+            await getattr(self, attr)(session, recorded.event, recorded.envelope)
+
+    async def clear(self, session: AsyncSession) -> None:
+        """Empty the read view (for a rebuild). Children before parents."""
+        for table in reversed(self.tables):
+            await session.execute(delete(table))

@@ -1,0 +1,54 @@
+"""Load and save aggregates through the event store, scoped to the caller's tenant."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trellis.core.aggregate import Aggregate
+from trellis.core.errors import NotFound
+from trellis.core.event_store import EventStore
+from trellis.core.events import EventEnvelope, Metadata
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class Repository(Generic[A]):
+    """Aggregates of one type. Another tenant's aggregate is reported as not found."""
+
+    def __init__(self, store: EventStore, aggregate_cls: type[A]) -> None:
+        self.store = store
+        self.cls = aggregate_cls
+
+    async def get(self, session: AsyncSession, aggregate_id: str, tenant_id: str) -> A:
+        agg = await self.find(session, aggregate_id, tenant_id)
+        if agg is None:
+            raise NotFound(f"{self.cls.aggregate_type} {aggregate_id} not found")
+        return agg
+
+    async def find(self, session: AsyncSession, aggregate_id: str, tenant_id: str) -> A | None:
+        recorded = await self.store.load(session, aggregate_id)
+        if not recorded or recorded[0].envelope.tenant_id != tenant_id:
+            return None
+        if recorded[0].envelope.aggregate_type != self.cls.aggregate_type:
+            return None
+        return self.cls.replay(aggregate_id, tenant_id, (r.event for r in recorded))
+
+    def new(self, aggregate_id: str, tenant_id: str) -> A:
+        return self.cls(aggregate_id, tenant_id)
+
+    async def save(self, session: AsyncSession, aggregate: A, metadata: Metadata) -> list[EventEnvelope]:
+        if metadata.tenant_id != aggregate.tenant_id:
+            raise NotFound(f"{self.cls.aggregate_type} {aggregate.id} not found")
+        stored = await self.store.append(
+            session,
+            aggregate_type=self.cls.aggregate_type,
+            aggregate_id=aggregate.id,
+            expected_version=aggregate.version,
+            events=aggregate.pending,
+            metadata=metadata,
+        )
+        aggregate.version += len(aggregate.pending)
+        aggregate.pending = []
+        return stored

@@ -1,0 +1,238 @@
+"""Wiring a service: one definition per service, one runtime per running process.
+
+A service declares itself with a ``ServiceDefinition`` (its name, settings class,
+event registry, migrations, projections, HTTP routers). ``Runtime`` builds the
+engine, event store, relay and consumer runners from it and owns their tasks;
+``create_app`` wraps a runtime in a FastAPI app whose lifespan starts and stops it.
+Tests build a ``Runtime`` directly with the settings they want.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from nats.aio.client import Client as NATS
+from sqlalchemy import text
+
+from trellis.core.auth import TokenVerifier
+from trellis.core.consumer import ConsumerRunner, RetryPolicy
+from trellis.core.database import create_engine, session_factory
+from trellis.core.event_store import EventStore
+from trellis.core.events import EventRegistry
+from trellis.core.http import CorrelationMiddleware, install_error_handlers
+from trellis.core.messaging import StreamSpec, connect_when_available, ensure_stream
+from trellis.core.migrate import migrate
+from trellis.core.outbox import OutboxRelay
+from trellis.core.projection import Projection
+from trellis.core.settings import ServiceSettings
+from trellis.core.subjects import Subjects
+
+log = structlog.get_logger("trellis.service")
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """What makes a service: everything ``Runtime`` and ``create_app`` need to know."""
+
+    name: str
+    title: str
+    description: str
+    settings: type[ServiceSettings]
+    registry: EventRegistry
+    migrations: Path
+    projections: Callable[[Runtime], list[Projection]]
+    routers: Callable[[], list[APIRouter]]
+    version: str = "0.1.0"
+    extras: Callable[[Runtime], dict[str, Any]] = field(default=lambda _rt: {})
+
+
+class Runtime:
+    """A running service's engine, event store, NATS connection, relay and consumers."""
+
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        settings: ServiceSettings,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.subjects = Subjects(settings.subject_root)
+        self.engine = create_engine(settings.database_url, schema=settings.database_schema)
+        self.sessions = session_factory(self.engine)
+        self.store = EventStore(
+            service=definition.name,
+            registry=definition.registry,
+            sessions=self.sessions,
+            subjects=self.subjects,
+        )
+        self.nc: NATS | None = None
+        self._js: Any = None
+        self.relay = OutboxRelay(
+            sessions=self.sessions,
+            jetstream=lambda: self._js,
+            batch_size=settings.relay_batch_size,
+        )
+        self.store.on_commit(self.relay.wake)
+        self.extras = definition.extras(self)
+        self.projections = definition.projections(self)
+        self.runners = [
+            ConsumerRunner(
+                projection=p,
+                sessions=self.sessions,
+                registry=definition.registry,
+                jetstream=lambda: self._js,
+                subjects=self.subjects,
+                batch_size=settings.consumer_batch_size,
+                retry=retry,
+            )
+            for p in self.projections
+        ]
+        self._tasks: list[asyncio.Task[None]] = []
+        self._nats_task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    @property
+    def stream(self) -> StreamSpec:
+        return StreamSpec(
+            name=self.subjects.stream(self.definition.name),
+            subjects=[self.subjects.all_of(self.definition.name)],
+            replicas=self.settings.stream_replicas,
+        )
+
+    def jetstream(self) -> Any:
+        return self._js
+
+    async def start(self) -> None:
+        """Migrate, then connect to NATS in the background: commands work before it is up."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await migrate(self.engine, self.definition.migrations, schema=self.settings.database_schema)
+        self._nats_task = asyncio.create_task(self._connect_and_run(), name="nats-startup")
+
+    async def _connect_and_run(self) -> None:
+        nc = await connect_when_available(
+            self.settings.nats_url,
+            name=f"trellis-{self.definition.name}",
+            credentials=self.settings.nats_credentials,
+        )
+        self.nc = nc
+        js = nc.jetstream(publish_async_max_pending=4000)
+        while True:
+            try:
+                await ensure_stream(js, self.stream)
+                break
+            except Exception as exc:
+                log.warning("nats.provisioning_failed", error=str(exc))
+                await asyncio.sleep(1.0)
+        self._js = js
+        if self.settings.run_relay:
+            self._spawn(self.relay.run(), "outbox-relay")
+        if self.settings.run_consumers:
+            for runner in self.runners:
+                self._spawn(runner.run(), f"consumer-{runner.name}")
+        self.ready.set()
+        log.info("service.ready", stream=self.stream.name)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.append(task)
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        await asyncio.wait_for(self.ready.wait(), timeout)
+
+    async def stop(self) -> None:
+        for runner in self.runners:
+            runner.stop()
+        tasks = [*self._tasks, *([self._nats_task] if self._nats_task else [])]
+        for task in tasks:
+            # nats-py may turn a cancellation inside a fetch into a timeout: insist.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=0.5)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
+        self._tasks.clear()
+        if self.nc is not None and not self.nc.is_closed:
+            # Consumers are stopped and unacked messages are redelivered: a plain close is
+            # safe, and drain() waits out the pull subscriptions' pending fetches.
+            with contextlib.suppress(Exception):
+                await self.nc.flush(timeout=2)
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+        await self.engine.dispose()
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            async with self.sessions() as session:
+                await session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        checks["nats"] = "ok" if self.nc is not None and self.nc.is_connected else "disconnected"
+        return checks
+
+
+def create_app(definition: ServiceDefinition, settings: ServiceSettings | None = None) -> FastAPI:
+    """The service's FastAPI app; its lifespan starts and stops the runtime."""
+    settings = settings or definition.settings()
+    runtime = Runtime(definition, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title=definition.title,
+        description=definition.description,
+        version=definition.version,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.token_verifier = TokenVerifier(
+        secret=settings.jwt_secret,
+        public_key=settings.jwt_public_key,
+        algorithms=settings.jwt_algorithms,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+    app.add_middleware(CorrelationMiddleware)
+    install_error_handlers(app)
+
+    @app.get("/health", tags=["operations"], summary="Liveness: the process is up")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": definition.name}
+
+    @app.get("/ready", tags=["operations"], summary="Readiness: database and NATS reachable")
+    async def ready() -> JSONResponse:
+        checks = await runtime.readiness()
+        # NATS being down does not make the service unready: commands still commit and
+        # the outbox catches up. Only the database is essential.
+        ok = checks["database"] == "ok"
+        return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks}, 200 if ok else 503)
+
+    @app.get("/v1/event-schemas", tags=["events"], summary="JSON Schema of every event type")
+    async def event_schemas() -> dict[str, Any]:
+        return {
+            "envelope": EventRegistry.envelope_schema(),
+            "events": definition.registry.json_schemas(),
+            "subjects": f"{runtime.subjects.root}.{definition.name}."
+            "<aggregate_type>.<event_type>.<tenant_id>.<aggregate_id>",
+        }
+
+    for router in definition.routers():
+        app.include_router(router)
+    return app

@@ -1,0 +1,53 @@
+"""Service settings (pydantic-settings). Each service reads its own prefix, e.g. ``TRELLIS_GOALS_``.
+
+Every default runs the embedded mode: SQLite under ``data_dir``, the packaged
+nats-server on port 14222 (not 4222, where an older system NATS may listen), and an
+HS256 development secret. Production sets ``database_url``, ``nats_url``,
+``nats_credentials`` and ``jwt_public_key``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "trellis-dev-secret-change-me-in-production"
+EMBEDDED_NATS_URL = "nats://127.0.0.1:14222"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses set ``env_prefix`` and add their own."""
+
+    model_config = SettingsConfigDict(env_prefix="TRELLIS_", extra="ignore")
+
+    service: str = "trellis"
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty: SQLite file <data_dir>/<service>.db
+    database_schema: str | None = None  # PostgreSQL schema for this service's tables
+    nats_url: str = EMBEDDED_NATS_URL
+    nats_credentials: str | None = None  # path to a .creds file
+    subject_root: str = "trellis"
+    stream_replicas: int = 1
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_public_key: str | None = Field(default=None, description="PEM; switches to asymmetric")
+    jwt_algorithms: list[str] = ["HS256"]
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    log_json: bool | None = None  # None: JSON when stderr is not a terminal
+    log_level: str = "INFO"
+    relay_batch_size: int = 500
+    consumer_batch_size: int = 200
+    run_consumers: bool = True
+    run_relay: bool = True
+
+    @model_validator(mode="after")
+    def _default_database(self) -> ServiceSettings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / (self.service + '.db')}"
+        if self.jwt_public_key and self.jwt_algorithms == ["HS256"]:
+            self.jwt_algorithms = ["RS256", "ES256", "EdDSA"]
+        return self

@@ -1,0 +1,113 @@
+"""The core's tables, present in every service's database.
+
+- ``events``: the append-only event store. ``global_position`` orders all events of
+  the service; ``(aggregate_id, aggregate_version)`` is unique, which is what makes a
+  conflicting append fail instead of merging.
+- ``outbox``: one row per event still to be published; written in the same
+  transaction as the event.
+- ``processed_events``: which events each consumer has applied; written in the same
+  transaction as the consumer's effect, so a redelivery is a no-op.
+- ``dead_letters``: events a consumer gave up on, with the reason and the raw message.
+- ``consumer_positions``: catch-up position of consumers that read the event store
+  directly (rebuilds), so they can resume.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants a BIGINT.
+Position = BigInteger().with_variant(Integer(), "sqlite")
+
+events = Table(
+    "events",
+    metadata,
+    Column("global_position", Position, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("event_type", String(200), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("aggregate_type", String(100), nullable=False),
+    Column("aggregate_id", String(64), nullable=False),
+    Column("aggregate_version", Integer, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("actor_id", String(64), nullable=False),
+    Column("correlation_id", String(64), nullable=False),
+    Column("causation_id", String(64)),
+    Column("payload", JSON, nullable=False),
+    UniqueConstraint("aggregate_id", "aggregate_version", name="uq_events_aggregate_version"),
+    Index("ix_events_tenant_type", "tenant_id", "event_type"),
+    Index("ix_events_occurred_at", "occurred_at"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Position, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("subject", String(500), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    # Partial index: the relay only ever scans rows not yet published.
+    Index(
+        "ix_outbox_unpublished",
+        "id",
+        sqlite_where=Column("published_at").is_(None),
+        postgresql_where=Column("published_at").is_(None),
+    ),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("consumer", String(200), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("processed_at", DateTime(timezone=True), nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Position, primary_key=True, autoincrement=True),
+    Column("consumer", String(200), nullable=False),
+    Column("event_id", String(36)),
+    Column("event_type", String(200)),
+    Column("tenant_id", String(64)),
+    Column("aggregate_id", String(64)),
+    Column("subject", String(500), nullable=False),
+    Column("stream_sequence", BigInteger),
+    Column("deliveries", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("headers", JSON),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+    Index("ix_dead_letters_consumer_aggregate", "consumer", "aggregate_id"),
+)
+
+consumer_positions = Table(
+    "consumer_positions",
+    metadata,
+    Column("consumer", String(200), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

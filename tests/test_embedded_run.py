@@ -1,0 +1,87 @@
+"""The README's run command: `trellis up` starts nats-server, SQLite and the services."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from trellis.core.auth import mint_token
+from trellis.core.embedded import free_port
+from trellis.core.settings import DEV_JWT_SECRET
+
+
+@pytest.fixture
+def running_system(tmp_path: Path):
+    nats_port, goals_port = free_port(), free_port()
+    env = {**os.environ, "TRELLIS_GOALS_HTTP_PORT": str(goals_port), "TRELLIS_GOALS_LOG_JSON": "true"}
+    log = open(tmp_path / "up.log", "wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trellis.core.cli",
+            "up",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--nats-port",
+            str(nats_port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{goals_port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "up.log").read_text()
+            try:
+                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail("the embedded system did not become ready: " + (tmp_path / "up.log").read_text())
+        yield base, tmp_path
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_trellis_up_serves_the_goals_api_with_its_docs(running_system) -> None:
+    base, tmp_path = running_system
+    headers = {
+        "Authorization": "Bearer "
+        + mint_token(secret=DEV_JWT_SECRET, tenant="demo", employee="admin-1", roles=["admin"])
+    }
+    assert httpx.get(f"{base}/docs").status_code == 200
+    assert "/v1/goals" in httpx.get(f"{base}/openapi.json").json()["paths"]
+    resp = httpx.post(
+        f"{base}/v1/goals", json={"level": "company", "title": "Grow", "period": "2026"}, headers=headers
+    )
+    assert resp.status_code == 201, resp.text
+    goal_id = resp.json()["goal_id"]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if httpx.get(f"{base}/v1/goals/{goal_id}", headers=headers).status_code == 200:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the goal never reached the read view")
+    assert (tmp_path / "data" / "goals.db").exists()
+    assert (tmp_path / "data" / "nats").is_dir()
+    output = (tmp_path / "up.log").read_text()
+    assert "Trellis is running" in output
+    assert "/docs" in output
