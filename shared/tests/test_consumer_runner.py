@@ -1,0 +1,202 @@
+"""Consumer runner conformance: exactly-once effects, dead letters, ordering, rebuilds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from trellis.core.consumer import ConsumerRunner, RetryPolicy
+from trellis.core.messaging import connect
+from trellis.core.outbox import OutboxRelay
+from trellis.core.replay import rebuild
+from trellis.core.tables import dead_letters
+from trellis.core.testing import eventually
+
+from .conftest import Core, CounterTotals, registry
+from .test_outbox_relay import drain, provision
+
+FAST_RETRY = RetryPolicy(max_attempts=3, delays=(0.05,))
+
+
+@pytest.fixture
+async def js(nats_url: str) -> AsyncIterator[Any]:
+    nc = await connect(nats_url, name="consumer-test")
+    try:
+        yield nc.jetstream()
+    finally:
+        await nc.close()
+
+
+def runner_for(core: Core, js: Any, projection: CounterTotals, cls: type = ConsumerRunner, **kw: Any) -> Any:
+    return cls(
+        projection=projection,
+        sessions=core.sessions,
+        registry=registry,
+        jetstream=lambda: js,
+        subjects=core.subjects,
+        retry=FAST_RETRY,
+        fetch_timeout=0.2,
+        ack_wait=2.0,
+        **kw,
+    )
+
+
+async def publish(core: Core, js: Any, events: list[tuple[str, int]]) -> None:
+    await provision(js, core)
+    for counter, amount in events:
+        await core.append(counter, amount)
+    await drain(OutboxRelay(sessions=core.sessions, jetstream=lambda: js))
+
+
+async def stop(task: asyncio.Task[Any]) -> None:
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.5)
+
+
+async def dead(core: Core) -> list[Any]:
+    async with core.sessions() as session:
+        return list((await session.execute(select(dead_letters).order_by(dead_letters.c.id))).all())
+
+
+EVENTS = [(f"c-{i % 4}", i) for i in range(40)]
+EXPECTED = {f"c-{k}": (sum(i for i in range(40) if i % 4 == k), 10) for k in range(4)}
+
+
+async def test_every_event_is_applied_exactly_once(core: Core, js: Any) -> None:
+    await publish(core, js, EVENTS)
+    task = asyncio.create_task(runner_for(core, js, CounterTotals(), batch_size=7).run())
+    try:
+        await eventually(lambda: _equals(core.totals(), EXPECTED))
+    finally:
+        await stop(task)
+
+
+class Blocking(CounterTotals):
+    """Hangs in the middle of a batch, as a process does when it is killed."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+        self.stuck = asyncio.Event()
+
+    async def handle(self, session: Any, recorded: Any) -> None:
+        if self.calls == self.after:
+            self.stuck.set()
+            await asyncio.Event().wait()
+        await super().handle(session, recorded)
+
+
+async def test_a_projection_killed_mid_batch_and_restarted_applies_every_event_once(
+    core: Core, js: Any
+) -> None:
+    await publish(core, js, EVENTS)
+    blocking = Blocking(after=15)
+    task = asyncio.create_task(runner_for(core, js, blocking, batch_size=25).run())
+    await asyncio.wait_for(blocking.stuck.wait(), 10)
+    await stop(task)  # killed mid-batch: the batch's transaction never commits
+    assert await core.totals() == {}
+    task = asyncio.create_task(runner_for(core, js, CounterTotals(), batch_size=25).run())
+    try:
+        await eventually(lambda: _equals(core.totals(), EXPECTED), timeout=15)
+    finally:
+        await stop(task)
+
+
+class DiesBeforeAcking(ConsumerRunner):
+    crashed = 0
+
+    async def _settle(self, msgs: list[Any], outcomes: list[Any]) -> None:
+        if DiesBeforeAcking.crashed == 0:
+            DiesBeforeAcking.crashed += 1
+            raise RuntimeError("killed after the commit, before the acks")
+        await super()._settle(msgs, outcomes)
+
+
+async def test_a_redelivered_event_is_applied_once(core: Core, js: Any) -> None:
+    await publish(core, js, EVENTS)
+    projection = CounterTotals()
+    DiesBeforeAcking.crashed = 0
+    task = asyncio.create_task(runner_for(core, js, projection, DiesBeforeAcking, batch_size=50).run())
+    try:
+        await eventually(lambda: _equals(core.totals(), EXPECTED), timeout=15)
+        # the redelivered batch came back after ack_wait and was skipped, not re-applied
+        await eventually(lambda: _true(projection.calls == 40 and DiesBeforeAcking.crashed == 1))
+        await asyncio.sleep(2.5)  # past another ack_wait: nothing more arrives
+        assert await core.totals() == EXPECTED
+    finally:
+        await stop(task)
+
+
+async def test_a_poison_message_is_dead_lettered_and_the_consumer_keeps_going(core: Core, js: Any) -> None:
+    await provision(js, core)
+    subject = f"{core.subjects.root}.counting.counter.Counted.acme.junk"
+    await js.publish(subject, b"\x00 not json", headers={"Nats-Msg-Id": "junk-1"})
+    await js.publish(subject, b'{"event_type": "Counted"}')
+    await publish(core, js, EVENTS)
+    task = asyncio.create_task(runner_for(core, js, CounterTotals()).run())
+    try:
+        await eventually(lambda: _equals(core.totals(), EXPECTED))
+        letters = await eventually(lambda: _at_least(dead(core), 2))
+    finally:
+        await stop(task)
+    assert letters[0].raw == b"\x00 not json"
+    assert letters[0].event_id == "junk-1"
+    assert "not a Trellis event envelope" in letters[0].reason
+    assert letters[0].consumer == "counter-totals" and letters[0].stream_sequence == 1
+    assert "validation error" in letters[1].reason
+
+
+async def test_a_failing_event_is_retried_then_dead_lettered_and_its_aggregate_parks_behind_it(
+    core: Core, js: Any
+) -> None:
+    projection = CounterTotals()
+    projection.fail_for = {"bad"}
+    await publish(core, js, [("bad", 1), ("good", 1), ("bad", 2), ("good", 2)])
+    task = asyncio.create_task(runner_for(core, js, projection).run())
+    try:
+        await eventually(lambda: _equals(core.totals(), {"good": (3, 2)}))
+        letters = await eventually(lambda: _at_least(dead(core), 2))
+    finally:
+        await stop(task)
+    first, second = letters
+    assert first.aggregate_id == "bad" and first.deliveries == FAST_RETRY.max_attempts
+    assert "RuntimeError: cannot count bad" in first.reason
+    assert second.aggregate_id == "bad" and "parked behind" in second.reason
+    assert first.event_id in second.reason
+    assert projection.calls == FAST_RETRY.max_attempts + 2  # bad#1 three times, good twice
+
+
+async def test_a_view_dropped_and_rebuilt_from_the_events_equals_the_original(core: Core, js: Any) -> None:
+    await publish(core, js, EVENTS)
+    projection = CounterTotals()
+    task = asyncio.create_task(runner_for(core, js, projection).run())
+    try:
+        await eventually(lambda: _equals(core.totals(), EXPECTED))
+    finally:
+        await stop(task)
+    before = await core.totals()
+    progress: list[tuple[int, int]] = []
+    applied = await rebuild(
+        projection, core.store, batch_size=16, progress=lambda p, h: progress.append((p, h))
+    )
+    assert applied == 40
+    assert await core.totals() == before
+    assert progress[-1][0] == progress[-1][1]
+
+
+async def _equals(value: Any, expected: Any) -> bool:
+    return await value == expected
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _at_least(rows: Any, n: int) -> Any:
+    found = await rows
+    return found if len(found) >= n else None

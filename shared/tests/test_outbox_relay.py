@@ -1,0 +1,160 @@
+"""Outbox relay conformance: every committed event reaches the stream exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from trellis.core.embedded import EmbeddedNats
+from trellis.core.messaging import StreamSpec, connect, ensure_stream
+from trellis.core.outbox import OutboxRelay
+from trellis.core.tables import outbox
+from trellis.core.testing import eventually
+
+from .conftest import SERVICE, Core
+
+
+async def provision(js: Any, core: Core) -> str:
+    name = core.subjects.stream(SERVICE)
+    await ensure_stream(js, StreamSpec(name=name, subjects=[core.subjects.all_of(SERVICE)]))
+    return name
+
+
+async def stream_messages(js: Any, stream: str) -> list[Any]:
+    """Everything on the stream, read by a throwaway consumer."""
+    sub = await js.pull_subscribe(">", stream=stream)
+    out: list[Any] = []
+    try:
+        while True:
+            try:
+                batch = await sub.fetch(500, timeout=0.5)
+            except Exception:
+                return out
+            out.extend(batch)
+    finally:
+        await sub.unsubscribe()
+
+
+async def unpublished(core: Core) -> int:
+    async with core.sessions() as session:
+        return (
+            await session.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            )
+        ).scalar_one()
+
+
+async def drain(relay: OutboxRelay) -> None:
+    while await relay.relay_once():
+        pass
+
+
+@pytest.fixture
+async def js(nats_url: str) -> AsyncIterator[Any]:
+    nc = await connect(nats_url, name="outbox-test")
+    try:
+        yield nc.jetstream()
+    finally:
+        await nc.close()
+
+
+async def test_the_relay_publishes_every_event_once_with_its_id_in_aggregate_order(
+    core: Core, js: Any
+) -> None:
+    stream = await provision(js, core)
+    stored = [e for i in range(10) for e in await core.append(f"c-{i % 3}", i, i + 1)]
+    await drain(OutboxRelay(sessions=core.sessions, jetstream=lambda: js, batch_size=7))
+    msgs = await stream_messages(js, stream)
+    assert len(msgs) == len(stored) == 20
+    envelopes = [json.loads(m.data) for m in msgs]
+    assert [m.headers["Nats-Msg-Id"] for m in msgs] == [e["event_id"] for e in envelopes]
+    assert [e["event_id"] for e in envelopes] == [str(e.event_id) for e in stored]
+    for counter in ("c-0", "c-1", "c-2"):
+        versions = [e["aggregate_version"] for e in envelopes if e["aggregate_id"] == counter]
+        assert versions == list(range(1, len(versions) + 1))
+    assert msgs[0].subject == f"{core.subjects.root}.{SERVICE}.counter.Counted.acme.c-0"
+    assert await unpublished(core) == 0
+
+
+class CrashBeforeMarking(OutboxRelay):
+    """Publishes, then dies before recording that it did (the worst moment)."""
+
+    async def _mark(self, session: Any, rows: list[Any], done: int) -> None:
+        raise RuntimeError("relay killed after publishing, before marking")
+
+
+async def test_a_relay_killed_after_publishing_is_restarted_without_duplicates(core: Core, js: Any) -> None:
+    stream = await provision(js, core)
+    for i in range(30):
+        await core.append(f"c-{i % 4}", i)
+    with pytest.raises(RuntimeError):
+        await CrashBeforeMarking(sessions=core.sessions, jetstream=lambda: js).relay_once()
+    assert await unpublished(core) == 30  # nothing marked: all will be published again
+    await drain(OutboxRelay(sessions=core.sessions, jetstream=lambda: js))
+    msgs = await stream_messages(js, stream)
+    ids = [m.headers["Nats-Msg-Id"] for m in msgs]
+    assert len(ids) == len(set(ids)) == 30
+    assert await unpublished(core) == 0
+
+
+class FailingMidBatch:
+    """A JetStream context whose connection breaks after ``allowed`` publishes."""
+
+    def __init__(self, js: Any, allowed: int) -> None:
+        self.js, self.allowed = js, allowed
+
+    async def publish_async(self, *args: Any, **kwargs: Any) -> Any:
+        if self.allowed <= 0:
+            raise ConnectionError("connection lost mid-batch")
+        self.allowed -= 1
+        return await self.js.publish_async(*args, **kwargs)
+
+
+async def test_a_batch_cut_short_publishes_the_rest_on_the_next_pass_in_order(core: Core, js: Any) -> None:
+    stream = await provision(js, core)
+    stored = [e for i in range(20) for e in await core.append("c-1", i)]
+    relay = OutboxRelay(sessions=core.sessions, jetstream=lambda: FailingMidBatch(js, 8))
+    with pytest.raises(ConnectionError):
+        await relay.relay_once()
+    assert await unpublished(core) == 12
+    await drain(OutboxRelay(sessions=core.sessions, jetstream=lambda: js))
+    msgs = await stream_messages(js, stream)
+    assert [m.headers["Nats-Msg-Id"] for m in msgs] == [str(e.event_id) for e in stored]
+
+
+async def test_commands_commit_while_nats_is_down_and_every_event_arrives_later(
+    core: Core, embedded_nats: EmbeddedNats
+) -> None:
+    nc = await connect(embedded_nats.url, name="outage-test")
+    js = nc.jetstream()
+    stream = await provision(js, core)
+    relay = OutboxRelay(sessions=core.sessions, jetstream=lambda: js, ack_timeout=1.0, max_backoff=0.5)
+    core.store.on_commit(relay.wake)
+    running = asyncio.create_task(relay.run())
+    try:
+        for i in range(5):
+            await core.append("before", i)
+        await eventually(lambda: _is_zero(unpublished(core)))
+        embedded_nats.stop()
+        for i in range(25):
+            await core.append(f"during-{i % 5}", i)  # commands keep succeeding
+        await asyncio.sleep(1.0)
+        assert await unpublished(core) == 25
+        embedded_nats.start()
+        await eventually(lambda: _is_zero(unpublished(core)), timeout=20)
+        msgs = await stream_messages(js, stream)
+        ids = [m.headers["Nats-Msg-Id"] for m in msgs]
+        assert len(ids) == len(set(ids)) == 30
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await nc.close()
+
+
+async def _is_zero(value: Any) -> bool:
+    return await value == 0

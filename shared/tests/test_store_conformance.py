@@ -1,0 +1,159 @@
+"""Event store conformance: the same tests on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import insert
+
+from trellis.core.errors import ConcurrencyError, NotFound
+from trellis.core.events import Metadata, utcnow
+from trellis.core.repository import Repository
+from trellis.core.tables import events as events_table
+
+from .conftest import Core, Counted, Counter
+
+
+async def test_appended_events_load_back_with_their_whole_envelope(core: Core) -> None:
+    stored = await core.append("c-1", 1, 2)
+    async with core.sessions() as session:
+        loaded = await core.store.load(session, "c-1")
+    assert [r.event for r in loaded] == [Counted(amount=1), Counted(amount=2)]
+    first = loaded[0].envelope
+    assert first.event_id == stored[0].event_id and first.event_id.version == 7
+    assert (first.tenant_id, first.aggregate_type, first.aggregate_id) == ("acme", "counter", "c-1")
+    assert [r.envelope.aggregate_version for r in loaded] == [1, 2]
+    assert first.actor_id == "tester" and first.correlation_id
+    assert first.global_position is not None and first.occurred_at.tzinfo is not None
+
+
+async def test_concurrent_writers_each_version_is_written_once_and_losers_are_refused(core: Core) -> None:
+    repo = Repository(core.store, Counter)
+    async with core.sessions() as session, session.begin():
+        counter = repo.new("c-1", "acme")
+        counter.add(0)
+        await repo.save(session, counter, Metadata(tenant_id="acme", actor_id="a"))
+
+    n = 20
+    loaded_together = asyncio.Barrier(n)
+
+    async def writer(i: int) -> bool:
+        async with core.sessions() as session:
+            async with session.begin():
+                counter = await repo.get(session, "c-1", "acme")
+            await loaded_together.wait()  # every writer now holds the same version
+            counter.add(i)
+            try:
+                async with session.begin():
+                    await repo.save(session, counter, Metadata(tenant_id="acme", actor_id=f"w{i}"))
+                return True
+            except ConcurrencyError:
+                return False
+
+    results = await asyncio.gather(*(writer(i) for i in range(1, n + 1)))
+    async with core.sessions() as session:
+        loaded = await core.store.load(session, "c-1")
+        final = await repo.get(session, "c-1", "acme")
+    versions = [r.envelope.aggregate_version for r in loaded]
+    assert versions == list(range(1, len(versions) + 1))  # each version exactly once
+    assert len(versions) == 1 + results.count(True)
+    assert results.count(True) == 1 and results.count(False) == n - 1
+    assert final.total == sum(r.event.amount for r in loaded)  # type: ignore[attr-defined]
+
+
+async def test_a_stale_expected_version_is_refused_not_merged(core: Core) -> None:
+    await core.append("c-1", 1)
+    async with core.sessions() as session:
+        with pytest.raises(ConcurrencyError) as info:
+            async with session.begin():
+                await core.store.append(
+                    session,
+                    aggregate_type="counter",
+                    aggregate_id="c-1",
+                    expected_version=0,
+                    events=[Counted(amount=5)],
+                    metadata=Metadata(tenant_id="acme", actor_id="a"),
+                )
+    assert info.value.details["actual_version"] == 1
+
+
+async def test_reading_after_a_position_returns_every_event_in_order_in_batches(core: Core) -> None:
+    for i in range(7):
+        await core.append(f"c-{i % 3}", i)
+    batches = [batch async for batch in core.store.iterate(0, batch_size=3)]
+    assert [len(b) for b in batches] == [3, 3, 1]
+    positions = [e.global_position for b in batches for e in b]
+    assert positions == sorted(positions) and len(set(positions)) == 7
+    assert await core.store.head() == positions[-1]
+    assert [e.global_position for e in await core.store.read_after(positions[4])] == positions[5:]
+
+
+async def test_an_old_schema_version_is_upcast_on_read(core: Core) -> None:
+    async with core.sessions() as session, session.begin():
+        await session.execute(
+            insert(events_table).values(
+                event_id=str(uuid.uuid4()),
+                event_type="Counted",
+                schema_version=1,
+                tenant_id="acme",
+                aggregate_type="counter",
+                aggregate_id="old",
+                aggregate_version=1,
+                occurred_at=utcnow(),
+                recorded_at=utcnow(),
+                actor_id="a",
+                correlation_id="c",
+                payload={"n": 41},
+            )
+        )
+    async with core.sessions() as session:
+        loaded = await core.store.load(session, "old")
+    assert loaded[0].event == Counted(amount=41)
+
+
+async def test_another_tenants_aggregate_is_not_found(core: Core) -> None:
+    await core.append("c-1", 1, tenant="acme")
+    repo = Repository(core.store, Counter)
+    async with core.sessions() as session:
+        with pytest.raises(NotFound):
+            await repo.get(session, "c-1", "globex")
+        assert (await repo.get(session, "c-1", "acme")).total == 1
+
+
+async def test_catch_up_reader_sees_every_event_while_many_writers_commit(core: Core) -> None:
+    """The gap problem: a reader following global positions must never skip an event."""
+    if core.db.backend == "sqlite":
+        pytest.skip("SQLite serialises writers: commit order is position order by construction")
+    writers, per_writer = 8, 50
+    written: set[str] = set()
+    seen: list[tuple[int, str]] = []
+    done = asyncio.Event()
+
+    async def writer(w: int) -> None:
+        for i in range(per_writer):
+            stored = await core.append(f"w{w}-{i % 5}", 1)
+            written.add(str(stored[0].event_id))
+
+    async def reader() -> None:
+        position = 0
+        while True:
+            finished = done.is_set()
+            batch = await core.store.read_after(position, limit=50)
+            for envelope in batch:
+                seen.append((envelope.global_position or 0, str(envelope.event_id)))
+            if batch:
+                position = batch[-1].global_position or position
+            elif finished:
+                return
+            await asyncio.sleep(0)
+
+    reading = asyncio.create_task(reader())
+    await asyncio.gather(*(writer(w) for w in range(writers)))
+    done.set()
+    await reading
+    positions = [p for p, _ in seen]
+    assert positions == sorted(positions) and len(positions) == len(set(positions))
+    assert {e for _, e in seen} == written
+    assert len(seen) == writers * per_writer
