@@ -157,3 +157,24 @@ async def test_catch_up_reader_sees_every_event_while_many_writers_commit(core: 
     assert positions == sorted(positions) and len(positions) == len(set(positions))
     assert {e for _, e in seen} == written
     assert len(seen) == writers * per_writer
+
+
+async def test_events_of_a_rolled_back_transaction_never_reach_the_aggregate_cache(core: Core) -> None:
+    repo = Repository(core.store, Counter)
+    await core.append("c-1", 1)
+    async with core.sessions() as session:
+        with pytest.raises(RuntimeError):
+            async with session.begin():
+                counter = await repo.get(session, "c-1", "acme")
+                counter.add(10)
+                await repo.save(session, counter, Metadata(tenant_id="acme", actor_id="a"))
+                assert (await repo.get(session, "c-1", "acme")).total == 11  # reads its own write
+                raise RuntimeError("the transaction fails after the append")
+    async with core.sessions() as session, session.begin():
+        counter = await repo.get(session, "c-1", "acme")
+        assert (counter.version, counter.total) == (1, 1)
+        counter.add(5)
+        await repo.save(session, counter, Metadata(tenant_id="acme", actor_id="a"))
+    async with core.sessions() as session:
+        versions = [r.envelope.aggregate_version for r in await core.store.load(session, "c-1")]
+    assert versions == [1, 2]

@@ -1,6 +1,9 @@
 """The consumer runner: a durable JetStream pull consumer driving one projection.
 
-Per fetched batch, one database transaction; per message, a savepoint:
+Per fetched batch, one database transaction. The batch is first applied optimistically:
+every handler in turn, then all processed records in one insert. If anything in it is
+not plain (a malformed message, a parked aggregate) or a handler raises, that attempt
+is rolled back and the batch is applied carefully, one savepoint per message:
 
 - already processed (its event id is recorded for this consumer) → ack, nothing applied;
 - undecodable (bad JSON, unknown type, invalid payload) → dead letter at once, ack;
@@ -50,6 +53,10 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         return self.delays[min(attempt - 1, len(self.delays) - 1)]
+
+
+class _NotPlain(Exception):
+    """The batch needs the careful path."""
 
 
 @dataclass
@@ -167,6 +174,43 @@ class ConsumerRunner:
 
     async def _apply(self, msgs: list[Any]) -> list[_Outcome]:
         decoded: list[RecordedEvent | MalformedEvent] = [self._decode(m) for m in msgs]
+        if all(isinstance(d, RecordedEvent) for d in decoded):
+            try:
+                return await self._apply_optimistically(decoded)  # type: ignore[arg-type]
+            except _NotPlain:
+                pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("consumer.batch_falls_back", consumer=self.name, error=str(exc))
+        return await self._apply_carefully(msgs, decoded)
+
+    async def _apply_optimistically(self, decoded: list[RecordedEvent]) -> list[_Outcome]:
+        """The common case: every event applies. One transaction, no savepoints."""
+        ids = [str(d.event_id) for d in decoded]
+        async with self.sessions() as session, session.begin():
+            done = await self._already_processed(session, ids)
+            if await self._parked_aggregates(session, {d.aggregate_id for d in decoded}):
+                raise _NotPlain
+            records = []
+            for item in decoded:
+                event_id = str(item.event_id)
+                if event_id in done:
+                    continue
+                with structlog.contextvars.bound_contextvars(
+                    event_id=event_id, tenant=item.tenant_id, correlation_id=item.envelope.correlation_id
+                ):
+                    await self.projection.handle(session, item)
+                done.add(event_id)
+                records.append({"consumer": self.name, "event_id": event_id, "processed_at": utcnow()})
+            if records:
+                await session.execute(insert(processed_events), records)
+        self.applied += len(records)
+        return [_Outcome() for _ in decoded]
+
+    async def _apply_carefully(
+        self, msgs: list[Any], decoded: list[RecordedEvent | MalformedEvent]
+    ) -> list[_Outcome]:
         ids = [str(d.event_id) for d in decoded if isinstance(d, RecordedEvent)]
         aggregates = {d.aggregate_id for d in decoded if isinstance(d, RecordedEvent)}
         outcomes: list[_Outcome] = []

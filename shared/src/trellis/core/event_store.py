@@ -14,7 +14,9 @@ position it has seen without skipping events.
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, insert, select, text
@@ -45,12 +47,14 @@ class EventStore:
         registry: EventRegistry,
         sessions: async_sessionmaker,
         subjects: Subjects,
+        cache_size: int = 10_000,
     ) -> None:
         self.service = service
         self.registry = registry
         self.sessions = sessions
         self.subjects = subjects
         self._commit_listeners: list[Callable[[], None]] = []
+        self._cache = _LRU(cache_size)
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every commit that appended events (wakes the relay)."""
@@ -73,7 +77,11 @@ class EventStore:
         if not events:
             return []
         await self._serialise_appends(session)
-        current = await self.current_version(session, aggregate_id)
+        current = session.info.get(_LOADED_VERSIONS, {}).get(aggregate_id)
+        if current is None or expected_version != current:
+            # Not loaded in this transaction (or loaded at another version): ask. When it
+            # was, a concurrent append still collides on (aggregate_id, version) below.
+            current = await self.current_version(session, aggregate_id)
         if current != expected_version:
             raise ConcurrencyError(
                 f"{aggregate_type} {aggregate_id} is at version {current}, "
@@ -116,14 +124,11 @@ class EventStore:
             for env in envelopes
         ]
         try:
-            async with session.begin_nested():
-                result = await session.execute(
-                    insert(events_table).returning(
-                        events_table.c.global_position, sort_by_parameter_order=True
-                    ),
-                    rows,
-                )
-                positions = [r[0] for r in result.all()]
+            result = await session.execute(
+                insert(events_table).returning(events_table.c.global_position, sort_by_parameter_order=True),
+                rows,
+            )
+            positions = [r[0] for r in result.all()]
         except IntegrityError as exc:
             raise ConcurrencyError(
                 f"{aggregate_type} {aggregate_id} was changed concurrently: reload and retry",
@@ -145,6 +150,8 @@ class EventStore:
                 for env in stored
             ],
         )
+        session.info.get(_LOADED_VERSIONS, {}).pop(aggregate_id, None)
+        session.info.setdefault(_APPENDED, set()).add(aggregate_id)
         self._notify_after_commit(session)
         return stored
 
@@ -169,6 +176,40 @@ class EventStore:
             query = query.where(events_table.c.aggregate_version <= up_to_version)
         result = await session.execute(query)
         return [self.registry.record(row_to_envelope(row)) for row in result.mappings()]
+
+    async def load_for_replay(
+        self, session: AsyncSession, aggregate_id: str
+    ) -> tuple[str | None, str | None, list[DomainEvent]]:
+        """(tenant, aggregate type, events) of an aggregate: the fast path for rebuilding state.
+
+        Decoded events of recently used aggregates are cached (they never change once
+        committed), so a command reads only the rows appended since; envelopes are not
+        built at all. The version loaded is remembered on the session, so an append in
+        the same transaction need not query it again.
+        """
+        # Rows this transaction wrote itself are not committed: never cache past them.
+        uncommitted = aggregate_id in session.info.get(_APPENDED, set())
+        cached = None if uncommitted else self._cache.get(aggregate_id)
+        after = cached.version if cached else 0
+        c = events_table.c
+        result = await session.execute(
+            select(c.tenant_id, c.aggregate_type, c.event_type, c.schema_version, c.payload)
+            .where(c.aggregate_id == aggregate_id, c.aggregate_version > after)
+            .order_by(c.aggregate_version)
+        )
+        rows = result.all()
+        decode = self.registry.decode_payload
+        fresh = [decode(r[2], r[3], r[4]) for r in rows]
+        if cached is None:
+            if not rows:
+                return None, None, []
+            cached = _CachedStream(rows[0][0], rows[0][1], [])
+        if fresh:
+            cached = _CachedStream(cached.tenant_id, cached.aggregate_type, [*cached.events, *fresh])
+        if not uncommitted:
+            self._cache.put(aggregate_id, cached)
+        session.info.setdefault(_LOADED_VERSIONS, {})[aggregate_id] = cached.version
+        return cached.tenant_id, cached.aggregate_type, cached.events
 
     async def read_after(
         self, position: int, *, limit: int = 500, session: AsyncSession | None = None
@@ -220,6 +261,41 @@ class EventStore:
         sync_session = session.sync_session
         if not sa_event.contains(sync_session, "after_commit", _after_commit):
             sa_event.listen(sync_session, "after_commit", _after_commit, once=True)
+
+
+_LOADED_VERSIONS = "trellis.loaded_versions"
+_APPENDED = "trellis.appended"
+
+
+@dataclass(frozen=True)
+class _CachedStream:
+    tenant_id: str
+    aggregate_type: str
+    events: list[DomainEvent]
+
+    @property
+    def version(self) -> int:
+        return len(self.events)
+
+
+class _LRU:
+    """Committed, decoded event streams of the most recently used aggregates."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, _CachedStream] = OrderedDict()
+
+    def get(self, key: str) -> _CachedStream | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key: str, value: _CachedStream) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
 
 
 def row_to_envelope(row: object) -> EventEnvelope:

@@ -123,26 +123,29 @@ class EventRegistry:
         return self._classes.values()
 
     def decode(self, envelope: EventEnvelope) -> DomainEvent:
-        cls = self._classes.get(envelope.event_type)
+        return self.decode_payload(envelope.event_type, envelope.schema_version, envelope.payload)
+
+    def decode_payload(self, event_type: str, schema_version: int, payload: dict[str, Any]) -> DomainEvent:
+        """The typed event for a stored payload, upcast to the current schema version."""
+        cls = self._classes.get(event_type)
         if cls is None:
-            raise UnknownEventType(f"unknown event type {envelope.event_type!r}")
-        payload = dict(envelope.payload)
-        version = envelope.schema_version
+            raise UnknownEventType(f"unknown event type {event_type!r}")
+        version = schema_version
         if version > cls.schema_version:
             raise MalformedEvent(
-                f"{envelope.event_type} has schema version {version}, "
+                f"{event_type} has schema version {version}, "
                 f"newer than the {cls.schema_version} this code knows"
             )
         while version < cls.schema_version:
-            up = self._upcasters.get((envelope.event_type, version))
+            up = self._upcasters.get((event_type, version))
             if up is None:
-                raise MalformedEvent(f"no upcaster for {envelope.event_type} from version {version}")
-            payload = up(payload)
+                raise MalformedEvent(f"no upcaster for {event_type} from version {version}")
+            payload = up(dict(payload))
             version += 1
         try:
             return cls.model_validate(payload)
         except ValidationError as exc:
-            raise MalformedEvent(f"{envelope.event_type} payload invalid: {exc}") from exc
+            raise MalformedEvent(f"{event_type} payload invalid: {exc}") from exc
 
     def record(self, envelope: EventEnvelope) -> RecordedEvent:
         return RecordedEvent(envelope=envelope, event=self.decode(envelope))

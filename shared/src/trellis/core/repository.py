@@ -28,12 +28,10 @@ class Repository(Generic[A]):
         return agg
 
     async def find(self, session: AsyncSession, aggregate_id: str, tenant_id: str) -> A | None:
-        recorded = await self.store.load(session, aggregate_id)
-        if not recorded or recorded[0].envelope.tenant_id != tenant_id:
+        tenant, aggregate_type, events = await self.store.load_for_replay(session, aggregate_id)
+        if tenant != tenant_id or aggregate_type != self.cls.aggregate_type:
             return None
-        if recorded[0].envelope.aggregate_type != self.cls.aggregate_type:
-            return None
-        return self.cls.replay(aggregate_id, tenant_id, (r.event for r in recorded))
+        return self.cls.replay(aggregate_id, tenant_id, events)
 
     def new(self, aggregate_id: str, tenant_id: str) -> A:
         return self.cls(aggregate_id, tenant_id)

@@ -58,7 +58,7 @@ class GoalCommands:
         owner = owner_id or actor.employee_id
         goal_id = str(uuid7())
         async with self.sessions() as session, session.begin():
-            manages = await self.org.manages(session, actor, owner)
+            manages = await self._manages(session, actor, owner)
             ensure_may_create(actor, level, owner, manages)
             parent, ancestors = await self._parent(session, actor, parent_id)
             goal = self.goals.new(goal_id, actor.tenant_id)
@@ -171,10 +171,15 @@ class GoalCommands:
                     f"goal {goal_id} is at version {goal.version}, not {expected_version}",
                     details={"expected_version": expected_version, "actual_version": goal.version},
                 )
-            manages = await self.org.manages(session, actor, goal.owner_id)
+            manages = await self._manages(session, actor, goal.owner_id)
             ensure_may_change(actor, goal, manages)
             await decide(session, goal)
             return await self._save(session, actor, correlation_id, goal)
+
+    async def _manages(self, session: AsyncSession, actor: Actor, owner_id: str) -> bool:
+        if actor.is_admin_or_hr or owner_id == actor.employee_id:
+            return False  # the role or ownership decides alone: no lookup
+        return await self.org.manages(session, actor, owner_id)
 
     async def _parent(
         self, session: AsyncSession, actor: Actor, parent_id: str | None

@@ -112,25 +112,7 @@ class AlignmentTree(Projection):
     async def progress_recorded(
         self, session: AsyncSession, ev: KeyResultProgressRecorded, env: EventEnvelope
     ) -> None:
-        row = (
-            await session.execute(
-                select(goal_key_results.c.start, goal_key_results.c.target).where(
-                    goal_key_results.c.key_result_id == ev.key_result_id
-                )
-            )
-        ).one()
-        await session.execute(
-            update(goal_key_results)
-            .where(goal_key_results.c.key_result_id == ev.key_result_id)
-            .values(
-                current=ev.value,
-                progress=key_result_progress(row.start, row.target, ev.value),
-                confidence=ev.confidence,
-                updated_at=env.occurred_at,
-            )
-        )
-        await self._touch(session, ev.goal_id, env)
-        await self._recompute_chain(session, ev.goal_id)
+        await self._recompute_chain(session, ev.goal_id, env=env, key_result=ev)
 
     @on(GoalStatusChanged)
     async def status_changed(self, session: AsyncSession, ev: GoalStatusChanged, env: EventEnvelope) -> None:
@@ -181,8 +163,19 @@ class AlignmentTree(Projection):
         )
         return list(result.scalar() or [])
 
-    async def _recompute_chain(self, session: AsyncSession, goal_id: str | None) -> None:
-        """Recompute ``goal_id``'s progress, then its parent's, up to the root."""
+    async def _recompute_chain(
+        self,
+        session: AsyncSession,
+        goal_id: str | None,
+        *,
+        env: EventEnvelope | None = None,
+        key_result: KeyResultProgressRecorded | None = None,
+    ) -> None:
+        """Recompute ``goal_id``'s progress, then its parent's, up to the root.
+
+        With ``key_result``, that key result's new value is applied first, in the same
+        pass (this runs once per check-in, so it is kept to a few statements a level).
+        """
         seen: set[str] = set()
         while goal_id and goal_id not in seen and len(seen) < MAX_DEPTH:
             seen.add(goal_id)
@@ -197,25 +190,54 @@ class AlignmentTree(Projection):
                 return
             krs = (
                 await session.execute(
-                    select(goal_key_results.c.progress, goal_key_results.c.weight).where(
-                        goal_key_results.c.goal_id == goal_id
-                    )
+                    select(
+                        goal_key_results.c.key_result_id,
+                        goal_key_results.c.start,
+                        goal_key_results.c.target,
+                        goal_key_results.c.progress,
+                        goal_key_results.c.weight,
+                    ).where(goal_key_results.c.goal_id == goal_id)
                 )
             ).all()
-            children = (
-                await session.execute(
-                    select(goal_nodes.c.progress, goal_nodes.c.weight).where(
-                        goal_nodes.c.parent_id == goal_id, goal_nodes.c.status != "retired"
-                    )
+            kr_inputs = [(r.progress, r.weight) for r in krs]
+            node_values: dict[str, Any] = {}
+            if key_result is not None and env is not None:
+                for i, r in enumerate(krs):
+                    if r.key_result_id == key_result.key_result_id:
+                        progress = key_result_progress(r.start, r.target, key_result.value)
+                        kr_inputs[i] = (progress, r.weight)
+                        await session.execute(
+                            update(goal_key_results)
+                            .where(goal_key_results.c.key_result_id == r.key_result_id)
+                            .values(
+                                current=key_result.value,
+                                progress=progress,
+                                confidence=key_result.confidence,
+                                updated_at=env.occurred_at,
+                            )
+                        )
+                node_values = {"version": env.aggregate_version, "updated_at": env.occurred_at}
+                key_result = None
+            children: list[Any] = []
+            if node.progress_rollup != "key_results":
+                children = list(
+                    (
+                        await session.execute(
+                            select(goal_nodes.c.progress, goal_nodes.c.weight).where(
+                                goal_nodes.c.parent_id == goal_id, goal_nodes.c.status != "retired"
+                            )
+                        )
+                    ).all()
                 )
-            ).all()
             progress = rolled_up_progress(
                 node.progress_rollup,
-                [(r.progress, r.weight) for r in krs],
+                kr_inputs,
                 [(c.progress, c.weight) for c in children],
                 node.status == "completed",
             )
             await session.execute(
-                update(goal_nodes).where(goal_nodes.c.goal_id == goal_id).values(progress=progress)
+                update(goal_nodes)
+                .where(goal_nodes.c.goal_id == goal_id)
+                .values(progress=progress, **node_values)
             )
             goal_id = node.parent_id
