@@ -135,6 +135,7 @@ def _print_summary(children: list[tuple[str, subprocess.Popen[bytes], str]]) -> 
     Console().print("A development token (tenant demo, admin):")
     Console().print(token, soft_wrap=True)
     Console().print("Mint others with: uv run trellis token --tenant demo --employee e-1 --role employee")
+    sys.stdout.flush()  # a pipe or file would otherwise hold the summary back
 
 
 @app.command()
