@@ -23,7 +23,6 @@ nothing applied (redelivered, applied once) or everything applied and recorded
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +75,7 @@ class ConsumerRunner:
         registry: EventRegistry,
         jetstream: JetStreamProvider,
         subjects: Subjects,
-        batch_size: int = 200,
+        batch_size: int = 500,
         fetch_timeout: float = 1.0,
         retry: RetryPolicy | None = None,
         ack_wait: float = 30.0,
@@ -192,17 +191,15 @@ class ConsumerRunner:
             done = await self._already_processed(session, ids)
             if await self._parked_aggregates(session, {d.aggregate_id for d in decoded}):
                 raise _NotPlain
-            records = []
-            for item in decoded:
-                event_id = str(item.event_id)
-                if event_id in done:
-                    continue
-                with structlog.contextvars.bound_contextvars(
-                    event_id=event_id, tenant=item.tenant_id, correlation_id=item.envelope.correlation_id
-                ):
-                    await self.projection.handle(session, item)
-                done.add(event_id)
-                records.append({"consumer": self.name, "event_id": event_id, "processed_at": utcnow()})
+            fresh: dict[str, RecordedEvent] = {}  # one copy of each, in order
+            for event_id, item in zip(ids, decoded, strict=True):
+                if event_id not in done:
+                    fresh.setdefault(event_id, item)
+            await self.projection.handle_batch(session, list(fresh.values()))
+            now = utcnow()
+            records = [
+                {"consumer": self.name, "event_id": event_id, "processed_at": now} for event_id in fresh
+            ]
             if records:
                 await session.execute(insert(processed_events), records)
         self.applied += len(records)
@@ -278,7 +275,7 @@ class ConsumerRunner:
 
     def _decode(self, msg: Any) -> RecordedEvent | MalformedEvent:
         try:
-            envelope = EventEnvelope.model_validate(json.loads(msg.data))
+            envelope = EventEnvelope.model_validate_json(msg.data)
             return self.registry.record(envelope)
         except MalformedEvent as exc:
             return exc

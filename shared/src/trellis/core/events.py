@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -69,10 +70,9 @@ class EventEnvelope(BaseModel):
     global_position: int | None = None
 
 
-class RecordedEvent(BaseModel):
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
     """A stored event with its payload decoded into the current schema version."""
-
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     envelope: EventEnvelope
     event: DomainEvent

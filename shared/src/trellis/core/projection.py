@@ -50,12 +50,15 @@ class Projection:
     name: ClassVar[str]
     source: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]] = ()
+    # Event types a projection consumes through its own ``handle_batch`` rather than
+    # through ``@on`` methods (a batch-oriented projection lists them here).
+    consumes: ClassVar[tuple[type[DomainEvent], ...]] = ()
     replayable: ClassVar[bool] = True
     _handlers: ClassVar[dict[str, str]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        handlers: dict[str, str] = {}
+        handlers: dict[str, str] = {ev.event_type: "" for ev in cls.consumes}
         for base in reversed(cls.__mro__):
             for attr, value in vars(base).items():
                 for ev in getattr(value, "__trellis_handles__", ()):
@@ -71,8 +74,14 @@ class Projection:
 
     async def handle(self, session: AsyncSession, recorded: RecordedEvent) -> None:
         attr = self._handlers.get(recorded.envelope.event_type)
-        if attr is not None:
+        if attr:
             await getattr(self, attr)(session, recorded.event, recorded.envelope)
+
+    async def handle_batch(self, session: AsyncSession, batch: list[RecordedEvent]) -> None:
+        """Apply events in order. A projection may override this to load what the batch
+        touches once and write it back once, instead of a round of statements per event."""
+        for recorded in batch:
+            await self.handle(session, recorded)
 
     async def clear(self, session: AsyncSession) -> None:
         """Empty the read view (for a rebuild). Children before parents."""

@@ -38,18 +38,12 @@ async def rebuild(
     applied = 0
     async for batch in store.iterate(0, batch_size=batch_size):
         async with store.sessions() as session, session.begin():
-            records = []
-            for envelope in batch:
-                if not projection.handles(envelope.event_type):
-                    continue
-                await projection.handle(session, store.registry.record(envelope))
-                records.append(
-                    {
-                        "consumer": projection.name,
-                        "event_id": str(envelope.event_id),
-                        "processed_at": utcnow(),
-                    }
-                )
+            handled = [store.registry.record(e) for e in batch if projection.handles(e.event_type)]
+            await projection.handle_batch(session, handled)
+            records = [
+                {"consumer": projection.name, "event_id": str(r.event_id), "processed_at": utcnow()}
+                for r in handled
+            ]
             if records:
                 await session.execute(insert(processed_events), records)
             applied += len(records)

@@ -8,7 +8,7 @@ nothing records nothing (so retries and duplicates are harmless).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from trellis.core.aggregate import Aggregate
@@ -36,8 +36,10 @@ ALLOWED_PARENTS = {"company": (), "team": ("company",), "individual": ("team", "
 MATERIAL_FIELDS = ("title", "description", "period")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class KeyResult:
+    """A key result's state inside its Goal (mutated only by ``Goal.apply``)."""
+
     name: str
     start: float
     target: float
@@ -109,8 +111,7 @@ class Goal(Aggregate):
                     event.name, event.start, event.target, event.current, event.unit, event.weight
                 )
             case KeyResultProgressRecorded():
-                kr = self.key_results[event.key_result_id]
-                self.key_results[event.key_result_id] = replace(kr, current=event.value)
+                self.key_results[event.key_result_id].current = event.value
             case GoalStatusChanged():
                 self.status = event.status
             case GoalCompleted():

@@ -3,20 +3,27 @@
 Roll-up rule (see ``domain/progress.py``): a goal's progress is the weighted mean of
 its inputs, chosen by its ``progress_rollup``: its key results, its aligned children
 (retired children excluded), or both pooled together; a completed goal counts as
-100 %. A change to any goal recomputes it and then each ancestor in turn, so the
-whole chain up to the company objective is current when the event is processed.
+100 %. After a batch of events, every goal they touched and each of its ancestors is
+recomputed, deepest first, so the chain up to the company objective is current when
+the batch commits.
+
+The projection works on a batch at a time (a single event is a batch of one): it
+loads the goals the batch touches, applies the events in memory, rolls up, and writes
+the changed rows back with one statement per table. Per-event SQL made catch-up
+statement-bound; this keeps it to a handful of statements per batch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core.events import EventEnvelope
-from trellis.core.projection import Projection, on
+from trellis.core.events import RecordedEvent
+from trellis.core.projection import Projection
 from trellis.goals.domain.events import (
     GoalAligned,
     GoalChanged,
@@ -33,211 +40,254 @@ from trellis.goals.domain.events import (
 from trellis.goals.domain.progress import key_result_progress, rolled_up_progress
 from trellis.goals.views.tables import goal_key_results, goal_nodes
 
-MAX_DEPTH = 16  # guards the walk up the tree against corrupt data
+MAX_DEPTH = 16  # guards walks up the tree against corrupt data
+NODE_COLUMNS = [c.name for c in goal_nodes.columns]
+KR_COLUMNS = [c.name for c in goal_key_results.columns]
+CHANGEABLE = {"title", "description", "period", "owner_id", "due_date"}
+
+
+class _WorkingSet:
+    """The rows a batch touches, loaded once, changed in memory, written back once."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.krs: dict[str, dict[str, Any]] = {}
+        self.krs_of: dict[str, list[str]] = defaultdict(list)
+        self.new_nodes: set[str] = set()
+        self.changed_nodes: set[str] = set()
+        self.new_krs: set[str] = set()
+        self.changed_krs: set[str] = set()
+        self.dirty: set[str] = set()  # goals whose progress must be recomputed
+        self._missing: set[str] = set()
+
+    async def load(self, goal_ids: set[str]) -> None:
+        wanted = {g for g in goal_ids if g and g not in self.nodes and g not in self._missing}
+        if not wanted:
+            return
+        rows = await self.session.execute(select(goal_nodes).where(goal_nodes.c.goal_id.in_(wanted)))
+        for row in rows.mappings():
+            self.nodes[row["goal_id"]] = dict(row)
+        krs = await self.session.execute(
+            select(goal_key_results).where(goal_key_results.c.goal_id.in_(wanted))
+        )
+        for row in krs.mappings():
+            self.krs[row["key_result_id"]] = dict(row)
+            self.krs_of[row["goal_id"]].append(row["key_result_id"])
+        self._missing |= wanted - self.nodes.keys()
+
+    def node(self, goal_id: str) -> dict[str, Any]:
+        node = self.nodes.get(goal_id)
+        if node is None:
+            raise LookupError(f"goal {goal_id} is not in the alignment tree")
+        return node
+
+    def touch(self, goal_id: str, recorded: RecordedEvent, **values: Any) -> dict[str, Any]:
+        node = self.node(goal_id)
+        node.update(
+            values, version=recorded.envelope.aggregate_version, updated_at=recorded.envelope.occurred_at
+        )
+        self.changed_nodes.add(goal_id)
+        return node
+
+    async def roll_up(self) -> None:
+        """Recompute every dirty goal and its ancestors, deepest first."""
+        frontier = set(self.dirty)
+        for _ in range(MAX_DEPTH):
+            parents = {self.nodes[g]["parent_id"] for g in frontier if g in self.nodes} - {None}
+            await self.load(parents)
+            parents = {p for p in parents if p in self.nodes} - self.dirty
+            if not parents:
+                break
+            self.dirty |= parents
+            frontier = parents
+        dirty = [g for g in self.dirty if g in self.nodes]
+        if not dirty:
+            return
+        children: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        rows = await self.session.execute(
+            select(
+                goal_nodes.c.goal_id, goal_nodes.c.parent_id, goal_nodes.c.progress, goal_nodes.c.weight
+            ).where(goal_nodes.c.parent_id.in_(dirty), goal_nodes.c.status != "retired")
+        )
+        for row in rows:
+            if row.goal_id not in self.nodes:  # the working set's copy is newer
+                children[row.parent_id].append((row.progress, row.weight))
+        for order_key, goal_id in sorted((-self._depth(g), g) for g in dirty):
+            del order_key
+            node = self.nodes[goal_id]
+            kids = [
+                (child["progress"], child["weight"])
+                for child in self.nodes.values()
+                if child["parent_id"] == goal_id and child["status"] != "retired"
+            ]
+            krs = [(self.krs[k]["progress"], self.krs[k]["weight"]) for k in self.krs_of.get(goal_id, [])]
+            progress = rolled_up_progress(
+                node["progress_rollup"], krs, [*children[goal_id], *kids], node["status"] == "completed"
+            )
+            if progress != node["progress"]:
+                node["progress"] = progress
+                self.changed_nodes.add(goal_id)
+
+    def _depth(self, goal_id: str) -> int:
+        depth, node = 0, self.nodes.get(goal_id)
+        while node is not None and node["parent_id"] and depth < MAX_DEPTH:
+            depth += 1
+            node = self.nodes.get(node["parent_id"])
+        return depth
+
+    async def write(self) -> None:
+        session = self.session
+        if self.new_nodes:
+            await session.execute(insert(goal_nodes), [self.nodes[g] for g in self.new_nodes])
+        if self.new_krs:
+            await session.execute(insert(goal_key_results), [self.krs[k] for k in self.new_krs])
+        await _update_many(
+            session, goal_nodes, "goal_id", [self.nodes[g] for g in self.changed_nodes - self.new_nodes]
+        )
+        await _update_many(
+            session, goal_key_results, "key_result_id", [self.krs[k] for k in self.changed_krs - self.new_krs]
+        )
+
+
+async def _update_many(session: AsyncSession, table: Any, key: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    columns = [c.name for c in table.columns if c.name != key]
+    statement = (
+        update(table)
+        .where(table.c[key] == bindparam(f"_{key}"))
+        .values({c: bindparam(f"_{c}") for c in columns})
+    )
+    await session.execute(statement, [{f"_{k}": v for k, v in row.items()} for row in rows])
 
 
 class AlignmentTree(Projection):
     name = "goals-alignment-tree"
     source = "goals"
     tables = (goal_nodes, goal_key_results)
+    consumes = (
+        GoalCreated,
+        GoalChanged,
+        GoalAligned,
+        GoalUnaligned,
+        KeyResultAdded,
+        KeyResultProgressRecorded,
+        GoalStatusChanged,
+        GoalCompleted,
+        GoalRetired,
+        RealignmentRequested,
+        RealignmentResolved,
+    )
 
-    @on(GoalCreated)
-    async def created(self, session: AsyncSession, ev: GoalCreated, env: EventEnvelope) -> None:
-        await session.execute(
-            insert(goal_nodes).values(
-                goal_id=ev.goal_id,
-                tenant_id=env.tenant_id,
-                level=ev.level,
-                title=ev.title,
-                description=ev.description,
-                owner_id=ev.owner_id,
-                team_id=ev.team_id,
-                period=ev.period,
-                due_date=ev.due_date,
-                status="on_track",
-                parent_id=ev.parent_id,
-                progress_rollup=ev.progress_rollup,
-                weight=ev.weight,
-                progress=0.0,
-                realignment_causes=[],
-                version=env.aggregate_version,
-                created_at=env.occurred_at,
-                updated_at=env.occurred_at,
-            )
-        )
-        if ev.parent_id:
-            await self._recompute_chain(session, ev.parent_id)
+    async def handle(self, session: AsyncSession, recorded: RecordedEvent) -> None:
+        await self.handle_batch(session, [recorded])
 
-    @on(GoalChanged)
-    async def changed(self, session: AsyncSession, ev: GoalChanged, env: EventEnvelope) -> None:
-        allowed = {"title", "description", "period", "owner_id", "due_date"}
-        values: dict[str, Any] = {k: v for k, v in ev.changes.items() if k in allowed}
-        if "due_date" in values and values["due_date"] is not None:
-            values["due_date"] = dt.date.fromisoformat(str(values["due_date"]))
-        await self._touch(session, ev.goal_id, env, **values)
+    async def handle_batch(self, session: AsyncSession, batch: list[RecordedEvent]) -> None:
+        ws = _WorkingSet(session)
+        referenced: set[str] = set()
+        for recorded in batch:
+            ev = recorded.event
+            for attr in ("goal_id", "parent_id", "previous_parent_id"):
+                value = getattr(ev, attr, None)
+                if value:
+                    referenced.add(value)
+        await ws.load(referenced)
+        for recorded in batch:
+            self._apply(ws, recorded)
+        await ws.roll_up()
+        await ws.write()
 
-    @on(GoalAligned)
-    async def aligned(self, session: AsyncSession, ev: GoalAligned, env: EventEnvelope) -> None:
-        await self._touch(session, ev.goal_id, env, parent_id=ev.parent_id)
-        if ev.previous_parent_id:
-            await self._recompute_chain(session, ev.previous_parent_id)
-        await self._recompute_chain(session, ev.parent_id)
-
-    @on(GoalUnaligned)
-    async def unaligned(self, session: AsyncSession, ev: GoalUnaligned, env: EventEnvelope) -> None:
-        await self._touch(session, ev.goal_id, env, parent_id=None)
-        await self._recompute_chain(session, ev.previous_parent_id)
-
-    @on(KeyResultAdded)
-    async def key_result_added(self, session: AsyncSession, ev: KeyResultAdded, env: EventEnvelope) -> None:
-        await session.execute(
-            insert(goal_key_results).values(
-                key_result_id=ev.key_result_id,
-                goal_id=ev.goal_id,
-                tenant_id=env.tenant_id,
-                name=ev.name,
-                start=ev.start,
-                target=ev.target,
-                current=ev.current,
-                unit=ev.unit,
-                weight=ev.weight,
-                progress=key_result_progress(ev.start, ev.target, ev.current),
-                updated_at=env.occurred_at,
-            )
-        )
-        await self._touch(session, ev.goal_id, env)
-        await self._recompute_chain(session, ev.goal_id)
-
-    @on(KeyResultProgressRecorded)
-    async def progress_recorded(
-        self, session: AsyncSession, ev: KeyResultProgressRecorded, env: EventEnvelope
-    ) -> None:
-        await self._recompute_chain(session, ev.goal_id, env=env, key_result=ev)
-
-    @on(GoalStatusChanged)
-    async def status_changed(self, session: AsyncSession, ev: GoalStatusChanged, env: EventEnvelope) -> None:
-        await self._touch(session, ev.goal_id, env, status=ev.status)
-
-    @on(GoalCompleted)
-    async def completed(self, session: AsyncSession, ev: GoalCompleted, env: EventEnvelope) -> None:
-        await self._touch(session, ev.goal_id, env, status="completed")
-        await self._recompute_chain(session, ev.goal_id)
-
-    @on(GoalRetired)
-    async def retired(self, session: AsyncSession, ev: GoalRetired, env: EventEnvelope) -> None:
-        await self._touch(session, ev.goal_id, env, status="retired")
-        parent = await self._parent_of(session, ev.goal_id)
-        if parent:
-            await self._recompute_chain(session, parent)
-
-    @on(RealignmentRequested)
-    async def realignment_requested(
-        self, session: AsyncSession, ev: RealignmentRequested, env: EventEnvelope
-    ) -> None:
-        causes = await self._causes(session, ev.goal_id)
-        if ev.cause_event_id not in causes:
-            causes.append(ev.cause_event_id)
-        await self._touch(session, ev.goal_id, env, realignment_causes=causes)
-
-    @on(RealignmentResolved)
-    async def realignment_resolved(
-        self, session: AsyncSession, ev: RealignmentResolved, env: EventEnvelope
-    ) -> None:
-        causes = [c for c in await self._causes(session, ev.goal_id) if c not in ev.cause_event_ids]
-        await self._touch(session, ev.goal_id, env, realignment_causes=causes)
-
-    async def _touch(self, session: AsyncSession, goal_id: str, env: EventEnvelope, **values: Any) -> None:
-        await session.execute(
-            update(goal_nodes)
-            .where(goal_nodes.c.goal_id == goal_id)
-            .values(version=env.aggregate_version, updated_at=env.occurred_at, **values)
-        )
-
-    async def _parent_of(self, session: AsyncSession, goal_id: str) -> str | None:
-        result = await session.execute(select(goal_nodes.c.parent_id).where(goal_nodes.c.goal_id == goal_id))
-        return result.scalar()
-
-    async def _causes(self, session: AsyncSession, goal_id: str) -> list[str]:
-        result = await session.execute(
-            select(goal_nodes.c.realignment_causes).where(goal_nodes.c.goal_id == goal_id)
-        )
-        return list(result.scalar() or [])
-
-    async def _recompute_chain(
-        self,
-        session: AsyncSession,
-        goal_id: str | None,
-        *,
-        env: EventEnvelope | None = None,
-        key_result: KeyResultProgressRecorded | None = None,
-    ) -> None:
-        """Recompute ``goal_id``'s progress, then its parent's, up to the root.
-
-        With ``key_result``, that key result's new value is applied first, in the same
-        pass (this runs once per check-in, so it is kept to a few statements a level).
-        """
-        seen: set[str] = set()
-        while goal_id and goal_id not in seen and len(seen) < MAX_DEPTH:
-            seen.add(goal_id)
-            node = (
-                await session.execute(
-                    select(goal_nodes.c.progress_rollup, goal_nodes.c.status, goal_nodes.c.parent_id).where(
-                        goal_nodes.c.goal_id == goal_id
-                    )
+    def _apply(self, ws: _WorkingSet, recorded: RecordedEvent) -> None:
+        ev, env = recorded.event, recorded.envelope
+        match ev:
+            case GoalCreated():
+                ws.nodes[ev.goal_id] = {
+                    "goal_id": ev.goal_id,
+                    "tenant_id": env.tenant_id,
+                    "level": ev.level,
+                    "title": ev.title,
+                    "description": ev.description,
+                    "owner_id": ev.owner_id,
+                    "team_id": ev.team_id,
+                    "period": ev.period,
+                    "due_date": ev.due_date,
+                    "status": "on_track",
+                    "parent_id": ev.parent_id,
+                    "progress_rollup": ev.progress_rollup,
+                    "weight": ev.weight,
+                    "progress": 0.0,
+                    "realignment_causes": [],
+                    "version": env.aggregate_version,
+                    "created_at": env.occurred_at,
+                    "updated_at": env.occurred_at,
+                }
+                ws.new_nodes.add(ev.goal_id)
+                ws.dirty.add(ev.goal_id)
+            case GoalChanged():
+                values = {k: v for k, v in ev.changes.items() if k in CHANGEABLE}
+                if values.get("due_date"):
+                    values["due_date"] = dt.date.fromisoformat(str(values["due_date"]))
+                ws.touch(ev.goal_id, recorded, **values)
+            case GoalAligned():
+                ws.touch(ev.goal_id, recorded, parent_id=ev.parent_id)
+                ws.dirty |= {
+                    ev.goal_id,
+                    ev.parent_id,
+                    *([ev.previous_parent_id] if ev.previous_parent_id else []),
+                }
+            case GoalUnaligned():
+                ws.touch(ev.goal_id, recorded, parent_id=None)
+                ws.dirty.add(ev.previous_parent_id)
+            case KeyResultAdded():
+                ws.krs[ev.key_result_id] = {
+                    "key_result_id": ev.key_result_id,
+                    "goal_id": ev.goal_id,
+                    "tenant_id": env.tenant_id,
+                    "name": ev.name,
+                    "start": ev.start,
+                    "target": ev.target,
+                    "current": ev.current,
+                    "unit": ev.unit,
+                    "weight": ev.weight,
+                    "progress": key_result_progress(ev.start, ev.target, ev.current),
+                    "confidence": None,
+                    "updated_at": env.occurred_at,
+                }
+                ws.krs_of[ev.goal_id].append(ev.key_result_id)
+                ws.new_krs.add(ev.key_result_id)
+                ws.touch(ev.goal_id, recorded)
+                ws.dirty.add(ev.goal_id)
+            case KeyResultProgressRecorded():
+                kr = ws.krs.get(ev.key_result_id)
+                if kr is None:
+                    raise LookupError(f"key result {ev.key_result_id} is not in the alignment tree")
+                kr.update(
+                    current=ev.value,
+                    progress=key_result_progress(kr["start"], kr["target"], ev.value),
+                    confidence=ev.confidence,
+                    updated_at=env.occurred_at,
                 )
-            ).first()
-            if node is None:
-                return
-            krs = (
-                await session.execute(
-                    select(
-                        goal_key_results.c.key_result_id,
-                        goal_key_results.c.start,
-                        goal_key_results.c.target,
-                        goal_key_results.c.progress,
-                        goal_key_results.c.weight,
-                    ).where(goal_key_results.c.goal_id == goal_id)
-                )
-            ).all()
-            kr_inputs = [(r.progress, r.weight) for r in krs]
-            node_values: dict[str, Any] = {}
-            if key_result is not None and env is not None:
-                for i, r in enumerate(krs):
-                    if r.key_result_id == key_result.key_result_id:
-                        progress = key_result_progress(r.start, r.target, key_result.value)
-                        kr_inputs[i] = (progress, r.weight)
-                        await session.execute(
-                            update(goal_key_results)
-                            .where(goal_key_results.c.key_result_id == r.key_result_id)
-                            .values(
-                                current=key_result.value,
-                                progress=progress,
-                                confidence=key_result.confidence,
-                                updated_at=env.occurred_at,
-                            )
-                        )
-                node_values = {"version": env.aggregate_version, "updated_at": env.occurred_at}
-                key_result = None
-            children: list[Any] = []
-            if node.progress_rollup != "key_results":
-                children = list(
-                    (
-                        await session.execute(
-                            select(goal_nodes.c.progress, goal_nodes.c.weight).where(
-                                goal_nodes.c.parent_id == goal_id, goal_nodes.c.status != "retired"
-                            )
-                        )
-                    ).all()
-                )
-            progress = rolled_up_progress(
-                node.progress_rollup,
-                kr_inputs,
-                [(c.progress, c.weight) for c in children],
-                node.status == "completed",
-            )
-            await session.execute(
-                update(goal_nodes)
-                .where(goal_nodes.c.goal_id == goal_id)
-                .values(progress=progress, **node_values)
-            )
-            goal_id = node.parent_id
+                ws.changed_krs.add(ev.key_result_id)
+                ws.touch(ev.goal_id, recorded)
+                ws.dirty.add(ev.goal_id)
+            case GoalStatusChanged():
+                ws.touch(ev.goal_id, recorded, status=ev.status)
+            case GoalCompleted():
+                ws.touch(ev.goal_id, recorded, status="completed")
+                ws.dirty.add(ev.goal_id)
+            case GoalRetired():
+                node = ws.touch(ev.goal_id, recorded, status="retired")
+                if node["parent_id"]:
+                    ws.dirty.add(node["parent_id"])
+            case RealignmentRequested():
+                node = ws.node(ev.goal_id)
+                causes = [
+                    *node["realignment_causes"],
+                    *([] if ev.cause_event_id in node["realignment_causes"] else [ev.cause_event_id]),
+                ]
+                ws.touch(ev.goal_id, recorded, realignment_causes=causes)
+            case RealignmentResolved():
+                node = ws.node(ev.goal_id)
+                causes = [c for c in node["realignment_causes"] if c not in ev.cause_event_ids]
+                ws.touch(ev.goal_id, recorded, realignment_causes=causes)
