@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
@@ -16,6 +17,7 @@ from trellis.core.aggregate import Aggregate
 from trellis.core.database import create_engine, session_factory
 from trellis.core.event_store import EventStore
 from trellis.core.events import DomainEvent, EventEnvelope, EventRegistry, Metadata, event
+from trellis.core.messaging import connect
 from trellis.core.migrate import migrate
 from trellis.core.projection import Projection, on
 from trellis.core.subjects import Subjects
@@ -115,6 +117,16 @@ class Core:
         async with self.sessions() as session:
             rows = (await session.execute(select(totals))).all()
         return {r.counter_id: (r.total, r.applications) for r in rows}
+
+
+@pytest.fixture
+async def js(nats_url: str) -> AsyncIterator[Any]:
+    """A JetStream context on the session's nats-server."""
+    nc = await connect(nats_url, name="core-tests")
+    try:
+        yield nc.jetstream()
+    finally:
+        await nc.close()
 
 
 @pytest.fixture

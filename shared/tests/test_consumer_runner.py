@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from trellis.core.consumer import ConsumerRunner, RetryPolicy
-from trellis.core.messaging import connect
 from trellis.core.outbox import OutboxRelay
 from trellis.core.replay import rebuild
 from trellis.core.tables import dead_letters
@@ -20,15 +17,6 @@ from .conftest import Core, CounterTotals, registry
 from .test_outbox_relay import drain, provision
 
 FAST_RETRY = RetryPolicy(max_attempts=3, delays=(0.05,))
-
-
-@pytest.fixture
-async def js(nats_url: str) -> AsyncIterator[Any]:
-    nc = await connect(nats_url, name="consumer-test")
-    try:
-        yield nc.jetstream()
-    finally:
-        await nc.close()
 
 
 def runner_for(core: Core, js: Any, projection: CounterTotals, cls: type = ConsumerRunner, **kw: Any) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -52,15 +51,6 @@ async def unpublished(core: Core) -> int:
 async def drain(relay: OutboxRelay) -> None:
     while await relay.relay_once():
         pass
-
-
-@pytest.fixture
-async def js(nats_url: str) -> AsyncIterator[Any]:
-    nc = await connect(nats_url, name="outbox-test")
-    try:
-        yield nc.jetstream()
-    finally:
-        await nc.close()
 
 
 async def test_the_relay_publishes_every_event_once_with_its_id_in_aggregate_order(

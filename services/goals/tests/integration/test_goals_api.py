@@ -346,3 +346,33 @@ async def test_alignment_tree_dropped_and_rebuilt_equals_the_original(goals: Goa
     applied = await rebuild(tree.projection, goals.runtime.store)
     assert applied == await goals.runtime.store.head()
     assert await snapshot() == before
+
+
+async def test_the_same_change_processed_twice_asks_each_goal_to_realign_once(goals: GoalsService) -> None:
+    """Beyond the processed-event record (a replay, a record lost), the aggregate refuses a second ask."""
+    client = goals.client
+    objective = await create(client, ADMIN, level="company", title="O")
+    team = await create(client, MANAGER, level="team", title="T", parent_id=objective)
+    mine = await create(client, EMPLOYEE, level="individual", title="I", parent_id=team)
+    await client.post(f"/v1/goals/{objective}/retire", json={}, headers=ADMIN)
+
+    async def requests(goal_id: str) -> int:
+        history = (await client.get(f"/v1/goals/{goal_id}/history", headers=ADMIN)).json()["events"]
+        return sum(e["type"] == "RealignmentRequested" for e in history)
+
+    await eventually(lambda: _all_one(requests, team, mine))
+    realignment = next(r for r in goals.runtime.runners if r.name == "goals-realignment").projection
+    async with goals.runtime.sessions() as session:
+        retired = [
+            r
+            for r in await goals.runtime.store.load(session, objective)
+            if r.envelope.event_type == "GoalRetired"
+        ]
+    async with goals.runtime.sessions() as session, session.begin():
+        await realignment.handle(session, retired[0])  # the same GoalRetired, once more
+    assert await requests(team) == 1
+    assert await requests(mine) == 1
+
+
+async def _all_one(count: Any, *goal_ids: str) -> bool:
+    return all([await count(g) == 1 for g in goal_ids])
