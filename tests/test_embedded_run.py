@@ -82,6 +82,8 @@ def test_trellis_up_serves_the_goals_api_with_its_docs(running_system) -> None:
         pytest.fail("the goal never reached the read view")
     assert (tmp_path / "data" / "goals.db").exists()
     assert (tmp_path / "data" / "nats").is_dir()
-    output = (tmp_path / "up.log").read_text()
-    assert "Trellis is running" in output
+    deadline = time.monotonic() + 15  # `trellis up` prints once its own readiness poll sees it
+    while "Trellis is running" not in (output := (tmp_path / "up.log").read_text()):
+        assert time.monotonic() < deadline, output
+        time.sleep(0.1)
     assert "/docs" in output
