@@ -94,6 +94,9 @@ def up(
     except KeyboardInterrupt:
         console.print("stopping...")
     finally:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short and orphan nats-server.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for _, proc, _ in children:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
