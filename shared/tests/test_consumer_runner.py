@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from trellis.core.consumer import ConsumerRunner, RetryPolicy
 from trellis.core.outbox import OutboxRelay
@@ -118,6 +119,40 @@ async def test_a_redelivered_event_is_applied_once(core: Core, js: Any) -> None:
         assert await core.totals() == EXPECTED
     finally:
         await stop(task)
+
+
+class DatabaseDown(ConsumerRunner):
+    """Every batch fails as if the database connection were gone, ``outage`` times."""
+
+    outage = 0
+    most_deliveries = 0
+
+    async def _apply(self, msgs: list[Any]) -> list[Any]:
+        seen = max(m.metadata.num_delivered for m in msgs)
+        DatabaseDown.most_deliveries = max(DatabaseDown.most_deliveries, seen)
+        if DatabaseDown.outage > 0:
+            DatabaseDown.outage -= 1
+            raise OperationalError("BEGIN", {}, ConnectionRefusedError("database unreachable"))
+        return await super()._apply(msgs)
+
+
+async def test_a_database_outage_loses_nothing_and_dead_letters_nothing(core: Core, js: Any) -> None:
+    """Redeliveries caused by the outage outnumber any retry limit; none of them counts."""
+    await publish(core, js, EVENTS)
+    DatabaseDown.outage = FAST_RETRY.max_attempts * 4
+    DatabaseDown.most_deliveries = 0
+    runner = runner_for(core, js, CounterTotals(), DatabaseDown, batch_size=40)
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: _equals(core.totals(), EXPECTED), timeout=20)
+    finally:
+        await stop(task)
+    assert DatabaseDown.outage == 0
+    assert await dead(core) == []
+    # delivered more often than any retry limit (the old MaxDeliver was attempts + 3)
+    assert DatabaseDown.most_deliveries > FAST_RETRY.max_attempts + 3
+    info = await js.consumer_info(core.subjects.stream("counting"), "counter-totals")
+    assert info.num_ack_pending == 0 and info.num_pending == 0
 
 
 async def test_a_poison_message_is_dead_lettered_and_the_consumer_keeps_going(core: Core, js: Any) -> None:

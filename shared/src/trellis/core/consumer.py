@@ -10,14 +10,21 @@ is rolled back and the batch is applied carefully, one savepoint per message:
 - an earlier event of the same aggregate is in dead letters → parked behind it (dead
   letter with that reason), ack: a view never applies event N+1 of an aggregate
   without N. Redriving the dead letters (operators' tools) replays them in order;
-- handler fails → savepoint rolled back; nak with a growing delay; after
-  ``max_attempts`` deliveries → dead letter with the reason, ack. Later messages of the
-  same aggregate in the batch wait (nak) too, so order per aggregate is kept;
+- handler fails → savepoint rolled back, the failure counted (in ``consumer_failures``,
+  committed with the batch); nak with a growing delay; after ``max_attempts`` failures
+  → dead letter with the reason, ack. Later messages of the same aggregate in the
+  batch wait (nak) too, so order per aggregate is kept;
 - handler succeeds → the processed record is inserted in the same savepoint.
 
 Acks and naks are sent only after the commit, so a crash at any point either leaves
 nothing applied (redelivered, applied once) or everything applied and recorded
 (redelivered, skipped).
+
+Failures are counted by the runner, not read from JetStream's delivery count: when
+the database is down, every batch is naked and redelivered, and those deliveries
+must neither dead-letter an event nor exhaust a server-side ``MaxDeliver`` (which
+would drop it from the consumer silently). So the durable consumer has no
+``MaxDeliver`` limit: the runner decides when to give up, and only on handler failures.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from typing import Any
 import structlog
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import FetchTimeoutError
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.core.errors import MalformedEvent
@@ -38,7 +45,7 @@ from trellis.core.messaging import ConsumerSpec, ensure_consumer
 from trellis.core.outbox import JetStreamProvider
 from trellis.core.projection import Projection
 from trellis.core.subjects import Subjects
-from trellis.core.tables import dead_letters, processed_events
+from trellis.core.tables import consumer_failures, dead_letters, processed_events
 
 log = structlog.get_logger("trellis.consumer")
 
@@ -110,8 +117,8 @@ class ConsumerRunner:
             durable=self.name,
             filter_subjects=filters,
             ack_wait=self.ack_wait,
-            # the runner dead-letters at max_attempts; the server's limit is a backstop
-            max_deliver=self.retry.max_attempts + 3,
+            # unlimited on purpose: the runner counts handler failures itself (see above)
+            max_deliver=-1,
             max_ack_pending=max(1000, self.batch_size * 4),
         )
 
@@ -261,17 +268,42 @@ class ConsumerRunner:
                 raise
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
-                if isinstance(exc, MalformedEvent) or deliveries >= self.retry.max_attempts:
-                    log.error("consumer.dead_lettered", reason=reason, deliveries=deliveries)
-                    await self._dead_letter(session, msg, item.envelope, reason, deliveries)
+                attempts = await self._count_failure(session, event_id, reason)
+                if isinstance(exc, MalformedEvent) or attempts >= self.retry.max_attempts:
+                    log.error("consumer.dead_lettered", reason=reason, attempts=attempts)
+                    await self._dead_letter(session, msg, item.envelope, reason, attempts)
                     parked[aggregate] = event_id
                     return _Outcome()
-                log.warning("consumer.handler_failed", reason=reason, deliveries=deliveries)
+                log.warning("consumer.handler_failed", reason=reason, attempts=attempts)
                 waiting.add(aggregate)
-                return _Outcome(ack=False, nak_delay=self.retry.delay(deliveries))
+                return _Outcome(ack=False, nak_delay=self.retry.delay(attempts))
         done.add(event_id)
         self.applied += 1
         return _Outcome()
+
+    async def _count_failure(self, session: AsyncSession, event_id: str, reason: str) -> int:
+        """One more failure of this consumer on this event; the count so far."""
+        key = (consumer_failures.c.consumer == self.name) & (consumer_failures.c.event_id == event_id)
+        attempts = (await session.execute(select(consumer_failures.c.attempts).where(key))).scalar()
+        if attempts is None:
+            attempts = 1
+            await session.execute(
+                insert(consumer_failures).values(
+                    consumer=self.name,
+                    event_id=event_id,
+                    attempts=1,
+                    last_error=reason[:4000],
+                    failed_at=utcnow(),
+                )
+            )
+        else:
+            attempts += 1
+            await session.execute(
+                update(consumer_failures)
+                .where(key)
+                .values(attempts=attempts, last_error=reason[:4000], failed_at=utcnow())
+            )
+        return attempts
 
     def _decode(self, msg: Any) -> RecordedEvent | MalformedEvent:
         try:

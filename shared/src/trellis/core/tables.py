@@ -8,6 +8,7 @@
 - ``processed_events``: which events each consumer has applied; written in the same
   transaction as the consumer's effect, so a redelivery is a no-op.
 - ``dead_letters``: events a consumer gave up on, with the reason and the raw message.
+- ``consumer_failures``: handler failures per consumer and event, for retry limits.
 - ``consumer_positions``: catch-up position of consumers that read the event store
   directly (rebuilds), so they can resume.
 """
@@ -102,6 +103,19 @@ dead_letters = Table(
     Column("failed_at", DateTime(timezone=True), nullable=False),
     Column("resolved_at", DateTime(timezone=True)),
     Index("ix_dead_letters_consumer_aggregate", "consumer", "aggregate_id"),
+)
+
+# How often a consumer's handler has failed on an event. Counted here, in the batch's
+# transaction, rather than read from JetStream's delivery count, which also counts
+# redeliveries caused by the database being down (those must never dead-letter).
+consumer_failures = Table(
+    "consumer_failures",
+    metadata,
+    Column("consumer", String(200), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
 )
 
 consumer_positions = Table(
