@@ -8,6 +8,12 @@ failure and starts again from there after a backoff. A row published but not mar
 (the relay died in between) is published again; JetStream drops the copy within its
 duplicate window, and consumers are idempotent by event id beyond it.
 
+One case can still reorder: the server refusing message k for good (too large, say)
+while accepting k+1 of the same aggregate; k is then retried after k+1 is stored.
+Transient failures (NATS down, timeouts) cannot cause it, since the stream stores in
+arrival order and a resend of k+1 is dropped as a duplicate. Events are small and
+bounded, so this is left as known rather than guarded by a size check.
+
 Only one relay per database publishes at a time: on PostgreSQL it holds a
 transaction-scoped advisory lock while it publishes a batch, so replicas take turns
 and never reorder each other's rows.
