@@ -38,7 +38,7 @@ from trellis.core.events import utcnow
 from trellis.core.logging import configure_logging
 from trellis.core.messaging import StreamSpec, connect, ensure_stream
 from trellis.core.outbox import OutboxRelay
-from trellis.core.service import create_app
+from trellis.core.service import create_app, tune_gc
 from trellis.core.settings import DEV_JWT_SECRET
 from trellis.core.tables import outbox
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
@@ -194,7 +194,12 @@ async def goals_pipeline(db_url: str, nats_url: str, data_dir: Path, events: int
 
         async with runtime.sessions() as session:
             backlog = (await session.execute(select(func.count()).select_from(outbox))).scalar_one()
-        relay = OutboxRelay(sessions=runtime.sessions, jetstream=runtime.jetstream, batch_size=1000)
+        relay = OutboxRelay(
+            sessions=runtime.sessions,
+            jetstream=runtime.jetstream,
+            stream=runtime.stream.name,
+            batch_size=1000,
+        )
         started = time.perf_counter()
         while await relay.relay_once():
             pass
@@ -275,6 +280,7 @@ def main(
     as_json: Annotated[bool, typer.Option("--json", help="also print the figures as JSON")] = False,
 ) -> None:
     configure_logging("bench", json=False, level="WARNING")
+    tune_gc()  # as `trellis serve` does
     workdir = Path(tempfile.mkdtemp(prefix="trellis-bench-"))
     nats = EmbeddedNats(workdir / "nats")
     nats.start()

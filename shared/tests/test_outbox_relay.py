@@ -58,12 +58,12 @@ async def test_the_relay_publishes_every_event_once_with_its_id_in_aggregate_ord
 ) -> None:
     stream = await provision(js, core)
     stored = [e for i in range(10) for e in await core.append(f"c-{i % 3}", i, i + 1)]
-    await drain(OutboxRelay(sessions=core.sessions, jetstream=lambda: js, batch_size=7))
+    await drain(OutboxRelay(sessions=core.sessions, stream=stream, jetstream=lambda: js, batch_size=7))
     msgs = await stream_messages(js, stream)
     assert len(msgs) == len(stored) == 20
     envelopes = [json.loads(m.data) for m in msgs]
     assert [m.headers["Nats-Msg-Id"] for m in msgs] == [e["event_id"] for e in envelopes]
-    assert [e["event_id"] for e in envelopes] == [str(e.event_id) for e in stored]
+    assert [e["event_id"] for e in envelopes] == [str(e.event_id) for e in stored]  # commit order
     for counter in ("c-0", "c-1", "c-2"):
         versions = [e["aggregate_version"] for e in envelopes if e["aggregate_id"] == counter]
         assert versions == list(range(1, len(versions) + 1))
@@ -83,9 +83,11 @@ async def test_a_relay_killed_after_publishing_is_restarted_without_duplicates(c
     for i in range(30):
         await core.append(f"c-{i % 4}", i)
     with pytest.raises(RuntimeError):
-        await CrashBeforeMarking(sessions=core.sessions, jetstream=lambda: js).relay_once()
-    assert await unpublished(core) == 30  # nothing marked: all will be published again
-    await drain(OutboxRelay(sessions=core.sessions, jetstream=lambda: js))
+        await CrashBeforeMarking(sessions=core.sessions, stream=stream, jetstream=lambda: js).relay_once()
+    assert await unpublished(core) == 30  # nothing marked
+    restarted = OutboxRelay(sessions=core.sessions, stream=stream, jetstream=lambda: js)
+    await drain(restarted)
+    assert restarted.published == 0  # recognised on the stream, not sent again
     msgs = await stream_messages(js, stream)
     ids = [m.headers["Nats-Msg-Id"] for m in msgs]
     assert len(ids) == len(set(ids)) == 30
@@ -98,6 +100,9 @@ class FailingMidBatch:
     def __init__(self, js: Any, allowed: int) -> None:
         self.js, self.allowed = js, allowed
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.js, name)
+
     async def publish_async(self, *args: Any, **kwargs: Any) -> Any:
         if self.allowed <= 0:
             raise ConnectionError("connection lost mid-batch")
@@ -108,11 +113,11 @@ class FailingMidBatch:
 async def test_a_batch_cut_short_publishes_the_rest_on_the_next_pass_in_order(core: Core, js: Any) -> None:
     stream = await provision(js, core)
     stored = [e for i in range(20) for e in await core.append("c-1", i)]
-    relay = OutboxRelay(sessions=core.sessions, jetstream=lambda: FailingMidBatch(js, 8))
+    relay = OutboxRelay(sessions=core.sessions, stream=stream, jetstream=lambda: FailingMidBatch(js, 8))
     with pytest.raises(ConnectionError):
         await relay.relay_once()
     assert await unpublished(core) == 12
-    await drain(OutboxRelay(sessions=core.sessions, jetstream=lambda: js))
+    await drain(OutboxRelay(sessions=core.sessions, stream=stream, jetstream=lambda: js))
     msgs = await stream_messages(js, stream)
     assert [m.headers["Nats-Msg-Id"] for m in msgs] == [str(e.event_id) for e in stored]
 
@@ -123,7 +128,9 @@ async def test_commands_commit_while_nats_is_down_and_every_event_arrives_later(
     nc = await connect(embedded_nats.url, name="outage-test")
     js = nc.jetstream()
     stream = await provision(js, core)
-    relay = OutboxRelay(sessions=core.sessions, jetstream=lambda: js, ack_timeout=1.0, max_backoff=0.5)
+    relay = OutboxRelay(
+        sessions=core.sessions, stream=stream, jetstream=lambda: js, ack_timeout=1.0, max_backoff=0.5
+    )
     core.store.on_commit(relay.wake)
     running = asyncio.create_task(relay.run())
     try:
@@ -148,3 +155,36 @@ async def test_commands_commit_while_nats_is_down_and_every_event_arrives_later(
 
 async def _is_zero(value: Any) -> bool:
     return await value == 0
+
+
+class RefusesOne:
+    """A JetStream context whose server refuses one message (as during a leader election)."""
+
+    def __init__(self, js: Any, refuse: str) -> None:
+        self.js, self.refuse = js, refuse
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.js, name)
+
+    async def publish_async(self, subject: str, body: bytes, headers: dict[str, str]) -> Any:
+        if headers["Nats-Msg-Id"] == self.refuse:
+            self.refuse = ""
+            refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            refused.set_exception(RuntimeError("jetstream temporarily unavailable"))
+            return refused
+        return await self.js.publish_async(subject, body, headers=headers)
+
+
+async def test_a_refused_publish_lets_nothing_after_it_onto_the_stream(core: Core, js: Any) -> None:
+    stream = await provision(js, core)
+    stored = [e for i in range(6) for c in ("a", "b") for e in await core.append(c, i)]
+    refused = next(e for e in stored if e.aggregate_id == "a" and e.aggregate_version == 2)
+    relay = OutboxRelay(
+        sessions=core.sessions, stream=stream, jetstream=lambda: RefusesOne(js, str(refused.event_id))
+    )
+    with pytest.raises(ConnectionError):
+        await relay.relay_once()
+    assert relay.published == stored.index(refused)  # the rows before it, and nothing after
+    await drain(OutboxRelay(sessions=core.sessions, stream=stream, jetstream=lambda: js))
+    envelopes = [json.loads(m.data) for m in await stream_messages(js, stream)]
+    assert [e["event_id"] for e in envelopes] == [str(e.event_id) for e in stored]

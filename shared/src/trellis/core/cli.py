@@ -42,7 +42,7 @@ def serve(service: Annotated[str, typer.Argument(help="goals, feedback, onboardi
     import uvicorn
 
     from trellis.core.logging import configure_logging
-    from trellis.core.service import create_app
+    from trellis.core.service import create_app, tune_gc
 
     eps = service_definitions()
     if service not in eps:
@@ -50,6 +50,7 @@ def serve(service: Annotated[str, typer.Argument(help="goals, feedback, onboardi
     definition = eps[service].load()
     settings = definition.settings()
     configure_logging(service, json=settings.log_json, level=settings.log_level)
+    tune_gc()
     uvicorn.run(
         create_app(definition, settings),
         host=settings.http_host,

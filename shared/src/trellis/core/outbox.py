@@ -1,22 +1,22 @@
-"""The outbox relay: publishes committed events to JetStream, in order, at least once.
+"""The outbox relay: publishes committed events to JetStream, in commit order, once.
 
-Each pass takes the oldest unpublished outbox rows, publishes them pipelined (all
-in flight, acks awaited together) with ``Nats-Msg-Id`` = event id, and marks the
-acknowledged prefix as published. Messages leave on one connection in row order, so
-the stream stores them in that order; if any ack fails, the relay stops at the first
-failure and starts again from there after a backoff. A row published but not marked
-(the relay died in between) is published again; JetStream drops the copy within its
-duplicate window, and consumers are idempotent by event id beyond it.
+Only the relay writes to its service's stream, and it *fences* every publish with
+``Nats-Expected-Last-Sequence``: row k of a pass is accepted only if the stream's last
+sequence is exactly where rows 1..k-1 put it. So all rows of a pass are in flight at
+once (acks awaited together), yet if the server refuses or loses one (NATS down, a
+timeout, a cluster leader election), every later row of the pass is refused too: the
+stream always holds the outbox in row order (commit order), with no gaps and no
+reordering, within an aggregate or across aggregates. The acknowledged prefix is
+marked published; the rest waits for the next pass, after a backoff.
 
-One case can still reorder: the server refusing message k for good (too large, say)
-while accepting k+1 of the same aggregate; k is then retried after k+1 is stored.
-Transient failures (NATS down, timeouts) cannot cause it, since the stream stores in
-arrival order and a resend of k+1 is dropped as a duplicate. Events are small and
-bounded, so this is left as known rather than guarded by a size check.
+Each pass starts by reading the stream's last message. If its ``Nats-Msg-Id`` names an
+unpublished row (a relay died after publishing, before marking), that row and every
+unpublished row before it are already on the stream: they are marked, not sent again.
+``Nats-Msg-Id`` (= event id) stays on every message as a second guard, and consumers
+are idempotent by event id regardless.
 
 Only one relay per database publishes at a time: on PostgreSQL it holds a
-transaction-scoped advisory lock while it publishes a batch, so replicas take turns
-and never reorder each other's rows.
+transaction-scoped advisory lock for the whole pass, so replicas take turns.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from nats.js.errors import NotFoundError
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,13 +40,14 @@ JetStreamProvider = Callable[[], Any]
 
 
 class OutboxRelay:
-    """Moves outbox rows to JetStream. ``run`` loops until cancelled."""
+    """Moves outbox rows to the service's stream ``stream``. ``run`` loops until cancelled."""
 
     def __init__(
         self,
         *,
         sessions: async_sessionmaker,
         jetstream: JetStreamProvider,
+        stream: str,
         batch_size: int = 500,
         poll_interval: float = 0.5,
         ack_timeout: float = 5.0,
@@ -53,6 +55,7 @@ class OutboxRelay:
     ) -> None:
         self.sessions = sessions
         self.jetstream = jetstream
+        self.stream = stream
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.ack_timeout = ack_timeout
@@ -97,19 +100,23 @@ class OutboxRelay:
                 async with session.begin():
                     if not await self._take_turn(session):
                         return 0
+                    last_seq, last_id = await self._stream_head(js)
+                    caught_up = await self._mark_already_on_stream(session, last_id)
                     rows = await self._unpublished(session)
-                    done = await self._publish(js, rows)
+                    done = await self._publish(js, rows, last_seq)
                     await self._mark(session, rows, done)
             else:
                 # SQLite: do not hold the single write lock while waiting for acks.
+                last_seq, last_id = await self._stream_head(js)
                 async with session.begin():
+                    caught_up = await self._mark_already_on_stream(session, last_id)
                     rows = await self._unpublished(session)
-                done = await self._publish(js, rows)
+                done = await self._publish(js, rows, last_seq)
                 async with session.begin():
                     await self._mark(session, rows, done)
         if done < len(rows):
             raise ConnectionError(f"published {done} of {len(rows)} outbox rows")
-        return done
+        return caught_up + done
 
     async def pending(self) -> int:
         async with self.sessions() as session:
@@ -124,6 +131,40 @@ class OutboxRelay:
         )
         return bool(result.scalar())
 
+    async def _stream_head(self, js: Any) -> tuple[int, str | None]:
+        """The stream's last sequence and the event id of the message there."""
+        info = await js.stream_info(self.stream)
+        last = int(info.state.last_seq)
+        if last == 0:
+            return 0, None
+        try:
+            msg = await js.get_msg(self.stream, seq=last)
+        except NotFoundError:  # deleted by hand: nothing to recognise
+            return last, None
+        value = (msg.headers or {}).get("Nats-Msg-Id")
+        return last, str(value) if value else None
+
+    async def _mark_already_on_stream(self, session: AsyncSession, last_event_id: str | None) -> int:
+        """Mark rows a previous pass published but did not mark; how many there were."""
+        if last_event_id is None:
+            return 0
+        found = (
+            await session.execute(
+                select(outbox.c.id, outbox.c.published_at).where(outbox.c.event_id == last_event_id)
+            )
+        ).first()
+        if found is None or found.published_at is not None:
+            return 0
+        # The stream holds the outbox in row order: everything up to that row is there.
+        result = await session.execute(
+            update(outbox)
+            .where(outbox.c.published_at.is_(None), outbox.c.id <= found.id)
+            .values(published_at=utcnow())
+        )
+        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        log.info("outbox.found_published", rows=count, up_to_event=last_event_id)
+        return count
+
     async def _unpublished(self, session: AsyncSession) -> list[Any]:
         result = await session.execute(
             select(outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.body)
@@ -133,16 +174,15 @@ class OutboxRelay:
         )
         return list(result.all())
 
-    async def _publish(self, js: Any, rows: list[Any]) -> int:
-        """Publish ``rows`` pipelined; the length of the acknowledged prefix."""
+    async def _publish(self, js: Any, rows: list[Any], last_seq: int) -> int:
+        """Publish ``rows`` pipelined and fenced; the length of the acknowledged prefix."""
         if not rows:
             return 0
         futures = []
         try:
-            for row in rows:
-                futures.append(
-                    await js.publish_async(row.subject, row.body, headers={"Nats-Msg-Id": row.event_id})
-                )
+            for i, row in enumerate(rows):
+                headers = {"Nats-Msg-Id": row.event_id, "Nats-Expected-Last-Sequence": str(last_seq + i)}
+                futures.append(await js.publish_async(row.subject, row.body, headers=headers))
         except Exception as exc:
             log.warning("outbox.send_failed", error=str(exc), sent=len(futures))
         if not futures:
@@ -157,7 +197,7 @@ class OutboxRelay:
             else:
                 if fut in done and not fut.cancelled():
                     log.warning("outbox.ack_failed", error=str(fut.exception()))
-                break
+                break  # the fence refuses every later row of this pass anyway
         self.published += acked
         return acked
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,7 @@ class Runtime:
         self.relay = OutboxRelay(
             sessions=self.sessions,
             jetstream=lambda: self._js,
+            stream=self.subjects.stream(definition.name),
             batch_size=settings.relay_batch_size,
         )
         self.store.on_commit(self.relay.wake)
@@ -180,6 +182,19 @@ class Runtime:
             checks["database"] = f"error: {type(exc).__name__}"
         checks["nats"] = "ok" if self.nc is not None and self.nc.is_connected else "disconnected"
         return checks
+
+
+def tune_gc() -> None:
+    """Garbage-collector settings for a long-running service process.
+
+    Everything imported and built at start-up is frozen out of collections, and young
+    collections run less often: a consumer batch allocates thousands of short-lived
+    objects, and the default thresholds spent about a tenth of catch-up time in the
+    collector (measured with bench/pipeline.py).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def create_app(definition: ServiceDefinition, settings: ServiceSettings | None = None) -> FastAPI:
