@@ -14,7 +14,7 @@ from trellis.core.replay import rebuild
 from trellis.core.tables import dead_letters
 from trellis.core.testing import eventually
 
-from .conftest import Core, CounterTotals, registry
+from .conftest import Core, CounterTotals, registry, totals
 from .test_outbox_relay import drain, provision
 
 FAST_RETRY = RetryPolicy(max_attempts=3, delays=(0.05,))
@@ -35,10 +35,10 @@ def runner_for(core: Core, js: Any, projection: CounterTotals, cls: type = Consu
 
 
 async def publish(core: Core, js: Any, events: list[tuple[str, int]]) -> None:
-    await provision(js, core)
+    stream = await provision(js, core)
     for counter, amount in events:
         await core.append(counter, amount)
-    await drain(OutboxRelay(sessions=core.sessions, jetstream=lambda: js))
+    await drain(OutboxRelay(sessions=core.sessions, stream=stream, jetstream=lambda: js))
 
 
 async def stop(task: asyncio.Task[Any]) -> None:
@@ -191,6 +191,46 @@ async def test_a_failing_event_is_retried_then_dead_lettered_and_its_aggregate_p
     assert "RuntimeError: cannot count bad" in first.reason
     assert second.aggregate_id == "bad" and "parked behind" in second.reason
     assert first.event_id in second.reason
+
+
+class Flaky(CounterTotals):
+    """Fails the first ``failures`` attempts at one event; notes any event applied out of order."""
+
+    def __init__(self, event_id: str, failures: int) -> None:
+        super().__init__()
+        self.flaky, self.failures = event_id, failures
+        self.out_of_order: list[tuple[str, int]] = []
+
+    async def handle(self, session: Any, recorded: Any) -> None:
+        env = recorded.envelope
+        if str(env.event_id) == self.flaky and self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("transient failure")
+        row = (
+            await session.execute(
+                select(totals.c.applications).where(totals.c.counter_id == env.aggregate_id)
+            )
+        ).first()
+        if env.aggregate_version != (row[0] if row else 0) + 1:
+            self.out_of_order.append((env.aggregate_id, env.aggregate_version))
+        await super().handle(session, recorded)
+
+
+async def test_an_event_being_retried_holds_back_the_later_events_of_its_aggregate(
+    core: Core, js: Any
+) -> None:
+    await publish(core, js, [(c, i) for i in range(1, 7) for c in ("a", "b")])
+    stored = await core.store.read_after(0)
+    second_of_a = next(e for e in stored if e.aggregate_id == "a" and e.aggregate_version == 2)
+    projection = Flaky(str(second_of_a.event_id), failures=2)
+    # one event a batch: the later events of "a" arrive in later batches than the failing one
+    task = asyncio.create_task(runner_for(core, js, projection, batch_size=1).run())
+    try:
+        await eventually(lambda: _equals(core.totals(), {"a": (21, 6), "b": (21, 6)}), timeout=20)
+    finally:
+        await stop(task)
+    assert projection.out_of_order == []
+    assert projection.failures == 0 and await dead(core) == []
 
 
 async def test_a_view_dropped_and_rebuilt_from_the_events_equals_the_original(core: Core, js: Any) -> None:

@@ -12,13 +12,16 @@ is rolled back and the batch is applied carefully, one savepoint per message:
   without N. Redriving the dead letters (operators' tools) replays them in order;
 - handler fails → savepoint rolled back, the failure counted (in ``consumer_failures``,
   committed with the batch); nak with a growing delay; after ``max_attempts`` failures
-  → dead letter with the reason, ack. Later messages of the same aggregate in the
-  batch wait (nak) too, so order per aggregate is kept;
+  → dead letter with the reason, ack. While an event is being retried it *holds* its
+  aggregate: later events of that aggregate, in this batch or any later one (fetched
+  by this instance or another), are naked until it is applied or dead-lettered, so
+  order per aggregate is kept through retries;
 - handler succeeds → the processed record is inserted in the same savepoint.
 
 Acks and naks are sent only after the commit, so a crash at any point either leaves
 nothing applied (redelivered, applied once) or everything applied and recorded
-(redelivered, skipped).
+(redelivered, skipped). The next batch is fetched while one is being applied (batches
+are still applied one after the other), so the database and NATS work overlap.
 
 Failures are counted by the runner, not read from JetStream's delivery count: when
 the database is down, every batch is naked and redelivered, and those deliveries
@@ -30,13 +33,14 @@ would drop it from the consumer silently). So the durable consumer has no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import FetchTimeoutError
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.core.errors import MalformedEvent
@@ -141,13 +145,33 @@ class ConsumerRunner:
                 await asyncio.sleep(1.0)
 
     async def _loop(self, sub: Any) -> None:
-        while not self._stopping:
-            try:
-                msgs = await sub.fetch(self.batch_size, timeout=self.fetch_timeout)
-            except (FetchTimeoutError, NatsTimeoutError, TimeoutError):
-                continue
-            if msgs:
-                await self.process(msgs)
+        upcoming = asyncio.create_task(self._fetch(sub))
+        try:
+            while not self._stopping:
+                msgs = await upcoming
+                upcoming = asyncio.create_task(self._fetch(sub))  # overlaps with the apply
+                if msgs:
+                    await self.process(msgs)
+        finally:
+            await self._release(upcoming)
+
+    async def _fetch(self, sub: Any) -> list[Any]:
+        try:
+            return list(await sub.fetch(self.batch_size, timeout=self.fetch_timeout))
+        except (FetchTimeoutError, NatsTimeoutError, TimeoutError):
+            return []
+
+    async def _release(self, upcoming: asyncio.Task[list[Any]]) -> None:
+        """Hand back a batch fetched but never applied, so it is redelivered at once."""
+        if not upcoming.done():
+            upcoming.cancel()
+            await asyncio.gather(upcoming, return_exceptions=True)
+            return
+        if upcoming.cancelled() or upcoming.exception() is not None:
+            return
+        for msg in upcoming.result():
+            with contextlib.suppress(Exception):
+                await msg.nak()
 
     async def process(self, msgs: list[Any]) -> None:
         """Apply one fetched batch and settle every message (ack or delayed nak)."""
@@ -196,7 +220,7 @@ class ConsumerRunner:
         ids = [str(d.event_id) for d in decoded]
         async with self.sessions() as session, session.begin():
             done = await self._already_processed(session, ids)
-            if await self._parked_aggregates(session, {d.aggregate_id for d in decoded}):
+            if await self._blocked_aggregates(session, {d.aggregate_id for d in decoded}):
                 raise _NotPlain
             fresh: dict[str, RecordedEvent] = {}  # one copy of each, in order
             for event_id, item in zip(ids, decoded, strict=True):
@@ -220,10 +244,12 @@ class ConsumerRunner:
         outcomes: list[_Outcome] = []
         async with self.sessions() as session, session.begin():
             done = await self._already_processed(session, ids)
-            parked = await self._parked_aggregates(session, aggregates)
+            blocked = await self._blocked_aggregates(session, aggregates)
+            parked = {a: e for a, (kind, e) in blocked.items() if kind == "parked"}
+            held = {a: e for a, (kind, e) in blocked.items() if kind == "held"}
             waiting: set[str] = set()  # aggregates with an event naked in this batch
             for msg, item in zip(msgs, decoded, strict=True):
-                outcomes.append(await self._apply_one(session, msg, item, done, parked, waiting))
+                outcomes.append(await self._apply_one(session, msg, item, done, parked, held, waiting))
         return outcomes
 
     async def _apply_one(
@@ -233,6 +259,7 @@ class ConsumerRunner:
         item: RecordedEvent | MalformedEvent,
         done: set[str],
         parked: dict[str, str],
+        held: dict[str, str],
         waiting: set[str],
     ) -> _Outcome:
         deliveries = _deliveries(msg)
@@ -247,7 +274,7 @@ class ConsumerRunner:
             reason = f"parked behind dead-lettered event {parked[aggregate]} of the same aggregate"
             await self._dead_letter(session, msg, item.envelope, reason, deliveries)
             return _Outcome()
-        if aggregate in waiting:
+        if aggregate in waiting or held.get(aggregate, event_id) != event_id:
             return _Outcome(ack=False, nak_delay=self.retry.delay(1))
         bound = structlog.contextvars.bound_contextvars(
             event_id=event_id,
@@ -264,25 +291,32 @@ class ConsumerRunner:
                             consumer=self.name, event_id=event_id, processed_at=utcnow()
                         )
                     )
+                    if held.get(aggregate) == event_id:
+                        await self._forget_failures(session, event_id)
+                        del held[aggregate]
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
-                attempts = await self._count_failure(session, event_id, reason)
+                attempts = await self._count_failure(session, item.envelope, reason)
                 if isinstance(exc, MalformedEvent) or attempts >= self.retry.max_attempts:
                     log.error("consumer.dead_lettered", reason=reason, attempts=attempts)
                     await self._dead_letter(session, msg, item.envelope, reason, attempts)
+                    await self._forget_failures(session, event_id)  # the dead letter parks now
+                    held.pop(aggregate, None)
                     parked[aggregate] = event_id
                     return _Outcome()
                 log.warning("consumer.handler_failed", reason=reason, attempts=attempts)
+                held[aggregate] = event_id
                 waiting.add(aggregate)
                 return _Outcome(ack=False, nak_delay=self.retry.delay(attempts))
         done.add(event_id)
         self.applied += 1
         return _Outcome()
 
-    async def _count_failure(self, session: AsyncSession, event_id: str, reason: str) -> int:
+    async def _count_failure(self, session: AsyncSession, envelope: EventEnvelope, reason: str) -> int:
         """One more failure of this consumer on this event; the count so far."""
+        event_id = str(envelope.event_id)
         key = (consumer_failures.c.consumer == self.name) & (consumer_failures.c.event_id == event_id)
         attempts = (await session.execute(select(consumer_failures.c.attempts).where(key))).scalar()
         if attempts is None:
@@ -291,6 +325,7 @@ class ConsumerRunner:
                 insert(consumer_failures).values(
                     consumer=self.name,
                     event_id=event_id,
+                    aggregate_id=envelope.aggregate_id,
                     attempts=1,
                     last_error=reason[:4000],
                     failed_at=utcnow(),
@@ -304,6 +339,13 @@ class ConsumerRunner:
                 .values(attempts=attempts, last_error=reason[:4000], failed_at=utcnow())
             )
         return attempts
+
+    async def _forget_failures(self, session: AsyncSession, event_id: str) -> None:
+        await session.execute(
+            delete(consumer_failures).where(
+                consumer_failures.c.consumer == self.name, consumer_failures.c.event_id == event_id
+            )
+        )
 
     def _decode(self, msg: Any) -> RecordedEvent | MalformedEvent:
         try:
@@ -324,17 +366,25 @@ class ConsumerRunner:
         )
         return set(result.scalars())
 
-    async def _parked_aggregates(self, session: AsyncSession, aggregates: set[str]) -> dict[str, str]:
+    async def _blocked_aggregates(
+        self, session: AsyncSession, aggregates: set[str]
+    ) -> dict[str, tuple[str, str]]:
+        """Aggregates whose later events must not be applied yet, with the event in the way:
+        ``("parked", id)`` behind a dead letter, ``("held", id)`` behind an event being retried."""
         if not aggregates:
             return {}
-        result = await session.execute(
-            select(dead_letters.c.aggregate_id, dead_letters.c.event_id).where(
-                dead_letters.c.consumer == self.name,
-                dead_letters.c.resolved_at.is_(None),
-                dead_letters.c.aggregate_id.in_(aggregates),
-            )
+        dl, cf = dead_letters.c, consumer_failures.c
+        parked = select(literal("parked").label("kind"), dl.aggregate_id, dl.event_id).where(
+            dl.consumer == self.name, dl.resolved_at.is_(None), dl.aggregate_id.in_(aggregates)
         )
-        return {row.aggregate_id: row.event_id for row in result}
+        held = select(literal("held").label("kind"), cf.aggregate_id, cf.event_id).where(
+            cf.consumer == self.name, cf.aggregate_id.in_(aggregates)
+        )
+        blocked: dict[str, tuple[str, str]] = {}
+        for row in await session.execute(union_all(parked, held)):
+            if row.aggregate_id not in blocked or row.kind == "parked":  # a dead letter wins
+                blocked[row.aggregate_id] = (row.kind, row.event_id)
+        return blocked
 
     async def _dead_letter(
         self,

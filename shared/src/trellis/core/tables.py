@@ -8,7 +8,8 @@
 - ``processed_events``: which events each consumer has applied; written in the same
   transaction as the consumer's effect, so a redelivery is a no-op.
 - ``dead_letters``: events a consumer gave up on, with the reason and the raw message.
-- ``consumer_failures``: handler failures per consumer and event, for retry limits.
+- ``consumer_failures``: handler failures per consumer and event, for retry limits; an
+  event being retried holds back the later events of its aggregate.
 - ``consumer_positions``: catch-up position of consumers that read the event store
   directly (rebuilds), so they can resume.
 """
@@ -107,15 +108,18 @@ dead_letters = Table(
 
 # How often a consumer's handler has failed on an event. Counted here, in the batch's
 # transaction, rather than read from JetStream's delivery count, which also counts
-# redeliveries caused by the database being down (those must never dead-letter).
+# redeliveries caused by the database being down (those must never dead-letter). A row
+# lives while its event is being retried and holds back later events of its aggregate.
 consumer_failures = Table(
     "consumer_failures",
     metadata,
     Column("consumer", String(200), primary_key=True),
     Column("event_id", String(36), primary_key=True),
+    Column("aggregate_id", String(64)),
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text, nullable=False),
     Column("failed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_consumer_failures_aggregate", "consumer", "aggregate_id"),
 )
 
 consumer_positions = Table(
