@@ -40,7 +40,7 @@ class ServiceSettings(BaseSettings):
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
     log_level: str = "INFO"
     relay_batch_size: int = 500
-    consumer_batch_size: int = 500
+    consumer_batch_size: int = 1000
     run_consumers: bool = True
     run_relay: bool = True
 

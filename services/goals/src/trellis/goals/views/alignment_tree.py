@@ -44,6 +44,7 @@ MAX_DEPTH = 16  # guards walks up the tree against corrupt data
 NODE_COLUMNS = [c.name for c in goal_nodes.columns]
 KR_COLUMNS = [c.name for c in goal_key_results.columns]
 CHANGEABLE = {"title", "description", "period", "owner_id", "due_date"}
+_REFERENCES = frozenset({"goal_id", "parent_id", "previous_parent_id"})  # goals an event names
 
 
 class _WorkingSet:
@@ -188,8 +189,8 @@ class AlignmentTree(Projection):
         referenced: set[str] = set()
         for recorded in batch:
             ev = recorded.event
-            for attr in ("goal_id", "parent_id", "previous_parent_id"):
-                value = getattr(ev, attr, None)
+            for attr in _REFERENCES.intersection(type(ev).model_fields):
+                value = getattr(ev, attr)
                 if value:
                     referenced.add(value)
         await ws.load(referenced)
