@@ -37,19 +37,39 @@ def _counted_v1(payload: dict) -> dict:
     return {"amount": payload["n"]}
 
 
+@event("CounterExpired", version=1, registry=registry)
+class CounterExpired(DomainEvent):
+    deadline: str
+
+
+@event("CounterNoteTaken", version=1, published=False, registry=registry)
+class CounterNoteTaken(DomainEvent):
+    """A private event: stored, never on the stream."""
+
+    note: str
+
+
 class Counter(Aggregate):
     aggregate_type = "counter"
 
     def __init__(self, aggregate_id: str, tenant_id: str) -> None:
         super().__init__(aggregate_id, tenant_id)
         self.total = 0
+        self.expired = False
 
     def apply(self, event: DomainEvent) -> None:
-        assert isinstance(event, Counted)
-        self.total += event.amount
+        if isinstance(event, Counted):
+            self.total += event.amount
+        elif isinstance(event, CounterExpired):
+            self.expired = True
 
     def add(self, amount: int) -> None:
         self.record(Counted(amount=amount))
+
+    def expire(self, deadline: str) -> None:
+        """Once only: a counter already expired records nothing."""
+        if not self.expired:
+            self.record(CounterExpired(deadline=deadline))
 
 
 view_metadata = MetaData()

@@ -15,13 +15,12 @@ from trellis.core.errors import Unauthenticated
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 
 
-def test_a_minted_token_gives_the_actor_tenant_roles_and_reports() -> None:
-    token = mint_token(secret=SECRET, tenant="acme", employee="e-1", roles=["manager"], reports=["e-2"])
+def test_a_minted_token_gives_the_actor_tenant_and_roles() -> None:
+    token = mint_token(secret=SECRET, tenant="acme", employee="e-1", roles=["manager"])
     actor = TokenVerifier(secret=SECRET).verify(token)
     assert actor.employee_id == "e-1"
     assert actor.tenant_id == "acme"
     assert actor.roles == frozenset({"manager"})
-    assert actor.reports == frozenset({"e-2"})
     metadata = actor.metadata("corr-1")
     assert (metadata.tenant_id, metadata.actor_id, metadata.correlation_id) == ("acme", "e-1", "corr-1")
 

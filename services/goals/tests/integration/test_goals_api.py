@@ -16,7 +16,7 @@ from trellis.goals.views.tables import goal_key_results, goal_nodes
 
 from ..conftest import ADMIN, TENANT, GoalsService, auth
 
-MANAGER = auth("mia", "manager", "employee", reports=["emil"])
+MANAGER = auth("mia", "manager", "employee")  # manages emil (see the goals fixture)
 EMPLOYEE = auth("emil", "employee")
 
 
@@ -278,6 +278,20 @@ async def test_who_may_change_what(goals: GoalsService) -> None:
     assert (await client.patch(f"/v1/goals/{team}", json={"title": "y"}, headers=EMPLOYEE)).status_code == 403
 
 
+async def test_a_manager_change_in_the_org_changes_who_may_edit_the_goals(goals: GoalsService) -> None:
+    client = goals.client
+    mine = await create(client, EMPLOYEE, level="individual", title="Mine")
+    olga = auth("olga", "manager", "employee")
+    assert (await client.patch(f"/v1/goals/{mine}", json={"title": "x"}, headers=olga)).status_code == 403
+    await goals.change_manager("emil", "olga", previous="mia")
+    await goals.until_managed("olga", "emil")
+    assert (
+        await client.patch(f"/v1/goals/{mine}", json={"title": "by olga"}, headers=olga)
+    ).status_code == 200
+    resp = await client.patch(f"/v1/goals/{mine}", json={"title": "by mia"}, headers=MANAGER)
+    assert resp.status_code == 403  # mia no longer manages emil
+
+
 async def test_coverage_and_employee_goals(goals: GoalsService) -> None:
     client = goals.client
     objective = await create(client, ADMIN, level="company", title="Aligned objective")
@@ -376,3 +390,16 @@ async def test_the_same_change_processed_twice_asks_each_goal_to_realign_once(go
 
 async def _all_one(count: Any, *goal_ids: str) -> bool:
     return all([await count(g) == 1 for g in goal_ids])
+
+
+async def test_the_asyncapi_document_describes_what_goals_publishes_and_consumes(goals: GoalsService) -> None:
+    doc = (await goals.client.get("/v1/asyncapi.json")).json()
+    assert doc["asyncapi"] == "3.0.0"
+    retired = doc["channels"]["GoalRetired"]
+    root = goals.runtime.subjects.root
+    assert retired["address"] == f"{root}.goals.goal.GoalRetired.{{tenant_id}}.{{aggregate_id}}"
+    assert doc["operations"]["publish.GoalRetired"]["action"] == "send"
+    assert doc["operations"]["consume.onboarding.EmployeeManagerChanged"]["action"] == "receive"
+    payload = doc["components"]["messages"]["GoalRetired"]["payload"]
+    assert payload["properties"]["event_type"] == {"const": "GoalRetired"}
+    assert "goal_id" in doc["components"]["schemas"]["GoalRetired.payload"]["properties"]

@@ -3,14 +3,14 @@
 Tokens are JWTs. Development and the embedded run use HS256 with a shared secret;
 production configures a public key (RS256, ES256 or EdDSA) so services can verify
 but never mint. Claims: ``sub`` (employee id), ``tenant``, ``roles`` (any of admin,
-hr, manager, employee), optionally ``reports`` (ids the actor manages: a stop-gap
-until a service has its own projection of the org chart) and ``exp``.
+hr, manager, employee) and ``exp``. Who manages whom is not a claim: each service
+learns it from the onboarding service's events (``trellis.orgchart``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -29,7 +29,6 @@ class Actor:
     employee_id: str
     tenant_id: str
     roles: frozenset[str]
-    reports: frozenset[str] = field(default_factory=frozenset)
 
     def has_role(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
@@ -96,13 +95,7 @@ def actor_from_claims(claims: dict[str, Any]) -> Actor:
     unknown = set(roles) - ROLES
     if unknown:
         raise Unauthenticated(f"unknown roles {sorted(unknown)}")
-    reports = claims.get("reports", [])
-    return Actor(
-        employee_id=subject,
-        tenant_id=tenant,
-        roles=frozenset(roles),
-        reports=frozenset(str(r) for r in reports) if isinstance(reports, list) else frozenset(),
-    )
+    return Actor(employee_id=subject, tenant_id=tenant, roles=frozenset(roles))
 
 
 def mint_token(
@@ -111,7 +104,6 @@ def mint_token(
     tenant: str,
     employee: str,
     roles: list[str],
-    reports: list[str] | None = None,
     ttl: dt.timedelta = dt.timedelta(hours=12),
     algorithm: str = "HS256",
 ) -> str:
@@ -124,6 +116,4 @@ def mint_token(
         "iat": now,
         "exp": now + ttl,
     }
-    if reports:
-        claims["reports"] = reports
     return jwt.encode(claims, secret, algorithm=algorithm)

@@ -147,7 +147,6 @@ def token(
     tenant: Annotated[str, typer.Option(help="organisation id")] = "demo",
     employee: Annotated[str, typer.Option(help="the actor's employee id")] = "admin-1",
     role: Annotated[list[str], typer.Option(help="repeat for several roles")] = ["employee"],  # noqa: B006
-    report: Annotated[list[str], typer.Option(help="employee ids this actor manages")] = [],  # noqa: B006
     hours: Annotated[float, typer.Option(help="validity")] = 12.0,
     secret: Annotated[str, typer.Option(envvar="TRELLIS_JWT_SECRET")] = DEV_JWT_SECRET,
     as_json: Annotated[bool, typer.Option("--json", help="print claims and token as JSON")] = False,
@@ -163,7 +162,6 @@ def token(
         tenant=tenant,
         employee=employee,
         roles=role,
-        reports=report,
         ttl=dt.timedelta(hours=hours),
     )
     if as_json:

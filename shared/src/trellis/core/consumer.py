@@ -132,17 +132,25 @@ class ConsumerRunner:
     async def run(self) -> None:
         spec = self.spec()
         self._stopping = False
+        delay, last_error = 0.1, ""
         while not self._stopping:
             js = self.jetstream()
             try:
                 await ensure_consumer(js, spec)
                 sub = await js.pull_subscribe_bind(spec.durable, spec.stream)
+                delay, last_error = 0.1, ""
                 await self._loop(sub)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("consumer.restarting", consumer=self.name, error=str(exc))
-                await asyncio.sleep(1.0)
+                # typically the source stream does not exist yet (its service has not
+                # started): say so once, then keep trying quietly with a growing delay
+                error = f"{type(exc).__name__}: {exc}"
+                level = log.debug if error == last_error else log.warning
+                level("consumer.restarting", consumer=self.name, stream=spec.stream, error=error)
+                last_error = error
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _loop(self, sub: Any) -> None:
         upcoming = asyncio.create_task(self._fetch(sub))

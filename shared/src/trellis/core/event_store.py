@@ -1,5 +1,8 @@
 """The event store: append-only, optimistic concurrency, global order, outbox in the same commit.
 
+Every published event gets an outbox row in the same transaction (private events,
+``published=False``, do not: they never leave this store).
+
 Appends happen inside the caller's transaction (``AsyncSession``), so a command
 handler or a reaction commits its events, their outbox rows and anything else it
 wrote (a processed-event record, say) atomically.
@@ -138,18 +141,18 @@ class EventStore:
             env.model_copy(update={"global_position": pos})
             for env, pos in zip(envelopes, positions, strict=True)
         ]
-        await session.execute(
-            insert(outbox_table),
-            [
-                {
-                    "event_id": str(env.event_id),
-                    "subject": self.subjects.for_event(self.service, env),
-                    "body": env.model_dump_json().encode(),
-                    "created_at": now,
-                }
-                for env in stored
-            ],
-        )
+        outgoing = [
+            {
+                "event_id": str(env.event_id),
+                "subject": self.subjects.for_event(self.service, env),
+                "body": env.model_dump_json().encode(),
+                "created_at": now,
+            }
+            for env, ev in zip(stored, events, strict=True)
+            if ev.published  # private events stay in this store
+        ]
+        if outgoing:
+            await session.execute(insert(outbox_table), outgoing)
         session.info.get(_LOADED_VERSIONS, {}).pop(aggregate_id, None)
         session.info.setdefault(_APPENDED, set()).add(aggregate_id)
         self._notify_after_commit(session)

@@ -2,9 +2,14 @@
 
 One way to define an event::
 
-    @event("GoalCreated", version=1)
+    @event("GoalCreated", version=1, aggregate="goal", registry=registry)
     class GoalCreated(DomainEvent):
         title: str
+
+An event declared ``published=False`` is private to its service: it is stored (it is
+part of the aggregate's history) but never put on the stream, so no other service,
+webhook or log of the bus ever sees it. Private notes and anonymous feedback's
+protected parts are recorded that way.
 
 The registry knows every event class, turns stored or received JSON back into
 typed events (running upcasters from older schema versions first), and exports
@@ -36,6 +41,8 @@ class DomainEvent(BaseModel):
 
     event_type: ClassVar[str]
     schema_version: ClassVar[int]
+    aggregate_type: ClassVar[str | None] = None  # the aggregate it belongs to, for the docs
+    published: ClassVar[bool] = True  # False: stored, never put on the stream
 
 
 class Metadata(BaseModel):
@@ -157,6 +164,9 @@ class EventRegistry:
             schema = cls.model_json_schema()
             schema["x-event-type"] = name
             schema["x-schema-version"] = cls.schema_version
+            if cls.aggregate_type:
+                schema["x-aggregate-type"] = cls.aggregate_type
+            schema["x-published"] = cls.published
             out[name] = schema
         return out
 
@@ -165,12 +175,24 @@ class EventRegistry:
         return EventEnvelope.model_json_schema()
 
 
-def event(name: str, *, version: int = 1, registry: EventRegistry | None = None) -> Callable[[E], E]:
-    """Class decorator naming an event type and its current schema version."""
+def event(
+    name: str,
+    *,
+    version: int = 1,
+    aggregate: str | None = None,
+    published: bool = True,
+    registry: EventRegistry | None = None,
+) -> Callable[[E], E]:
+    """Class decorator naming an event type, its current schema version and its aggregate type.
+
+    ``published=False`` keeps the event in its service's store only (never on the stream).
+    """
 
     def decorate(cls: E) -> E:
         cls.event_type = name
         cls.schema_version = version
+        cls.aggregate_type = aggregate
+        cls.published = published
         if registry is not None:
             registry.register(cls)
         return cls

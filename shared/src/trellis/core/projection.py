@@ -47,7 +47,7 @@ class Projection:
     sets ``replayable = False``).
     """
 
-    name: ClassVar[str]
+    name: str  # a class attribute; an instance may set its own (one projection, several consumers)
     source: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]] = ()
     # Event types a projection consumes through its own ``handle_batch`` rather than

@@ -1,10 +1,11 @@
 """Wiring a service: one definition per service, one runtime per running process.
 
 A service declares itself with a ``ServiceDefinition`` (its name, settings class,
-event registry, migrations, projections, HTTP routers). ``Runtime`` builds the
-engine, event store, relay and consumer runners from it and owns their tasks;
-``create_app`` wraps a runtime in a FastAPI app whose lifespan starts and stops it.
-Tests build a ``Runtime`` directly with the settings they want.
+event registry, migrations, projections, deadline handlers, HTTP routers). ``Runtime``
+builds the engine, event store, relay, consumer runners and deadline scheduler from it
+and owns their tasks; ``create_app`` wraps a runtime in a FastAPI app whose lifespan
+starts and stops it. Tests build a ``Runtime`` directly with the settings (and the
+clock) they want.
 """
 
 from __future__ import annotations
@@ -23,9 +24,14 @@ from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NATS
 from sqlalchemy import text
 
+from trellis import contracts
+from trellis.core.asyncapi import asyncapi_document
 from trellis.core.auth import TokenVerifier
+from trellis.core.clock import Clock, SystemClock, TestClock
 from trellis.core.consumer import ConsumerRunner, RetryPolicy
 from trellis.core.database import create_engine, session_factory
+from trellis.core.deadlines import DeadlineScheduler
+from trellis.core.deadlines import Handler as DeadlineHandler
 from trellis.core.event_store import EventStore
 from trellis.core.events import EventRegistry
 from trellis.core.http import CorrelationMiddleware, install_error_handlers
@@ -48,11 +54,12 @@ class ServiceDefinition:
     description: str
     settings: type[ServiceSettings]
     registry: EventRegistry
-    migrations: Path
+    migrations: tuple[Path, ...]  # the service's own Alembic version folders (the core's are added)
     projections: Callable[[Runtime], list[Projection]]
     routers: Callable[[], list[APIRouter]]
     version: str = "0.1.0"
     extras: Callable[[Runtime], dict[str, Any]] = field(default=lambda _rt: {})
+    deadlines: Callable[[Runtime], dict[str, DeadlineHandler]] = field(default=lambda _rt: {})
 
 
 class Runtime:
@@ -64,9 +71,11 @@ class Runtime:
         settings: ServiceSettings,
         *,
         retry: RetryPolicy | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.definition = definition
         self.settings = settings
+        self.clock: Clock = clock or (TestClock(frozen=False) if settings.test_clock else SystemClock())
         self.subjects = Subjects(settings.subject_root)
         self.engine = create_engine(settings.database_url, schema=settings.database_schema)
         self.sessions = session_factory(self.engine)
@@ -85,13 +94,16 @@ class Runtime:
             batch_size=settings.relay_batch_size,
         )
         self.store.on_commit(self.relay.wake)
+        self.deadlines = DeadlineScheduler(sessions=self.sessions, clock=self.clock)
         self.extras = definition.extras(self)
         self.projections = definition.projections(self)
+        for kind, handler in definition.deadlines(self).items():
+            self.deadlines.add_handler(kind, handler)
         self.runners = [
             ConsumerRunner(
                 projection=p,
                 sessions=self.sessions,
-                registry=definition.registry,
+                registry=self.registry_of(p.source),
                 jetstream=lambda: self._js,
                 subjects=self.subjects,
                 batch_size=settings.consumer_batch_size,
@@ -114,10 +126,19 @@ class Runtime:
     def jetstream(self) -> Any:
         return self._js
 
+    def registry_of(self, service: str) -> EventRegistry:
+        """The registry that decodes ``service``'s stream (this service's own, or a contract)."""
+        if service == self.definition.name:
+            return self.definition.registry
+        return contracts.registry_of(service)
+
     async def start(self) -> None:
-        """Migrate, then connect to NATS in the background: commands work before it is up."""
+        """Migrate, start the deadline scheduler, then connect to NATS in the background:
+        commands (and deadlines) work before NATS is up."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await migrate(self.engine, self.definition.migrations, schema=self.settings.database_schema)
+        await migrate(self.engine, *self.definition.migrations, schema=self.settings.database_schema)
+        if self.settings.run_deadlines and self.deadlines.has_handlers:
+            self._spawn(self.deadlines.run(), "deadlines")
         self._nats_task = asyncio.create_task(self._connect_and_run(), name="nats-startup")
 
     async def _connect_and_run(self) -> None:
@@ -248,6 +269,27 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
             "<aggregate_type>.<event_type>.<tenant_id>.<aggregate_id>",
         }
 
+    @app.get("/v1/asyncapi.json", tags=["events"], summary="AsyncAPI 3.0 document of the events")
+    async def asyncapi() -> dict[str, Any]:
+        return asyncapi_document(
+            service=definition.name,
+            title=definition.title,
+            version=definition.version,
+            description=definition.description,
+            registry=definition.registry,
+            subjects=runtime.subjects,
+            consumes=[
+                (p.source, runtime.registry_of(p.source), p.event_types())
+                for p in runtime.projections
+                if p.source != definition.name
+            ],
+            nats_url=settings.nats_url,
+        )
+
+    if settings.test_clock:
+        from trellis.core.test_clock import router as test_clock_router
+
+        app.include_router(test_clock_router)
     for router in definition.routers():
         app.include_router(router)
     return app

@@ -43,6 +43,10 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = 1000
     run_consumers: bool = True
     run_relay: bool = True
+    run_deadlines: bool = True
+    # Never in production: a clock an admin can move over HTTP (POST /v1/test-clock), for
+    # trying deadlines out (a milestone missed, a check-in missed) without waiting days.
+    test_clock: bool = False
 
     @model_validator(mode="after")
     def _default_database(self) -> ServiceSettings:

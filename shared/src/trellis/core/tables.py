@@ -12,6 +12,8 @@
   event being retried holds back the later events of its aggregate.
 - ``consumer_positions``: catch-up position of consumers that read the event store
   directly (rebuilds), so they can resume.
+- ``deadlines``: what must be decided when a time passes (see ``deadlines.py``), read
+  through a partial index on ``due_at`` of the ones not yet fired.
 """
 
 from __future__ import annotations
@@ -128,4 +130,26 @@ consumer_positions = Table(
     Column("consumer", String(200), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+deadlines = Table(
+    "deadlines",
+    metadata,
+    Column("id", Position, primary_key=True, autoincrement=True),
+    Column("key", String(300), nullable=False, unique=True),
+    Column("kind", String(100), nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("aggregate_id", String(64), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("fired_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Index(
+        "ix_deadlines_due",
+        "due_at",
+        sqlite_where=Column("fired_at").is_(None),
+        postgresql_where=Column("fired_at").is_(None),
+    ),
 )

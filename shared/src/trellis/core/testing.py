@@ -159,3 +159,47 @@ async def eventually(check: Any, *, timeout: float = 10.0, interval: float = 0.0
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
         await asyncio.sleep(interval)
+
+
+class StreamWriter:
+    """Puts events on a service's stream as that service's relay would (for tests of consumers
+    of another service's events, when that service itself is not running)."""
+
+    def __init__(self, js: Any, subjects: Any, service: str, *, tenant_id: str = "acme") -> None:
+        self.js = js
+        self.subjects = subjects
+        self.service = service
+        self.tenant_id = tenant_id
+        self._versions: dict[str, int] = {}
+
+    async def emit(
+        self, aggregate_id: str, *events: Any, actor_id: str = "test", tenant_id: str = ""
+    ) -> None:
+        from trellis.core.events import EventEnvelope
+        from trellis.core.messaging import StreamSpec, ensure_stream
+
+        await ensure_stream(
+            self.js,
+            StreamSpec(
+                name=self.subjects.stream(self.service), subjects=[self.subjects.all_of(self.service)]
+            ),
+        )
+        for ev in events:
+            version = self._versions.get(aggregate_id, 0) + 1
+            self._versions[aggregate_id] = version
+            envelope = EventEnvelope(
+                event_type=ev.event_type,
+                schema_version=ev.schema_version,
+                tenant_id=tenant_id or self.tenant_id,
+                aggregate_type=ev.aggregate_type or "unknown",
+                aggregate_id=aggregate_id,
+                aggregate_version=version,
+                actor_id=actor_id,
+                correlation_id=f"test-{aggregate_id}-{version}",
+                payload=ev.model_dump(mode="json"),
+            )
+            await self.js.publish(
+                self.subjects.for_event(self.service, envelope),
+                envelope.model_dump_json().encode(),
+                headers={"Nats-Msg-Id": str(envelope.event_id)},
+            )

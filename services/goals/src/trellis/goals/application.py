@@ -20,7 +20,7 @@ from trellis.core.ids import uuid7
 from trellis.core.repository import Repository
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.permissions import ensure_may_change, ensure_may_create
-from trellis.goals.org import OrgDirectory
+from trellis.orgchart import OrgDirectory
 
 MAX_ANCESTORS = 16
 
@@ -177,9 +177,10 @@ class GoalCommands:
             return await self._save(session, actor, correlation_id, goal)
 
     async def _manages(self, session: AsyncSession, actor: Actor, owner_id: str) -> bool:
+        """Whether the actor is the owner's manager, at any depth (the org chart replica)."""
         if actor.is_admin_or_hr or owner_id == actor.employee_id:
             return False  # the role or ownership decides alone: no lookup
-        return await self.org.manages(session, actor, owner_id)
+        return await self.org.manages(session, actor.tenant_id, actor.employee_id, owner_id)
 
     async def _parent(
         self, session: AsyncSession, actor: Actor, parent_id: str | None

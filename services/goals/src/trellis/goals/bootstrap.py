@@ -7,16 +7,17 @@ from typing import Any
 
 from pydantic_settings import SettingsConfigDict
 
+from trellis.contracts.goals import registry
 from trellis.core.repository import Repository
 from trellis.core.service import Runtime, ServiceDefinition
 from trellis.core.settings import ServiceSettings
 from trellis.goals.api import router
 from trellis.goals.application import GoalCommands
-from trellis.goals.domain.events import registry
 from trellis.goals.domain.goal import Goal
-from trellis.goals.org import OrgDirectory
 from trellis.goals.realignment import Realignment
 from trellis.goals.views.alignment_tree import AlignmentTree
+from trellis.orgchart import MIGRATIONS as ORGCHART_MIGRATIONS
+from trellis.orgchart import OrgChart, OrgDirectory
 
 
 class GoalsSettings(ServiceSettings):
@@ -34,7 +35,7 @@ def _extras(runtime: Runtime) -> dict[str, Any]:
 
 
 def _projections(runtime: Runtime) -> list[Any]:
-    return [AlignmentTree(), Realignment(runtime.extras["goals"])]
+    return [AlignmentTree(), Realignment(runtime.extras["goals"]), OrgChart("goals")]
 
 
 SERVICE = ServiceDefinition(
@@ -46,7 +47,7 @@ SERVICE = ServiceDefinition(
     ),
     settings=GoalsSettings,
     registry=registry,
-    migrations=Path(__file__).parent / "migrations" / "versions",
+    migrations=(Path(__file__).parent / "migrations" / "versions", ORGCHART_MIGRATIONS),
     projections=_projections,
     routers=lambda: [router],
     extras=_extras,

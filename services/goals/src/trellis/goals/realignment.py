@@ -16,16 +16,16 @@ from typing import Literal
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core.events import EventEnvelope, Metadata
-from trellis.core.projection import Projection, on
-from trellis.core.repository import Repository
-from trellis.goals.domain.events import (
+from trellis.contracts.goals import (
     GoalAligned,
     GoalChanged,
     GoalCreated,
     GoalRetired,
     GoalUnaligned,
 )
+from trellis.core.events import EventEnvelope, Metadata
+from trellis.core.projection import Projection, on
+from trellis.core.repository import Repository
 from trellis.goals.domain.goal import Goal
 from trellis.goals.views.tables import realignment_links
 

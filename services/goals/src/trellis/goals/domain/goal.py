@@ -11,10 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from trellis.core.aggregate import Aggregate
-from trellis.core.errors import InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
-from trellis.goals.domain.events import (
+from trellis.contracts.goals import (
     LEVELS,
     MANUAL_STATUSES,
     GoalAligned,
@@ -29,6 +26,9 @@ from trellis.goals.domain.events import (
     RealignmentRequested,
     RealignmentResolved,
 )
+from trellis.core.aggregate import Aggregate
+from trellis.core.errors import InvalidInput, NotFound, RuleViolation
+from trellis.core.events import DomainEvent
 from trellis.goals.domain.progress import key_result_progress
 
 # Which levels a goal of each level may align to.

@@ -22,9 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core.events import RecordedEvent
-from trellis.core.projection import Projection
-from trellis.goals.domain.events import (
+from trellis.contracts.goals import (
     GoalAligned,
     GoalChanged,
     GoalCompleted,
@@ -37,6 +35,8 @@ from trellis.goals.domain.events import (
     RealignmentRequested,
     RealignmentResolved,
 )
+from trellis.core.events import RecordedEvent
+from trellis.core.projection import Projection
 from trellis.goals.domain.progress import key_result_progress, rolled_up_progress
 from trellis.goals.views.tables import goal_key_results, goal_nodes
 

@@ -50,17 +50,6 @@ goal_key_results = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-# Who manages whom, as far as this service knows. Filled by the projection of the
-# onboarding service's org events when that service exists (direct and indirect lines).
-reporting_lines = Table(
-    "reporting_lines",
-    metadata,
-    Column("tenant_id", String(64), primary_key=True),
-    Column("manager_id", String(64), primary_key=True),
-    Column("employee_id", String(64), primary_key=True),
-    Column("direct", Boolean, nullable=False),
-)
-
 # The realignment process's own memory of the alignment links (child → parent), kept in
 # step with the events it has processed so it never depends on another view's lag.
 realignment_links = Table(

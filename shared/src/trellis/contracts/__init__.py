@@ -1,0 +1,24 @@
+"""The published events of every Trellis service: the contracts between services.
+
+Each module is one service's events as they travel on its stream: the producing
+service's domain records them, and any other service decodes them from here when it
+consumes that stream. Nothing else is shared between services. Changing an event means
+a new schema version and an upcaster in the same module, never an edit in place.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from trellis.core.events import EventRegistry
+
+SERVICES = ("goals", "onboarding", "feedback", "notifications")
+
+
+def registry_of(service: str) -> EventRegistry:
+    """The event registry of ``service``'s stream."""
+    if service not in SERVICES:
+        raise KeyError(f"no published events for service {service!r}")
+    module = import_module(f"trellis.contracts.{service}")
+    registry: EventRegistry = module.registry
+    return registry

@@ -1,0 +1,300 @@
+"""Events of the feedback service (stream ``TRELLIS_FEEDBACK``): check-ins, feedback,
+recognition, review cycles.
+
+What is confidential never travels on the stream. Text that only some people may read
+(feedback bodies, check-in notes, private notes, review answers) is recorded in
+*private* events (``published=False``), kept in the feedback service's own store and
+shown by its API to exactly the people allowed. The published events carry who, what
+kind, when and with which visibility, so other services (notifications) can tell the
+right people without ever holding the content. For anonymous feedback the giver's id
+is in no event at all, published or private (see ``FeedbackGiven``).
+
+Aggregates: ``checkin_schedule``, ``checkin``, ``feedback_request``, ``feedback``,
+``recognition``, ``review_cycle``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trellis.core.events import DomainEvent, EventRegistry, event
+
+registry = EventRegistry()
+
+Cadence = Literal["weekly", "biweekly", "monthly"]
+Visibility = Literal["private", "manager", "public"]
+FeedbackKind = Literal["peer", "manager", "upward", "self"]
+ReviewKind = Literal["self", "manager", "peer"]
+
+
+class Part(BaseModel):
+    """A value object inside an event payload."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---- check-in schedules and check-ins ------------------------------------------------
+
+
+@event("CheckInScheduleCreated", version=1, aggregate="checkin_schedule", registry=registry)
+class CheckInScheduleCreated(DomainEvent):
+    """A manager and a report agreed on recurring 1:1 check-ins."""
+
+    schedule_id: str
+    manager_id: str
+    report_id: str
+    cadence: Cadence
+    weekday: int = Field(ge=0, le=6)  # 0 = Monday
+    time_of_day: str  # "HH:MM", in ``timezone``
+    timezone: str  # IANA name, e.g. "Europe/Berlin"
+    grace_hours: int = Field(ge=0)
+    starts_on: dt.date
+
+
+@event("CheckInScheduleChanged", version=1, aggregate="checkin_schedule", registry=registry)
+class CheckInScheduleChanged(DomainEvent):
+    """The cadence, weekday, time, time zone or grace period of a schedule changed."""
+
+    schedule_id: str
+    cadence: Cadence
+    weekday: int = Field(ge=0, le=6)
+    time_of_day: str
+    timezone: str
+    grace_hours: int = Field(ge=0)
+
+
+@event("CheckInScheduleReassigned", version=1, aggregate="checkin_schedule", registry=registry)
+class CheckInScheduleReassigned(DomainEvent):
+    """The report changed manager: the schedule now pairs them with the new one."""
+
+    schedule_id: str
+    report_id: str
+    manager_id: str
+    previous_manager_id: str
+
+
+@event("CheckInScheduleEnded", version=1, aggregate="checkin_schedule", registry=registry)
+class CheckInScheduleEnded(DomainEvent):
+    """No more check-ins from this schedule (ended by hand, report offboarded, no manager)."""
+
+    schedule_id: str
+    manager_id: str
+    report_id: str
+    reason: str
+
+
+@event("CheckInScheduled", version=1, aggregate="checkin", registry=registry)
+class CheckInScheduled(DomainEvent):
+    """A check-in is due (created from its schedule); missed if not completed within grace."""
+
+    checkin_id: str
+    schedule_id: str
+    manager_id: str
+    report_id: str
+    due_at: dt.datetime
+    grace_until: dt.datetime
+
+
+class KeyResultUpdate(Part):
+    """A key result's new value, recorded in a check-in; flows to the goals service."""
+
+    goal_id: str
+    key_result_id: str
+    value: float
+    comment: str = ""
+
+
+@event("CheckInCompleted", version=1, aggregate="checkin", registry=registry)
+class CheckInCompleted(DomainEvent):
+    """A check-in took place. Notes are not here: see ``CheckInNotesRecorded`` (private)."""
+
+    checkin_id: str
+    schedule_id: str
+    manager_id: str
+    report_id: str
+    completed_by: str
+    completed_at: dt.datetime
+    confidence: int = Field(ge=1, le=5)
+    key_result_updates: list[KeyResultUpdate] = Field(default_factory=list)
+    late: bool = False  # completed after its grace period (it was missed first)
+
+
+@event("CheckInNotesRecorded", version=1, aggregate="checkin", published=False, registry=registry)
+class CheckInNotesRecorded(DomainEvent):
+    """Private: what progressed, blockers and shared notes (both participants may read them)."""
+
+    checkin_id: str
+    progress: str = ""
+    blockers: str = ""
+    shared_notes: str = ""
+    goal_progress: dict[str, str] = Field(default_factory=dict)  # goal id -> what progressed
+
+
+@event("CheckInPrivateNoteRecorded", version=1, aggregate="checkin", published=False, registry=registry)
+class CheckInPrivateNoteRecorded(DomainEvent):
+    """Private: a note only its author may ever read."""
+
+    checkin_id: str
+    author_id: str
+    note: str
+
+
+@event("CheckInMissed", version=1, aggregate="checkin", registry=registry)
+class CheckInMissed(DomainEvent):
+    """A check-in was not completed within its grace period (exactly one per check-in).
+
+    ``consecutive_misses`` counts this pair's misses in a row, this one included.
+    """
+
+    checkin_id: str
+    schedule_id: str
+    manager_id: str
+    report_id: str
+    due_at: dt.datetime
+    consecutive_misses: int = Field(ge=1)
+
+
+# ---- feedback -----------------------------------------------------------------------
+
+
+@event("FeedbackRequested", version=1, aggregate="feedback_request", registry=registry)
+class FeedbackRequested(DomainEvent):
+    """``requester_id`` asked ``giver_id`` for feedback about ``about_id`` (themself or another)."""
+
+    request_id: str
+    requester_id: str
+    giver_id: str
+    about_id: str
+    goal_id: str | None = None
+    message: str = ""
+
+
+@event("FeedbackRequestDeclined", version=1, aggregate="feedback_request", registry=registry)
+class FeedbackRequestDeclined(DomainEvent):
+    """The person asked declined to give the requested feedback."""
+
+    request_id: str
+    requester_id: str
+    giver_id: str
+    reason: str = ""
+
+
+@event("FeedbackGiven", version=1, aggregate="feedback", registry=registry)
+class FeedbackGiven(DomainEvent):
+    """Feedback was given to ``recipient_id``.
+
+    ``visibility`` (set by the giver, never changed): ``private`` (the recipient only),
+    ``manager`` (the recipient and their manager chain), ``public`` (the tenant). When
+    ``anonymous`` (peer feedback only), ``giver_id`` is None and the envelope's actor is
+    ``anonymous``: the giver is recorded nowhere. The body is in ``FeedbackBodyRecorded``.
+    """
+
+    feedback_id: str
+    recipient_id: str
+    giver_id: str | None
+    anonymous: bool = False
+    kind: FeedbackKind = "peer"
+    visibility: Visibility
+    goal_id: str | None = None
+    request_id: str | None = None
+
+
+@event("FeedbackBodyRecorded", version=1, aggregate="feedback", published=False, registry=registry)
+class FeedbackBodyRecorded(DomainEvent):
+    """Private: the feedback's text, shown only to those its visibility allows."""
+
+    feedback_id: str
+    body: str
+
+
+# ---- recognition --------------------------------------------------------------------
+
+
+@event("RecognitionGiven", version=1, aggregate="recognition", registry=registry)
+class RecognitionGiven(DomainEvent):
+    """Public kudos to one or more employees, optionally for an objective or a company value."""
+
+    recognition_id: str
+    giver_id: str
+    recipient_ids: list[str]
+    message: str
+    objective_id: str | None = None
+    value: str | None = None
+
+
+# ---- review cycles ------------------------------------------------------------------
+
+
+class ReviewAssignment(Part):
+    """One review to submit in a cycle: ``reviewer_id`` reviews ``subject_id``."""
+
+    review_id: str
+    kind: ReviewKind
+    subject_id: str
+    reviewer_id: str
+
+
+@event("ReviewCycleOpened", version=1, aggregate="review_cycle", registry=registry)
+class ReviewCycleOpened(DomainEvent):
+    """A review cycle opened for a population (a team subtree, or the whole tenant)."""
+
+    cycle_id: str
+    name: str
+    period: str
+    team_id: str | None = None  # None: everyone in the tenant
+    deadline: dt.datetime
+    participant_ids: list[str]
+    reviews: list[ReviewAssignment]
+
+
+@event("PeerReviewersChosen", version=1, aggregate="review_cycle", registry=registry)
+class PeerReviewersChosen(DomainEvent):
+    """A manager chose peers to review one of their reports in a cycle."""
+
+    cycle_id: str
+    subject_id: str
+    chosen_by: str
+    reviews: list[ReviewAssignment]
+
+
+@event("ReviewSubmitted", version=1, aggregate="review_cycle", registry=registry)
+class ReviewSubmitted(DomainEvent):
+    """A review of a cycle was submitted. The answers are in ``ReviewAnswersRecorded``."""
+
+    cycle_id: str
+    review_id: str
+    kind: ReviewKind
+    subject_id: str
+    reviewer_id: str
+
+
+@event("ReviewAnswersRecorded", version=1, aggregate="review_cycle", published=False, registry=registry)
+class ReviewAnswersRecorded(DomainEvent):
+    """Private: a submitted review's answers."""
+
+    cycle_id: str
+    review_id: str
+    answers: dict[str, str]
+    rating: int | None = Field(default=None, ge=1, le=5)
+
+
+@event("ReviewCycleClosingSoon", version=1, aggregate="review_cycle", registry=registry)
+class ReviewCycleClosingSoon(DomainEvent):
+    """The cycle's deadline is two days away; these reviewers still have something to submit."""
+
+    cycle_id: str
+    deadline: dt.datetime
+    pending_reviewer_ids: list[str]
+
+
+@event("ReviewCycleClosed", version=1, aggregate="review_cycle", registry=registry)
+class ReviewCycleClosed(DomainEvent):
+    """A cycle closed (at its deadline, or by hand); later submissions are refused."""
+
+    cycle_id: str
+    closed_by: Literal["deadline", "hand"]
+    submitted: int
+    expected: int

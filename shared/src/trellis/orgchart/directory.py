@@ -1,0 +1,145 @@
+"""``OrgDirectory``: questions about the org, answered from a service's org chart replica.
+
+Every question is scoped to one tenant. Answers are as current as the replica (the
+onboarding stream, milliseconds behind).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trellis.orgchart.tables import org_employees, org_reporting_lines, org_team_tree, org_teams
+
+
+@dataclass(frozen=True)
+class Employee:
+    employee_id: str
+    name: str
+    email: str
+    title: str
+    team_id: str | None
+    manager_id: str | None
+    active: bool
+
+
+class OrgDirectory:
+    """Read-only questions about the org chart replica."""
+
+    async def employee(self, session: AsyncSession, tenant_id: str, employee_id: str) -> Employee | None:
+        c = org_employees.c
+        row = (
+            (
+                await session.execute(
+                    select(org_employees).where(c.tenant_id == tenant_id, c.employee_id == employee_id)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return _employee(row) if row else None
+
+    async def employees(self, session: AsyncSession, tenant_id: str, ids: list[str]) -> dict[str, Employee]:
+        if not ids:
+            return {}
+        c = org_employees.c
+        rows = await session.execute(
+            select(org_employees).where(c.tenant_id == tenant_id, c.employee_id.in_(ids))
+        )
+        return {row["employee_id"]: _employee(row) for row in rows.mappings()}
+
+    async def manager_of(self, session: AsyncSession, tenant_id: str, employee_id: str) -> str | None:
+        found = await self.employee(session, tenant_id, employee_id)
+        return found.manager_id if found else None
+
+    async def manager_chain(self, session: AsyncSession, tenant_id: str, employee_id: str) -> list[str]:
+        """The employee's manager, their manager, and so on up (nearest first)."""
+        c = org_reporting_lines.c
+        rows = await session.execute(
+            select(c.manager_id)
+            .where(c.tenant_id == tenant_id, c.employee_id == employee_id)
+            .order_by(c.depth)
+        )
+        return list(rows.scalars())
+
+    async def manages(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        manager_id: str,
+        employee_id: str,
+        *,
+        indirect: bool = True,
+    ) -> bool:
+        """Whether ``employee_id`` reports to ``manager_id`` (at any depth unless not ``indirect``)."""
+        if manager_id == employee_id:
+            return False
+        c = org_reporting_lines.c
+        query = select(c.depth).where(
+            c.tenant_id == tenant_id, c.manager_id == manager_id, c.employee_id == employee_id
+        )
+        if not indirect:
+            query = query.where(c.depth == 1)
+        return (await session.execute(query)).first() is not None
+
+    async def reports(
+        self, session: AsyncSession, tenant_id: str, manager_id: str, *, indirect: bool = False
+    ) -> list[str]:
+        """Who reports to ``manager_id``: directly, or at any depth."""
+        c = org_reporting_lines.c
+        query = select(c.employee_id).where(c.tenant_id == tenant_id, c.manager_id == manager_id)
+        if not indirect:
+            query = query.where(c.depth == 1)
+        rows = await session.execute(query.order_by(c.depth, c.employee_id))
+        return list(rows.scalars())
+
+    async def team_members(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        team_id: str,
+        *,
+        subtree: bool = True,
+        active: bool = True,
+    ) -> list[str]:
+        """Employees of ``team_id`` (and of every team beneath it, with ``subtree``)."""
+        e = org_employees.c
+        teams = [team_id]
+        if subtree:
+            teams = await self.subteams(session, tenant_id, team_id)
+        query = select(e.employee_id).where(e.tenant_id == tenant_id, e.team_id.in_(teams))
+        if active:
+            query = query.where(e.status == "active")
+        return list((await session.execute(query.order_by(e.employee_id))).scalars())
+
+    async def subteams(self, session: AsyncSession, tenant_id: str, team_id: str) -> list[str]:
+        """``team_id`` and every team beneath it."""
+        t = org_team_tree.c
+        rows = await session.execute(
+            select(t.team_id).where(t.tenant_id == tenant_id, t.ancestor_id == team_id).order_by(t.depth)
+        )
+        return list(rows.scalars()) or [team_id]
+
+    async def team(self, session: AsyncSession, tenant_id: str, team_id: str) -> dict[str, Any] | None:
+        c = org_teams.c
+        row = (
+            (await session.execute(select(org_teams).where(c.tenant_id == tenant_id, c.team_id == team_id)))
+            .mappings()
+            .first()
+        )
+        return dict(row) if row else None
+
+
+def _employee(row: Any) -> Employee:
+    return Employee(
+        employee_id=row["employee_id"],
+        name=row["name"],
+        email=row["email"],
+        title=row["title"],
+        team_id=row["team_id"],
+        manager_id=row["manager_id"],
+        active=row["status"] == "active",
+    )
