@@ -17,10 +17,18 @@ from trellis.core.embedded import free_port
 from trellis.core.settings import DEV_JWT_SECRET
 
 
+SERVICES = ("goals", "onboarding", "feedback", "notifications")
+
+
 @pytest.fixture
 def running_system(tmp_path: Path):
-    nats_port, goals_port = free_port(), free_port()
-    env = {**os.environ, "TRELLIS_GOALS_HTTP_PORT": str(goals_port), "TRELLIS_GOALS_LOG_JSON": "true"}
+    nats_port = free_port()
+    ports = {service: free_port() for service in SERVICES}  # never the defaults: tests run side by side
+    env = dict(os.environ)
+    for service, port in ports.items():
+        env[f"TRELLIS_{service.upper()}_HTTP_PORT"] = str(port)
+        env[f"TRELLIS_{service.upper()}_LOG_JSON"] = "true"
+    goals_port = ports["goals"]
     log = open(tmp_path / "up.log", "wb")
     proc = subprocess.Popen(
         [

@@ -160,7 +160,7 @@ class Goal(Aggregate):
         self.record(
             GoalCreated(
                 goal_id=self.id,
-                level=level,  # type: ignore[arg-type]
+                level=level,
                 title=title.strip(),
                 description=description,
                 owner_id=owner_id,
@@ -168,7 +168,7 @@ class Goal(Aggregate):
                 period=period.strip(),
                 due_date=due_date,
                 parent_id=parent.id if parent else None,
-                progress_rollup=progress_rollup,  # type: ignore[arg-type]
+                progress_rollup=progress_rollup,
                 weight=weight,
             )
         )
@@ -297,7 +297,7 @@ class Goal(Aggregate):
         self._require_open("given a status")
         if status == self.status:
             return
-        self.record(GoalStatusChanged(goal_id=self.id, status=status, previous_status=self.status))  # type: ignore[arg-type]
+        self.record(GoalStatusChanged(goal_id=self.id, status=status, previous_status=self.status))
 
     def complete(self) -> None:
         self._require_exists()
@@ -329,7 +329,7 @@ class Goal(Aggregate):
                 goal_id=self.id,
                 cause_goal_id=cause_goal_id,
                 cause_event_id=cause_event_id,
-                reason=reason,  # type: ignore[arg-type]
+                reason=reason,
                 ancestor_change=ancestor_change or {},
             )
         )

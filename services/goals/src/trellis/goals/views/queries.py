@@ -132,7 +132,7 @@ async def alignment_tree(
         for n in nodes
         if include_retired or n["status"] != "retired"
     }
-    roots = []
+    roots: list[dict[str, Any]] = []
     for view in views.values():
         parent = views.get(view["parent_id"]) if view["parent_id"] else None
         (parent["children"] if parent else roots).append(view)

@@ -1,0 +1,1 @@
+"""The Trellis onboarding service."""
