@@ -16,7 +16,6 @@ from trellis.core.auth import mint_token
 from trellis.core.embedded import free_port
 from trellis.core.settings import DEV_JWT_SECRET
 
-
 SERVICES = ("goals", "onboarding", "feedback", "notifications")
 
 
