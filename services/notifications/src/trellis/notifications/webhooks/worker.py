@@ -134,8 +134,9 @@ class DeliveryWorker:
                     except Exception as exc:
                         log.warning("webhooks.pass_failed", error=f"{type(exc).__name__}: {exc}")
                     self._wake.clear()
+                    pause = await self._sleep_for()
                     try:
-                        await asyncio.wait_for(self._wake.wait(), await self._sleep_for())
+                        await asyncio.wait_for(self._wake.wait(), pause)
                     except TimeoutError:
                         pass
             finally:
