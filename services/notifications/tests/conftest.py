@@ -259,8 +259,12 @@ class Receiver:
                 request.status = status
                 self.requests.append(request)
                 payload = b'{"ok":true}' if status < 300 else b'{"error":"nope"}'
-                head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(payload)}\r\nContent-Type: application/json\r\n"
-                head += "".join(f"{k}: {v}\r\n" for k, v in extra.items())
+                lines = [
+                    f"HTTP/1.1 {status} X",
+                    f"Content-Length: {len(payload)}",
+                    "Content-Type: application/json",
+                ]
+                head = "".join(f"{line}\r\n" for line in [*lines, *(f"{k}: {v}" for k, v in extra.items())])
                 writer.write(head.encode() + b"\r\n" + payload)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):

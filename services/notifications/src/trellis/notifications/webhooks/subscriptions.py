@@ -141,11 +141,11 @@ async def issue_secret(session: AsyncSession, subscription_id: str, now: dt.date
 
 
 async def retire_secrets(session: AsyncSession, subscription_id: str, valid_until: dt.datetime) -> None:
-    """The live secrets sign until ``valid_until`` only (a rotation's overlap)."""
+    """The live secrets sign until ``valid_until`` at the latest (a rotation's overlap)."""
     c = webhook_secrets.c
     await session.execute(
         update(webhook_secrets)
-        .where(c.subscription_id == subscription_id, c.expires_at.is_(None))
+        .where(c.subscription_id == subscription_id, or_(c.expires_at.is_(None), c.expires_at > valid_until))
         .values(expires_at=valid_until)
     )
 
