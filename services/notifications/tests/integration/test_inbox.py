@@ -11,13 +11,14 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from trellis.contracts.feedback import CheckInCompleted, CheckInMissed, FeedbackGiven, RecognitionGiven
-from trellis.contracts.onboarding import MilestoneMissed
+from trellis.contracts.onboarding import EmployeeOffboarded, MilestoneMissed
 from trellis.core.events import EventEnvelope
 from trellis.core.replay import rebuild
 from trellis.core.tables import events, outbox, processed_events
 from trellis.core.testing import Database, eventually
 from trellis.notifications.projections.inbox import Inbox
 from trellis.notifications.tables import inbox_notifications
+from trellis.orgchart import OrgDirectory
 
 from ..conftest import TENANT, NotificationsService, auth, new_service, stop_service
 
@@ -115,6 +116,44 @@ async def test_a_missed_milestone_and_missed_check_ins_tell_the_right_people(
     assert [n["text"] for n in ceo] == ["Mia and Emil missed 2 check-ins in a row."]
     assert (await notifications.inbox("olga"))["unread_count"] == 1
     assert (await notifications.inbox("hana", "employee"))["items"] == []  # no hr role, no hr inbox
+
+
+async def test_nobody_who_has_left_is_told_and_the_service_documents_its_api(
+    notifications: NotificationsService,
+) -> None:
+    await notifications.stream("onboarding").emit(
+        "piet", EmployeeOffboarded(employee_id="piet", last_day=dt.date(2026, 2, 1))
+    )
+
+    async def gone() -> bool:
+        async with notifications.runtime.sessions() as session:
+            found = await OrgDirectory().employee(session, TENANT, "piet")
+            return found is not None and not found.active
+
+    await eventually(gone)
+    await notifications.stream("onboarding").emit(
+        "plan-1",
+        MilestoneMissed(
+            plan_id="plan-1",
+            employee_id="nora",
+            milestone_id="m",
+            title="Day 30",
+            due_date=dt.date(2026, 2, 4),
+            assignee="new_hire",
+            manager_id="mia",
+            mentor_id="piet",
+        ),
+    )
+
+    async def three() -> bool:
+        return await inbox_rows(notifications) == 3
+
+    await eventually(three)
+    assert await recipients_of(notifications, "MilestoneMissed") == {"nora": 1, "mia": 1, "role:hr": 1}
+    openapi = (await notifications.client.get("/openapi.json")).json()
+    assert {"/v1/inbox", "/v1/preferences", "/v1/webhooks/subscriptions"} <= set(openapi["paths"])
+    asyncapi = (await notifications.client.get("/v1/asyncapi.json")).json()
+    assert "NotificationCreated" in str(asyncapi) and "GoalRetired" in str(asyncapi)
 
 
 async def test_the_inbox_pages_counts_unread_and_marks_read(notifications: NotificationsService) -> None:

@@ -3,7 +3,8 @@
 For each notice the ``Notifier`` appends a ``NotificationCreated`` to a notification
 whose id is derived from the cause event and the recipient; if that notification exists
 already (a redelivery beyond the processed record, a replay, a second replica), nothing
-is appended. Muted types are not created at all. For an employee who chose the daily
+is appended. Muted types are not created at all, nor notifications for employees the org
+chart says have left. For an employee who chose the daily
 digest the notification is created *held*: it is part of the inbox's history but not
 shown on its own, and it is added to that day's digest, a core deadline
 (``core/deadlines.py``) due at the digest hour of the next day, which then creates one
@@ -33,6 +34,7 @@ from trellis.notifications.domain.notification import (
 )
 from trellis.notifications.domain.preferences import Preferences, preferences_id
 from trellis.notifications.rules import Notice
+from trellis.orgchart import OrgDirectory
 
 DIGEST_DEADLINE = "notifications.daily-digest"
 MAX_DIGEST_ITEMS = 100
@@ -52,6 +54,7 @@ class Notifier:
         self.preferences = preferences
         self.clock = clock
         self.digest_hour_utc = digest_hour_utc
+        self.org = OrgDirectory()
 
     async def notify(
         self, session: AsyncSession, cause: EventEnvelope, service: str, notices: list[Notice]
@@ -68,6 +71,8 @@ class Notifier:
         for notice in notices:
             prefs = None
             if not is_role_inbox(notice.recipient_id):
+                if await self._has_left(session, tenant, notice.recipient_id):
+                    continue
                 prefs = await self.preferences.find(
                     session, preferences_id(tenant, notice.recipient_id), tenant
                 )
@@ -95,6 +100,11 @@ class Notifier:
             if day is not None:
                 await self._add_to_digest(session, tenant, notice, nid, day)
         return created
+
+    async def _has_left(self, session: AsyncSession, tenant: str, employee_id: str) -> bool:
+        """Offboarded, as the org chart replica knows. Someone it does not know (yet) is told."""
+        found = await self.org.employee(session, tenant, employee_id)
+        return found is not None and not found.active
 
     async def _add_to_digest(
         self, session: AsyncSession, tenant: str, notice: Notice, nid: str, day: dt.date
