@@ -169,10 +169,20 @@ async def claim_due(
     return chosen
 
 
-async def next_due_at(session: AsyncSession) -> dt.datetime | None:
-    d = webhook_deliveries.c
+async def next_due_at(session: AsyncSession, now: dt.datetime) -> dt.datetime | None:
+    """When the next attempt not in flight is due, for an enabled subscription."""
+    d, s = webhook_deliveries.c, webhook_subscriptions.c
     result = await session.execute(
-        select(d.next_attempt_at).where(d.status == PENDING).order_by(d.next_attempt_at).limit(1)
+        select(d.next_attempt_at)
+        .join(webhook_subscriptions, s.subscription_id == d.subscription_id)
+        .where(
+            d.status == PENDING,
+            (d.leased_until.is_(None)) | (d.leased_until < now),
+            s.enabled.is_(True),
+            s.deleted.is_(False),
+        )
+        .order_by(d.next_attempt_at)
+        .limit(1)
     )
     return result.scalar()
 

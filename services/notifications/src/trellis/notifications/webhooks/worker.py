@@ -51,6 +51,7 @@ log = structlog.get_logger("trellis.notifications.webhooks")
 
 USER_AGENT = "Trellis-Webhooks/1.0"
 EXCERPT_BYTES = 1024
+MIN_PAUSE = 0.01
 NOT_RETRIED_4XX_EXCEPT = (408, 429)
 
 
@@ -127,14 +128,21 @@ class DeliveryWorker:
             self.client = client
             try:
                 while True:
+                    self._wake.clear()  # a wake from now on (an attempt finishing) is not lost
                     try:
-                        await self.dispatch_due()
+                        claimed = await self.dispatch_due()
+                        if claimed and len(self._inflight) < self.settings.webhook_concurrency:
+                            continue  # there may be more due
+                        pause = await self._sleep_for()
                     except asyncio.CancelledError:
                         raise
                     except Exception as exc:
                         log.warning("webhooks.pass_failed", error=f"{type(exc).__name__}: {exc}")
-                    self._wake.clear()
-                    pause = await self._sleep_for()
+                        claimed, pause = 0, self.settings.webhook_poll_interval
+                    if not claimed and pause <= MIN_PAUSE:
+                        # due, yet nothing could be taken: every slot is busy, or another
+                        # replica holds them. A finishing attempt wakes us; else poll.
+                        pause = self.settings.webhook_poll_interval
                     try:
                         await asyncio.wait_for(self._wake.wait(), pause)
                     except TimeoutError:
@@ -177,12 +185,12 @@ class DeliveryWorker:
 
     async def _sleep_for(self) -> float:
         async with self.sessions() as session:
-            due = await deliveries.next_due_at(session)
+            due = await deliveries.next_due_at(session, utcnow())
         if due is None:
             return self.settings.webhook_poll_interval
         due = due if due.tzinfo else due.replace(tzinfo=dt.UTC)
         wait = (due - utcnow()).total_seconds()
-        return max(0.01, min(self.settings.webhook_poll_interval, wait))
+        return max(MIN_PAUSE, min(self.settings.webhook_poll_interval, wait))
 
     async def _deliver(self, row: dict) -> None:
         bound = structlog.contextvars.bound_contextvars(
