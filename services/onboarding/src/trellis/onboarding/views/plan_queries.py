@@ -179,14 +179,12 @@ async def kpis(session: AsyncSession, tenant_id: str, *, today: dt.date) -> dict
         .mappings()
         .all()
     )
-    team_names = dict(
-        (await session.execute(select(t.team_id, t.name).where(t.tenant_id == tenant_id))).tuples().all()
+    team_rows_named = await session.execute(select(t.team_id, t.name).where(t.tenant_id == tenant_id))
+    team_names = {row[0]: row[1] for row in team_rows_named}
+    template_rows_named = await session.execute(
+        select(tpl.template_id, tpl.name).where(tpl.tenant_id == tenant_id)
     )
-    template_names = dict(
-        (await session.execute(select(tpl.template_id, tpl.name).where(tpl.tenant_id == tenant_id)))
-        .tuples()
-        .all()
-    )
+    template_names = {row[0]: row[1] for row in template_rows_named}
     return {
         "as_of": today.isoformat(),
         "by_team": [
