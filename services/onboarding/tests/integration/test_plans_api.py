@@ -5,7 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import func, select
+
+from trellis.core.replay import rebuild
+from trellis.core.tables import events, processed_events
 from trellis.core.testing import eventually
+from trellis.onboarding.views.tables import plan_milestones, plan_summaries, template_summaries
 
 from ..conftest import ADMIN, HR, OnboardingService, auth
 
@@ -398,3 +403,45 @@ async def test_templates_are_listed_read_and_revised_without_touching_running_pl
     await eventually(listed)
     plan = await onboarding.call("GET", "/v1/employees/nora/onboarding-plan", headers=NORA)
     assert [m["milestone_id"] for m in plan["milestones"]] == ["day-30", "day-60", "day-90"]
+
+
+async def test_the_plans_view_dropped_and_rebuilt_equals_the_original(onboarding: OnboardingService) -> None:
+    _, plan_id = await new_hire_with_plan(onboarding)
+    await onboarding.call("POST", f"/v1/onboarding-plans/{plan_id}/milestones/day-30/complete", headers=NORA)
+    later = (onboarding.today() + dt.timedelta(days=70)).isoformat()
+    body = {"due_date": later, "reason": "conference"}
+    await onboarding.call("POST", f"/v1/onboarding-plans/{plan_id}/milestones/day-60/reschedule", body, MIA)
+    await onboarding.call("PUT", f"/v1/onboarding-plans/{plan_id}/mentor", {"mentor_id": "olga"}, MIA)
+    onboarding.clock.advance(dt.timedelta(days=100))
+    await eventually(lambda: _count(onboarding, "MilestoneMissed", 2))
+    runner = next(r for r in onboarding.runtime.runners if r.name == "onboarding-plans")
+    handled = runner.projection.event_types()
+
+    async def settled() -> bool:
+        async with onboarding.runtime.sessions() as session:
+            stored = await session.execute(
+                select(func.count()).select_from(events).where(events.c.event_type.in_(handled))
+            )
+            done = await session.execute(
+                select(func.count())
+                .select_from(processed_events)
+                .where(processed_events.c.consumer == runner.name)
+            )
+            return stored.scalar_one() == done.scalar_one()
+
+    async def snapshot() -> list[list[tuple[Any, ...]]]:
+        async with onboarding.runtime.sessions() as session:
+            return [
+                [tuple(r) for r in (await session.execute(select(t).order_by(*t.primary_key.columns))).all()]
+                for t in (plan_summaries, plan_milestones, template_summaries)
+            ]
+
+    await eventually(settled)
+    before = await snapshot()
+    assert any(row[-2] for row in before[1])  # a milestone is missed in the view
+    for task in onboarding.runtime._tasks:
+        if task.get_name() == f"consumer-{runner.name}":
+            task.cancel()
+    applied = await rebuild(runner.projection, onboarding.runtime.store)
+    assert applied > 0
+    assert await snapshot() == before
