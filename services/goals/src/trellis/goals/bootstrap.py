@@ -14,6 +14,7 @@ from trellis.core.settings import ServiceSettings
 from trellis.goals.api import router
 from trellis.goals.application import GoalCommands
 from trellis.goals.domain.goal import Goal
+from trellis.goals.new_hire_goals import NewHireGoals
 from trellis.goals.realignment import Realignment
 from trellis.goals.views.alignment_tree import AlignmentTree
 from trellis.orgchart import MIGRATIONS as ORGCHART_MIGRATIONS
@@ -35,7 +36,8 @@ def _extras(runtime: Runtime) -> dict[str, Any]:
 
 
 def _projections(runtime: Runtime) -> list[Any]:
-    return [AlignmentTree(), Realignment(runtime.extras["goals"]), OrgChart("goals")]
+    goals = runtime.extras["goals"]
+    return [AlignmentTree(), Realignment(goals), OrgChart("goals"), NewHireGoals(goals)]
 
 
 SERVICE = ServiceDefinition(
