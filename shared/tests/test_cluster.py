@@ -63,9 +63,18 @@ async def test_killing_the_stream_leader_mid_traffic_loses_and_reorders_nothing(
     finally:
         relaying.cancel()
         await asyncio.gather(relaying, return_exceptions=True)
+    await eventually(lambda: _healed(js, stream), timeout=60)  # the restarted node caught up
     envelopes = [json.loads(m.data) for m in await stream_messages(js, stream)]
     await nc.close()
     assert [e["event_id"] for e in envelopes] == [str(e.event_id) for e in stored]  # all, once, in order
+
+
+async def _healed(js: Any, stream: str) -> bool:
+    try:
+        info = await js.stream_info(stream)
+    except Exception:
+        return False
+    return info.cluster.leader is not None and all(r.current for r in info.cluster.replicas or [])
 
 
 async def _none_left(core: Core) -> bool:

@@ -124,7 +124,8 @@ class EmbeddedNats:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"nats-server exited with {self.process.returncode}")
+                code, self.process = self.process.returncode, None
+                raise RuntimeError(f"nats-server exited with {code}: {self._log_tail()}")
             if port_open(self.port):
                 return
             time.sleep(0.05)
@@ -144,6 +145,11 @@ class EmbeddedNats:
         deadline = time.monotonic() + 5
         while port_open(self.port) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+    def _log_tail(self) -> str:
+        if self.log_file is None or not Path(self.log_file).exists():
+            return "(no log file)"
+        return " | ".join(Path(self.log_file).read_text(errors="replace").splitlines()[-3:])
 
     def kill(self) -> None:
         """SIGKILL: the node dies as in a crash, with no chance to flush or say goodbye."""
@@ -170,19 +176,25 @@ class EmbeddedCluster:
     """
 
     def __init__(self, store_dir: Path, size: int = 3, *, config_file: Path | None = None) -> None:
-        cluster_ports = [free_port() for _ in range(size)]
+        self.store_dir = Path(store_dir)
+        self.size = size
+        self.config_file = config_file
+        self.nodes = self._nodes()
+
+    def _nodes(self) -> list[EmbeddedNats]:
+        cluster_ports = [free_port() for _ in range(self.size)]
         routes = [f"nats://127.0.0.1:{p}" for p in cluster_ports]
-        self.nodes = [
+        return [
             EmbeddedNats(
-                Path(store_dir) / f"n{i + 1}",
+                self.store_dir / f"n{i + 1}",
                 server_name=f"n{i + 1}",
                 cluster_name="trellis",
                 cluster_port=cluster_ports[i],
                 routes=[r for j, r in enumerate(routes) if j != i],
-                log_file=Path(store_dir) / f"n{i + 1}.log",
-                config_file=config_file,
+                log_file=self.store_dir / f"n{i + 1}.log",
+                config_file=self.config_file,
             )
-            for i in range(size)
+            for i in range(self.size)
         ]
 
     @property
@@ -190,8 +202,17 @@ class EmbeddedCluster:
         return ",".join(node.url for node in self.nodes)
 
     def start(self) -> None:
-        for node in self.nodes:
-            node.start()
+        """Start every node; on a port taken meanwhile by another process, again on new ports."""
+        for attempt in range(3):
+            try:
+                for node in self.nodes:
+                    node.start()
+                return
+            except RuntimeError:
+                self.stop()
+                if attempt == 2:
+                    raise
+                self.nodes = self._nodes()
 
     def stop(self) -> None:
         for node in self.nodes:
