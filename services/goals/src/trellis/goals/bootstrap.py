@@ -13,6 +13,7 @@ from trellis.core.service import Runtime, ServiceDefinition
 from trellis.core.settings import ServiceSettings
 from trellis.goals.api import router
 from trellis.goals.application import GoalCommands
+from trellis.goals.checkin_progress import CheckInProgress
 from trellis.goals.domain.goal import Goal
 from trellis.goals.realignment import Realignment
 from trellis.goals.views.alignment_tree import AlignmentTree
@@ -35,7 +36,8 @@ def _extras(runtime: Runtime) -> dict[str, Any]:
 
 
 def _projections(runtime: Runtime) -> list[Any]:
-    return [AlignmentTree(), Realignment(runtime.extras["goals"]), OrgChart("goals")]
+    goals = runtime.extras["goals"]
+    return [AlignmentTree(), Realignment(goals), OrgChart("goals"), CheckInProgress(goals)]
 
 
 SERVICE = ServiceDefinition(
