@@ -45,7 +45,7 @@ def _rate(done: int, expected: int) -> float | None:
 async def _teams(session: AsyncSession, tenant_id: str) -> dict[str, str | None]:
     e = org_employees.c
     rows = await session.execute(select(e.employee_id, e.team_id).where(e.tenant_id == tenant_id))
-    return dict(rows.tuples().all())
+    return {employee: team for employee, team in rows}
 
 
 async def checkin_completion(
