@@ -165,8 +165,14 @@ async def start_feedback(
 
 
 @pytest.fixture
+def feedback_settings() -> dict[str, Any]:
+    """Settings the ``feedback`` fixture starts the service with (a test module may override it)."""
+    return {}
+
+
+@pytest.fixture
 async def feedback(
-    database: Database, nats_url: str, subject_root: str, tmp_path: Path
+    database: Database, nats_url: str, subject_root: str, tmp_path: Path, feedback_settings: dict[str, Any]
 ) -> AsyncIterator[FeedbackService]:
     """The feedback service on a frozen clock at ``START``, with an empty org."""
     nc = await connect(nats_url, name="feedback-tests-org")
@@ -176,7 +182,9 @@ async def feedback(
     await ensure_stream(nc.jetstream(), onboarding)  # so the org consumers find their stream at once
     clock = TestClock(START)
     responses: list[httpx.Response] = []
-    runtime, client = await start_feedback(database, nats_url, subject_root, tmp_path, clock, responses)
+    runtime, client = await start_feedback(
+        database, nats_url, subject_root, tmp_path, clock, responses, **feedback_settings
+    )
     try:
         yield FeedbackService(runtime, client, writer, clock, responses)
     finally:
