@@ -293,3 +293,37 @@ async def test_a_missed_checkin_may_be_completed_late(feedback: FeedbackService)
     assert resp.status_code == 200 and resp.json()["late"] is True
     done = await until_status(feedback, checkin_id, "completed")
     assert done["was_missed"] and done["late"]
+
+
+async def test_a_report_left_without_a_manager_or_whose_manager_leaves_has_no_schedule(
+    feedback: FeedbackService,
+) -> None:
+    await feedback.build_org([*ORG, ("ella", "mia", None)])
+    emils = (await schedule(feedback))["id"]
+    ellas = (await schedule(feedback, report_id="ella"))["id"]
+    olgas = (await schedule(feedback, headers=CEO, report_id="olga"))["id"]
+
+    await feedback.change_manager("emil", None, previous="mia")
+    await feedback.offboard("mia")
+
+    async def reasons() -> dict[str, str] | None:
+        found = {}
+        for schedule_id in (emils, ellas, olgas):
+            body = (await feedback.client.get(f"/v1/checkin-schedules/{schedule_id}", headers=HR)).json()
+            found[schedule_id] = body["end_reason"] if body["status"] == "ended" else "active"
+        return found if "active" not in (found[emils], found[ellas]) else None
+
+    assert await eventually(reasons) == {emils: "no manager", ellas: "manager offboarded", olgas: "active"}
+    # a new schedule for ella may start with her next manager; emil's slot is free again
+    await feedback.change_manager("ella", "ceo", previous="mia")
+    await feedback.until_org("ella", "ceo")
+    await schedule(feedback, headers=CEO, report_id="ella")
+    feedback.clock.set(MONDAY_9 + dt.timedelta(days=1))
+    await feedback.deadlines_fired()
+
+    async def held_with_the_ceo() -> set[str]:
+        found = {c["schedule_id"] for c in await checkins_of(feedback, "ceo")}
+        return found if len(found) == 2 else set()
+
+    scheduled = await eventually(held_with_the_ceo)  # olga's, and ella's new one
+    assert olgas in scheduled and emils not in scheduled and ellas not in scheduled
