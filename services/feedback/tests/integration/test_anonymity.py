@@ -160,6 +160,7 @@ async def test_an_anonymous_giver_is_named_nowhere(
     assert CONTROL.encode() in on_stream
     assert GIVER.encode() not in on_stream
     assert CLIENT_CORRELATION.encode() not in on_stream
+    assert b"you interrupt people" not in on_stream and b"great demo" not in on_stream  # bodies stay home
     envelopes = [json.loads(m.data) for m in messages]
     (given_anonymously,) = [e for e in envelopes if e["payload"]["anonymous"]]
     assert given_anonymously["actor_id"] == "anonymous" and given_anonymously["payload"]["giver_id"] is None

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict
 
+from trellis.core.errors import InvalidInput
 from trellis.core.service import Runtime
 from trellis.feedback.application.checkins import Accepted, CheckInCommands
 from trellis.feedback.application.feedback import FeedbackCommands
@@ -47,4 +48,7 @@ def accepted(result: Accepted) -> dict[str, Any]:
 
 def utc(value: dt.datetime) -> dt.datetime:
     """A time from a query string; without an offset it is taken as UTC."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    try:
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise InvalidInput(f"{value.isoformat()} is out of range") from exc

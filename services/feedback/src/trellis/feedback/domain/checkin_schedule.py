@@ -22,6 +22,7 @@ from trellis.core.events import DomainEvent
 from trellis.feedback.domain.recurrence import Recurrence
 
 MAX_GRACE_HOURS = 24 * 14
+EARLIEST_START, LATEST_START = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
 
 
 class CheckInSchedule(Aggregate):
@@ -95,6 +96,8 @@ class CheckInSchedule(Aggregate):
             raise RuleViolation(f"check-in schedule {self.id} already exists")
         if manager_id == report_id:
             raise InvalidInput("a check-in needs two people: the manager and the report differ")
+        if not EARLIEST_START <= starts_on <= LATEST_START:
+            raise InvalidInput(f"starts_on must be between {EARLIEST_START} and {LATEST_START}")
         Recurrence(cadence, weekday, time_of_day, timezone, starts_on)  # validates the rule
         _check_grace(grace_hours)
         self.record(

@@ -24,6 +24,7 @@ from trellis.core.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from trellis.core.events import DomainEvent
 
 MAX_PEERS = 10
+MAX_LENGTH = dt.timedelta(days=366)  # from opening to the deadline
 MAX_ANSWERS = 50
 
 
@@ -119,8 +120,8 @@ class ReviewCycle(Aggregate):
             raise InvalidInput("a review cycle needs a name and a period")
         if deadline.tzinfo is None:
             raise InvalidInput("the deadline needs a time zone")
-        if deadline <= now:
-            raise InvalidInput("the deadline must be in the future")
+        if not now < deadline <= now + MAX_LENGTH:
+            raise InvalidInput("the deadline must be in the future, within a year")
         if not participant_ids:
             raise RuleViolation("nobody is in this population: the cycle would be empty")
         self.record(
