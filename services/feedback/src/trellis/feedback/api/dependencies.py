@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict
 
 from trellis.core.errors import InvalidInput
 from trellis.core.service import Runtime
-from trellis.feedback.application.checkins import Accepted, CheckInCommands
+from trellis.feedback.application.accepted import Accepted
+from trellis.feedback.application.checkins import CheckInCommands
 from trellis.feedback.application.feedback import FeedbackCommands
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.application.recognition import RecognitionCommands

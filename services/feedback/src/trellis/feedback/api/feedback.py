@@ -58,8 +58,7 @@ async def give_feedback(
         structlog.contextvars.bind_contextvars(actor=ANONYMOUS_ACTOR, correlation_id=str(uuid7()))
     else:
         structlog.contextvars.bind_contextvars(actor=actor.employee_id)
-    result = await feedback.give(actor, cid, **body.model_dump())
-    return {"id": result.id, "events": result.events, **result.details}
+    return accepted(await feedback.give(actor, cid, **body.model_dump()))
 
 
 @router.get("/feedback/{feedback_id}", summary="One feedback, if you may read it")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,19 +26,12 @@ from trellis.core.errors import Forbidden, NotFound, RuleViolation
 from trellis.core.ids import uuid7
 from trellis.core.repository import Repository
 from trellis.feedback.application import schedule_index
+from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.application.scheduling import Schedules, missed_key
 from trellis.feedback.domain.checkin import CheckIn
 from trellis.feedback.domain.checkin_schedule import CheckInSchedule
 from trellis.feedback.domain.recurrence import zone
-
-
-@dataclass(frozen=True)
-class Accepted:
-    id: str
-    version: int
-    events: list[str]
-    details: dict[str, Any]
 
 
 class CheckInCommands:
@@ -140,10 +132,10 @@ class CheckInCommands:
             schedule = await self._visible_schedule(session, actor, schedule_id)
             if not (actor.is_admin_or_hr or schedule.involves(actor.employee_id)):
                 raise Forbidden("only the pair (or hr) ends a check-in schedule")
+            names = [] if schedule.ended else ["CheckInScheduleEnded"]
             await self.scheduling.end(
                 session, schedule, reason or f"ended by {actor.employee_id}", actor.metadata(correlation_id)
             )
-            names = ["CheckInScheduleEnded"] if schedule.ended else []
         return Accepted(schedule_id, schedule.version, names, {})
 
     async def complete(

@@ -30,7 +30,7 @@ from trellis.core.errors import ConcurrencyError, Forbidden, InvalidInput, NotFo
 from trellis.core.events import Metadata
 from trellis.core.ids import uuid7
 from trellis.core.repository import Repository
-from trellis.feedback.application.checkins import Accepted
+from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.domain.anonymity import AnonymousFeedbackFingerprint, fingerprint, window_of
 from trellis.feedback.domain.feedback import ANONYMOUS_ACTOR, Feedback, FeedbackRequest, kind_between

@@ -31,7 +31,7 @@ from trellis.core.errors import Forbidden, NotFound
 from trellis.core.events import Metadata
 from trellis.core.ids import uuid7
 from trellis.core.repository import Repository
-from trellis.feedback.application.checkins import Accepted
+from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.application.scheduling import SCHEDULER
 from trellis.feedback.domain.review_cycle import ReviewCycle, expected_reviews
