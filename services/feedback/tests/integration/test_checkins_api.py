@@ -327,3 +327,25 @@ async def test_a_report_left_without_a_manager_or_whose_manager_leaves_has_no_sc
 
     scheduled = await eventually(held_with_the_ceo)  # olga's, and ella's new one
     assert olgas in scheduled and emils not in scheduled and ellas not in scheduled
+
+
+async def test_after_a_long_pause_every_occurrence_since_falls_due_and_is_missed_once(
+    feedback: FeedbackService,
+) -> None:
+    await feedback.build_org(ORG)
+    await schedule(feedback, grace_hours=1)
+    feedback.clock.set(MONDAY_9 + dt.timedelta(days=21, hours=2))  # four Mondays passed
+
+    async def caught_up() -> bool:
+        return await count(feedback, "CheckInMissed") == 4
+
+    await eventually(caught_up)
+    await feedback.deadlines_fired()
+    assert await count(feedback, "CheckInScheduled") == 4
+    async with feedback.runtime.sessions() as session:
+        rows = await session.execute(
+            select(events.c.payload)
+            .where(events.c.event_type == "CheckInMissed")
+            .order_by(events.c.global_position)
+        )
+        assert [p["consecutive_misses"] for p in rows.scalars()] == [1, 2, 3, 4]
