@@ -47,9 +47,11 @@ class FeedbackSettings(ServiceSettings):
     # The HMAC key of anonymous-feedback fingerprints (see domain/anonymity.py): a secret,
     # kept out of the database; rotating it forgets every fingerprint.
     anonymity_key: str = Field(default=DEV_ANONYMITY_KEY, min_length=16)
-    anonymous_feedback_window: Literal["month", "quarter", "year"] = "quarter"
-    anonymous_feedback_allowed: bool = True
-    feedback_visibilities: list[Literal["private", "manager", "public"]] = ["private", "manager", "public"]
+    anonymous_window: Literal["month", "quarter", "year"] = (
+        "quarter"  # one anonymous feedback per pair per window
+    )
+    anonymous_allowed: bool = True
+    visibilities: list[Literal["private", "manager", "public"]] = ["private", "manager", "public"]
     company_values: list[str] = []  # empty: any value may be named in a recognition
 
 
@@ -80,10 +82,10 @@ def _extras(runtime: Runtime) -> dict[str, Any]:
             org=org,
             clock=runtime.clock,
             policy=FeedbackPolicy(
-                visibilities=tuple(settings.feedback_visibilities),
-                anonymous_allowed=settings.anonymous_feedback_allowed,
+                visibilities=tuple(settings.visibilities),
+                anonymous_allowed=settings.anonymous_allowed,
                 anonymity_key=settings.anonymity_key,
-                anonymity_window=settings.anonymous_feedback_window,
+                anonymity_window=settings.anonymous_window,
             ),
         ),
         "recognition": RecognitionCommands(
