@@ -13,6 +13,7 @@ from trellis.core.service import Runtime, ServiceDefinition
 from trellis.core.settings import ServiceSettings
 from trellis.goals.api import router
 from trellis.goals.application import GoalCommands
+from trellis.goals.checkin_progress import CheckInProgress
 from trellis.goals.domain.goal import Goal
 from trellis.goals.new_hire_goals import NewHireGoals
 from trellis.goals.realignment import Realignment
@@ -37,7 +38,13 @@ def _extras(runtime: Runtime) -> dict[str, Any]:
 
 def _projections(runtime: Runtime) -> list[Any]:
     goals = runtime.extras["goals"]
-    return [AlignmentTree(), Realignment(goals), OrgChart("goals"), NewHireGoals(goals)]
+    return [
+        AlignmentTree(),
+        Realignment(goals),
+        OrgChart("goals"),
+        NewHireGoals(goals),
+        CheckInProgress(goals),
+    ]
 
 
 SERVICE = ServiceDefinition(
