@@ -15,7 +15,7 @@ from trellis.core.outbox import OutboxRelay
 from trellis.core.testing import eventually
 
 from .conftest import SERVICE, Core
-from .test_outbox_relay import stream_messages, unpublished
+from .test_outbox_relay import unpublished
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +64,29 @@ async def test_killing_the_stream_leader_mid_traffic_loses_and_reorders_nothing(
         relaying.cancel()
         await asyncio.gather(relaying, return_exceptions=True)
     await eventually(lambda: _healed(js, stream), timeout=60)  # the restarted node caught up
-    envelopes = [json.loads(m.data) for m in await stream_messages(js, stream)]
+    envelopes = [json.loads(m.data) for m in await _read(js, stream, len(stored))]
     await nc.close()
     assert [e["event_id"] for e in envelopes] == [str(e.event_id) for e in stored]  # all, once, in order
+
+
+async def _read(js: Any, stream: str, expected: int) -> list[Any]:
+    """The stream's messages, read until ``expected`` arrived or nothing more comes for 10 s."""
+    for _ in range(20):
+        try:
+            sub = await js.pull_subscribe(">", stream=stream)
+            break
+        except Exception:  # the cluster may still be settling its consumers
+            await asyncio.sleep(0.5)
+    out: list[Any] = []
+    idle = 0
+    while len(out) < expected and idle < 20:
+        try:
+            out.extend(await sub.fetch(500, timeout=0.5))
+            idle = 0
+        except Exception:
+            idle += 1
+    await sub.unsubscribe()
+    return out
 
 
 async def _healed(js: Any, stream: str) -> bool:
