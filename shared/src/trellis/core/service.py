@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,9 @@ class ServiceDefinition:
     version: str = "0.1.0"
     extras: Callable[[Runtime], dict[str, Any]] = field(default=lambda _rt: {})
     deadlines: Callable[[Runtime], dict[str, DeadlineHandler]] = field(default=lambda _rt: {})
+    # Long-running loops of the service's own (say a webhook delivery worker), started after
+    # the migrations and cancelled on stop like the relay and the consumers.
+    workers: Callable[[Runtime], dict[str, Callable[[], Awaitable[None]]]] = field(default=lambda _rt: {})
 
 
 class Runtime:
@@ -140,6 +143,9 @@ class Runtime:
         await migrate(self.engine, *self.definition.migrations, schema=self.settings.database_schema)
         if self.settings.run_deadlines and self.deadlines.has_handlers:
             self._spawn(self.deadlines.run(), "deadlines")
+        if self.settings.run_workers:
+            for name, worker in self.definition.workers(self).items():
+                self._spawn(worker(), name)
         self._nats_task = asyncio.create_task(self._connect_and_run(), name="nats-startup")
 
     async def _connect_and_run(self) -> None:

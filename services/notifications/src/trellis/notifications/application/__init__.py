@@ -1,0 +1,1 @@
+"""The notifications service's application layer: commands and the processes behind them."""

@@ -1,0 +1,94 @@
+"""Wires the notifications service: settings, events, migrations, reactions, inbox, webhooks, API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from trellis.contracts.notifications import registry
+from trellis.core.repository import Repository
+from trellis.core.service import Runtime, ServiceDefinition
+from trellis.notifications.api.inbox import router as inbox_router
+from trellis.notifications.api.webhooks import router as webhooks_router
+from trellis.notifications.application.inbox import InboxCommands
+from trellis.notifications.application.notifier import DIGEST_DEADLINE, Notifier
+from trellis.notifications.application.webhooks import WebhookAdmin
+from trellis.notifications.domain.notification import Notification
+from trellis.notifications.domain.preferences import Preferences
+from trellis.notifications.projections.affected import FeedbackAffected, GoalsAffected, OnboardingAffected
+from trellis.notifications.projections.inbox import Inbox
+from trellis.notifications.settings import NotificationsSettings
+from trellis.notifications.webhooks.fanout import (
+    FeedbackWebhooks,
+    GoalsWebhooks,
+    NotificationsWebhooks,
+    OnboardingWebhooks,
+)
+from trellis.notifications.webhooks.worker import DeliveryWorker
+from trellis.orgchart import MIGRATIONS as ORGCHART_MIGRATIONS
+from trellis.orgchart import OrgChart
+
+
+def _settings(runtime: Runtime) -> NotificationsSettings:
+    settings = runtime.settings
+    assert isinstance(settings, NotificationsSettings)
+    return settings
+
+
+def _extras(runtime: Runtime) -> dict[str, Any]:
+    settings = _settings(runtime)
+    notifications = Repository(runtime.store, Notification)
+    preferences = Repository(runtime.store, Preferences)
+    notifier = Notifier(notifications, preferences, runtime.clock, digest_hour_utc=settings.digest_hour_utc)
+    worker = DeliveryWorker(
+        sessions=runtime.sessions, store=runtime.store, notifier=notifier, settings=settings
+    )
+    return {
+        "notifier": notifier,
+        "worker": worker,
+        "inbox": InboxCommands(runtime.sessions, notifications, preferences),
+        "webhooks": WebhookAdmin(
+            sessions=runtime.sessions,
+            store=runtime.store,
+            subjects=runtime.subjects,
+            jetstream=runtime.jetstream,
+            allow_private_urls=settings.allow_private_webhook_urls,
+            secret_overlap=dt.timedelta(hours=settings.webhook_secret_overlap_hours),
+            wake_worker=worker.wake,
+        ),
+    }
+
+
+def _projections(runtime: Runtime) -> list[Any]:
+    notifier: Notifier = runtime.extras["notifier"]
+    wake = runtime.extras["worker"].wake
+    return [
+        OrgChart("notifications"),
+        GoalsAffected(notifier),
+        OnboardingAffected(notifier),
+        FeedbackAffected(notifier),
+        Inbox(),
+        GoalsWebhooks(wake),
+        OnboardingWebhooks(wake),
+        FeedbackWebhooks(wake),
+        NotificationsWebhooks(wake),
+    ]
+
+
+SERVICE = ServiceDefinition(
+    name="notifications",
+    title="Trellis notifications",
+    description=(
+        "Who an event affects, their in-app inbox (with preferences and a daily digest), and "
+        "signed webhooks (Standard Webhooks) with retries, a delivery log, redelivery and replay."
+    ),
+    settings=NotificationsSettings,
+    registry=registry,
+    migrations=(Path(__file__).parent / "migrations" / "versions", ORGCHART_MIGRATIONS),
+    projections=_projections,
+    routers=lambda: [inbox_router, webhooks_router],
+    extras=_extras,
+    deadlines=lambda runtime: {DIGEST_DEADLINE: runtime.extras["notifier"].send_digest},
+    workers=lambda runtime: {"webhook-deliveries": runtime.extras["worker"].run},
+)

@@ -1,0 +1,1 @@
+"""The notifications service's domain: notifications, preferences, webhook subscriptions. No I/O."""

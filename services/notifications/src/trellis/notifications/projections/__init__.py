@@ -1,0 +1,1 @@
+"""What the notifications service projects: who is affected (reactions) and the inbox (a read view)."""

@@ -1,0 +1,76 @@
+"""Who is affected: the reactions that turn the other services' events into notifications.
+
+One reaction per source stream (goals, onboarding, feedback), each a durable consumer of
+that stream. For every event it (1) asks the rules (``rules.py``) who is affected, with
+the facts as they stood just before the event, (2) learns from the event
+(``knowledge.py``), and (3) lets the ``Notifier`` create the notifications, all in the
+consumer's transaction, with the processed-event record. A reaction appends events, so
+it is never replayed (``replayable = False``): rebuilding the inbox, or any read view,
+notifies nobody.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trellis.contracts import feedback, goals, onboarding
+from trellis.core.events import RecordedEvent
+from trellis.core.projection import Projection
+from trellis.notifications.application.notifier import Notifier
+from trellis.notifications.facts import StoredFacts
+from trellis.notifications.projections.knowledge import learn
+from trellis.notifications.rules import notices_for
+
+
+class AffectedReaction(Projection):
+    """Base of the three reactions; a subclass names its stream and the events it needs."""
+
+    replayable = False
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+
+    async def handle(self, session: AsyncSession, recorded: RecordedEvent) -> None:
+        envelope = recorded.envelope
+        facts = StoredFacts(session, envelope.tenant_id)
+        notices = await notices_for(recorded.event, facts)
+        await learn(session, recorded.event, envelope)
+        if notices:
+            await self.notifier.notify(session, envelope, self.source, notices)
+
+
+class GoalsAffected(AffectedReaction):
+    name = "notifications-goals-affected"
+    source = "goals"
+    consumes = (
+        goals.GoalCreated,
+        goals.GoalChanged,
+        goals.GoalAligned,
+        goals.GoalUnaligned,
+        goals.GoalStatusChanged,
+        goals.GoalCompleted,
+        goals.GoalRetired,
+        goals.RealignmentResolved,
+    )
+
+
+class OnboardingAffected(AffectedReaction):
+    name = "notifications-onboarding-affected"
+    source = "onboarding"
+    consumes = (onboarding.OnboardingPlanStarted, onboarding.MentorAssigned, onboarding.MilestoneMissed)
+
+
+class FeedbackAffected(AffectedReaction):
+    name = "notifications-feedback-affected"
+    source = "feedback"
+    consumes = (
+        feedback.CheckInCompleted,
+        feedback.CheckInMissed,
+        feedback.FeedbackGiven,
+        feedback.FeedbackRequested,
+        feedback.RecognitionGiven,
+        feedback.ReviewCycleOpened,
+        feedback.PeerReviewersChosen,
+        feedback.ReviewSubmitted,
+        feedback.ReviewCycleClosingSoon,
+    )

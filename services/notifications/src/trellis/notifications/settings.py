@@ -1,0 +1,42 @@
+"""Settings of the notifications service: environment prefix ``TRELLIS_NOTIFICATIONS_``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from trellis.core.database import is_sqlite
+from trellis.core.settings import ServiceSettings
+
+# After the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h (about 3 days).
+DEFAULT_RETRY_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0]
+
+
+class NotificationsSettings(ServiceSettings):
+    """E.g. ``TRELLIS_NOTIFICATIONS_WEBHOOK_RETRY_SCHEDULE='[1, 10, 60]'``."""
+
+    model_config = SettingsConfigDict(env_prefix="TRELLIS_NOTIFICATIONS_", extra="ignore")
+
+    service: str = "notifications"
+    http_port: int = 8004
+    digest_hour_utc: int = Field(default=8, ge=0, le=23, description="when a day's digest is sent, next day")
+    webhook_retry_schedule: list[float] = Field(default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE))
+    webhook_retry_jitter: float = Field(default=0.2, ge=0, le=1, description="± share of each delay")
+    webhook_max_retry_after: float = Field(default=86400.0, description="cap on a Retry-After honoured")
+    webhook_timeout: float = Field(default=10.0, gt=0, description="seconds for one HTTP attempt")
+    webhook_disable_after_failures: int = Field(
+        default=5, ge=1, description="consecutive deliveries given up before the subscription is disabled"
+    )
+    webhook_concurrency: int = Field(default=32, ge=1, description="attempts in flight at once, in all")
+    webhook_per_subscription_concurrency: int = Field(default=4, ge=1)
+    webhook_poll_interval: float = Field(default=1.0, gt=0)
+    webhook_secret_overlap_hours: float = Field(default=24.0, ge=0)
+    # None: allowed when the service runs on SQLite (the embedded development run), refused
+    # on PostgreSQL (production). Set it explicitly to decide either way.
+    webhook_allow_private_urls: bool | None = None
+
+    @property
+    def allow_private_webhook_urls(self) -> bool:
+        if self.webhook_allow_private_urls is not None:
+            return self.webhook_allow_private_urls
+        return is_sqlite(self.database_url)
