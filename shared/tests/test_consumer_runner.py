@@ -21,13 +21,13 @@ FAST_RETRY = RetryPolicy(max_attempts=3, delays=(0.05,))
 
 
 def runner_for(core: Core, js: Any, projection: CounterTotals, cls: type = ConsumerRunner, **kw: Any) -> Any:
+    kw.setdefault("retry", FAST_RETRY)
     return cls(
         projection=projection,
         sessions=core.sessions,
         registry=registry,
         jetstream=lambda: js,
         subjects=core.subjects,
-        retry=FAST_RETRY,
         fetch_timeout=0.2,
         ack_wait=2.0,
         **kw,
@@ -219,14 +219,17 @@ class Flaky(CounterTotals):
 async def test_an_event_being_retried_holds_back_the_later_events_of_its_aggregate(
     core: Core, js: Any
 ) -> None:
-    await publish(core, js, [(c, i) for i in range(1, 7) for c in ("a", "b")])
+    await publish(core, js, [(c, i) for i in range(1, 11) for c in ("a", "b")])
     stored = await core.store.read_after(0)
     second_of_a = next(e for e in stored if e.aggregate_id == "a" and e.aggregate_version == 2)
-    projection = Flaky(str(second_of_a.event_id), failures=2)
-    # one event a batch: the later events of "a" arrive in later batches than the failing one
-    task = asyncio.create_task(runner_for(core, js, projection, batch_size=1).run())
+    projection = Flaky(str(second_of_a.event_id), failures=3)
+    # One event a batch: the later events of "a" arrive in later batches than the failing one,
+    # are naked while it is retried (each on its own timer, the failing one on a longer one),
+    # and come back in whatever order JetStream redelivers them.
+    slow_retry = RetryPolicy(max_attempts=6, delays=(0.05, 0.3, 0.6))
+    task = asyncio.create_task(runner_for(core, js, projection, batch_size=1, retry=slow_retry).run())
     try:
-        await eventually(lambda: _equals(core.totals(), {"a": (21, 6), "b": (21, 6)}), timeout=20)
+        await eventually(lambda: _equals(core.totals(), {"a": (55, 10), "b": (55, 10)}), timeout=30)
     finally:
         await stop(task)
     assert projection.out_of_order == []

@@ -10,7 +10,7 @@ right people without ever holding the content. For anonymous feedback the giver'
 is in no event at all, published or private (see ``FeedbackGiven``).
 
 Aggregates: ``checkin_schedule``, ``checkin``, ``feedback_request``, ``feedback``,
-``recognition``, ``review_cycle``.
+``recognition``, ``review_cycle`` (and the private ``anonymous_feedback_fingerprint``).
 """
 
 from __future__ import annotations
@@ -157,6 +157,19 @@ class CheckInMissed(DomainEvent):
     consecutive_misses: int = Field(ge=1)
 
 
+@event("CheckInCancelled", version=1, aggregate="checkin", registry=registry)
+class CheckInCancelled(DomainEvent):
+    """A due check-in will not be held by this pair: its schedule ended or moved to another
+    manager before it was completed. Neither completed nor missed (it counts as neither)."""
+
+    checkin_id: str
+    schedule_id: str
+    manager_id: str
+    report_id: str
+    due_at: dt.datetime
+    reason: str
+
+
 # ---- feedback -----------------------------------------------------------------------
 
 
@@ -180,6 +193,14 @@ class FeedbackRequestDeclined(DomainEvent):
     requester_id: str
     giver_id: str
     reason: str = ""
+
+
+@event("FeedbackRequestAnswered", version=1, aggregate="feedback_request", registry=registry)
+class FeedbackRequestAnswered(DomainEvent):
+    """The person asked gave the requested feedback (``feedback_id``); the request is closed."""
+
+    request_id: str
+    feedback_id: str
 
 
 @event("FeedbackGiven", version=1, aggregate="feedback", registry=registry)
@@ -208,6 +229,25 @@ class FeedbackBodyRecorded(DomainEvent):
 
     feedback_id: str
     body: str
+
+
+@event(
+    "AnonymousFeedbackFingerprinted",
+    version=1,
+    aggregate="anonymous_feedback_fingerprint",
+    published=False,
+    registry=registry,
+)
+class AnonymousFeedbackFingerprinted(DomainEvent):
+    """Private: someone gave one anonymous feedback to someone in ``window`` (e.g. 2026-Q3).
+
+    The aggregate id is a keyed HMAC of (tenant, giver, recipient, window) made with the
+    feedback service's secret; nothing here names the giver, the recipient or the feedback.
+    It lets the service refuse a second anonymous feedback from the same person to the same
+    recipient in one window (see the feedback service's README).
+    """
+
+    window: str
 
 
 # ---- recognition --------------------------------------------------------------------

@@ -5,6 +5,10 @@ other service learns the org only from these events (see ``trellis.orgchart`` fo
 replica each keeps). Ids are strings usable as subject tokens (letters, digits, ``-``,
 ``_``); an employee id is the ``sub`` of that employee's tokens.
 
+Employee ids are unique within a tenant only, so an employee's (and a plan's) aggregate
+id in the envelope and the subject is derived from tenant and employee id (a UUIDv5):
+read who an event is about from its payload (``employee_id``), never from the envelope.
+
 Aggregates: ``employee``, ``team``, ``onboarding_template``, ``onboarding_plan``.
 """
 

@@ -12,10 +12,13 @@ is rolled back and the batch is applied carefully, one savepoint per message:
   without N. Redriving the dead letters (operators' tools) replays them in order;
 - handler fails → savepoint rolled back, the failure counted (in ``consumer_failures``,
   committed with the batch); nak with a growing delay; after ``max_attempts`` failures
-  → dead letter with the reason, ack. While an event is being retried it *holds* its
-  aggregate: later events of that aggregate, in this batch or any later one (fetched
-  by this instance or another), are naked until it is applied or dead-lettered, so
-  order per aggregate is kept through retries;
+  → dead letter with the reason, ack;
+- an earlier event of the same aggregate is *outstanding* (failing and being retried,
+  or itself waiting) → this one waits too: it is recorded as outstanding (attempts 0)
+  and naked. An event is applied only when no outstanding event of its aggregate has a
+  lower aggregate version, so however JetStream redelivers naked messages (each on its
+  own timer), in this batch or a later one, on this instance or another, an aggregate's
+  events are applied in version order through retries;
 - handler succeeds → the processed record is inserted in the same savepoint.
 
 Acks and naks are sent only after the commit, so a crash at any point either leaves
@@ -228,7 +231,8 @@ class ConsumerRunner:
         ids = [str(d.event_id) for d in decoded]
         async with self.sessions() as session, session.begin():
             done = await self._already_processed(session, ids)
-            if await self._blocked_aggregates(session, {d.aggregate_id for d in decoded}):
+            parked, outstanding = await self._blocked_aggregates(session, {d.aggregate_id for d in decoded})
+            if parked or outstanding:
                 raise _NotPlain
             fresh: dict[str, RecordedEvent] = {}  # one copy of each, in order
             for event_id, item in zip(ids, decoded, strict=True):
@@ -252,12 +256,10 @@ class ConsumerRunner:
         outcomes: list[_Outcome] = []
         async with self.sessions() as session, session.begin():
             done = await self._already_processed(session, ids)
-            blocked = await self._blocked_aggregates(session, aggregates)
-            parked = {a: e for a, (kind, e) in blocked.items() if kind == "parked"}
-            held = {a: e for a, (kind, e) in blocked.items() if kind == "held"}
+            parked, outstanding = await self._blocked_aggregates(session, aggregates)
             waiting: set[str] = set()  # aggregates with an event naked in this batch
             for msg, item in zip(msgs, decoded, strict=True):
-                outcomes.append(await self._apply_one(session, msg, item, done, parked, held, waiting))
+                outcomes.append(await self._apply_one(session, msg, item, done, parked, outstanding, waiting))
         return outcomes
 
     async def _apply_one(
@@ -267,7 +269,7 @@ class ConsumerRunner:
         item: RecordedEvent | MalformedEvent,
         done: set[str],
         parked: dict[str, str],
-        held: dict[str, str],
+        outstanding: dict[str, dict[str, int]],
         waiting: set[str],
     ) -> _Outcome:
         deliveries = _deliveries(msg)
@@ -277,12 +279,19 @@ class ConsumerRunner:
         event_id = str(item.event_id)
         if event_id in done:
             return _Outcome()
-        aggregate = item.aggregate_id
+        aggregate, version = item.aggregate_id, item.envelope.aggregate_version
+        mine = outstanding.setdefault(aggregate, {})
         if aggregate in parked:
             reason = f"parked behind dead-lettered event {parked[aggregate]} of the same aggregate"
             await self._dead_letter(session, msg, item.envelope, reason, deliveries)
+            if mine.pop(event_id, None) is not None:
+                await self._forget_failures(session, event_id)
             return _Outcome()
-        if aggregate in waiting or held.get(aggregate, event_id) != event_id:
+        if aggregate in waiting or any(v < version for e, v in mine.items() if e != event_id):
+            if event_id not in mine:
+                await self._record_waiting(session, item.envelope)
+                mine[event_id] = version
+            waiting.add(aggregate)
             return _Outcome(ack=False, nak_delay=self.retry.delay(1))
         bound = structlog.contextvars.bound_contextvars(
             event_id=event_id,
@@ -299,9 +308,9 @@ class ConsumerRunner:
                             consumer=self.name, event_id=event_id, processed_at=utcnow()
                         )
                     )
-                    if held.get(aggregate) == event_id:
+                    if event_id in mine:
                         await self._forget_failures(session, event_id)
-                        del held[aggregate]
+                        del mine[event_id]
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -311,11 +320,11 @@ class ConsumerRunner:
                     log.error("consumer.dead_lettered", reason=reason, attempts=attempts)
                     await self._dead_letter(session, msg, item.envelope, reason, attempts)
                     await self._forget_failures(session, event_id)  # the dead letter parks now
-                    held.pop(aggregate, None)
+                    mine.pop(event_id, None)
                     parked[aggregate] = event_id
                     return _Outcome()
                 log.warning("consumer.handler_failed", reason=reason, attempts=attempts)
-                held[aggregate] = event_id
+                mine[event_id] = version
                 waiting.add(aggregate)
                 return _Outcome(ack=False, nak_delay=self.retry.delay(attempts))
         done.add(event_id)
@@ -327,13 +336,14 @@ class ConsumerRunner:
         event_id = str(envelope.event_id)
         key = (consumer_failures.c.consumer == self.name) & (consumer_failures.c.event_id == event_id)
         attempts = (await session.execute(select(consumer_failures.c.attempts).where(key))).scalar()
-        if attempts is None:
+        if attempts is None:  # (a waiting row has attempts 0: it is updated below)
             attempts = 1
             await session.execute(
                 insert(consumer_failures).values(
                     consumer=self.name,
                     event_id=event_id,
                     aggregate_id=envelope.aggregate_id,
+                    aggregate_version=envelope.aggregate_version,
                     attempts=1,
                     last_error=reason[:4000],
                     failed_at=utcnow(),
@@ -347,6 +357,20 @@ class ConsumerRunner:
                 .values(attempts=attempts, last_error=reason[:4000], failed_at=utcnow())
             )
         return attempts
+
+    async def _record_waiting(self, session: AsyncSession, envelope: EventEnvelope) -> None:
+        """Note an event waiting behind an earlier one of its aggregate (outstanding, 0 attempts)."""
+        await session.execute(
+            insert(consumer_failures).values(
+                consumer=self.name,
+                event_id=str(envelope.event_id),
+                aggregate_id=envelope.aggregate_id,
+                aggregate_version=envelope.aggregate_version,
+                attempts=0,
+                last_error="waiting behind an earlier event of its aggregate",
+                failed_at=utcnow(),
+            )
+        )
 
     async def _forget_failures(self, session: AsyncSession, event_id: str) -> None:
         await session.execute(
@@ -376,23 +400,27 @@ class ConsumerRunner:
 
     async def _blocked_aggregates(
         self, session: AsyncSession, aggregates: set[str]
-    ) -> dict[str, tuple[str, str]]:
-        """Aggregates whose later events must not be applied yet, with the event in the way:
-        ``("parked", id)`` behind a dead letter, ``("held", id)`` behind an event being retried."""
+    ) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+        """What stands in the way of these aggregates' events: the dead letter each is parked
+        behind, and each one's outstanding events (event id → aggregate version)."""
+        parked: dict[str, str] = {}
+        outstanding: dict[str, dict[str, int]] = {}
         if not aggregates:
-            return {}
+            return parked, outstanding
         dl, cf = dead_letters.c, consumer_failures.c
-        parked = select(literal("parked").label("kind"), dl.aggregate_id, dl.event_id).where(
-            dl.consumer == self.name, dl.resolved_at.is_(None), dl.aggregate_id.in_(aggregates)
-        )
-        held = select(literal("held").label("kind"), cf.aggregate_id, cf.event_id).where(
-            cf.consumer == self.name, cf.aggregate_id.in_(aggregates)
-        )
-        blocked: dict[str, tuple[str, str]] = {}
-        for row in await session.execute(union_all(parked, held)):
-            if row.aggregate_id not in blocked or row.kind == "parked":  # a dead letter wins
-                blocked[row.aggregate_id] = (row.kind, row.event_id)
-        return blocked
+        letters = select(
+            literal("parked").label("kind"), dl.aggregate_id, dl.event_id, literal(0).label("version")
+        ).where(dl.consumer == self.name, dl.resolved_at.is_(None), dl.aggregate_id.in_(aggregates))
+        failing = select(
+            literal("outstanding").label("kind"), cf.aggregate_id, cf.event_id, cf.aggregate_version
+        ).where(cf.consumer == self.name, cf.aggregate_id.in_(aggregates))
+        for row in await session.execute(union_all(letters, failing)):
+            if row.kind == "parked":
+                parked.setdefault(row.aggregate_id, row.event_id)
+            else:  # a row from before versions were recorded blocks everything after it
+                version = row.version if row.version is not None else 0
+                outstanding.setdefault(row.aggregate_id, {})[row.event_id] = version
+        return parked, outstanding
 
     async def _dead_letter(
         self,

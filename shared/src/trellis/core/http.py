@@ -106,15 +106,34 @@ class CorrelationMiddleware:
 _bearer = HTTPBearer(auto_error=False)
 
 
+def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Actor:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise errors.Unauthenticated("a bearer token is required")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier.verify(credentials.credentials)
+
+
 async def current_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise errors.Unauthenticated("a bearer token is required")
-    verifier: TokenVerifier = request.app.state.token_verifier
-    actor = verifier.verify(credentials.credentials)
+    actor = _authenticate(request, credentials)
     structlog.contextvars.bind_contextvars(tenant=actor.tenant_id, actor=actor.employee_id)
+    return actor
+
+
+WITHHELD = "withheld"
+
+
+async def withheld_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """Authenticates like ``current_actor`` but keeps the actor out of the request's log lines
+    (``actor="withheld"``): for requests that may have to stay anonymous (anonymous feedback).
+    The route binds the actor itself once it knows it may be named."""
+    actor = _authenticate(request, credentials)
+    structlog.contextvars.bind_contextvars(tenant=actor.tenant_id, actor=WITHHELD)
     return actor
 
 
@@ -123,4 +142,5 @@ def correlation_id(request: Request) -> str:
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
+WithheldActor = Annotated[Actor, Depends(withheld_actor)]
 CorrelationId = Annotated[str, Depends(correlation_id)]

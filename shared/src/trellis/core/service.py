@@ -117,6 +117,7 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._nats_task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        self.stopping = False
 
     @property
     def stream(self) -> StreamSpec:
@@ -178,9 +179,26 @@ class Runtime:
     async def wait_ready(self, timeout: float = 30.0) -> None:
         await asyncio.wait_for(self.ready.wait(), timeout)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Shut down gracefully within ``grace`` seconds (the ``shutdown_grace`` setting).
+
+        Consumers stop fetching and finish the batch in hand (acked or naked after its
+        commit); the relay publishes what is left in the outbox; then whatever still runs
+        is cancelled (uncommitted work is redelivered or re-published later, never lost)
+        and connections close.
+        """
+        grace = self.settings.shutdown_grace if grace is None else grace
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        self.stopping = True
         for runner in self.runners:
             runner.stop()
+        consumers = [t for t in self._tasks if t.get_name().startswith("consumer-")]
+        if consumers:
+            await asyncio.wait(consumers, timeout=max(0.0, deadline - loop.time()))
+        if self._js is not None and self.settings.run_relay:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._flush_outbox(), timeout=max(0.1, deadline - loop.time()))
         tasks = [*self._tasks, *([self._nats_task] if self._nats_task else [])]
         for task in tasks:
             # nats-py may turn a cancellation inside a fetch into a timeout: insist.
@@ -198,6 +216,10 @@ class Runtime:
             with contextlib.suppress(Exception):
                 await self.nc.close()
         await self.engine.dispose()
+
+    async def _flush_outbox(self) -> None:
+        while await self.relay.relay_once():
+            pass
 
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}

@@ -45,6 +45,7 @@ class ServiceSettings(BaseSettings):
     run_relay: bool = True
     run_deadlines: bool = True
     run_workers: bool = True  # the service's own loops (ServiceDefinition.workers)
+    shutdown_grace: float = 10.0  # seconds to finish in-flight batches and flush the outbox
     # Never in production: a clock an admin can move over HTTP (POST /v1/test-clock), for
     # trying deadlines out (a milestone missed, a check-in missed) without waiting days.
     test_clock: bool = False

@@ -111,13 +111,15 @@ dead_letters = Table(
 # How often a consumer's handler has failed on an event. Counted here, in the batch's
 # transaction, rather than read from JetStream's delivery count, which also counts
 # redeliveries caused by the database being down (those must never dead-letter). A row
-# lives while its event is being retried and holds back later events of its aggregate.
+# lives while its event is outstanding (being retried, or waiting behind an earlier
+# outstanding event of its aggregate: attempts 0); it holds back the aggregate's later events.
 consumer_failures = Table(
     "consumer_failures",
     metadata,
     Column("consumer", String(200), primary_key=True),
     Column("event_id", String(36), primary_key=True),
     Column("aggregate_id", String(64)),
+    Column("aggregate_version", Integer),
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text, nullable=False),
     Column("failed_at", DateTime(timezone=True), nullable=False),

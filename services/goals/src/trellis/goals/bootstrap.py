@@ -13,7 +13,9 @@ from trellis.core.service import Runtime, ServiceDefinition
 from trellis.core.settings import ServiceSettings
 from trellis.goals.api import router
 from trellis.goals.application import GoalCommands
+from trellis.goals.checkin_progress import CheckInProgress
 from trellis.goals.domain.goal import Goal
+from trellis.goals.new_hire_goals import NewHireGoals
 from trellis.goals.realignment import Realignment
 from trellis.goals.views.alignment_tree import AlignmentTree
 from trellis.orgchart import MIGRATIONS as ORGCHART_MIGRATIONS
@@ -35,7 +37,14 @@ def _extras(runtime: Runtime) -> dict[str, Any]:
 
 
 def _projections(runtime: Runtime) -> list[Any]:
-    return [AlignmentTree(), Realignment(runtime.extras["goals"]), OrgChart("goals")]
+    goals = runtime.extras["goals"]
+    return [
+        AlignmentTree(),
+        Realignment(goals),
+        OrgChart("goals"),
+        NewHireGoals(goals),
+        CheckInProgress(goals),
+    ]
 
 
 SERVICE = ServiceDefinition(

@@ -1,0 +1,54 @@
+"""KPIs over HTTP, each over the people the caller oversees (see ``trellis.feedback.views.kpis``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from trellis.core.errors import InvalidInput
+from trellis.core.http import CurrentActor
+from trellis.feedback.api.dependencies import OversightDep, RuntimeDep, utc
+from trellis.feedback.views import kpis
+
+router = APIRouter(prefix="/v1/kpis", tags=["kpis"])
+
+DEFAULT_WINDOW = dt.timedelta(days=30)
+From = Annotated[
+    dt.datetime | None, Query(alias="from", description="inclusive; default: 30 days before `to`")
+]
+To = Annotated[dt.datetime | None, Query(alias="to", description="exclusive; default: now")]
+
+
+@router.get("/checkin-completion", summary="Check-ins completed vs due, per manager and per team")
+async def checkin_completion(
+    actor: CurrentActor, runtime: RuntimeDep, oversight: OversightDep, start: From = None, end: To = None
+) -> dict[str, Any]:
+    until = utc(end) if end else runtime.clock.now()
+    since = utc(start) if start else until - DEFAULT_WINDOW
+    if since >= until:
+        raise InvalidInput("`from` must be before `to`")
+    async with runtime.sessions() as session:
+        scope = await oversight.scope(session, actor)
+        return await kpis.checkin_completion(session, actor.tenant_id, scope, since, until)
+
+
+@router.get("/feedback", summary="Feedback given and received per person and team (counts only)")
+async def feedback_counts(
+    actor: CurrentActor, runtime: RuntimeDep, oversight: OversightDep, start: From = None, end: To = None
+) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        scope = await oversight.scope(session, actor)
+        return await kpis.feedback_counts(
+            session, actor.tenant_id, scope, utc(start) if start else None, utc(end) if end else None
+        )
+
+
+@router.get("/review-completion", summary="Reviews submitted vs expected, per cycle, team and kind")
+async def review_completion(
+    actor: CurrentActor, runtime: RuntimeDep, oversight: OversightDep, cycle_id: str | None = None
+) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        scope = await oversight.scope(session, actor)
+        return {"cycles": await kpis.review_completion(session, actor.tenant_id, scope, cycle_id)}

@@ -1,0 +1,52 @@
+"""Recognition (kudos) and the recognition wall over HTTP. Recognition is public in the tenant."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import Field
+
+from trellis.core.http import CorrelationId, CurrentActor
+from trellis.feedback.api.dependencies import Body, Recognitions, RuntimeDep, accepted
+from trellis.feedback.views import recognition_queries
+
+router = APIRouter(prefix="/v1", tags=["recognition"])
+
+
+class GiveRecognition(Body):
+    recipient_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=50
+    )
+    message: str = Field(min_length=1, max_length=5_000)
+    objective_id: str | None = Field(default=None, max_length=64, description="a company objective's goal id")
+    value: str | None = Field(default=None, max_length=100, description="a company value")
+
+
+@router.post("/recognition", status_code=status.HTTP_201_CREATED, summary="Recognise colleagues (public)")
+async def give_recognition(
+    body: GiveRecognition, actor: CurrentActor, cid: CorrelationId, recognition: Recognitions
+) -> dict[str, Any]:
+    return accepted(await recognition.give(actor, cid, **body.model_dump()))
+
+
+@router.get("/recognition", summary="The recognition wall, newest first")
+async def recognition_wall(
+    actor: CurrentActor,
+    runtime: RuntimeDep,
+    recipient_id: str | None = None,
+    value: str | None = None,
+    objective_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: str | None = None,
+) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        return await recognition_queries.wall(
+            session,
+            actor.tenant_id,
+            recipient_id=recipient_id,
+            value=value,
+            objective_id=objective_id,
+            limit=limit,
+            before=before,
+        )

@@ -1,0 +1,1 @@
+"""The feedback service's command handlers: load the aggregate, check who may, decide, append."""

@@ -1,0 +1,67 @@
+"""The recognition wall: a tenant's recognitions, newest first, optionally filtered."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trellis.feedback.views.tables import aware, recognition_recipients, recognitions
+
+
+async def wall(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    recipient_id: str | None = None,
+    value: str | None = None,
+    objective_id: str | None = None,
+    limit: int = 50,
+    before: str | None = None,
+) -> dict[str, Any]:
+    c, rr = recognitions.c, recognition_recipients.c
+    query = select(recognitions).where(c.tenant_id == tenant_id)
+    if recipient_id:
+        query = query.where(
+            c.recognition_id.in_(
+                select(rr.recognition_id).where(rr.tenant_id == tenant_id, rr.recipient_id == recipient_id)
+            )
+        )
+    if value:
+        query = query.where(c.value == value)
+    if objective_id:
+        query = query.where(c.objective_id == objective_id)
+    if before:
+        query = query.where(c.recognition_id < before)
+    rows = [
+        dict(r)
+        for r in (await session.execute(query.order_by(c.recognition_id.desc()).limit(limit + 1))).mappings()
+    ]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    recipients: dict[str, list[str]] = defaultdict(list)
+    if rows:
+        found = await session.execute(
+            select(rr.recognition_id, rr.recipient_id)
+            .where(rr.recognition_id.in_([r["recognition_id"] for r in rows]))
+            .order_by(rr.recipient_id)
+        )
+        for recognition_id, recipient in found:
+            recipients[recognition_id].append(recipient)
+    return {
+        "items": [
+            {
+                "id": r["recognition_id"],
+                "giver_id": r["giver_id"],
+                "recipient_ids": recipients[r["recognition_id"]],
+                "message": r["message"],
+                "objective_id": r["objective_id"],
+                "value": r["value"],
+                "given_at": aware(r["given_at"]).isoformat(),
+            }
+            for r in rows
+        ],
+        "next": rows[-1]["recognition_id"] if more else None,
+    }

@@ -1,0 +1,12 @@
+"""The onboarding service's HTTP API: thin translation of requests into commands and queries."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from trellis.onboarding.api.onboarding import router as onboarding_router
+from trellis.onboarding.api.org import router as org_router
+
+
+def routers() -> list[APIRouter]:
+    return [org_router, onboarding_router]

@@ -1,0 +1,85 @@
+"""What the onboarding routers share: dependencies, the command answer, the audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from trellis.core.errors import NotFound
+from trellis.core.service import Runtime
+from trellis.onboarding.application import Accepted
+from trellis.onboarding.application.aggregates import Aggregates
+from trellis.onboarding.application.org import OrgCommands
+from trellis.onboarding.application.plans import PlanCommands
+from trellis.onboarding.domain.calendar import today
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CommandAnswer(BaseModel):
+    """What a command did."""
+
+    id: str = Field(description="the employee, team, template or plan changed")
+    version: int
+    events: list[str]
+    plan_id: str | None = Field(default=None, description="the plan started with a hire, if any")
+
+
+def answer(result: Accepted) -> CommandAnswer:
+    return CommandAnswer(
+        id=result.id, version=result.version, events=result.events, plan_id=result.related.get("plan_id")
+    )
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _org(request: Request) -> OrgCommands:
+    return request.app.state.runtime.extras["org"]
+
+
+def _plans(request: Request) -> PlanCommands:
+    return request.app.state.runtime.extras["plans"]
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+Org = Annotated[OrgCommands, Depends(_org)]
+Plans = Annotated[PlanCommands, Depends(_plans)]
+IfMatch = Annotated[
+    int | None,
+    Header(alias="If-Match", description="expected version; 409 if it has moved on"),
+]
+
+
+def aggregates(runtime: Runtime) -> Aggregates:
+    return runtime.extras["aggregates"]
+
+
+def today_of(runtime: Runtime) -> Any:
+    return today(runtime.clock.now())
+
+
+async def history(runtime: Runtime, aggregate_id: str, tenant_id: str, what: str) -> list[dict[str, Any]]:
+    """Every event of an aggregate, who and when: the audit trail."""
+    async with runtime.sessions() as session:
+        recorded = await runtime.store.load(session, aggregate_id)
+    if not recorded or recorded[0].tenant_id != tenant_id:
+        raise NotFound(f"{what} not found")
+    return [
+        {
+            "version": r.envelope.aggregate_version,
+            "type": r.envelope.event_type,
+            "occurred_at": r.envelope.occurred_at.isoformat(),
+            "actor_id": r.envelope.actor_id,
+            "event_id": str(r.envelope.event_id),
+            "correlation_id": r.envelope.correlation_id,
+            "causation_id": r.envelope.causation_id,
+            "data": r.event.model_dump(mode="json"),
+        }
+        for r in recorded
+    ]

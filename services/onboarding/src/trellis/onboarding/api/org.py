@@ -1,0 +1,202 @@
+"""Employees, teams and the org chart. Only admin and hr change them; the tenant reads them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from trellis.core.http import CorrelationId, CurrentActor
+from trellis.onboarding.api.dependencies import (
+    CommandAnswer,
+    IfMatch,
+    Org,
+    RuntimeDep,
+    aggregates,
+    answer,
+    history,
+)
+from trellis.onboarding.api.schemas import (
+    AssignLead,
+    ChangeManager,
+    ChangeTeam,
+    ChangeTitle,
+    CreateTeam,
+    Hire,
+    MoveTeam,
+    Offboard,
+    RenameTeam,
+)
+from trellis.onboarding.domain.ids import employee_stream_id
+from trellis.onboarding.views import org_queries
+
+router = APIRouter(prefix="/v1", tags=["org"])
+
+
+@router.post(
+    "/employees",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CommandAnswer,
+    summary="Hire an employee (and start their onboarding plan)",
+)
+async def hire(body: Hire, actor: CurrentActor, cid: CorrelationId, org: Org) -> CommandAnswer:
+    fields = body.model_dump(exclude={"plan"})
+    return answer(await org.hire(actor, cid, **fields, plan=body.plan.spec() if body.plan else None))
+
+
+@router.get("/employees", summary="Employees (active ones unless asked)")
+async def list_employees(
+    actor: CurrentActor, runtime: RuntimeDep, team_id: str | None = None, include_offboarded: bool = False
+) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        found = await org_queries.employees(
+            session, actor.tenant_id, team_id=team_id, include_offboarded=include_offboarded
+        )
+    return {"employees": found}
+
+
+@router.get("/employees/{employee_id}", summary="An employee, as of their last event")
+async def get_employee(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        e = await aggregates(runtime).employee(session, actor.tenant_id, employee_id)
+    return {
+        "id": e.employee_id,
+        "name": e.name,
+        "email": e.email,
+        "title": e.title,
+        "start_date": e.start_date.isoformat() if e.start_date else None,
+        "team_id": e.team_id,
+        "manager_id": e.manager_id,
+        "status": "active" if e.is_active else "offboarded",
+        "last_day": e.last_day.isoformat() if e.last_day else None,
+        "version": e.version,
+    }
+
+
+@router.get("/employees/{employee_id}/history", summary="The employee's audit trail")
+async def employee_history(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    stream = employee_stream_id(actor.tenant_id, employee_id)
+    events = await history(runtime, stream, actor.tenant_id, f"employee {employee_id}")
+    return {"employee_id": employee_id, "events": events}
+
+
+@router.put("/employees/{employee_id}/manager", response_model=CommandAnswer, summary="Change the manager")
+async def change_manager(
+    employee_id: str,
+    body: ChangeManager,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    org: Org,
+    if_match: IfMatch = None,
+) -> CommandAnswer:
+    return answer(await org.change_manager(actor, cid, employee_id, body.manager_id, if_match))
+
+
+@router.put("/employees/{employee_id}/team", response_model=CommandAnswer, summary="Move to another team")
+async def change_team(
+    employee_id: str,
+    body: ChangeTeam,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    org: Org,
+    if_match: IfMatch = None,
+) -> CommandAnswer:
+    return answer(await org.change_team(actor, cid, employee_id, body.team_id, if_match))
+
+
+@router.put("/employees/{employee_id}/title", response_model=CommandAnswer, summary="Change the job title")
+async def change_title(
+    employee_id: str,
+    body: ChangeTitle,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    org: Org,
+    if_match: IfMatch = None,
+) -> CommandAnswer:
+    return answer(await org.change_title(actor, cid, employee_id, body.title, if_match))
+
+
+@router.post(
+    "/employees/{employee_id}/offboard",
+    response_model=CommandAnswer,
+    summary="Offboard (refused while anyone reports to them)",
+)
+async def offboard(
+    employee_id: str,
+    body: Offboard,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    org: Org,
+    if_match: IfMatch = None,
+) -> CommandAnswer:
+    return answer(await org.offboard(actor, cid, employee_id, body.last_day, body.reason, if_match))
+
+
+@router.get("/employees/{employee_id}/reports", summary="Direct and indirect reports")
+async def get_reports(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        return await org_queries.reports(session, actor.tenant_id, employee_id)
+
+
+@router.get(
+    "/employees/{employee_id}/manager-chain", summary="Their manager, that one's manager, ... to the top"
+)
+async def get_manager_chain(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        return await org_queries.manager_chain(session, actor.tenant_id, employee_id)
+
+
+@router.post(
+    "/teams", status_code=status.HTTP_201_CREATED, response_model=CommandAnswer, summary="Create a team"
+)
+async def create_team(body: CreateTeam, actor: CurrentActor, cid: CorrelationId, org: Org) -> CommandAnswer:
+    return answer(await org.create_team(actor, cid, **body.model_dump()))
+
+
+@router.get("/teams", summary="Every team")
+async def list_teams(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        return {"teams": await org_queries.teams(session, actor.tenant_id)}
+
+
+@router.get("/teams/{team_id}", summary="A team with its members and subteams")
+async def get_team(team_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        return await org_queries.team(session, actor.tenant_id, team_id)
+
+
+@router.put("/teams/{team_id}/name", response_model=CommandAnswer, summary="Rename a team")
+async def rename_team(
+    team_id: str,
+    body: RenameTeam,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    org: Org,
+    if_match: IfMatch = None,
+) -> CommandAnswer:
+    return answer(await org.rename_team(actor, cid, team_id, body.name, if_match))
+
+
+@router.put("/teams/{team_id}/parent", response_model=CommandAnswer, summary="Move a team under another")
+async def move_team(
+    team_id: str, body: MoveTeam, actor: CurrentActor, cid: CorrelationId, org: Org, if_match: IfMatch = None
+) -> CommandAnswer:
+    return answer(await org.move_team(actor, cid, team_id, body.parent_team_id, if_match))
+
+
+@router.put("/teams/{team_id}/lead", response_model=CommandAnswer, summary="Assign a team's lead")
+async def assign_lead(
+    team_id: str,
+    body: AssignLead,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    org: Org,
+    if_match: IfMatch = None,
+) -> CommandAnswer:
+    return answer(await org.assign_lead(actor, cid, team_id, body.lead_id, if_match))
+
+
+@router.get("/org-chart", summary="The tree of teams (with members) and the tree of reporting lines")
+async def get_org_chart(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.sessions() as session:
+        return await org_queries.org_chart(session, actor.tenant_id)

@@ -1,0 +1,126 @@
+"""Request bodies of the onboarding API (responses are plain views)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from trellis.contracts.onboarding import GoalTemplate, MilestoneTemplate
+from trellis.onboarding.api.dependencies import Body
+from trellis.onboarding.application.plans import PlanSpec
+
+Name = Annotated[str, Field(min_length=1, max_length=300)]
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class GoalSpec(Body):
+    title: Annotated[str, Field(min_length=1, max_length=500)]
+    description: str = Field(default="", max_length=10_000)
+    period: str | None = Field(default=None, max_length=50, description="default: the start date's quarter")
+    align_to: Literal["team_goal", "none"] = "team_goal"
+
+
+class MilestoneSpec(Body):
+    key: Id | None = Field(default=None, description="unique in the list; default milestone-<n>")
+    title: Annotated[str, Field(min_length=1, max_length=500)]
+    due_offset_days: int = Field(ge=0, le=3650, description="days after the start date")
+    assignee: Literal["new_hire", "manager", "mentor"] = "new_hire"
+    goal: GoalSpec | None = Field(default=None, description="a first goal to create for the new hire")
+
+
+def milestone_templates(specs: list[MilestoneSpec]) -> list[MilestoneTemplate]:
+    return [
+        MilestoneTemplate(
+            key=s.key or f"milestone-{i}",
+            title=s.title,
+            due_offset_days=s.due_offset_days,
+            assignee=s.assignee,
+            goal=GoalTemplate(**s.goal.model_dump()) if s.goal else None,
+        )
+        for i, s in enumerate(specs, start=1)
+    ]
+
+
+class HirePlan(Body):
+    """Start the new hire's onboarding plan with the hire (one transaction)."""
+
+    template_id: Id | None = None
+    milestones: list[MilestoneSpec] | None = Field(default=None, description="ad hoc, instead of a template")
+    mentor_id: Id | None = None
+
+    def spec(self) -> PlanSpec:
+        return PlanSpec(
+            template_id=self.template_id,
+            milestones=milestone_templates(self.milestones) if self.milestones is not None else None,
+            mentor_id=self.mentor_id,
+        )
+
+
+class Hire(Body):
+    employee_id: Id | None = Field(
+        default=None,
+        description="the id their tokens carry (sub); letters, digits, - and _; generated if absent",
+        examples=["e-1042"],
+    )
+    name: Name
+    email: str = Field(min_length=3, max_length=320)
+    title: str = Field(default="", max_length=300)
+    start_date: dt.date
+    team_id: Id | None = None
+    manager_id: Id | None = None
+    plan: HirePlan | None = Field(default=None, description="start their onboarding plan too")
+
+
+class ChangeManager(Body):
+    manager_id: Id | None = Field(description="None: reports to nobody")
+
+
+class ChangeTeam(Body):
+    team_id: Id | None
+
+
+class ChangeTitle(Body):
+    title: str = Field(max_length=300)
+
+
+class Offboard(Body):
+    last_day: dt.date
+    reason: str = Field(default="", max_length=2_000)
+
+
+class CreateTeam(Body):
+    name: Name
+    parent_team_id: Id | None = None
+    lead_id: Id | None = None
+
+
+class RenameTeam(Body):
+    name: Name
+
+
+class MoveTeam(Body):
+    parent_team_id: Id | None = Field(description="None: a top-level team")
+
+
+class AssignLead(Body):
+    lead_id: Id | None
+
+
+class Template(Body):
+    name: Name
+    milestones: list[MilestoneSpec] = Field(min_length=1, max_length=100)
+
+
+class StartPlan(HirePlan):
+    pass
+
+
+class AssignMentor(Body):
+    mentor_id: Id | None
+
+
+class Reschedule(Body):
+    due_date: dt.date
+    reason: str = Field(min_length=1, max_length=2_000)

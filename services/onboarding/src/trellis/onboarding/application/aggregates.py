@@ -1,0 +1,96 @@
+"""The service's aggregates, loaded by their domain ids within the caller's tenant.
+
+Another tenant's employee, team, template or plan is never found (404), whatever its id.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trellis.core.errors import NotFound
+from trellis.core.event_store import EventStore
+from trellis.core.repository import Repository
+from trellis.onboarding.domain.employee import Employee
+from trellis.onboarding.domain.ids import employee_stream_id, plan_id_of
+from trellis.onboarding.domain.plan import OnboardingPlan
+from trellis.onboarding.domain.team import Team
+from trellis.onboarding.domain.template import OnboardingTemplate
+
+# Guards walks up a chain against corrupt data; no real org is this deep.
+MAX_CHAIN = 256
+
+
+class Aggregates:
+    def __init__(self, store: EventStore) -> None:
+        self.employees = Repository(store, Employee)
+        self.teams = Repository(store, Team)
+        self.templates = Repository(store, OnboardingTemplate)
+        self.plans = Repository(store, OnboardingPlan)
+
+    # ---- employees -------------------------------------------------------------------
+
+    def new_employee(self, tenant_id: str, employee_id: str) -> Employee:
+        return self.employees.new(employee_stream_id(tenant_id, employee_id), tenant_id)
+
+    async def find_employee(self, session: AsyncSession, tenant_id: str, employee_id: str) -> Employee | None:
+        return await self.employees.find(session, employee_stream_id(tenant_id, employee_id), tenant_id)
+
+    async def employee(
+        self, session: AsyncSession, tenant_id: str, employee_id: str, *, what: str = "employee"
+    ) -> Employee:
+        found = await self.find_employee(session, tenant_id, employee_id)
+        if found is None:
+            raise NotFound(f"{what} {employee_id} not found", details={f"{what}_id": employee_id})
+        return found
+
+    async def manager_chain(self, session: AsyncSession, employee: Employee) -> list[str]:
+        """The managers above ``employee``, nearest first, from the (consistent) aggregates."""
+        chain: list[str] = []
+        current = employee
+        while current.manager_id and current.manager_id not in chain and len(chain) < MAX_CHAIN:
+            chain.append(current.manager_id)
+            found = await self.find_employee(session, employee.tenant_id, current.manager_id)
+            if found is None:
+                break
+            current = found
+        return chain
+
+    # ---- teams -----------------------------------------------------------------------
+
+    async def team(self, session: AsyncSession, tenant_id: str, team_id: str) -> Team:
+        found = await self.teams.find(session, team_id, tenant_id)
+        if found is None:
+            raise NotFound(f"team {team_id} not found", details={"team_id": team_id})
+        return found
+
+    async def team_chain(self, session: AsyncSession, team: Team) -> list[str]:
+        """The teams above ``team``, nearest first."""
+        chain: list[str] = []
+        current = team
+        while current.parent_team_id and current.parent_team_id not in chain and len(chain) < MAX_CHAIN:
+            chain.append(current.parent_team_id)
+            found = await self.teams.find(session, current.parent_team_id, team.tenant_id)
+            if found is None:
+                break
+            current = found
+        return chain
+
+    # ---- templates and plans ---------------------------------------------------------
+
+    async def template(self, session: AsyncSession, tenant_id: str, template_id: str) -> OnboardingTemplate:
+        found = await self.templates.find(session, template_id, tenant_id)
+        if found is None:
+            raise NotFound(f"template {template_id} not found", details={"template_id": template_id})
+        return found
+
+    async def plan(self, session: AsyncSession, tenant_id: str, plan_id: str) -> OnboardingPlan:
+        found = await self.plans.find(session, plan_id, tenant_id)
+        if found is None:
+            raise NotFound(f"onboarding plan {plan_id} not found", details={"plan_id": plan_id})
+        return found
+
+    async def plan_of(self, session: AsyncSession, tenant_id: str, employee_id: str) -> OnboardingPlan:
+        """The employee's plan, or a new (not yet started) one with its derived id."""
+        plan_id = plan_id_of(tenant_id, employee_id)
+        found = await self.plans.find(session, plan_id, tenant_id)
+        return found if found is not None else self.plans.new(plan_id, tenant_id)

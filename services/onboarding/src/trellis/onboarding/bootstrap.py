@@ -1,0 +1,62 @@
+"""Wires the onboarding service: settings, events, migrations, projections, deadlines, API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import SettingsConfigDict
+
+from trellis.contracts.onboarding import registry
+from trellis.core.deadlines import Handler as DeadlineHandler
+from trellis.core.service import Runtime, ServiceDefinition
+from trellis.core.settings import ServiceSettings
+from trellis.onboarding.api import routers
+from trellis.onboarding.application.aggregates import Aggregates
+from trellis.onboarding.application.missed_milestones import MILESTONE_DUE, MissedMilestones
+from trellis.onboarding.application.org import OrgCommands
+from trellis.onboarding.application.plans import PlanCommands
+from trellis.onboarding.views.plans import OnboardingPlans
+from trellis.orgchart import MIGRATIONS as ORGCHART_MIGRATIONS
+from trellis.orgchart import OrgChart
+
+
+class OnboardingSettings(ServiceSettings):
+    """Environment prefix ``TRELLIS_ONBOARDING_`` (e.g. ``TRELLIS_ONBOARDING_DATABASE_URL``)."""
+
+    model_config = SettingsConfigDict(env_prefix="TRELLIS_ONBOARDING_", extra="ignore")
+
+    service: str = "onboarding"
+    http_port: int = 8002
+
+
+def _extras(runtime: Runtime) -> dict[str, Any]:
+    aggregates = Aggregates(runtime.store)
+    plans = PlanCommands(runtime.sessions, aggregates, runtime.clock)
+    return {"aggregates": aggregates, "plans": plans, "org": OrgCommands(runtime.sessions, aggregates, plans)}
+
+
+def _projections(runtime: Runtime) -> list[Any]:
+    return [OrgChart("onboarding"), OnboardingPlans()]
+
+
+def _deadlines(runtime: Runtime) -> dict[str, DeadlineHandler]:
+    return {MILESTONE_DUE: MissedMilestones(runtime.extras["aggregates"])}
+
+
+SERVICE = ServiceDefinition(
+    name="onboarding",
+    title="Trellis onboarding",
+    description=(
+        "Employees and the org structure (the source of truth every other service learns "
+        "the org from), onboarding templates and plans with milestones, and missed "
+        "milestones detected exactly once."
+    ),
+    settings=OnboardingSettings,
+    registry=registry,
+    migrations=(Path(__file__).parent / "migrations" / "versions", ORGCHART_MIGRATIONS),
+    projections=_projections,
+    routers=routers,
+    extras=_extras,
+    deadlines=_deadlines,
+)
