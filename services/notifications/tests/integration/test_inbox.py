@@ -23,6 +23,7 @@ from trellis.orgchart import OrgDirectory
 from ..conftest import TENANT, NotificationsService, auth, new_service, stop_service
 
 DUE = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
+EVENTS = 100
 
 
 def missed_checkin(n: int = 1, checkin: str = "c1") -> CheckInMissed:
@@ -219,19 +220,27 @@ async def test_one_notification_per_event_and_recipient_through_redeliveries_and
     recording = Recording(writer.js)
     writer.js = recording
     sent = recording.sent
-    for i in range(60):
-        await writer.emit(
-            f"k{i}",
-            RecognitionGiven(recognition_id=f"k{i}", giver_id="ceo", recipient_ids=["piet"], message=f"#{i}"),
-        )
 
-    # piet and olga (piet's team) per event: 120 notifications. Stop the service mid-way.
+    async def emit_all() -> None:  # goes on while the service is stopped and started again
+        for i in range(EVENTS):
+            await writer.emit(
+                f"k{i}",
+                RecognitionGiven(
+                    recognition_id=f"k{i}", giver_id="ceo", recipient_ids=["piet"], message=f"#{i}"
+                ),
+            )
+            await asyncio.sleep(0.005)
+
+    emitting = asyncio.create_task(emit_all())
+
     async def some() -> bool:
-        return await service.count_events("NotificationCreated") > 0
+        return await service.count_events("NotificationCreated") >= 10
 
     await eventually(some)
-    await stop_service(service)
-
+    await stop_service(service)  # mid-stream: events keep coming, a batch may be half applied
+    assert 0 < await service.count_events("NotificationCreated") < 2 * EVENTS
+    await service.runtime.engine.dispose()  # that count opened a connection again
+    await emitting
     # The same events again, as a relay re-publishing after the duplicate window would.
     for envelope in sent[:30]:
         await js.publish(
@@ -243,7 +252,7 @@ async def test_one_notification_per_event_and_recipient_through_redeliveries_and
     try:
 
         async def all_done() -> bool:
-            return await inbox_rows(service) >= 120
+            return await inbox_rows(service) >= 2 * EVENTS
 
         await eventually(all_done, timeout=20)
         # Even with its processed records lost, the reaction tells nobody twice.
@@ -271,14 +280,14 @@ async def test_one_notification_per_event_and_recipient_through_redeliveries_and
 
         await eventually(redelivered_processed)
         await asyncio.sleep(0.2)
-        assert await service.count_events("NotificationCreated") == 120
-        assert await recipients_of(service, "RecognitionGiven") == {"piet": 60, "olga": 60}
+        assert await service.count_events("NotificationCreated") == 2 * EVENTS
+        assert await recipients_of(service, "RecognitionGiven") == {"piet": EVENTS, "olga": EVENTS}
         async with service.runtime.sessions() as session:
             pairs = await session.execute(
                 select(inbox_notifications.c.cause_event_id, inbox_notifications.c.recipient_id)
             )
             keys = list(pairs)
-        assert len(keys) == len(set(keys)) == 120
+        assert len(keys) == len(set(keys)) == 2 * EVENTS
         assert {str(e.event_id) for e in sent} == {k[0] for k in keys}
     finally:
         await stop_service(service)

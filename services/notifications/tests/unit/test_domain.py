@@ -24,8 +24,8 @@ from trellis.notifications.domain.notification import Notification, inboxes_of, 
 from trellis.notifications.domain.preferences import Preferences
 from trellis.notifications.domain.subscription import WebhookSubscription, check_patterns, matches
 from trellis.notifications.webhooks.destinations import DestinationRefused, check_destination
+from trellis.notifications.webhooks.outcomes import classify, retry_after_seconds
 from trellis.notifications.webhooks.signing import new_secret, signed_headers
-from trellis.notifications.webhooks.worker import classify, retry_after_seconds
 
 TENANT = "acme"
 EMIL = Actor("emil", TENANT, frozenset({"employee"}))

@@ -43,6 +43,7 @@ class Receiver:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -57,6 +58,10 @@ class Receiver:
             self._server.close()
             for writer in list(self._writers):
                 writer.close()
+            handlers = list(self._handlers)  # connections kept alive, waiting for a next request
+            for task in handlers:
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
             await self._server.wait_closed()
             self._server = None
 
@@ -65,6 +70,10 @@ class Receiver:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         try:
             while True:
                 line = await reader.readline()
@@ -92,6 +101,10 @@ class Receiver:
                 writer.write(head.encode() + b"\r\n" + payload)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        except asyncio.CancelledError:
+            # stop() ends idle keep-alive connections; ending quietly spares Python 3.11's
+            # stream server from logging the cancelled handler as an error
             return
         finally:
             self._writers.discard(writer)
