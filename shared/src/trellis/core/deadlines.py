@@ -153,8 +153,9 @@ class DeadlineScheduler:
             if fired >= self.batch_size:
                 continue  # more may be due
             self._wake.clear()
+            timeout = await self._sleep_for()  # before the wait's coroutine exists (cancellation)
             try:
-                await asyncio.wait_for(self._wake.wait(), await self._sleep_for())
+                await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 pass
 
