@@ -55,10 +55,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.core.errors import MalformedEvent
 from trellis.core.events import EventEnvelope, EventRegistry, RecordedEvent, utcnow
+from trellis.core.handover import Watermark, current_watermark
 from trellis.core.messaging import ConsumerSpec, ensure_consumer
 from trellis.core.outbox import JetStreamProvider
 from trellis.core.projection import Projection
-from trellis.core.replay import Watermark, current_watermark
 from trellis.core.subjects import Subjects
 from trellis.core.tables import consumer_failures, dead_letters, processed_events
 

@@ -23,15 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from trellis.core.errors import MalformedEvent, UnknownEventType
 from trellis.core.event_store import EventStore
 from trellis.core.events import EventEnvelope, EventRegistry, RecordedEvent
+from trellis.core.handover import GLOBAL_POSITION, STREAM_SEQUENCE
 from trellis.core.tables import events as events_table
 
 log = structlog.get_logger("trellis.replay")
 
-GLOBAL_POSITION = "global_position"  # the source service's event store order
-STREAM_SEQUENCE = "stream_sequence"  # the source stream's sequence
 
-
-@dataclass
+@dataclass(slots=True)
 class SourceEvent:
     """One event read for a rebuild: decoded, or the reason it could not be."""
 
@@ -112,10 +110,12 @@ class StoreSource:
     def _event(self, row: Any) -> SourceEvent:
         envelope = _envelope(row)
         try:
-            event = self.registry.decode_payload(row.event_type, row.schema_version, row.payload)
+            event = self.registry.decode_payload(
+                envelope.event_type, envelope.schema_version, envelope.payload
+            )
         except (MalformedEvent, UnknownEventType) as exc:
-            return SourceEvent(int(row.global_position), envelope, error=str(exc))
-        return SourceEvent(int(row.global_position), envelope, RecordedEvent(envelope, event))
+            return SourceEvent(envelope.global_position or 0, envelope, error=str(exc))
+        return SourceEvent(envelope.global_position or 0, envelope, RecordedEvent(envelope, event))
 
     async def close(self) -> None:
         return None
@@ -231,25 +231,45 @@ _ENVELOPE_COLUMNS = [
 
 
 def _envelope(row: Any) -> EventEnvelope:
-    """An envelope from a stored row, without validation: the store wrote it valid."""
-    occurred = row.occurred_at
+    """An envelope from a stored row (``_ENVELOPE_COLUMNS``), without validation: the store
+    wrote it valid. Built the way pydantic's ``model_construct`` builds one, minus its
+    per-field default handling (every field is given): 0.6 µs instead of 3.2, which a
+    million events notice.
+    """
+    (position, event_id, event_type, version, tenant, agg_type, agg_id, agg_version,
+     occurred, actor, correlation, causation, payload) = row  # fmt: skip
     if occurred.tzinfo is None:
         occurred = occurred.replace(tzinfo=dt.UTC)
-    return EventEnvelope.model_construct(
-        event_id=uuid.UUID(row.event_id),
-        event_type=row.event_type,
-        schema_version=row.schema_version,
-        tenant_id=row.tenant_id,
-        aggregate_type=row.aggregate_type,
-        aggregate_id=row.aggregate_id,
-        aggregate_version=row.aggregate_version,
-        occurred_at=occurred,
-        actor_id=row.actor_id,
-        correlation_id=row.correlation_id,
-        causation_id=row.causation_id,
-        payload=row.payload,
-        global_position=int(row.global_position),
+    envelope = object.__new__(EventEnvelope)
+    object.__setattr__(
+        envelope,
+        "__dict__",
+        {
+            "event_id": uuid.UUID(event_id),
+            "event_type": event_type,
+            "schema_version": version,
+            "tenant_id": tenant,
+            "aggregate_type": agg_type,
+            "aggregate_id": agg_id,
+            "aggregate_version": agg_version,
+            "occurred_at": occurred,
+            "actor_id": actor,
+            "correlation_id": correlation,
+            "causation_id": causation,
+            "payload": payload,
+            "global_position": position,
+        },
     )
+    object.__setattr__(envelope, "__pydantic_fields_set__", _ALL_FIELDS)
+    object.__setattr__(envelope, "__pydantic_extra__", None)
+    object.__setattr__(envelope, "__pydantic_private__", None)
+    return envelope
+
+
+# One set for every envelope built here: they all have every field set, so nothing pydantic
+# adds to it (``model_copy(update=...)``) changes it. A set of its own would cost 700 bytes
+# an event.
+_ALL_FIELDS = set(EventEnvelope.model_fields)
 
 
 def _published(registry: EventRegistry, event_type: str) -> bool:

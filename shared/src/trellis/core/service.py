@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from nats.aio.client import Client as NATS
 from sqlalchemy import text
 
 from trellis import contracts
+from trellis.core.aggregate import Aggregate
 from trellis.core.asyncapi import asyncapi_document
 from trellis.core.auth import TokenVerifier
 from trellis.core.clock import Clock, SystemClock, TestClock
@@ -60,6 +61,10 @@ class ServiceDefinition:
     version: str = "0.1.0"
     extras: Callable[[Runtime], dict[str, Any]] = field(default=lambda _rt: {})
     deadlines: Callable[[Runtime], dict[str, DeadlineHandler]] = field(default=lambda _rt: {})
+    # aggregate type → class, so the operators' tool can show an aggregate's state at any
+    # version (``trellis events history``); optional: it otherwise looks among the
+    # ``Aggregate`` subclasses the service has imported
+    aggregates: Mapping[str, type[Aggregate]] = field(default_factory=dict)
 
 
 class Runtime:
