@@ -1,7 +1,10 @@
-"""The ``trellis`` command: run the embedded system, serve one service, mint dev tokens.
+"""The ``trellis`` command: run the embedded system, serve one service, mint dev tokens, and
+the operators' tools (``status``, ``events``, ``projections``, ``dlq``, ``outbox``,
+``replay``: see ``trellis.ops``).
 
 Services are found through the ``trellis.services`` entry-point group, so each
-service package that is installed takes part in ``trellis up`` with no change here.
+service package that is installed takes part in ``trellis up`` (and in the operators'
+tools) with no change here.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ from rich.table import Table
 from trellis.core.auth import ROLES, mint_token
 from trellis.core.embedded import EmbeddedNats, port_open
 from trellis.core.settings import DEV_JWT_SECRET, EMBEDDED_NATS_URL
+from trellis.ops.cli import register as register_ops_commands
 
-app = typer.Typer(help="Trellis: run, serve and develop.", no_args_is_help=True)
+app = typer.Typer(help="Trellis: run, serve and develop; operate a running system.", no_args_is_help=True)
 console = Console(stderr=True)
+register_ops_commands(app)
 
 
 def service_definitions() -> dict:

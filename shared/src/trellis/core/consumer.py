@@ -12,14 +12,20 @@ is rolled back and the batch is applied carefully, one savepoint per message:
   without N. Redriving the dead letters (operators' tools) replays them in order;
 - handler fails → savepoint rolled back, the failure counted (in ``consumer_failures``,
   committed with the batch); nak with a growing delay; after ``max_attempts`` failures
-  → dead letter with the reason, ack;
-- an earlier event of the same aggregate is *outstanding* (failing and being retried,
-  or itself waiting) → this one waits too: it is recorded as outstanding (attempts 0)
-  and naked. An event is applied only when no outstanding event of its aggregate has a
-  lower aggregate version, so however JetStream redelivers naked messages (each on its
-  own timer), in this batch or a later one, on this instance or another, an aggregate's
-  events are applied in version order through retries;
+  → dead letter with the reason, ack. While an event is being retried it *holds* its
+  aggregate: later events of that aggregate, in this batch or any later one (fetched
+  by this instance or another), line up behind it (a ``consumer_failures`` row each,
+  with its stream sequence) and are naked; the line is applied in stream order, each
+  event once it is redelivered and first in line, so order per aggregate is kept
+  through retries (were waiting events merely naked, the first one redelivered after
+  the retried event succeeds would go first, whatever its place);
 - handler succeeds → the processed record is inserted in the same savepoint.
+
+After a rebuilt view was swapped in (``replay.py``), the consumer has a *watermark*: the
+rebuilt view holds every event up to it. Each batch reads it first, under the
+consumer's hand-over lock (shared; a swap takes it exclusively), and events at or below
+it are acked without being applied (an event in line that it covers leaves the line);
+events above it are applied as above, exactly once.
 
 Acks and naks are sent only after the commit, so a crash at any point either leaves
 nothing applied (redelivered, applied once) or everything applied and recorded
@@ -37,17 +43,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import FetchTimeoutError
-from sqlalchemy import delete, insert, literal, select, union_all, update
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.core.errors import MalformedEvent
 from trellis.core.events import EventEnvelope, EventRegistry, RecordedEvent, utcnow
+from trellis.core.handover import Watermark, current_watermark
 from trellis.core.messaging import ConsumerSpec, ensure_consumer
 from trellis.core.outbox import JetStreamProvider
 from trellis.core.projection import Projection
@@ -76,6 +84,16 @@ class _NotPlain(Exception):
 class _Outcome:
     ack: bool = True
     nak_delay: float = 0.0
+
+
+@dataclass
+class _Batch:
+    """What the careful path knows while it goes through a batch."""
+
+    done: set[str]  # event ids already applied
+    parked: dict[str, str]  # aggregate → the dead-lettered event it is parked behind
+    lines: dict[str, list[str]]  # aggregate → events in line (being retried, then waiting)
+    waiting: set[str] = field(default_factory=set)  # aggregates with an event naked in this batch
 
 
 class ConsumerRunner:
@@ -215,28 +233,31 @@ class ConsumerRunner:
 
     async def _apply(self, msgs: list[Any]) -> list[_Outcome]:
         decoded: list[RecordedEvent | MalformedEvent] = [self._decode(m) for m in msgs]
+        sequences = [_stream_sequence(m) for m in msgs]
         if all(isinstance(d, RecordedEvent) for d in decoded):
             try:
-                return await self._apply_optimistically(decoded)  # type: ignore[arg-type]
+                return await self._apply_optimistically(decoded, sequences)  # type: ignore[arg-type]
             except _NotPlain:
                 pass
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.debug("consumer.batch_falls_back", consumer=self.name, error=str(exc))
-        return await self._apply_carefully(msgs, decoded)
+        return await self._apply_carefully(msgs, decoded, sequences)
 
-    async def _apply_optimistically(self, decoded: list[RecordedEvent]) -> list[_Outcome]:
+    async def _apply_optimistically(
+        self, decoded: list[RecordedEvent], sequences: list[int | None]
+    ) -> list[_Outcome]:
         """The common case: every event applies. One transaction, no savepoints."""
         ids = [str(d.event_id) for d in decoded]
         async with self.sessions() as session, session.begin():
+            watermark = await current_watermark(session, self.name)
             done = await self._already_processed(session, ids)
-            parked, outstanding = await self._blocked_aggregates(session, {d.aggregate_id for d in decoded})
-            if parked or outstanding:
+            if any(await self._blocked_aggregates(session, {d.aggregate_id for d in decoded})):
                 raise _NotPlain
             fresh: dict[str, RecordedEvent] = {}  # one copy of each, in order
-            for event_id, item in zip(ids, decoded, strict=True):
-                if event_id not in done:
+            for event_id, item, sequence in zip(ids, decoded, sequences, strict=True):
+                if event_id not in done and not _covered(watermark, item, sequence):
                     fresh.setdefault(event_id, item)
             await self.projection.handle_batch(session, list(fresh.values()))
             now = utcnow()
@@ -249,49 +270,57 @@ class ConsumerRunner:
         return [_Outcome() for _ in decoded]
 
     async def _apply_carefully(
-        self, msgs: list[Any], decoded: list[RecordedEvent | MalformedEvent]
+        self, msgs: list[Any], decoded: list[RecordedEvent | MalformedEvent], sequences: list[int | None]
     ) -> list[_Outcome]:
         ids = [str(d.event_id) for d in decoded if isinstance(d, RecordedEvent)]
         aggregates = {d.aggregate_id for d in decoded if isinstance(d, RecordedEvent)}
         outcomes: list[_Outcome] = []
         async with self.sessions() as session, session.begin():
+            watermark = await current_watermark(session, self.name)
             done = await self._already_processed(session, ids)
-            parked, outstanding = await self._blocked_aggregates(session, aggregates)
-            waiting: set[str] = set()  # aggregates with an event naked in this batch
-            for msg, item in zip(msgs, decoded, strict=True):
-                outcomes.append(await self._apply_one(session, msg, item, done, parked, outstanding, waiting))
+            parked, lines = await self._blocked_aggregates(session, aggregates)
+            batch = _Batch(done, parked, lines)
+            for msg, item, sequence in zip(msgs, decoded, sequences, strict=True):
+                if _covered(watermark, item, sequence):
+                    outcomes.append(await self._skip_covered(session, item, batch))
+                else:
+                    outcomes.append(await self._apply_one(session, msg, item, sequence, batch))
         return outcomes
+
+    async def _skip_covered(
+        self, session: AsyncSession, item: RecordedEvent | MalformedEvent, batch: _Batch
+    ) -> _Outcome:
+        """An event the swapped-in view already holds (or dead-lettered itself): ack it."""
+        if isinstance(item, RecordedEvent):
+            await self._leave_line(session, batch, item.aggregate_id, str(item.event_id))
+        return _Outcome()
 
     async def _apply_one(
         self,
         session: AsyncSession,
         msg: Any,
         item: RecordedEvent | MalformedEvent,
-        done: set[str],
-        parked: dict[str, str],
-        outstanding: dict[str, dict[str, int]],
-        waiting: set[str],
+        sequence: int | None,
+        batch: _Batch,
     ) -> _Outcome:
         deliveries = _deliveries(msg)
         if isinstance(item, MalformedEvent):
             await self._dead_letter(session, msg, None, item.message, deliveries)
             return _Outcome()
         event_id = str(item.event_id)
-        if event_id in done:
+        aggregate = item.aggregate_id
+        if event_id in batch.done:
+            await self._leave_line(session, batch, aggregate, event_id)
             return _Outcome()
-        aggregate, version = item.aggregate_id, item.envelope.aggregate_version
-        mine = outstanding.setdefault(aggregate, {})
-        if aggregate in parked:
-            reason = f"parked behind dead-lettered event {parked[aggregate]} of the same aggregate"
+        if aggregate in batch.parked:
+            await self._leave_line(session, batch, aggregate, event_id)
+            reason = f"parked behind dead-lettered event {batch.parked[aggregate]} of the same aggregate"
             await self._dead_letter(session, msg, item.envelope, reason, deliveries)
-            if mine.pop(event_id, None) is not None:
-                await self._forget_failures(session, event_id)
             return _Outcome()
-        if aggregate in waiting or any(v < version for e, v in mine.items() if e != event_id):
-            if event_id not in mine:
-                await self._record_waiting(session, item.envelope)
-                mine[event_id] = version
-            waiting.add(aggregate)
+        line = batch.lines.get(aggregate)
+        if aggregate in batch.waiting or (line and line[0] != event_id):
+            if not line or event_id not in line:
+                await self._join_line(session, batch, item.envelope, sequence)
             return _Outcome(ack=False, nak_delay=self.retry.delay(1))
         bound = structlog.contextvars.bound_contextvars(
             event_id=event_id,
@@ -308,42 +337,78 @@ class ConsumerRunner:
                             consumer=self.name, event_id=event_id, processed_at=utcnow()
                         )
                     )
-                    if event_id in mine:
-                        await self._forget_failures(session, event_id)
-                        del mine[event_id]
+                    await self._leave_line(session, batch, aggregate, event_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if line:  # the savepoint undid the row's removal: put it back in memory too
+                    batch.lines[aggregate] = line
                 reason = f"{type(exc).__name__}: {exc}"
-                attempts = await self._count_failure(session, item.envelope, reason)
+                attempts = await self._count_failure(session, item.envelope, reason, sequence)
                 if isinstance(exc, MalformedEvent) or attempts >= self.retry.max_attempts:
                     log.error("consumer.dead_lettered", reason=reason, attempts=attempts)
                     await self._dead_letter(session, msg, item.envelope, reason, attempts)
-                    await self._forget_failures(session, event_id)  # the dead letter parks now
-                    mine.pop(event_id, None)
-                    parked[aggregate] = event_id
+                    await self._leave_line(session, batch, aggregate, event_id)  # the dead letter parks now
+                    batch.parked[aggregate] = event_id
                     return _Outcome()
                 log.warning("consumer.handler_failed", reason=reason, attempts=attempts)
-                mine[event_id] = version
-                waiting.add(aggregate)
+                if not line:
+                    batch.lines[aggregate] = [event_id]
+                batch.waiting.add(aggregate)
                 return _Outcome(ack=False, nak_delay=self.retry.delay(attempts))
-        done.add(event_id)
+        batch.done.add(event_id)
         self.applied += 1
         return _Outcome()
 
-    async def _count_failure(self, session: AsyncSession, envelope: EventEnvelope, reason: str) -> int:
+    async def _join_line(
+        self, session: AsyncSession, batch: _Batch, envelope: EventEnvelope, sequence: int | None
+    ) -> None:
+        """Queue an event behind the earlier events of its aggregate that are being retried or
+        are waiting: it is applied after them, in stream order, whenever each is redelivered."""
+        line = batch.lines.setdefault(envelope.aggregate_id, [])
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    insert(consumer_failures).values(
+                        consumer=self.name,
+                        event_id=str(envelope.event_id),
+                        aggregate_id=envelope.aggregate_id,
+                        stream_sequence=sequence,
+                        attempts=0,
+                        last_error=f"waiting behind {line[0]}" if line else "waiting",
+                        failed_at=utcnow(),
+                    )
+                )
+        except IntegrityError:  # another instance queued it meanwhile
+            pass
+        line.append(str(envelope.event_id))
+
+    async def _leave_line(self, session: AsyncSession, batch: _Batch, aggregate: str, event_id: str) -> None:
+        line = batch.lines.get(aggregate)
+        if not line or event_id not in line:
+            return
+        await self._forget_failures(session, event_id)
+        remaining = [e for e in line if e != event_id]
+        if remaining:
+            batch.lines[aggregate] = remaining
+        else:
+            del batch.lines[aggregate]
+
+    async def _count_failure(
+        self, session: AsyncSession, envelope: EventEnvelope, reason: str, sequence: int | None
+    ) -> int:
         """One more failure of this consumer on this event; the count so far."""
         event_id = str(envelope.event_id)
         key = (consumer_failures.c.consumer == self.name) & (consumer_failures.c.event_id == event_id)
         attempts = (await session.execute(select(consumer_failures.c.attempts).where(key))).scalar()
-        if attempts is None:  # (a waiting row has attempts 0: it is updated below)
+        if attempts is None:
             attempts = 1
             await session.execute(
                 insert(consumer_failures).values(
                     consumer=self.name,
                     event_id=event_id,
                     aggregate_id=envelope.aggregate_id,
-                    aggregate_version=envelope.aggregate_version,
+                    stream_sequence=sequence,
                     attempts=1,
                     last_error=reason[:4000],
                     failed_at=utcnow(),
@@ -357,20 +422,6 @@ class ConsumerRunner:
                 .values(attempts=attempts, last_error=reason[:4000], failed_at=utcnow())
             )
         return attempts
-
-    async def _record_waiting(self, session: AsyncSession, envelope: EventEnvelope) -> None:
-        """Note an event waiting behind an earlier one of its aggregate (outstanding, 0 attempts)."""
-        await session.execute(
-            insert(consumer_failures).values(
-                consumer=self.name,
-                event_id=str(envelope.event_id),
-                aggregate_id=envelope.aggregate_id,
-                aggregate_version=envelope.aggregate_version,
-                attempts=0,
-                last_error="waiting behind an earlier event of its aggregate",
-                failed_at=utcnow(),
-            )
-        )
 
     async def _forget_failures(self, session: AsyncSession, event_id: str) -> None:
         await session.execute(
@@ -400,27 +451,30 @@ class ConsumerRunner:
 
     async def _blocked_aggregates(
         self, session: AsyncSession, aggregates: set[str]
-    ) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-        """What stands in the way of these aggregates' events: the dead letter each is parked
-        behind, and each one's outstanding events (event id → aggregate version)."""
-        parked: dict[str, str] = {}
-        outstanding: dict[str, dict[str, int]] = {}
+    ) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """Aggregates whose events must not simply be applied: parked behind a dead letter
+        (aggregate → its event id), and lined up behind an event being retried (aggregate →
+        the events in line, in stream order; only the first may be applied)."""
         if not aggregates:
-            return parked, outstanding
+            return {}, {}
         dl, cf = dead_letters.c, consumer_failures.c
-        letters = select(
-            literal("parked").label("kind"), dl.aggregate_id, dl.event_id, literal(0).label("version")
-        ).where(dl.consumer == self.name, dl.resolved_at.is_(None), dl.aggregate_id.in_(aggregates))
-        failing = select(
-            literal("outstanding").label("kind"), cf.aggregate_id, cf.event_id, cf.aggregate_version
-        ).where(cf.consumer == self.name, cf.aggregate_id.in_(aggregates))
-        for row in await session.execute(union_all(letters, failing)):
-            if row.kind == "parked":
-                parked.setdefault(row.aggregate_id, row.event_id)
-            else:  # a row from before versions were recorded blocks everything after it
-                version = row.version if row.version is not None else 0
-                outstanding.setdefault(row.aggregate_id, {})[row.event_id] = version
-        return parked, outstanding
+        parked_rows = await session.execute(
+            select(dl.aggregate_id, dl.event_id)
+            .where(dl.consumer == self.name, dl.resolved_at.is_(None), dl.aggregate_id.in_(aggregates))
+            .order_by(dl.id)
+        )
+        parked: dict[str, str] = {}
+        for aggregate, event_id in parked_rows.all():
+            parked.setdefault(aggregate, event_id)
+        line_rows = await session.execute(
+            select(cf.aggregate_id, cf.event_id)
+            .where(cf.consumer == self.name, cf.aggregate_id.in_(aggregates))
+            .order_by(cf.aggregate_id, cf.stream_sequence.nulls_first(), cf.failed_at)
+        )
+        lines: dict[str, list[str]] = {}
+        for aggregate, event_id in line_rows.all():
+            lines.setdefault(aggregate, []).append(event_id)
+        return parked, lines
 
     async def _dead_letter(
         self,
@@ -448,6 +502,12 @@ class ConsumerRunner:
                 failed_at=utcnow(),
             )
         )
+
+
+def _covered(watermark: Watermark | None, item: RecordedEvent | MalformedEvent, sequence: int | None) -> bool:
+    if watermark is None:
+        return False
+    return watermark.covers(item.envelope if isinstance(item, RecordedEvent) else None, sequence)
 
 
 def _deliveries(msg: Any) -> int:

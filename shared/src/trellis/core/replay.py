@@ -1,24 +1,68 @@
-"""Rebuilding a read view from the event store.
+"""Rebuilding a read view from the events: in place, or without downtime.
 
-``rebuild`` empties a projection's tables and its processed-event records, then feeds
-it every stored event it handles, in global order, in batches, each batch in one
-transaction with its processed records, exactly as the live consumer would have.
-Run it with the projection's live consumer paused; the operators' tool builds a
-shadow copy instead so the live view keeps serving.
+``rebuild`` (in place) empties a projection's tables and its processed-event records,
+then feeds it every stored event it handles, in global order, in batches, each batch in
+one transaction with its processed records, exactly as the live consumer would have.
+Run it with the projection's live consumer stopped.
+
+``Rebuild`` (without downtime) builds a shadow copy of the view while the live view
+keeps serving, then swaps it in:
+
+1. The shadow (``shadow.py``: the view's tables from the projection's metadata, plus the
+   rebuild's own position and failures) is created, and ``projection_rebuilds`` notes the
+   rebuild for ``trellis status``.
+2. Events are read in order from the source (``event_sources.py``: the service's own
+   event store by global position, or another service's stream by stream sequence),
+   applied through the projection's ``handle_batch`` into the shadow in large batches,
+   and the position saved in the shadow in the same transaction: an interrupted rebuild
+   resumes exactly where it stopped. No processed-event records are written.
+3. Once caught up, one transaction takes the consumer's hand-over lock, reads and
+   applies what is left up to the head, swaps the tables in and records the watermark
+   (``handover.py``): the live consumer skips what the new view holds and applies the
+   rest, exactly once.
+
+A rebuild never re-sends notifications or webhooks: it refuses projections with
+``replayable = False`` (reactions). A handler failing during the rebuild follows the
+consumer's policy: the event becomes a dead letter and later events of its aggregate are
+parked behind it; at the swap those replace the live consumer's dead letters, which are
+all for events the new view holds or has dead-lettered again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from sqlalchemy import delete, insert
+import structlog
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from trellis.core.database import session_factory
+from trellis.core.event_sources import EventSource, SourceEvent
 from trellis.core.event_store import EventStore
 from trellis.core.events import utcnow
+from trellis.core.handover import GLOBAL_POSITION, lock_projection
+from trellis.core.ids import uuid7
 from trellis.core.projection import Projection
-from trellis.core.tables import processed_events
+from trellis.core.shadow import ShadowTables, TableDiff
+from trellis.core.subjects import Subjects
+from trellis.core.tables import (
+    consumer_failures,
+    dead_letters,
+    processed_events,
+    projection_rebuilds,
+    projection_watermarks,
+)
+from trellis.core.tables import events as events_table
 
-Progress = Callable[[int, int], None]
+log = structlog.get_logger("trellis.replay")
+
+Progress = Callable[[int, int, int], None]  # position, head, events applied
 
 
 async def rebuild(
@@ -26,11 +70,11 @@ async def rebuild(
     store: EventStore,
     *,
     batch_size: int = 1000,
-    progress: Progress | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Rebuild ``projection`` from scratch; returns the number of events applied."""
+    """Rebuild ``projection`` in place from scratch; returns the number of events applied."""
     if not projection.replayable:
-        raise ValueError(f"{projection.name} has side effects and cannot be replayed")
+        raise NotReplayable(projection.name)
     async with store.sessions() as session, session.begin():
         await projection.clear(session)
         await session.execute(delete(processed_events).where(processed_events.c.consumer == projection.name))
@@ -50,3 +94,497 @@ async def rebuild(
         if progress is not None:
             progress(batch[-1].global_position or 0, head)
     return applied
+
+
+class NotReplayable(Exception):
+    """The projection has side effects (it appends events, sends messages): never replayed."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} is not replayable: it has side effects (it appends events or makes "
+            "notifications and webhooks go out), and a rebuild would cause them again"
+        )
+
+
+class RebuildRefused(Exception):
+    """The rebuild cannot go on as asked (say its view's tables changed since it started)."""
+
+
+@dataclass(frozen=True)
+class RebuildState:
+    """A rebuild in progress, as noted in ``projection_rebuilds`` (position refreshed every
+    few seconds; the shadow holds the exact one)."""
+
+    rebuild_id: str
+    kind: str
+    position: int
+    applied: int
+    fingerprint: str
+    operator: str
+    started_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass
+class RebuildResult:
+    """What a rebuild did: swapped (or, for a dry run, how the views differ)."""
+
+    projection: str
+    rebuild_id: str
+    kind: str
+    watermark: int
+    applied: int
+    dead_lettered: int
+    resumed_from: int | None
+    swapped: bool
+    seconds: float
+    differences: list[TableDiff] | None = None
+
+
+class Rebuild:
+    """Rebuilds one projection's view beside the live one and swaps it in (see the module doc).
+
+    ``engine`` is the service's; on SQLite the rebuild opens its own connection to the same
+    file, with the shadow file attached.
+    """
+
+    def __init__(
+        self,
+        projection: Projection,
+        *,
+        engine: AsyncEngine,
+        source: EventSource,
+        subjects: Subjects,
+        operator: str = "",
+        batch_size: int = 50_000,
+        lock_timeout: float = 5.0,
+        hand_over_attempts: int = 5,
+        report_every: float = 2.0,
+    ) -> None:
+        self.projection = projection
+        self.name = projection.name
+        self.engine = engine
+        self.main = session_factory(engine)
+        self.source = source
+        self.subjects = subjects
+        self.operator = operator or "unknown"
+        self.batch_size = batch_size
+        self.lock_timeout = lock_timeout
+        self.hand_over_attempts = hand_over_attempts
+        self.report_every = report_every
+        self._shadow: ShadowTables | None = None
+        self._parked: dict[str, str] = {}
+        self._reported = 0.0
+
+    async def shadow(self) -> ShadowTables:
+        if self._shadow is None:
+            self._shadow = await ShadowTables.of(self.engine, self.projection.tables, self.name)
+        return self._shadow
+
+    async def state(self) -> RebuildState | None:
+        r = projection_rebuilds.c
+        async with self.main() as session:
+            row = (await session.execute(select(projection_rebuilds).where(r.consumer == self.name))).first()
+        if row is None:
+            return None
+        return RebuildState(
+            row.rebuild_id,
+            row.kind,
+            int(row.position),
+            int(row.applied),
+            row.fingerprint,
+            row.operator,
+            row.started_at,
+            row.updated_at,
+        )
+
+    async def discard(self) -> bool:
+        """Drop the shadow copy and forget the rebuild in progress; whether there was one."""
+        shadow = await self.shadow()
+        async with self.main() as session, session.begin():
+            found = await session.execute(
+                delete(projection_rebuilds).where(projection_rebuilds.c.consumer == self.name)
+            )
+            if shadow.dialect == "postgresql":
+                await shadow.drop(session)
+        shadow.remove_file()
+        return bool(found.rowcount)
+
+    async def run(
+        self, *, from_scratch: bool = False, dry_run: bool = False, progress: Progress | None = None
+    ) -> RebuildResult:
+        """Build (or resume) the shadow copy, catch up, then swap it in, or compare it (dry run)."""
+        if not self.projection.replayable:
+            raise NotReplayable(self.name)
+        started = time.monotonic()
+        shadow = await self.shadow()
+        noted = await self.state()
+        if noted is not None and (
+            noted.fingerprint != shadow.fingerprint() or noted.kind != self.source.kind
+        ):
+            if not from_scratch:
+                raise RebuildRefused(
+                    f"the rebuild of {self.name} in progress was started for other table definitions "
+                    "(or another source): start again with --from-scratch"
+                )
+        if noted is not None and (from_scratch or not shadow.exists_on_disk()):
+            await self.discard()
+            noted = None
+        async with shadow.sessions(self.engine) as sessions:
+            resumed = await self._resume(sessions, noted)
+            if resumed is None:
+                rebuild_id, position, applied = await self._start(sessions), 0, 0
+            else:
+                rebuild_id, position, applied = resumed
+                log.info("rebuild.resumed", projection=self.name, position=position)
+            self._parked = await self._parked_aggregates(sessions)
+            position, applied = await self._catch_up(sessions, position, applied, progress)
+            if dry_run:
+                return await self._compare(sessions, rebuild_id, position, applied, resumed, started)
+            position, applied, dead_lettered = await self._hand_over_retrying(sessions, position, applied)
+        shadow.remove_file()
+        if progress:
+            progress(position, position, applied)
+        if self.source.kind == GLOBAL_POSITION:
+            await self._forget_processed(position)
+        log.info("rebuild.swapped", projection=self.name, watermark=position, applied=applied)
+        return RebuildResult(
+            self.name,
+            rebuild_id,
+            self.source.kind,
+            position,
+            applied,
+            dead_lettered,
+            resumed[1] if resumed else None,
+            swapped=True,
+            seconds=time.monotonic() - started,
+        )
+
+    async def _resume(
+        self, sessions: async_sessionmaker, noted: RebuildState | None
+    ) -> tuple[str, int, int] | None:
+        """(rebuild id, position, applied) of the shadow to go on with, if it is whole."""
+        if noted is None:
+            return None
+        shadow = await self.shadow()
+        async with sessions() as session:
+            if not await shadow.exists(session):
+                return None
+            row = (await session.execute(select(shadow.state))).first()
+        if row is None or row.rebuild_id != noted.rebuild_id:
+            return None
+        return row.rebuild_id, int(row.position), int(row.applied)
+
+    async def _start(self, sessions: async_sessionmaker) -> str:
+        shadow = await self.shadow()
+        rebuild_id, now = str(uuid7()), utcnow()
+        async with self.main() as session, session.begin():
+            await session.execute(
+                delete(projection_rebuilds).where(projection_rebuilds.c.consumer == self.name)
+            )
+            await session.execute(
+                insert(projection_rebuilds).values(
+                    consumer=self.name,
+                    rebuild_id=rebuild_id,
+                    kind=self.source.kind,
+                    position=0,
+                    applied=0,
+                    fingerprint=shadow.fingerprint(),
+                    operator=self.operator,
+                    started_at=now,
+                    updated_at=now,
+                )
+            )
+        async with sessions() as session, session.begin():
+            await shadow.create(session, rebuild_id)
+        log.info("rebuild.started", projection=self.name, shadow=shadow.names, rebuild_id=rebuild_id)
+        return rebuild_id
+
+    async def _catch_up(
+        self, sessions: async_sessionmaker, position: int, applied: int, progress: Progress | None
+    ) -> tuple[int, int]:
+        """Passes, each to the head as it was when the pass began. A pass that found little to
+        do means the rest fits in the hand-over (which holds the live consumer back while it
+        runs); writes coming faster than the rebuild are handed over after a few passes."""
+        try:
+            for attempt in range(1, _PASSES + 1):
+                async with sessions() as session:
+                    head = await self.source.head(session)
+                before = applied
+                reached = False
+                while not reached:
+                    async with sessions() as session, session.begin():
+                        events, scanned, reached = await self.source.fetch(
+                            position, self.batch_size, until=head, session=session
+                        )
+                        applied += await self._apply(session, events)
+                        position = max(position, scanned)
+                        await self._save(session, position, applied)
+                    await self._report(position, applied, force=False)
+                    if progress:
+                        progress(position, max(head, position), applied)
+                if applied - before < self.batch_size or attempt == _PASSES:
+                    break
+        finally:  # interrupted too: note where the shadow is (best effort)
+            with contextlib.suppress(Exception):
+                await self._report(position, applied, force=True)
+        return position, applied
+
+    async def _save(self, session: AsyncSession, position: int, applied: int) -> None:
+        shadow = await self.shadow()
+        await session.execute(update(shadow.state).values(position=position, applied=applied))
+
+    async def _report(self, position: int, applied: int, *, force: bool) -> None:
+        """Refresh the position ``trellis status`` shows (not atomic with the shadow: a note)."""
+        if not force and time.monotonic() - self._reported < self.report_every:
+            return
+        self._reported = time.monotonic()
+        async with self.main() as session, session.begin():
+            await session.execute(
+                update(projection_rebuilds)
+                .where(projection_rebuilds.c.consumer == self.name)
+                .values(position=position, applied=applied, updated_at=utcnow())
+            )
+
+    async def _apply(self, session: AsyncSession, events: list[SourceEvent]) -> int:
+        """Apply a batch to the shadow; failures become the rebuild's dead letters. How many applied."""
+        if not events:
+            return 0
+        shadow = await self.shadow()
+        plain: list[SourceEvent] = []
+        with shadow.redirect(session):
+            for item in events:
+                if item.recorded is None:
+                    await self._fail(session, item, item.error or "undecodable")
+                elif item.recorded.aggregate_id in self._parked:
+                    await self._fail(session, item, self._parked_reason(item.recorded.aggregate_id))
+                else:
+                    plain.append(item)
+            if not plain:
+                return 0
+            try:
+                async with session.begin_nested():
+                    await self.projection.handle_batch(session, [i.recorded for i in plain])  # type: ignore[misc]
+                return len(plain)
+            except _FATAL:
+                raise
+            except Exception as exc:
+                log.info("rebuild.batch_falls_back", projection=self.name, error=str(exc))
+            return await self._apply_one_by_one(session, plain)
+
+    async def _apply_one_by_one(self, session: AsyncSession, items: list[SourceEvent]) -> int:
+        applied = 0
+        for item in items:
+            recorded = item.recorded
+            assert recorded is not None
+            aggregate = recorded.aggregate_id
+            if aggregate in self._parked:
+                await self._fail(session, item, self._parked_reason(aggregate))
+                continue
+            try:
+                async with session.begin_nested():
+                    await self.projection.handle(session, recorded)
+                applied += 1
+            except _FATAL:
+                raise
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "rebuild.dead_lettered",
+                    projection=self.name,
+                    event_id=str(recorded.event_id),
+                    reason=reason,
+                )
+                await self._fail(session, item, reason)
+                self._parked[aggregate] = str(recorded.event_id)
+        return applied
+
+    def _parked_reason(self, aggregate: str) -> str:
+        return f"parked behind dead-lettered event {self._parked[aggregate]} of the same aggregate"
+
+    async def _fail(self, session: AsyncSession, item: SourceEvent, reason: str) -> None:
+        shadow = await self.shadow()
+        envelope = item.envelope
+        raw = item.raw if item.raw is not None else envelope.model_dump_json().encode() if envelope else b""
+        subject = item.subject
+        if subject is None and envelope is not None:
+            subject = self.subjects.for_event(self.projection.source, envelope)
+        await session.execute(
+            insert(shadow.failures).values(
+                consumer=self.name,
+                event_id=str(envelope.event_id) if envelope else (item.headers or {}).get("Nats-Msg-Id"),
+                event_type=envelope.event_type if envelope else None,
+                tenant_id=envelope.tenant_id if envelope else None,
+                aggregate_id=envelope.aggregate_id if envelope else None,
+                subject=subject or "",
+                stream_sequence=item.stream_sequence,
+                deliveries=1,
+                reason=reason[:4000],
+                raw=raw,
+                headers=item.headers or {},
+                failed_at=utcnow(),
+            )
+        )
+
+    async def _parked_aggregates(self, sessions: async_sessionmaker) -> dict[str, str]:
+        """Aggregates the rebuild so far has dead-lettered an event of (kept across a resume)."""
+        shadow = await self.shadow()
+        f = shadow.failures.c
+        async with sessions() as session:
+            rows = await session.execute(
+                select(f.aggregate_id, f.event_id).where(f.aggregate_id.is_not(None)).order_by(f.id)
+            )
+            parked: dict[str, str] = {}
+            for aggregate, event_id in rows.all():
+                parked.setdefault(aggregate, event_id)
+        return parked
+
+    async def _hand_over_retrying(
+        self, sessions: async_sessionmaker, position: int, applied: int
+    ) -> tuple[int, int, int]:
+        for attempt in range(1, self.hand_over_attempts + 1):
+            self._parked = await self._parked_aggregates(sessions)  # as committed: a failed try rolled back
+            try:
+                return await self._hand_over(sessions, position, applied)
+            except DBAPIError as exc:  # a lock timeout: a reader held the live tables
+                if attempt == self.hand_over_attempts or isinstance(exc, IntegrityError):
+                    raise
+                log.warning("rebuild.hand_over_retried", projection=self.name, error=str(exc.orig))
+                await asyncio.sleep(0.5 * attempt)
+        raise AssertionError("unreachable")
+
+    async def _hand_over(
+        self, sessions: async_sessionmaker, position: int, applied: int
+    ) -> tuple[int, int, int]:
+        """Under the consumer's lock: apply the rest up to the head, swap, record the watermark."""
+        shadow = await self.shadow()
+        async with sessions() as session, session.begin():
+            if shadow.dialect == "postgresql":
+                await lock_projection(session, self.name, exclusive=True)
+                await session.execute(text(f"SET LOCAL lock_timeout = '{int(self.lock_timeout * 1000)}ms'"))
+            else:  # the first statement writes the service's file: its write lock, held to the commit
+                await session.execute(
+                    update(projection_rebuilds)
+                    .where(projection_rebuilds.c.consumer == self.name)
+                    .values(updated_at=utcnow())
+                )
+            head = await self.source.head(session)  # read under the lock: see handover.py
+            reached = False
+            while not reached:
+                events, scanned, reached = await self.source.fetch(
+                    position, self.batch_size, until=head, session=session
+                )
+                applied += await self._apply(session, events)
+                position = max(position, scanned)
+            dead_lettered = int(
+                (await session.execute(select(func.count()).select_from(shadow.failures))).scalar_one()
+            )
+            await shadow.swap(session)
+            await self._settle(session, position)
+        return position, applied, dead_lettered
+
+    async def _settle(self, session: AsyncSession, position: int) -> None:
+        """Watermark, dead letters and held events as the swapped-in view makes them."""
+        shadow = await self.shadow()
+        rebuild_id = (await session.execute(select(shadow.state.c.rebuild_id))).scalar_one()
+        now = utcnow()
+        w = projection_watermarks.c
+        await session.execute(delete(projection_watermarks).where(w.consumer == self.name))
+        await session.execute(
+            insert(projection_watermarks).values(
+                consumer=self.name,
+                kind=self.source.kind,
+                position=position,
+                rebuild_id=rebuild_id,
+                swapped_at=now,
+            )
+        )
+        d = dead_letters.c
+        # Every dead letter the live consumer recorded is for an event the new view holds or
+        # dead-lettered again (those are copied in just below).
+        await session.execute(
+            update(dead_letters)
+            .where(d.consumer == self.name, d.resolved_at.is_(None))
+            .values(
+                resolved_at=now,
+                resolution="superseded",
+                resolution_reason=f"rebuild {rebuild_id} swapped in a view holding every event up to "
+                f"{self.source.kind} {position}",
+                resolved_by=self.operator,
+            )
+        )
+        columns = [
+            c.name
+            for c in dead_letters.columns
+            if c.name not in ("id", "resolved_at", "resolution", "resolution_reason", "resolved_by")
+        ]
+        failures = shadow.failures
+        await session.execute(
+            insert(dead_letters).from_select(
+                columns, select(*[failures.c[c] for c in columns]).order_by(failures.c.id)
+            )
+        )
+        if self.source.kind == GLOBAL_POSITION:
+            # an event in line (being retried, or waiting) that the new view covers leaves the line
+            cf = consumer_failures.c
+            covered = select(events_table.c.event_id).where(
+                events_table.c.event_id.in_(select(cf.event_id).where(cf.consumer == self.name)),
+                events_table.c.global_position <= position,
+            )
+            await session.execute(
+                delete(consumer_failures).where(cf.consumer == self.name, cf.event_id.in_(covered))
+            )
+        await session.execute(delete(projection_rebuilds).where(projection_rebuilds.c.consumer == self.name))
+        if shadow.dialect == "postgresql":
+            await shadow.drop(session)  # what is left of it: the rebuild's bookkeeping
+
+    async def _compare(
+        self,
+        sessions: async_sessionmaker,
+        rebuild_id: str,
+        position: int,
+        applied: int,
+        resumed: tuple[str, int, int] | None,
+        started: float,
+    ) -> RebuildResult:
+        shadow = await self.shadow()
+        async with sessions() as session:
+            differences = await shadow.diff(session)
+            dead_lettered = int(
+                (await session.execute(select(func.count()).select_from(shadow.failures))).scalar_one()
+            )
+        return RebuildResult(
+            self.name,
+            rebuild_id,
+            self.source.kind,
+            position,
+            applied,
+            dead_lettered,
+            resumed[1] if resumed else None,
+            swapped=False,
+            seconds=time.monotonic() - started,
+            differences=differences,
+        )
+
+    async def _forget_processed(self, position: int, chunk: int = 50_000) -> None:
+        """Processed records of events the watermark covers are no longer needed: drop them."""
+        p = processed_events.c
+        async with self.main() as session:
+            any_left = await session.execute(select(p.event_id).where(p.consumer == self.name).limit(1))
+            if any_left.first() is None:
+                return
+        low = 0
+        while low < position:
+            high = min(low + chunk, position)
+            covered = select(events_table.c.event_id).where(
+                events_table.c.global_position > low, events_table.c.global_position <= high
+            )
+            async with self.main() as session, session.begin():
+                await session.execute(
+                    delete(processed_events).where(p.consumer == self.name, p.event_id.in_(covered))
+                )
+            low = high
+
+
+_PASSES = 5  # catch-up passes before the hand-over at most
+_FATAL = (DBAPIError,)  # the database failing is not the event's fault: stop (resumable)

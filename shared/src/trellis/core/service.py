@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from nats.aio.client import Client as NATS
 from sqlalchemy import text
 
 from trellis import contracts
+from trellis.core.aggregate import Aggregate
 from trellis.core.asyncapi import asyncapi_document
 from trellis.core.auth import TokenVerifier
 from trellis.core.clock import Clock, SystemClock, TestClock
@@ -63,6 +64,10 @@ class ServiceDefinition:
     # Long-running loops of the service's own (say a webhook delivery worker), started after
     # the migrations and cancelled on stop like the relay and the consumers.
     workers: Callable[[Runtime], dict[str, Callable[[], Awaitable[None]]]] = field(default=lambda _rt: {})
+    # aggregate type → class, so the operators' tool can show an aggregate's state at any
+    # version (``trellis events history``); optional: it otherwise looks among the
+    # ``Aggregate`` subclasses the service has imported
+    aggregates: Mapping[str, type[Aggregate]] = field(default_factory=dict)
 
 
 class Runtime:

@@ -11,7 +11,12 @@
 - ``consumer_failures``: handler failures per consumer and event, for retry limits; an
   event being retried holds back the later events of its aggregate.
 - ``consumer_positions``: catch-up position of consumers that read the event store
-  directly (rebuilds), so they can resume.
+  directly, so they can resume.
+- ``projection_rebuilds``: a rebuild in progress (its shadow copy's position), so an
+  interrupted rebuild resumes where it stopped (see ``replay.py``).
+- ``projection_watermarks``: "this consumer's view already holds every event up to this
+  position", recorded in the transaction that swapped a rebuilt view in; the consumer
+  skips what is below it and applies what is above it.
 - ``deadlines``: what must be decided when a time passes (see ``deadlines.py``), read
   through a partial index on ``due_at`` of the ones not yet fired.
 """
@@ -105,21 +110,26 @@ dead_letters = Table(
     Column("headers", JSON),
     Column("failed_at", DateTime(timezone=True), nullable=False),
     Column("resolved_at", DateTime(timezone=True)),
+    # how it was resolved: "redriven", "dropped" (with the operator's reason) or
+    # "superseded" (a rebuilt view was swapped in and holds the event, or dead-lettered it again)
+    Column("resolution", String(20)),
+    Column("resolution_reason", Text),
+    Column("resolved_by", String(200)),
     Index("ix_dead_letters_consumer_aggregate", "consumer", "aggregate_id"),
 )
 
 # How often a consumer's handler has failed on an event. Counted here, in the batch's
 # transaction, rather than read from JetStream's delivery count, which also counts
 # redeliveries caused by the database being down (those must never dead-letter). A row
-# lives while its event is outstanding (being retried, or waiting behind an earlier
-# outstanding event of its aggregate: attempts 0); it holds back the aggregate's later events.
+# lives while its event is being retried and holds back later events of its aggregate,
+# which line up behind it with a row each (attempts 0), applied in stream order.
 consumer_failures = Table(
     "consumer_failures",
     metadata,
     Column("consumer", String(200), primary_key=True),
     Column("event_id", String(36), primary_key=True),
     Column("aggregate_id", String(64)),
-    Column("aggregate_version", Integer),
+    Column("stream_sequence", BigInteger),
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text, nullable=False),
     Column("failed_at", DateTime(timezone=True), nullable=False),
@@ -132,6 +142,30 @@ consumer_positions = Table(
     Column("consumer", String(200), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+projection_rebuilds = Table(
+    "projection_rebuilds",
+    metadata,
+    Column("consumer", String(200), primary_key=True),
+    Column("rebuild_id", String(36), nullable=False),
+    Column("kind", String(20), nullable=False),  # what ``position`` counts (see replay.py)
+    Column("position", BigInteger, nullable=False),
+    Column("applied", BigInteger, nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # of the view's table definitions
+    Column("operator", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+projection_watermarks = Table(
+    "projection_watermarks",
+    metadata,
+    Column("consumer", String(200), primary_key=True),
+    Column("kind", String(20), nullable=False),  # "global_position" or "stream_sequence"
+    Column("position", BigInteger, nullable=False),
+    Column("rebuild_id", String(36), nullable=False),
+    Column("swapped_at", DateTime(timezone=True), nullable=False),
 )
 
 deadlines = Table(

@@ -114,13 +114,17 @@ class _WorkingSet:
         for row in rows:
             if row.goal_id not in self.nodes:  # the working set's copy is newer
                 children[row.parent_id].append((row.progress, row.weight))
+        in_memory: dict[str, list[dict[str, Any]]] = defaultdict(list)  # children by parent, once
+        for child in self.nodes.values():
+            if child["parent_id"]:
+                in_memory[child["parent_id"]].append(child)
         for order_key, goal_id in sorted((-self._depth(g), g) for g in dirty):
             del order_key
             node = self.nodes[goal_id]
             kids = [
                 (child["progress"], child["weight"])
-                for child in self.nodes.values()
-                if child["parent_id"] == goal_id and child["status"] != "retired"
+                for child in in_memory.get(goal_id, ())
+                if child["status"] != "retired"
             ]
             krs = [(self.krs[k]["progress"], self.krs[k]["weight"]) for k in self.krs_of.get(goal_id, [])]
             progress = rolled_up_progress(

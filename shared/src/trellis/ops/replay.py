@@ -1,0 +1,77 @@
+"""``trellis replay webhooks``: re-deliver a time range of events to one webhook subscriber.
+
+The notifications service owns webhook subscriptions and their delivery (signing,
+retries, the "replay" marking), so the replay itself is its job; this command is the
+operators' entry to it. A service offers it by putting a ``webhook_replay`` callable in
+its runtime's extras (``ServiceDefinition.extras``)::
+
+    async def webhook_replay(
+        *, subscription_id: str, since: datetime, until: datetime | None,
+        operator: str, dry_run: bool,
+    ) -> dict[str, Any]:   # at least {"subscription_id", "events": <how many>, ...}
+
+The command finds the installed service that offers it, asks it for the plan (dry run)
+and prints it, then, with ``--yes``, has it enqueue the deliveries (through the normal
+signed, retried delivery path, marked as replays) and records the audit event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.console import Console
+
+from trellis.ops import audit
+from trellis.ops.target import OpsError, Target, nats_if_reachable
+
+
+async def webhooks(
+    target: Target,
+    *,
+    subscription_id: str,
+    since: dt.datetime,
+    until: dt.datetime | None,
+    operator: str,
+    yes: bool,
+    console: Console,
+) -> dict[str, Any]:
+    if until is not None and until <= since:
+        raise OpsError("--until must be after --since")
+    async with target.runtimes() as runtimes, nats_if_reachable(target) as nc:
+        offering = [rt for rt in runtimes if callable(rt.extras.get("webhook_replay"))]
+        if not offering:
+            raise OpsError(
+                "no installed service offers webhook replay yet (the notifications service will: "
+                "see trellis/ops/replay.py for how it plugs in)"
+            )
+        runtime = offering[0]
+        replay = runtime.extras["webhook_replay"]
+        arguments = {
+            "subscription_id": subscription_id,
+            "since": since.isoformat(),
+            "until": until.isoformat() if until else None,
+        }
+        plan = await replay(
+            subscription_id=subscription_id, since=since, until=until, operator=operator, dry_run=True
+        )
+        end = until.isoformat() if until else "now"
+        console.print(
+            f"replay to webhook subscription {subscription_id} ({runtime.definition.name}): "
+            f"{plan.get('events', '?')} events from {since.isoformat()} to {end}"
+        )
+        if not yes:
+            raise OpsError("nothing done: pass --yes to re-deliver")
+        result = await replay(
+            subscription_id=subscription_id, since=since, until=until, operator=operator, dry_run=False
+        )
+        await audit.record(
+            nc,
+            runtime.subjects,
+            operator=operator,
+            command="replay-webhooks",
+            arguments=arguments,
+            outcome="done",
+            details=result,
+        )
+        return dict(result)
