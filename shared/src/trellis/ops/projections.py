@@ -25,9 +25,8 @@ from typing import Any
 
 from nats.js.errors import NotFoundError
 from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 from sqlalchemy import delete, func, select, update
 
 from trellis.core.consumer import ConsumerRunner
@@ -166,39 +165,34 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-class _Rate(ProgressColumn):
-    """Events applied per second since the command started."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.started = time.monotonic()
-
-    def render(self, task: Task) -> Text:
-        applied = task.fields.get("applied", 0) - task.fields.get("applied_at_start", 0)
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        return Text(f"{applied:,} applied, {applied / elapsed:,.0f} events/s", style="progress.data.speed")
-
-
 class RebuildProgress:
-    """A rich progress bar fed by the rebuild's ``progress(position, head, applied)``."""
+    """A rich progress bar fed by the rebuild's ``progress(position, head, applied)``, with the
+    rate of events applied since the command started."""
 
     def __init__(self, console: Console, name: str) -> None:
         self.bar = Progress(
             TextColumn(f"rebuilding [bold]{name}[/]"),
             BarColumn(),
             TextColumn("{task.completed:,}/{task.total:,}"),
-            _Rate(),
+            TextColumn("{task.fields[rate]}", style="progress.data.speed"),
             TimeElapsedColumn(),
             console=console,
-            transient=False,
         )
-        self.task = self.bar.add_task("rebuild", total=None, applied=0, applied_at_start=None)
+        self.task = self.bar.add_task("rebuild", total=1, rate="")
+        self._first: tuple[float, int] | None = None
 
     def __call__(self, position: int, head: int, applied: int) -> None:
-        fields = self.bar.tasks[0].fields
-        if fields.get("applied_at_start") is None:
-            self.bar.update(self.task, applied_at_start=applied)
-        self.bar.update(self.task, completed=position, total=max(head, 1), applied=applied)
+        now = time.monotonic()
+        if self._first is None:
+            self._first = (now, applied)
+        since, before = self._first
+        rate = (applied - before) / max(now - since, 1e-6)
+        self.bar.update(
+            self.task,
+            completed=position,
+            total=max(head, 1),
+            rate=f"{applied:,} applied, {rate:,.0f} events/s",
+        )
 
     def __enter__(self) -> RebuildProgress:
         self.bar.start()
