@@ -89,6 +89,6 @@ def test_subjects_let_consumers_filter_by_service_type_event_and_tenant() -> Non
     env = envelope({"name": "n", "reason": "r"}, 3)
     assert subjects.for_event("goals", env) == "trellis.goals.thing.ThingRenamed.acme.t-1"
     assert subjects.stream("goals") == "TRELLIS_GOALS"
-    assert subjects.matching("goals", event_type="ThingRenamed") == "trellis.goals.*.ThingRenamed.*.*"
+    assert subjects.matching("goals", event_type="ThingRenamed") == "trellis.goals.*.ThingRenamed.*.>"
     with pytest.raises(ValueError):
         check_token("a.b", "tenant")

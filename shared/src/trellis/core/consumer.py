@@ -32,6 +32,13 @@ nothing applied (redelivered, applied once) or everything applied and recorded
 (redelivered, skipped). The next batch is fetched while one is being applied (batches
 are still applied one after the other), so the database and NATS work overlap.
 
+With several instances, a projection runs one durable consumer per partition of its
+source stream, each under a lease (``leases.py``): every batch renews the lease in its
+own transaction, so an instance that lost it cannot commit; it hands its messages back
+and stops. Messages are applied in stream order within a batch, and an instance taking
+a partition over from one that died first lets the dead one's in-flight messages come
+back (redeliveries are served before new messages), so no newer event overtakes them.
+
 Failures are counted by the runner, not read from JetStream's delivery count: when
 the database is down, every batch is naked and redelivered, and those deliveries
 must neither dead-letter an event nor exhaust a server-side ``MaxDeliver`` (which
@@ -56,6 +63,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from trellis.core.errors import MalformedEvent
 from trellis.core.events import EventEnvelope, EventRegistry, RecordedEvent, utcnow
 from trellis.core.handover import Watermark, current_watermark
+from trellis.core.leases import LeaseLost, Leases
 from trellis.core.messaging import ConsumerSpec, ensure_consumer
 from trellis.core.outbox import JetStreamProvider
 from trellis.core.projection import Projection
@@ -111,6 +119,9 @@ class ConsumerRunner:
         fetch_timeout: float = 1.0,
         retry: RetryPolicy | None = None,
         ack_wait: float = 30.0,
+        partition: int = 0,
+        partitions: int = 1,
+        leases: Leases | None = None,
     ) -> None:
         self.projection = projection
         self.sessions = sessions
@@ -121,8 +132,13 @@ class ConsumerRunner:
         self.fetch_timeout = fetch_timeout
         self.retry = retry or RetryPolicy()
         self.ack_wait = ack_wait
+        self.partition = partition
+        self.partitions = partitions
+        self.leases = leases
+        self.takeover_wait = 0.0  # seconds to let a dead predecessor's messages come back
         self.applied = 0
         self._stopping = False
+        self._lost = False
 
     def stop(self) -> None:
         """Finish the batch in hand, then return from ``run``."""
@@ -132,14 +148,43 @@ class ConsumerRunner:
     def name(self) -> str:
         return self.projection.name
 
+    @property
+    def lease_name(self) -> str:
+        return f"consumer/{self.name}/{self.partition}"
+
+    def for_partition(self, partition: int, partitions: int, leases: Leases | None) -> ConsumerRunner:
+        """A runner like this one for one partition of the source stream, under a lease."""
+        return ConsumerRunner(
+            projection=self.projection,
+            sessions=self.sessions,
+            registry=self.registry,
+            jetstream=self.jetstream,
+            subjects=self.subjects,
+            batch_size=self.batch_size,
+            fetch_timeout=self.fetch_timeout,
+            retry=self.retry,
+            ack_wait=self.ack_wait,
+            partition=partition,
+            partitions=partitions,
+            leases=leases,
+        )
+
     def spec(self) -> ConsumerSpec:
         source = self.projection.source
-        filters = [self.subjects.matching(source, event_type=t) for t in self.projection.event_types()] or [
-            self.subjects.all_of(source)
-        ]
+        types = self.projection.event_types()
+        if self.partitions > 1:
+            durable = f"{self.name}-p{self.partition}"
+            filters = [self.subjects.in_partition(source, self.partition, t) for t in types] or [
+                self.subjects.in_partition(source, self.partition)
+            ]
+        else:
+            durable = self.name
+            filters = [self.subjects.matching(source, event_type=t) for t in types] or [
+                self.subjects.all_of(source)
+            ]
         return ConsumerSpec(
             stream=self.subjects.stream(source),
-            durable=self.name,
+            durable=durable,
             filter_subjects=filters,
             ack_wait=self.ack_wait,
             # unlimited on purpose: the runner counts handler failures itself (see above)
@@ -152,7 +197,7 @@ class ConsumerRunner:
 
     async def run(self) -> None:
         spec = self.spec()
-        self._stopping = False
+        self._stopping = self._lost = False
         delay, last_error = 0.1, ""
         while not self._stopping:
             js = self.jetstream()
@@ -160,9 +205,13 @@ class ConsumerRunner:
                 await ensure_consumer(js, spec)
                 sub = await js.pull_subscribe_bind(spec.durable, spec.stream)
                 delay, last_error = 0.1, ""
+                await self._let_predecessor_go(js, spec)
                 await self._loop(sub)
             except asyncio.CancelledError:
                 raise
+            except LeaseLost:
+                log.warning("consumer.lease_lost", consumer=self.name, partition=self.partition)
+                return
             except Exception as exc:
                 # typically the source stream does not exist yet (its service has not
                 # started): say so once, then keep trying quietly with a growing delay
@@ -173,6 +222,20 @@ class ConsumerRunner:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    async def _let_predecessor_go(self, js: Any, spec: ConsumerSpec) -> None:
+        """Taking over from an instance that died: wait until what it had in flight is due
+        for redelivery (served before new messages), unless nothing is in flight."""
+        wait, self.takeover_wait = self.takeover_wait, 0.0
+        if wait <= 0:
+            return
+        info = await js.consumer_info(spec.stream, spec.durable)
+        if not info.num_ack_pending:
+            return
+        log.info(
+            "consumer.awaiting_predecessor", consumer=spec.durable, in_flight=info.num_ack_pending, wait=wait
+        )
+        await asyncio.sleep(wait)
+
     async def _loop(self, sub: Any) -> None:
         upcoming = asyncio.create_task(self._fetch(sub))
         try:
@@ -181,17 +244,29 @@ class ConsumerRunner:
                 upcoming = asyncio.create_task(self._fetch(sub))  # overlaps with the apply
                 if msgs:
                     await self.process(msgs)
+                    if self._lost:
+                        raise LeaseLost(self.lease_name)
         finally:
             await self._release(upcoming)
 
     async def _fetch(self, sub: Any) -> list[Any]:
         try:
-            return list(await sub.fetch(self.batch_size, timeout=self.fetch_timeout))
+            msgs = list(await sub.fetch(self.batch_size, timeout=self.fetch_timeout))
+            # redeliveries come first: apply in stream order, which is each aggregate's order
+            msgs.sort(key=lambda m: _stream_sequence(m) or 0)
+            return msgs
         except (FetchTimeoutError, NatsTimeoutError, TimeoutError):
             return []
 
     async def _release(self, upcoming: asyncio.Task[list[Any]]) -> None:
-        """Hand back a batch fetched but never applied, so it is redelivered at once."""
+        """Hand back a batch fetched but never applied, so it is redelivered at once.
+
+        A fetch in progress is waited for (at most its timeout), not cancelled: its pull
+        request would stay open on the server, which would deliver messages (the ones just
+        naked, say) to a subscription nobody reads, and they would come back only after
+        the ack wait."""
+        if not upcoming.done():
+            await asyncio.wait([upcoming], timeout=self.fetch_timeout + 1.0)
         if not upcoming.done():
             upcoming.cancel()
             await asyncio.gather(upcoming, return_exceptions=True)
@@ -210,6 +285,9 @@ class ConsumerRunner:
                 outcomes = await self._apply(msgs)
             except asyncio.CancelledError:
                 raise
+            except LeaseLost:  # another instance has this partition now: hand everything back
+                self._lost = True
+                outcomes = [_Outcome(ack=False, nak_delay=0.0)] * len(msgs)
             except Exception as exc:  # the database itself failed: try the batch again later
                 log.warning("consumer.batch_failed", consumer=self.name, error=str(exc))
                 outcomes = [_Outcome(ack=False, nak_delay=self.retry.delay(1))] * len(msgs)
@@ -239,7 +317,7 @@ class ConsumerRunner:
                 return await self._apply_optimistically(decoded, sequences)  # type: ignore[arg-type]
             except _NotPlain:
                 pass
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, LeaseLost):
                 raise
             except Exception as exc:
                 log.debug("consumer.batch_falls_back", consumer=self.name, error=str(exc))
@@ -251,6 +329,7 @@ class ConsumerRunner:
         """The common case: every event applies. One transaction, no savepoints."""
         ids = [str(d.event_id) for d in decoded]
         async with self.sessions() as session, session.begin():
+            await self._fence(session)
             watermark = await current_watermark(session, self.name)
             done = await self._already_processed(session, ids)
             if any(await self._blocked_aggregates(session, {d.aggregate_id for d in decoded})):
@@ -276,6 +355,7 @@ class ConsumerRunner:
         aggregates = {d.aggregate_id for d in decoded if isinstance(d, RecordedEvent)}
         outcomes: list[_Outcome] = []
         async with self.sessions() as session, session.begin():
+            await self._fence(session)
             watermark = await current_watermark(session, self.name)
             done = await self._already_processed(session, ids)
             parked, lines = await self._blocked_aggregates(session, aggregates)
@@ -286,6 +366,11 @@ class ConsumerRunner:
                 else:
                     outcomes.append(await self._apply_one(session, msg, item, sequence, batch))
         return outcomes
+
+    async def _fence(self, session: AsyncSession) -> None:
+        """Renew this partition's lease in the batch's transaction (``LeaseLost`` if taken)."""
+        if self.leases is not None:
+            await self.leases.renew(session, self.lease_name)
 
     async def _skip_covered(
         self, session: AsyncSession, item: RecordedEvent | MalformedEvent, batch: _Batch

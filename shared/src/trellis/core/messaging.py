@@ -18,8 +18,11 @@ from nats.js.api import (
     RetentionPolicy,
     StorageType,
     StreamConfig,
+    SubjectTransform,
 )
 from nats.js.errors import NotFoundError
+
+from trellis.core.subjects import partitions_of
 
 log = structlog.get_logger("trellis.messaging")
 
@@ -68,11 +71,14 @@ async def connect_when_available(url: str, *, name: str, credentials: str | None
 
 @dataclass(frozen=True)
 class StreamSpec:
-    """One service's stream. ``duplicate_window`` bounds JetStream's Nats-Msg-Id de-duplication."""
+    """One service's stream. ``duplicate_window`` bounds JetStream's Nats-Msg-Id de-duplication;
+    ``subject_transform`` (source, destination) is how the stream partitions its events
+    (``Subjects.partition_transform``)."""
 
     name: str
     subjects: list[str]
     replicas: int = 1
+    subject_transform: tuple[str, str] | None = None
     duplicate_window: float = 120.0
     max_age: float = 0.0  # seconds; 0 keeps events for ever (they are the history)
     storage: StorageType = StorageType.FILE
@@ -87,6 +93,7 @@ class StreamSpec:
             duplicate_window=self.duplicate_window,
             max_age=self.max_age,
             discard=DiscardPolicy.OLD,
+            subject_transform=SubjectTransform(*self.subject_transform) if self.subject_transform else None,
         )
 
 
@@ -120,15 +127,33 @@ class ConsumerSpec:
 
 
 async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
-    """Create the stream, or bring an existing one to this configuration."""
+    """Create the stream, or bring an existing one to this configuration.
+
+    An existing stream keeps its partitioning once it holds events: moving an aggregate
+    to another partition could apply its events out of order, so a change of the
+    partition count is refused with a warning (re-partitioning means a new stream).
+    """
     config = spec.config()
     try:
-        await js.stream_info(spec.name)
+        info = await js.stream_info(spec.name)
     except NotFoundError:
         await js.add_stream(config)
         log.info("nats.stream_created", stream=spec.name, subjects=spec.subjects)
         return
+    current = info.config.subject_transform
+    wanted = partitions_of(spec.subject_transform[1] if spec.subject_transform else None)
+    has = partitions_of(current.dest if current else None)
+    if current is not None and has != wanted and info.state.messages:
+        log.warning("nats.partitions_kept", stream=spec.name, partitions=has, configured=wanted)
+        config.subject_transform = current
     await js.update_stream(config)
+
+
+async def stream_partitions(js: JetStreamContext, stream: str) -> int:
+    """The number of partitions of ``stream`` (from its subject transform)."""
+    info = await js.stream_info(stream)
+    transform = info.config.subject_transform
+    return partitions_of(transform.dest if transform else None)
 
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:

@@ -36,7 +36,8 @@ from trellis.core.deadlines import Handler as DeadlineHandler
 from trellis.core.event_store import EventStore
 from trellis.core.events import EventRegistry
 from trellis.core.http import CorrelationMiddleware, install_error_handlers
-from trellis.core.messaging import StreamSpec, connect_when_available, ensure_stream
+from trellis.core.leases import Leases, PartitionCoordinator, Slot, instance_id
+from trellis.core.messaging import StreamSpec, connect_when_available, ensure_stream, stream_partitions
 from trellis.core.migrate import migrate
 from trellis.core.outbox import OutboxRelay
 from trellis.core.projection import Projection
@@ -116,9 +117,14 @@ class Runtime:
                 subjects=self.subjects,
                 batch_size=settings.consumer_batch_size,
                 retry=retry,
+                ack_wait=settings.consumer_ack_wait,
             )
             for p in self.projections
         ]
+        self.instance = instance_id()
+        self.leases = Leases(self.sessions, holder=self.instance, ttl=settings.lease_ttl)
+        self.coordinator = PartitionCoordinator(self.leases, service=definition.name)
+        self._partitions: dict[str, int] = {}  # source service → partitions of its stream
         self._tasks: list[asyncio.Task[None]] = []
         self._nats_task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -130,6 +136,11 @@ class Runtime:
             name=self.subjects.stream(self.definition.name),
             subjects=[self.subjects.all_of(self.definition.name)],
             replicas=self.settings.stream_replicas,
+            subject_transform=(
+                self.subjects.partition_transform(self.definition.name, self.settings.partitions)
+                if self.settings.partitions > 1
+                else None
+            ),
         )
 
     def jetstream(self) -> Any:
@@ -172,10 +183,32 @@ class Runtime:
         if self.settings.run_relay:
             self._spawn(self.relay.run(), "outbox-relay")
         if self.settings.run_consumers:
-            for runner in self.runners:
-                self._spawn(runner.run(), f"consumer-{runner.name}")
+            self._spawn(self.coordinator.run(self._discover_partitions), "consumers")
         self.ready.set()
         log.info("service.ready", stream=self.stream.name)
+
+    async def _discover_partitions(self) -> None:
+        """Add a slot per partition of each projection's source stream, once it exists."""
+        for runner in self.runners:
+            source = runner.projection.source
+            if source not in self._partitions:
+                try:
+                    self._partitions[source] = await stream_partitions(self._js, self.subjects.stream(source))
+                except Exception:  # its service has not created it yet: next round
+                    continue
+            count = self._partitions[source]
+            for partition in range(count):
+                worker = runner if count == 1 else runner.for_partition(partition, count, None)
+                worker.leases = self.leases
+                worker.partition, worker.partitions = partition, count
+                self.coordinator.add(self._slot(worker))
+
+    def _slot(self, worker: ConsumerRunner) -> Slot:
+        def start(took_over: bool) -> asyncio.Task[None]:
+            worker.takeover_wait = worker.ack_wait + 1.0 if took_over else 0.0
+            return asyncio.create_task(worker.run(), name=f"consumer-{worker.spec().durable}")
+
+        return Slot(lease=worker.lease_name, start=start, stop=worker.stop)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -196,11 +229,8 @@ class Runtime:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         self.stopping = True
-        for runner in self.runners:
-            runner.stop()
-        consumers = [t for t in self._tasks if t.get_name().startswith("consumer-")]
-        if consumers:
-            await asyncio.wait(consumers, timeout=max(0.0, deadline - loop.time()))
+        with contextlib.suppress(Exception):
+            await self.coordinator.stop(timeout=max(0.0, deadline - loop.time()))
         if self._js is not None and self.settings.run_relay:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._flush_outbox(), timeout=max(0.1, deadline - loop.time()))

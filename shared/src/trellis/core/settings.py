@@ -29,7 +29,13 @@ class ServiceSettings(BaseSettings):
     nats_url: str = EMBEDDED_NATS_URL
     nats_credentials: str | None = None  # path to a .creds file
     subject_root: str = "trellis"
-    stream_replicas: int = 1
+    stream_replicas: int = 1  # 3 in a three-node cluster
+    # The service's stream in this many partitions by aggregate: up to this many instances
+    # share each projection's work, in order per aggregate. Fixed once the stream holds
+    # events (re-partitioning means a new stream).
+    partitions: int = Field(default=1, ge=1, le=64)
+    lease_ttl: float = Field(default=10.0, gt=0)  # seconds a dead instance's partitions stay held
+    consumer_ack_wait: float = Field(default=30.0, gt=0)  # seconds before an unacked message returns
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     jwt_secret: str = DEV_JWT_SECRET

@@ -14,8 +14,16 @@ tokens, with ``*`` for the ones it does not care about:
 - one tenant's events of a type:    ``trellis.goals.goal.GoalRetired.acme.*``
 - one aggregate:                    ``trellis.goals.goal.*.*.<aggregate_id>``
 
-The aggregate id being the last token also lets a deployment partition a stream
-by aggregate (subject mapping on token 6) while keeping each aggregate in order.
+A stream in several partitions (the ``partitions`` setting, for several instances of
+its consumers) stores each event under that subject plus one more token, its *partition*:
+the server's deterministic subject mapping ``partition(n, <aggregate_id>)`` (a stream
+subject transform, see ``partition_transform``), so the stored subject is
+``trellis.goals.goal.GoalAligned.acme.0190c2....3``. Every event of an aggregate is in
+the same partition; a projection with several instances runs one durable consumer per
+partition, each consumed by one instance at a time (``core/leases.py``), so order per
+aggregate holds however the work is split. Publishers never compute the partition, and
+filters ending in ``.>`` (not ``.*``) match with or without it.
+
 ``root`` is configurable so tests (and several installations on one NATS) never
 share streams.
 """
@@ -69,4 +77,25 @@ class Subjects:
         event_type: str = "*",
         tenant_id: str = "*",
     ) -> str:
-        return f"{self.root}.{service}.{aggregate_type}.{event_type}.{tenant_id}.*"
+        return f"{self.root}.{service}.{aggregate_type}.{event_type}.{tenant_id}.>"
+
+    def in_partition(self, service: str, partition: int, event_type: str = "*") -> str:
+        """The stored subjects of one partition (of one event type, or all)."""
+        return f"{self.root}.{service}.*.{event_type}.*.*.{partition}"
+
+    def partition_transform(self, service: str, partitions: int) -> tuple[str, str]:
+        """The stream's subject transform (source, destination) that appends the partition."""
+        if partitions < 1:
+            raise ValueError("a stream has at least one partition")
+        head = f"{self.root}.{service}"
+        wildcards = ".".join(f"{{{{wildcard({i})}}}}" for i in range(1, 5))
+        return f"{head}.*.*.*.*", f"{head}.{wildcards}.{{{{partition({partitions},4)}}}}"
+
+
+_PARTITIONS = re.compile(r"\{\{\s*partition\(\s*(\d+)\s*,")
+
+
+def partitions_of(transform_destination: str | None) -> int:
+    """How many partitions a stream has, read from its subject transform (1 without one)."""
+    found = _PARTITIONS.search(transform_destination or "")
+    return int(found.group(1)) if found else 1

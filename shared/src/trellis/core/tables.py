@@ -17,6 +17,8 @@
 - ``projection_watermarks``: "this consumer's view already holds every event up to this
   position", recorded in the transaction that swapped a rebuilt view in; the consumer
   skips what is below it and applies what is above it.
+- ``consumer_leases``: which instance consumes which partition of a projection, and the
+  instances' heartbeats (see ``leases.py``).
 - ``deadlines``: what must be decided when a time passes (see ``deadlines.py``), read
   through a partial index on ``due_at`` of the ones not yet fired.
 """
@@ -188,4 +190,13 @@ deadlines = Table(
         sqlite_where=Column("fired_at").is_(None),
         postgresql_where=Column("fired_at").is_(None),
     ),
+)
+
+consumer_leases = Table(
+    "consumer_leases",
+    metadata,
+    Column("name", String(300), primary_key=True),  # consumer/<projection>/<partition> or instance/…
+    Column("holder", String(100), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
 )

@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from trellis.core.events import utcnow
+from trellis.core.messaging import stream_partitions
 from trellis.core.service import Runtime
 from trellis.core.tables import (
     consumer_failures,
@@ -106,15 +107,29 @@ async def _nats_figures(js: Any, runtime: Runtime) -> dict[str, Any]:
     for runner in runtime.runners:  # the projections' own consumers, on whichever stream
         spec = runner.spec()
         try:
-            consumer = await js.consumer_info(spec.stream, spec.durable)
             source = await js.stream_info(spec.stream)
+            count = await stream_partitions(js, spec.stream)
+            parts = [runner] if count == 1 else [runner.for_partition(p, count, None) for p in range(count)]
+            consumers = [await js.consumer_info(spec.stream, part.spec().durable) for part in parts]
         except NotFoundError:
             continue
         figures["sources"][runner.name] = {
-            **_consumer(spec.stream, consumer),
+            **_partitioned([_consumer(spec.stream, c) for c in consumers]),
             "head": source.state.last_seq,
         }
     return figures
+
+
+def _partitioned(consumers: list[dict[str, Any]]) -> dict[str, Any]:
+    """One projection's figures over the consumers of its partitions (just one, mostly)."""
+    if len(consumers) == 1:
+        return consumers[0]
+    total = dict(consumers[0], name=consumers[0]["name"].rsplit("-p", 1)[0], partitions=len(consumers))
+    for key in ("num_pending", "num_ack_pending", "num_redelivered", "num_waiting"):
+        total[key] = sum(c[key] or 0 for c in consumers)
+    for key in ("delivered_seq", "ack_floor_seq"):  # the partition furthest behind
+        total[key] = min((c[key] or 0) for c in consumers)
+    return total
 
 
 def _consumer(stream: str, info: Any) -> dict[str, Any]:

@@ -1,0 +1,241 @@
+"""Leases in the service's database: who consumes which partition, with several instances.
+
+A projection whose source stream has ``n`` partitions (``subjects.py``) runs ``n``
+durable consumers, ``<projection>-p0`` … ``-p<n-1>``. Each is consumed by the one
+instance holding its lease (a row of ``consumer_leases``: name, holder, expiry), so the
+events of an aggregate, all in one partition, are applied in order, one at a time.
+
+- **Fencing**: every batch a partition's runner commits renews its lease *in the batch's
+  own transaction* (``Leases.renew``, an ``UPDATE … WHERE holder = me``); an instance
+  that lost its lease (paused past the expiry, cut off from the database) cannot commit
+  another batch, it rolls back, hands its messages back and stops. On PostgreSQL the
+  renewal holds the row until commit, so a competitor's takeover waits for it.
+- **Balance**: each instance keeps an ``instance/<service>/<id>`` lease of its own as a
+  heartbeat. Every ``ttl / 3`` seconds the ``PartitionCoordinator`` counts the live
+  instances, takes free or expired partitions up to its fair share
+  (``ceil(partitions / instances)``) and hands back what it holds beyond it (the
+  runner finishes its batch, naks what it prefetched, then the lease is deleted).
+- **Takeover**: an instance taking a partition over from one that died waits until the
+  messages the dead one had in flight are redelivered first (``ConsumerRunner``), so
+  a newer event never overtakes them.
+
+Times are the instances' wall clocks (UTC); the lease is several seconds long, so the
+usual clock skew between hosts does not matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import math
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from trellis.core.events import utcnow
+from trellis.core.tables import consumer_leases
+
+log = structlog.get_logger("trellis.leases")
+
+
+def instance_id() -> str:
+    """This process's name among the instances of its service (host, pid, a random part)."""
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class LeaseLost(Exception):
+    """The lease a runner consumes under was taken over: it must not commit."""
+
+
+class Leases:
+    """Named leases, each held by at most one holder until it expires unless renewed."""
+
+    def __init__(self, sessions: async_sessionmaker, *, holder: str, ttl: float) -> None:
+        self.sessions = sessions
+        self.holder = holder
+        self.ttl = dt.timedelta(seconds=ttl)
+
+    async def acquire(self, name: str) -> bool:
+        """Take ``name`` if it is free, expired or already ours (then it is renewed)."""
+        now = utcnow()
+        async with self.sessions() as session, session.begin():
+            taken = await session.execute(
+                update(consumer_leases)
+                .where(consumer_leases.c.name == name)
+                .where((consumer_leases.c.holder == self.holder) | (consumer_leases.c.expires_at < now))
+                .values(holder=self.holder, expires_at=now + self.ttl, acquired_at=now)
+            )
+            if taken.rowcount:
+                return True
+            try:
+                async with session.begin_nested():
+                    await session.execute(
+                        insert(consumer_leases).values(
+                            name=name, holder=self.holder, expires_at=now + self.ttl, acquired_at=now
+                        )
+                    )
+            except IntegrityError:
+                return False  # someone else holds it
+            return True
+
+    async def renew(self, session: AsyncSession, name: str) -> None:
+        """Renew ``name`` inside the caller's transaction; raise ``LeaseLost`` if not ours."""
+        renewed = await session.execute(
+            update(consumer_leases)
+            .where(consumer_leases.c.name == name, consumer_leases.c.holder == self.holder)
+            .values(expires_at=utcnow() + self.ttl)
+        )
+        if not renewed.rowcount:  # type: ignore[attr-defined]
+            raise LeaseLost(name)
+
+    async def release(self, name: str) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                delete(consumer_leases).where(
+                    consumer_leases.c.name == name, consumer_leases.c.holder == self.holder
+                )
+            )
+
+    async def live(self, prefix: str) -> int:
+        """How many unexpired leases are named ``prefix…`` (the live instances)."""
+        async with self.sessions() as session:
+            found = await session.execute(
+                select(func.count())
+                .select_from(consumer_leases)
+                .where(consumer_leases.c.name.startswith(prefix, autoescape=True))
+                .where(consumer_leases.c.expires_at >= utcnow())
+            )
+            return int(found.scalar_one())
+
+    async def holders(self, prefix: str) -> dict[str, tuple[str, dt.datetime]]:
+        """name → (holder, expiry) of the leases named ``prefix…``."""
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(consumer_leases.c.name, consumer_leases.c.holder, consumer_leases.c.expires_at).where(
+                    consumer_leases.c.name.startswith(prefix, autoescape=True)
+                )
+            )
+            return {row.name: (row.holder, row.expires_at) for row in rows}
+
+
+@dataclass
+class Slot:
+    """One partition of one projection: the unit of work an instance holds a lease on."""
+
+    lease: str
+    start: Callable[[bool], asyncio.Task[None]]  # starts the runner (taking over from a dead holder?)
+    stop: Callable[[], None]  # asks it to finish its batch and return
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+
+class PartitionCoordinator:
+    """Keeps this instance's fair share of partitions, each run under its lease."""
+
+    def __init__(self, leases: Leases, *, service: str) -> None:
+        self.leases = leases
+        self.instances = f"instance/{service}/"
+        self.slots: dict[str, Slot] = {}
+        self.held: set[str] = set()
+        self._stopping = False
+        self.interval = leases.ttl.total_seconds() / 3
+
+    def add(self, slot: Slot) -> None:
+        self.slots.setdefault(slot.lease, slot)
+
+    async def run(self, discover: Callable[[], object] | None = None) -> None:
+        """Balance until stopped; ``discover`` (awaitable or not) may add slots each round."""
+        while not self._stopping:
+            try:
+                if discover is not None:
+                    found = discover()
+                    if asyncio.iscoroutine(found):
+                        await found
+                await self.balance()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is down: keep what runs, try again
+                log.warning("leases.balance_failed", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(self.interval)
+
+    async def balance(self) -> None:
+        await self.leases.acquire(self.instances + self.leases.holder)
+        live = max(1, await self.leases.live(self.instances))
+        share = math.ceil(len(self.slots) / live) if self.slots else 0
+        for name in sorted(self.held):  # renew, or notice it was lost (a runner that stopped)
+            slot = self.slots[name]
+            if not slot.running or not await self.leases.acquire(name):
+                await self._drop(name)
+        surplus = sorted(self.held)[share:]
+        for name in surplus:
+            await self._drop(name)
+        if surplus:
+            log.info("leases.handed_back", partitions=surplus, instances=live)
+        if len(self.held) >= share:
+            return
+        holders = await self.leases.holders("consumer/")
+        now = utcnow()
+        free = [
+            name
+            for name in self._preferred_order()
+            if name not in self.held and (name not in holders or _as_utc(holders[name][1]) < now)
+        ]
+        for name in free:
+            if len(self.held) >= share:
+                break
+            if await self.leases.acquire(name):
+                self.held.add(name)
+                took_over = name in holders and holders[name][0] != self.leases.holder
+                self.slots[name].task = self.slots[name].start(took_over)
+                log.info("leases.taken", partition=name, instances=live)
+
+    def _preferred_order(self) -> list[str]:
+        """The slots in an order of this instance's own, so instances start apart."""
+        names = sorted(self.slots)
+        if not names:
+            return names
+        turn = int(uuid.uuid5(uuid.NAMESPACE_OID, self.leases.holder).int % len(names))
+        return names[turn:] + names[:turn]
+
+    async def _drop(self, name: str, wait: float = 10.0) -> None:
+        slot = self.slots[name]
+        slot.stop()
+        task, slot.task = slot.task, None
+        if task is not None:
+            await asyncio.wait([task], timeout=wait)
+            while not task.done():  # nats-py may turn a cancellation inside a fetch into a timeout
+                task.cancel()
+                await asyncio.wait([task], timeout=0.5)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
+        self.held.discard(name)
+        with contextlib.suppress(Exception):
+            await self.leases.release(name)
+
+    async def stop(self, timeout: float) -> None:
+        """Stop every runner (each finishes its batch), then hand the leases back."""
+        self._stopping = True
+        for name in self.held:
+            self.slots[name].stop()
+        tasks = [s.task for s in self.slots.values() if s.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=max(0.0, timeout))
+        for name in list(self.held):
+            await self._drop(name, wait=0.0)
+        with contextlib.suppress(Exception):
+            await self.leases.release(self.instances + self.leases.holder)
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
