@@ -22,6 +22,7 @@ from typing import Any
 
 from rich.console import Console
 
+from trellis.core.errors import TrellisError
 from trellis.ops import audit
 from trellis.ops.target import OpsError, Target, nats_if_reachable
 
@@ -52,9 +53,12 @@ async def webhooks(
             "since": since.isoformat(),
             "until": until.isoformat() if until else None,
         }
-        plan = await replay(
-            subscription_id=subscription_id, since=since, until=until, operator=operator, dry_run=True
-        )
+        try:
+            plan = await replay(
+                subscription_id=subscription_id, since=since, until=until, operator=operator, dry_run=True
+            )
+        except TrellisError as exc:  # no such subscription, a bad range: the service says why
+            raise OpsError(f"{runtime.definition.name}: {exc}") from exc
         end = until.isoformat() if until else "now"
         console.print(
             f"replay to webhook subscription {subscription_id} ({runtime.definition.name}): "

@@ -10,6 +10,7 @@ registries of the service, without its relay, consumers or HTTP API.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import getpass
 from collections.abc import AsyncIterator
@@ -30,6 +31,8 @@ from trellis.core.service import Runtime, ServiceDefinition
 from trellis.core.settings import ServiceSettings
 from trellis.core.subjects import Subjects
 from trellis.core.tables import projection_watermarks
+
+NATS_CONNECT_TIMEOUT = 5.0  # seconds before the tool reports NATS unreachable
 
 
 class OpsError(Exception):
@@ -135,7 +138,10 @@ class Target:
         url = self.nats_url or (settings.nats_url if settings else "")
         credentials = self.nats_credentials or (settings.nats_credentials if settings else None)
         try:
-            nc = await connect(url, name="trellis-ops", credentials=credentials)
+            # connect() retries for ever (right for a service); the tool gives up instead
+            nc = await asyncio.wait_for(
+                connect(url, name="trellis-ops", credentials=credentials), NATS_CONNECT_TIMEOUT
+            )
         except Exception as exc:
             raise OpsError(f"NATS at {url} is unreachable: {type(exc).__name__}: {exc}") from exc
         try:

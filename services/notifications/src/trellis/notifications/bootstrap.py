@@ -16,6 +16,7 @@ from trellis.notifications.application.notifier import DIGEST_DEADLINE, Notifier
 from trellis.notifications.application.webhooks import WebhookAdmin
 from trellis.notifications.domain.notification import Notification
 from trellis.notifications.domain.preferences import Preferences
+from trellis.notifications.operations import webhook_replay
 from trellis.notifications.projections.affected import FeedbackAffected, GoalsAffected, OnboardingAffected
 from trellis.notifications.projections.inbox import Inbox
 from trellis.notifications.settings import NotificationsSettings
@@ -44,19 +45,21 @@ def _extras(runtime: Runtime) -> dict[str, Any]:
     worker = DeliveryWorker(
         sessions=runtime.sessions, store=runtime.store, notifier=notifier, settings=settings
     )
+    webhooks = WebhookAdmin(
+        sessions=runtime.sessions,
+        store=runtime.store,
+        subjects=runtime.subjects,
+        jetstream=runtime.jetstream,
+        allow_private_urls=settings.allow_private_webhook_urls,
+        secret_overlap=dt.timedelta(hours=settings.webhook_secret_overlap_hours),
+        wake_worker=worker.wake,
+    )
     return {
         "notifier": notifier,
         "worker": worker,
         "inbox": InboxCommands(runtime.sessions, notifications, preferences),
-        "webhooks": WebhookAdmin(
-            sessions=runtime.sessions,
-            store=runtime.store,
-            subjects=runtime.subjects,
-            jetstream=runtime.jetstream,
-            allow_private_urls=settings.allow_private_webhook_urls,
-            secret_overlap=dt.timedelta(hours=settings.webhook_secret_overlap_hours),
-            wake_worker=worker.wake,
-        ),
+        "webhooks": webhooks,
+        "webhook_replay": webhook_replay(runtime, webhooks),  # for `trellis replay webhooks`
     }
 
 

@@ -5,19 +5,32 @@ the service's database and NATS with the service's settings (the environment's
 ``TRELLIS_NOTIFICATIONS_*``), stores the replay's deliveries and returns; the running
 service's delivery worker sends them within its poll interval, through the normal signed,
 retried, logged path.
+
+``webhook_replay`` is the same replay as the runtime's ``webhook_replay`` extra, the entry
+the ``trellis replay webhooks`` command looks for (``trellis.ops.replay``); the tool opens
+the runtime without starting it, so the replay connects to NATS itself when the runtime
+has no connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import select
 
 from trellis.contracts.notifications import registry
 from trellis.core.database import create_engine, session_factory
+from trellis.core.errors import NotFound
 from trellis.core.event_store import EventStore
 from trellis.core.messaging import connect
+from trellis.core.service import Runtime
 from trellis.core.subjects import Subjects
 from trellis.notifications.application.webhooks import ReplayResult, WebhookAdmin
 from trellis.notifications.settings import NotificationsSettings
+from trellis.notifications.tables import webhook_subscriptions
 
 
 async def replay_to_subscription(
@@ -57,3 +70,66 @@ async def replay_to_subscription(
     finally:
         await nc.close()
         await engine.dispose()
+
+
+def webhook_replay(runtime: Runtime, admin: WebhookAdmin) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """The operators' replay of a time range to one subscription (found by its id alone):
+    ``dry_run`` counts the events, otherwise they are scheduled as replay deliveries."""
+
+    async def replay(
+        *,
+        subscription_id: str,
+        since: dt.datetime,
+        until: dt.datetime | None,
+        operator: str,
+        dry_run: bool,
+    ) -> dict[str, Any]:
+        c = webhook_subscriptions.c
+        async with runtime.sessions() as session:
+            tenant_id = (
+                await session.execute(
+                    select(c.tenant_id).where(c.subscription_id == subscription_id, c.deleted.is_(False))
+                )
+            ).scalar()
+        if tenant_id is None:
+            raise NotFound(f"webhook subscription {subscription_id} not found")
+        async with _jetstream(runtime) as js:
+            reading = WebhookAdmin(
+                sessions=admin.sessions,
+                store=admin.store,
+                subjects=admin.subjects,
+                jetstream=lambda: js,
+                allow_private_urls=admin.allow_private_urls,
+                secret_overlap=admin.secret_overlap,
+                wake_worker=admin.wake_worker,
+            )
+            result = await reading.replay(
+                tenant_id, subscription_id, since=since, until=until, dry_run=dry_run
+            )
+        return {
+            "subscription_id": subscription_id,
+            "tenant_id": tenant_id,
+            "replay_id": None if dry_run else result.replay_id,
+            "since": result.since.isoformat(),
+            "until": result.until.isoformat(),
+            "events": result.scheduled,
+            "scheduled": 0 if dry_run else result.scheduled,
+            "operator": operator,
+        }
+
+    return replay
+
+
+@contextlib.asynccontextmanager
+async def _jetstream(runtime: Runtime) -> AsyncIterator[Any]:
+    if runtime.jetstream() is not None:
+        yield runtime.jetstream()
+        return
+    settings = runtime.settings
+    nc = await connect(
+        settings.nats_url, name="trellis-notifications-replay", credentials=settings.nats_credentials
+    )
+    try:
+        yield nc.jetstream()
+    finally:
+        await nc.close()

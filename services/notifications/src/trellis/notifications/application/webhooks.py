@@ -217,9 +217,11 @@ class WebhookAdmin:
         since: dt.datetime,
         until: dt.datetime | None = None,
         event_types: list[str] | None = None,
+        dry_run: bool = False,
     ) -> ReplayResult:
         """Re-deliver every event that occurred in [since, until) and that the subscription
-        matches (or the narrower ``event_types``) to that subscription alone, marked as a replay."""
+        matches (or the narrower ``event_types``) to that subscription alone, marked as a replay.
+        ``dry_run`` only counts them (``scheduled``: how many a replay would send)."""
         until = until or utcnow()
         if since.tzinfo is None or until.tzinfo is None:
             raise InvalidInput("give since and until with a time zone")
@@ -245,6 +247,8 @@ class WebhookAdmin:
                 rows.append(deliveries.new_delivery(target, service, envelope, now, replay_id=replay_id))
                 if len(rows) > MAX_REPLAY_EVENTS:
                     raise InvalidInput(f"more than {MAX_REPLAY_EVENTS} events: replay a shorter range")
+        if dry_run:
+            return ReplayResult(replay_id, subscription_id, since, until, len(rows))
         async with self.sessions() as session, session.begin():
             scheduled = await deliveries.enqueue(session, rows)
         self.wake_worker()
