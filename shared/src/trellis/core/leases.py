@@ -32,7 +32,7 @@ import math
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
@@ -154,20 +154,25 @@ class PartitionCoordinator:
     def add(self, slot: Slot) -> None:
         self.slots.setdefault(slot.lease, slot)
 
-    async def run(self, discover: Callable[[], object] | None = None) -> None:
-        """Balance until stopped; ``discover`` (awaitable or not) may add slots each round."""
+    async def run(self, discover: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """Balance until stopped. ``discover`` may add slots each round; it answers whether
+        it found everything (until then, rounds come quickly: a source stream is awaited)."""
+        soon = 0.1
         while not self._stopping:
+            complete = True
             try:
                 if discover is not None:
-                    found = discover()
-                    if asyncio.iscoroutine(found):
-                        await found
+                    complete = await discover()
                 await self.balance()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database is down: keep what runs, try again
                 log.warning("leases.balance_failed", error=f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(self.interval)
+            if complete:
+                await asyncio.sleep(self.interval)
+            else:
+                await asyncio.sleep(soon)
+                soon = min(soon * 2, self.interval)
 
     async def balance(self) -> None:
         await self.leases.acquire(self.instances + self.leases.holder)

@@ -187,14 +187,17 @@ class Runtime:
         self.ready.set()
         log.info("service.ready", stream=self.stream.name)
 
-    async def _discover_partitions(self) -> None:
-        """Add a slot per partition of each projection's source stream, once it exists."""
+    async def _discover_partitions(self) -> bool:
+        """Add a slot per partition of each projection's source stream, once it exists;
+        whether every source stream was found."""
+        complete = True
         for runner in self.runners:
             source = runner.projection.source
             if source not in self._partitions:
                 try:
                     self._partitions[source] = await stream_partitions(self._js, self.subjects.stream(source))
                 except Exception:  # its service has not created it yet: next round
+                    complete = False
                     continue
             count = self._partitions[source]
             for partition in range(count):
@@ -202,6 +205,7 @@ class Runtime:
                 worker.leases = self.leases
                 worker.partition, worker.partitions = partition, count
                 self.coordinator.add(self._slot(worker))
+        return complete
 
     def _slot(self, worker: ConsumerRunner) -> Slot:
         def start(took_over: bool) -> asyncio.Task[None]:
