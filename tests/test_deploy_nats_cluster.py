@@ -88,7 +88,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Nod
         for node in nodes:
             if node.process is not None:
                 node.process.terminate()
-                node.process.wait(10)
+                try:
+                    node.process.wait(10)
+                except subprocess.TimeoutExpired:
+                    node.process.kill()
+                    node.process.wait(5)
         mp.undo()
 
 
