@@ -1,4 +1,4 @@
-"""The ``trellis`` command: run the embedded system, serve one service, mint dev tokens, and
+"""The ``trellis`` command: run the embedded system, serve or migrate one service, mint dev tokens, and
 the operators' tools (``status``, ``events``, ``projections``, ``dlq``, ``outbox``,
 ``replay``: see ``trellis.ops``).
 
@@ -63,6 +63,35 @@ def serve(service: Annotated[str, typer.Argument(help="goals, feedback, onboardi
         log_config=None,
         access_log=False,
     )
+
+
+@app.command()
+def migrate(service: Annotated[str, typer.Argument(help="goals, feedback, onboarding, ...")]) -> None:
+    """Bring one service's database to the newest schema, then exit.
+
+    A deployment runs it once before rolling out new replicas (the compose ``migrate-*``
+    services, the Kubernetes Job); ``serve`` migrates on start too, which is then a no-op.
+    """
+    import asyncio
+
+    from trellis.core.database import create_engine
+    from trellis.core.migrate import migrate as upgrade
+
+    eps = service_definitions()
+    if service not in eps:
+        raise typer.BadParameter(f"unknown service {service!r}; installed: {', '.join(eps)}")
+    definition = eps[service].load()
+    settings = definition.settings()
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url, schema=settings.database_schema)
+        try:
+            await upgrade(engine, *definition.migrations, schema=settings.database_schema)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    console.print(f"{service}: database migrated")
 
 
 @app.command()
