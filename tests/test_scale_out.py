@@ -188,6 +188,7 @@ async def test_kills_of_a_nats_node_and_of_an_instance_of_every_service_lose_and
                 "manager_id": None if person == "boss" else "boss",
             }
             await system.call(client, "onboarding", "POST", "/v1/employees", hire)
+        await everyone_known(system, 2 + len(PEOPLE))
         subscription = await system.call(
             client,
             "notifications",
@@ -280,6 +281,16 @@ async def test_kills_of_a_nats_node_and_of_an_instance_of_every_service_lose_and
         figures["events"] = events
     await receiver.stop()
     print("\nFAULT TEST FIGURES", json.dumps(figures))
+
+
+async def everyone_known(system: ScaledSystem, people: int, timeout: float = 60.0) -> None:
+    """Wait until every service's org chart replica has the people hired (feedback refuses
+    feedback to someone it does not know yet)."""
+    deadline = time.monotonic() + timeout
+    for service in ("goals", "feedback", "notifications"):
+        while (await query(system, service, "SELECT count(*) FROM org_employees"))[0][0] < people:
+            assert time.monotonic() < deadline, f"{service} does not know everyone after {timeout} s"
+            await asyncio.sleep(0.2)
 
 
 async def count_webhook_events(system: ScaledSystem) -> int:
