@@ -158,13 +158,21 @@ class _WorkingSet:
 async def _update_many(session: AsyncSession, table: Any, key: str, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    columns = [c.name for c in table.columns if c.name != key]
+    # A copy of each row with its key renamed: its other keys name the SET columns, the
+    # renamed one the row (a bound parameter cannot share a column's name). Cheaper than
+    # renaming every key.
+    where = f"_{key}"
     statement = (
         update(table)
-        .where(table.c[key] == bindparam(f"_{key}"))
-        .values({c: bindparam(f"_{c}") for c in columns})
+        .where(table.c[key] == bindparam(where))
+        .values({c.name: bindparam(c.name) for c in table.columns if c.name != key})
     )
-    await session.execute(statement, [{f"_{k}": v for k, v in row.items()} for row in rows])
+    params = []
+    for row in rows:
+        copy = row.copy()
+        copy[where] = copy.pop(key)
+        params.append(copy)
+    await session.execute(statement, params)
 
 
 class AlignmentTree(Projection):
