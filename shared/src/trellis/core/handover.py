@@ -13,17 +13,30 @@ takes it exclusively. So every batch the consumer committed before a swap was on
 already stored (or on the stream) when the swap read up to the head, none of them above
 W; and positions commit in order (``event_store.py``; the relay keeps the stream in that
 order), so no event at or below W can turn up later.
+
+``settle`` is the rest of the swap's transaction: the watermark, and the dead letters and
+held events as the swapped-in view makes them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core.events import EventEnvelope
-from trellis.core.tables import projection_watermarks
+from trellis.core.events import EventEnvelope, utcnow
+from trellis.core.tables import (
+    consumer_failures,
+    dead_letters,
+    projection_rebuilds,
+    projection_watermarks,
+)
+from trellis.core.tables import events as events_table
+
+if TYPE_CHECKING:
+    from trellis.core.shadow import ShadowTables
 
 GLOBAL_POSITION = "global_position"  # the source service's event store order
 STREAM_SEQUENCE = "stream_sequence"  # the source stream's sequence
@@ -64,3 +77,57 @@ async def current_watermark(session: AsyncSession, consumer: str) -> Watermark |
     w = projection_watermarks.c
     row = (await session.execute(select(w.kind, w.position).where(w.consumer == consumer))).first()
     return Watermark(row.kind, int(row.position)) if row else None
+
+
+async def settle(
+    session: AsyncSession, shadow: ShadowTables, *, consumer: str, kind: str, position: int, operator: str
+) -> None:
+    """In the swap's transaction: the watermark, dead letters and held events as the
+    swapped-in view makes them, and the rebuild's bookkeeping gone."""
+    rebuild_id = (await session.execute(select(shadow.state.c.rebuild_id))).scalar_one()
+    now = utcnow()
+    w = projection_watermarks.c
+    await session.execute(delete(projection_watermarks).where(w.consumer == consumer))
+    await session.execute(
+        insert(projection_watermarks).values(
+            consumer=consumer, kind=kind, position=position, rebuild_id=rebuild_id, swapped_at=now
+        )
+    )
+    d = dead_letters.c
+    # Every dead letter the live consumer recorded is for an event the new view holds or
+    # dead-lettered again (those are copied in just below).
+    await session.execute(
+        update(dead_letters)
+        .where(d.consumer == consumer, d.resolved_at.is_(None))
+        .values(
+            resolved_at=now,
+            resolution="superseded",
+            resolution_reason=f"rebuild {rebuild_id} swapped in a view holding every event up to "
+            f"{kind} {position}",
+            resolved_by=operator,
+        )
+    )
+    columns = [
+        c.name
+        for c in dead_letters.columns
+        if c.name not in ("id", "resolved_at", "resolution", "resolution_reason", "resolved_by")
+    ]
+    failures = shadow.failures
+    await session.execute(
+        insert(dead_letters).from_select(
+            columns, select(*[failures.c[c] for c in columns]).order_by(failures.c.id)
+        )
+    )
+    if kind == GLOBAL_POSITION:
+        # an event in line (being retried, or waiting) that the new view covers leaves the line
+        cf = consumer_failures.c
+        covered = select(events_table.c.event_id).where(
+            events_table.c.event_id.in_(select(cf.event_id).where(cf.consumer == consumer)),
+            events_table.c.global_position <= position,
+        )
+        await session.execute(
+            delete(consumer_failures).where(cf.consumer == consumer, cf.event_id.in_(covered))
+        )
+    await session.execute(delete(projection_rebuilds).where(projection_rebuilds.c.consumer == consumer))
+    if shadow.dialect == "postgresql":
+        await shadow.drop(session)  # what is left of it: the rebuild's bookkeeping

@@ -13,9 +13,10 @@ keeps serving, then swaps it in:
    rebuild for ``trellis status``.
 2. Events are read in order from the source (``event_sources.py``: the service's own
    event store by global position, or another service's stream by stream sequence),
-   applied through the projection's ``handle_batch`` into the shadow in large batches,
-   and the position saved in the shadow in the same transaction: an interrupted rebuild
-   resumes exactly where it stopped. No processed-event records are written.
+   applied through the projection's ``handle_batch`` into the shadow in large batches
+   (``shadow_apply.py``), and the position saved in the shadow in the same transaction:
+   an interrupted rebuild resumes exactly where it stopped. No processed-event records
+   are written.
 3. Once caught up, one transaction takes the consumer's hand-over lock, reads and
    applies what is left up to the head, swaps the tables in and records the watermark
    (``handover.py``): the live consumer skips what the new view holds and applies the
@@ -33,8 +34,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import structlog
@@ -43,22 +45,17 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from trellis.core.database import session_factory
-from trellis.core.event_sources import EventSource, SourceEvent
+from trellis.core.event_sources import EventSource
 from trellis.core.event_store import EventStore
 from trellis.core.events import utcnow
-from trellis.core.handover import GLOBAL_POSITION, lock_projection
+from trellis.core.handover import GLOBAL_POSITION, lock_projection, settle
 from trellis.core.ids import uuid7
 from trellis.core.projection import Projection
 from trellis.core.shadow import ShadowTables, TableDiff
+from trellis.core.shadow_apply import ShadowApplier
 from trellis.core.subjects import Subjects
-from trellis.core.tables import (
-    consumer_failures,
-    dead_letters,
-    processed_events,
-    projection_rebuilds,
-    projection_watermarks,
-)
 from trellis.core.tables import events as events_table
+from trellis.core.tables import processed_events, projection_rebuilds
 
 log = structlog.get_logger("trellis.replay")
 
@@ -173,13 +170,19 @@ class Rebuild:
         self.hand_over_attempts = hand_over_attempts
         self.report_every = report_every
         self._shadow: ShadowTables | None = None
-        self._parked: dict[str, str] = {}
+        self._applier_: ShadowApplier | None = None
         self._reported = 0.0
 
     async def shadow(self) -> ShadowTables:
         if self._shadow is None:
             self._shadow = await ShadowTables.of(self.engine, self.projection.tables, self.name)
+            self._applier_ = ShadowApplier(self.projection, self._shadow, self.subjects)
         return self._shadow
+
+    @property
+    def _applier(self) -> ShadowApplier:
+        assert self._applier_ is not None, "shadow() first"
+        return self._applier_
 
     async def state(self) -> RebuildState | None:
         r = projection_rebuilds.c
@@ -237,7 +240,7 @@ class Rebuild:
             else:
                 rebuild_id, position, applied = resumed
                 log.info("rebuild.resumed", projection=self.name, position=position)
-            self._parked = await self._parked_aggregates(sessions)
+            await self._applier.load_parked(sessions)
             position, applied = await self._catch_up(sessions, position, applied, progress)
             if dry_run:
                 return await self._compare(sessions, rebuild_id, position, applied, resumed, started)
@@ -313,13 +316,15 @@ class Rebuild:
                 before = applied
                 reached = False
                 while not reached:
-                    async with sessions() as session, session.begin():
-                        events, scanned, reached = await self.source.fetch(
-                            position, self.batch_size, until=head, session=session
-                        )
-                        applied += await self._apply(session, events)
-                        position = max(position, scanned)
-                        await self._save(session, position, applied)
+                    with _collector_paused():
+                        async with sessions() as session, session.begin():
+                            events, scanned, reached = await self.source.fetch(
+                                position, self.batch_size, until=head, session=session
+                            )
+                            applied += await self._applier.apply(session, events)
+                            position = max(position, scanned)
+                            await self._save(session, position, applied)
+                        del events
                     await self._report(position, applied, force=False)
                     if progress:
                         progress(position, max(head, position), applied)
@@ -346,104 +351,11 @@ class Rebuild:
                 .values(position=position, applied=applied, updated_at=utcnow())
             )
 
-    async def _apply(self, session: AsyncSession, events: list[SourceEvent]) -> int:
-        """Apply a batch to the shadow; failures become the rebuild's dead letters. How many applied."""
-        if not events:
-            return 0
-        shadow = await self.shadow()
-        plain: list[SourceEvent] = []
-        with shadow.redirect(session):
-            for item in events:
-                if item.recorded is None:
-                    await self._fail(session, item, item.error or "undecodable")
-                elif item.recorded.aggregate_id in self._parked:
-                    await self._fail(session, item, self._parked_reason(item.recorded.aggregate_id))
-                else:
-                    plain.append(item)
-            if not plain:
-                return 0
-            try:
-                async with session.begin_nested():
-                    await self.projection.handle_batch(session, [i.recorded for i in plain])  # type: ignore[misc]
-                return len(plain)
-            except _FATAL:
-                raise
-            except Exception as exc:
-                log.info("rebuild.batch_falls_back", projection=self.name, error=str(exc))
-            return await self._apply_one_by_one(session, plain)
-
-    async def _apply_one_by_one(self, session: AsyncSession, items: list[SourceEvent]) -> int:
-        applied = 0
-        for item in items:
-            recorded = item.recorded
-            assert recorded is not None
-            aggregate = recorded.aggregate_id
-            if aggregate in self._parked:
-                await self._fail(session, item, self._parked_reason(aggregate))
-                continue
-            try:
-                async with session.begin_nested():
-                    await self.projection.handle(session, recorded)
-                applied += 1
-            except _FATAL:
-                raise
-            except Exception as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "rebuild.dead_lettered",
-                    projection=self.name,
-                    event_id=str(recorded.event_id),
-                    reason=reason,
-                )
-                await self._fail(session, item, reason)
-                self._parked[aggregate] = str(recorded.event_id)
-        return applied
-
-    def _parked_reason(self, aggregate: str) -> str:
-        return f"parked behind dead-lettered event {self._parked[aggregate]} of the same aggregate"
-
-    async def _fail(self, session: AsyncSession, item: SourceEvent, reason: str) -> None:
-        shadow = await self.shadow()
-        envelope = item.envelope
-        raw = item.raw if item.raw is not None else envelope.model_dump_json().encode() if envelope else b""
-        subject = item.subject
-        if subject is None and envelope is not None:
-            subject = self.subjects.for_event(self.projection.source, envelope)
-        await session.execute(
-            insert(shadow.failures).values(
-                consumer=self.name,
-                event_id=str(envelope.event_id) if envelope else (item.headers or {}).get("Nats-Msg-Id"),
-                event_type=envelope.event_type if envelope else None,
-                tenant_id=envelope.tenant_id if envelope else None,
-                aggregate_id=envelope.aggregate_id if envelope else None,
-                subject=subject or "",
-                stream_sequence=item.stream_sequence,
-                deliveries=1,
-                reason=reason[:4000],
-                raw=raw,
-                headers=item.headers or {},
-                failed_at=utcnow(),
-            )
-        )
-
-    async def _parked_aggregates(self, sessions: async_sessionmaker) -> dict[str, str]:
-        """Aggregates the rebuild so far has dead-lettered an event of (kept across a resume)."""
-        shadow = await self.shadow()
-        f = shadow.failures.c
-        async with sessions() as session:
-            rows = await session.execute(
-                select(f.aggregate_id, f.event_id).where(f.aggregate_id.is_not(None)).order_by(f.id)
-            )
-            parked: dict[str, str] = {}
-            for aggregate, event_id in rows.all():
-                parked.setdefault(aggregate, event_id)
-        return parked
-
     async def _hand_over_retrying(
         self, sessions: async_sessionmaker, position: int, applied: int
     ) -> tuple[int, int, int]:
         for attempt in range(1, self.hand_over_attempts + 1):
-            self._parked = await self._parked_aggregates(sessions)  # as committed: a failed try rolled back
+            await self._applier.load_parked(sessions)  # as committed: a failed try rolled back
             try:
                 return await self._hand_over(sessions, position, applied)
             except DBAPIError as exc:  # a lock timeout: a reader held the live tables
@@ -474,69 +386,21 @@ class Rebuild:
                 events, scanned, reached = await self.source.fetch(
                     position, self.batch_size, until=head, session=session
                 )
-                applied += await self._apply(session, events)
+                applied += await self._applier.apply(session, events)
                 position = max(position, scanned)
             dead_lettered = int(
                 (await session.execute(select(func.count()).select_from(shadow.failures))).scalar_one()
             )
             await shadow.swap(session)
-            await self._settle(session, position)
-        return position, applied, dead_lettered
-
-    async def _settle(self, session: AsyncSession, position: int) -> None:
-        """Watermark, dead letters and held events as the swapped-in view makes them."""
-        shadow = await self.shadow()
-        rebuild_id = (await session.execute(select(shadow.state.c.rebuild_id))).scalar_one()
-        now = utcnow()
-        w = projection_watermarks.c
-        await session.execute(delete(projection_watermarks).where(w.consumer == self.name))
-        await session.execute(
-            insert(projection_watermarks).values(
+            await settle(
+                session,
+                shadow,
                 consumer=self.name,
                 kind=self.source.kind,
                 position=position,
-                rebuild_id=rebuild_id,
-                swapped_at=now,
+                operator=self.operator,
             )
-        )
-        d = dead_letters.c
-        # Every dead letter the live consumer recorded is for an event the new view holds or
-        # dead-lettered again (those are copied in just below).
-        await session.execute(
-            update(dead_letters)
-            .where(d.consumer == self.name, d.resolved_at.is_(None))
-            .values(
-                resolved_at=now,
-                resolution="superseded",
-                resolution_reason=f"rebuild {rebuild_id} swapped in a view holding every event up to "
-                f"{self.source.kind} {position}",
-                resolved_by=self.operator,
-            )
-        )
-        columns = [
-            c.name
-            for c in dead_letters.columns
-            if c.name not in ("id", "resolved_at", "resolution", "resolution_reason", "resolved_by")
-        ]
-        failures = shadow.failures
-        await session.execute(
-            insert(dead_letters).from_select(
-                columns, select(*[failures.c[c] for c in columns]).order_by(failures.c.id)
-            )
-        )
-        if self.source.kind == GLOBAL_POSITION:
-            # an event in line (being retried, or waiting) that the new view covers leaves the line
-            cf = consumer_failures.c
-            covered = select(events_table.c.event_id).where(
-                events_table.c.event_id.in_(select(cf.event_id).where(cf.consumer == self.name)),
-                events_table.c.global_position <= position,
-            )
-            await session.execute(
-                delete(consumer_failures).where(cf.consumer == self.name, cf.event_id.in_(covered))
-            )
-        await session.execute(delete(projection_rebuilds).where(projection_rebuilds.c.consumer == self.name))
-        if shadow.dialect == "postgresql":
-            await shadow.drop(session)  # what is left of it: the rebuild's bookkeeping
+        return position, applied, dead_lettered
 
     async def _compare(
         self,
@@ -586,5 +450,24 @@ class Rebuild:
             low = high
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is in memory, one young collection after.
+
+    A batch holds a few hundred thousand live objects (rows, envelopes, events) that the
+    collector would scan again and again, promoting them to older generations and
+    triggering full collections: a tenth of a rebuild's time (bench/rebuild.py). They are
+    freed by reference counting once the batch is done; what a batch left in cycles goes
+    with the collection that follows it. The rebuild runs in the operator's process.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+            gc.collect(0)
+
+
 _PASSES = 5  # catch-up passes before the hand-over at most
-_FATAL = (DBAPIError,)  # the database failing is not the event's fault: stop (resumable)

@@ -45,6 +45,15 @@ NODE_COLUMNS = [c.name for c in goal_nodes.columns]
 KR_COLUMNS = [c.name for c in goal_key_results.columns]
 CHANGEABLE = {"title", "description", "period", "owner_id", "due_date"}
 _REFERENCES = frozenset({"goal_id", "parent_id", "previous_parent_id"})  # goals an event names
+_REFERENCES_OF: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _references(event_type: type[Any]) -> tuple[str, ...]:
+    """The fields of ``event_type`` that name goals (looked up once per type)."""
+    found = _REFERENCES_OF.get(event_type)
+    if found is None:
+        found = _REFERENCES_OF[event_type] = tuple(sorted(_REFERENCES.intersection(event_type.model_fields)))
+    return found
 
 
 class _WorkingSet:
@@ -158,13 +167,21 @@ class _WorkingSet:
 async def _update_many(session: AsyncSession, table: Any, key: str, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    columns = [c.name for c in table.columns if c.name != key]
+    # A copy of each row with its key renamed: its other keys name the SET columns, the
+    # renamed one the row (a bound parameter cannot share a column's name). Cheaper than
+    # renaming every key.
+    where = f"_{key}"
     statement = (
         update(table)
-        .where(table.c[key] == bindparam(f"_{key}"))
-        .values({c: bindparam(f"_{c}") for c in columns})
+        .where(table.c[key] == bindparam(where))
+        .values({c.name: bindparam(c.name) for c in table.columns if c.name != key})
     )
-    await session.execute(statement, [{f"_{k}": v for k, v in row.items()} for row in rows])
+    params = []
+    for row in rows:
+        copy = row.copy()
+        copy[where] = copy.pop(key)
+        params.append(copy)
+    await session.execute(statement, params)
 
 
 class AlignmentTree(Projection):
@@ -193,7 +210,7 @@ class AlignmentTree(Projection):
         referenced: set[str] = set()
         for recorded in batch:
             ev = recorded.event
-            for attr in _REFERENCES.intersection(type(ev).model_fields):
+            for attr in _references(type(ev)):
                 value = getattr(ev, attr)
                 if value:
                     referenced.add(value)
@@ -206,6 +223,20 @@ class AlignmentTree(Projection):
     def _apply(self, ws: _WorkingSet, recorded: RecordedEvent) -> None:
         ev, env = recorded.event, recorded.envelope
         match ev:
+            # progress first: most of any goal's history (the cases are disjoint types)
+            case KeyResultProgressRecorded():
+                kr = ws.krs.get(ev.key_result_id)
+                if kr is None:
+                    raise LookupError(f"key result {ev.key_result_id} is not in the alignment tree")
+                kr.update(
+                    current=ev.value,
+                    progress=key_result_progress(kr["start"], kr["target"], ev.value),
+                    confidence=ev.confidence,
+                    updated_at=env.occurred_at,
+                )
+                ws.changed_krs.add(ev.key_result_id)
+                ws.touch(ev.goal_id, recorded)
+                ws.dirty.add(ev.goal_id)
             case GoalCreated():
                 ws.nodes[ev.goal_id] = {
                     "goal_id": ev.goal_id,
@@ -261,19 +292,6 @@ class AlignmentTree(Projection):
                 }
                 ws.krs_of[ev.goal_id].append(ev.key_result_id)
                 ws.new_krs.add(ev.key_result_id)
-                ws.touch(ev.goal_id, recorded)
-                ws.dirty.add(ev.goal_id)
-            case KeyResultProgressRecorded():
-                kr = ws.krs.get(ev.key_result_id)
-                if kr is None:
-                    raise LookupError(f"key result {ev.key_result_id} is not in the alignment tree")
-                kr.update(
-                    current=ev.value,
-                    progress=key_result_progress(kr["start"], kr["target"], ev.value),
-                    confidence=ev.confidence,
-                    updated_at=env.occurred_at,
-                )
-                ws.changed_krs.add(ev.key_result_id)
                 ws.touch(ev.goal_id, recorded)
                 ws.dirty.add(ev.goal_id)
             case GoalStatusChanged():

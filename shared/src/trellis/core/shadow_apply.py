@@ -1,0 +1,130 @@
+"""Applying a rebuild's batches to the shadow copy, failures included (``replay.py``).
+
+A batch goes through the projection's ``handle_batch`` in one savepoint, redirected to
+the shadow tables (``shadow.py``). Should it fail, the batch is applied again one event
+at a time, each in its own savepoint, as the live consumer does: an event whose handler
+fails becomes one of the rebuild's dead letters (written in the shadow, in the batch's
+transaction) and the later events of its aggregate are *parked* behind it, dead-lettered
+too, so the view never applies an aggregate's events out of order. Events that could not
+be decoded become dead letters directly. The database failing is not an event's fault:
+that stops the rebuild, which resumes from its last committed batch.
+"""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from trellis.core.event_sources import SourceEvent
+from trellis.core.events import utcnow
+from trellis.core.projection import Projection
+from trellis.core.shadow import ShadowTables
+from trellis.core.subjects import Subjects
+
+log = structlog.get_logger("trellis.replay")
+
+FATAL = (DBAPIError,)  # the database failing is not the event's fault: stop (resumable)
+
+
+class ShadowApplier:
+    """Applies batches of one projection to its shadow copy; keeps the parked aggregates."""
+
+    def __init__(self, projection: Projection, shadow: ShadowTables, subjects: Subjects) -> None:
+        self.projection = projection
+        self.name = projection.name
+        self.shadow = shadow
+        self.subjects = subjects
+        self.parked: dict[str, str] = {}  # aggregate -> the event dead-lettered first
+
+    async def load_parked(self, sessions: async_sessionmaker) -> None:
+        """Aggregates the rebuild has dead-lettered an event of, as committed (kept across a
+        resume; a hand-over that rolled back forgets what it parked)."""
+        f = self.shadow.failures.c
+        async with sessions() as session:
+            rows = await session.execute(
+                select(f.aggregate_id, f.event_id).where(f.aggregate_id.is_not(None)).order_by(f.id)
+            )
+            parked: dict[str, str] = {}
+            for aggregate, event_id in rows.all():
+                parked.setdefault(aggregate, event_id)
+        self.parked = parked
+
+    async def apply(self, session: AsyncSession, events: list[SourceEvent]) -> int:
+        """Apply a batch to the shadow; failures become the rebuild's dead letters. How many applied."""
+        if not events:
+            return 0
+        plain: list[SourceEvent] = []
+        with self.shadow.redirect(session):
+            for item in events:
+                if item.recorded is None:
+                    await self._fail(session, item, item.error or "undecodable")
+                elif item.recorded.aggregate_id in self.parked:
+                    await self._fail(session, item, self._parked_reason(item.recorded.aggregate_id))
+                else:
+                    plain.append(item)
+            if not plain:
+                return 0
+            try:
+                async with session.begin_nested():
+                    await self.projection.handle_batch(session, [i.recorded for i in plain])  # type: ignore[misc]
+                return len(plain)
+            except FATAL:
+                raise
+            except Exception as exc:
+                log.info("rebuild.batch_falls_back", projection=self.name, error=str(exc))
+            return await self._apply_one_by_one(session, plain)
+
+    async def _apply_one_by_one(self, session: AsyncSession, items: list[SourceEvent]) -> int:
+        applied = 0
+        for item in items:
+            recorded = item.recorded
+            assert recorded is not None
+            aggregate = recorded.aggregate_id
+            if aggregate in self.parked:
+                await self._fail(session, item, self._parked_reason(aggregate))
+                continue
+            try:
+                async with session.begin_nested():
+                    await self.projection.handle(session, recorded)
+                applied += 1
+            except FATAL:
+                raise
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "rebuild.dead_lettered",
+                    projection=self.name,
+                    event_id=str(recorded.event_id),
+                    reason=reason,
+                )
+                await self._fail(session, item, reason)
+                self.parked[aggregate] = str(recorded.event_id)
+        return applied
+
+    def _parked_reason(self, aggregate: str) -> str:
+        return f"parked behind dead-lettered event {self.parked[aggregate]} of the same aggregate"
+
+    async def _fail(self, session: AsyncSession, item: SourceEvent, reason: str) -> None:
+        envelope = item.envelope
+        raw = item.raw if item.raw is not None else envelope.model_dump_json().encode() if envelope else b""
+        subject = item.subject
+        if subject is None and envelope is not None:
+            subject = self.subjects.for_event(self.projection.source, envelope)
+        await session.execute(
+            insert(self.shadow.failures).values(
+                consumer=self.name,
+                event_id=str(envelope.event_id) if envelope else (item.headers or {}).get("Nats-Msg-Id"),
+                event_type=envelope.event_type if envelope else None,
+                tenant_id=envelope.tenant_id if envelope else None,
+                aggregate_id=envelope.aggregate_id if envelope else None,
+                subject=subject or "",
+                stream_sequence=item.stream_sequence,
+                deliveries=1,
+                reason=reason[:4000],
+                raw=raw,
+                headers=item.headers or {},
+                failed_at=utcnow(),
+            )
+        )
