@@ -220,7 +220,7 @@ class ConsumerRunner:
                 level("consumer.restarting", consumer=self.name, stream=spec.stream, error=error)
                 last_error = error
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 2.0)
 
     async def _let_predecessor_go(self, js: Any, spec: ConsumerSpec) -> None:
         """Taking over from an instance that died: wait until what it had in flight is due

@@ -51,7 +51,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 0.5,
         ack_timeout: float = 5.0,
-        max_backoff: float = 10.0,
+        max_backoff: float = 5.0,
     ) -> None:
         self.sessions = sessions
         self.jetstream = jetstream
