@@ -28,7 +28,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from typer.testing import CliRunner
 
+from trellis.core.cli import app as trellis_app
 from trellis.core.embedded import EmbeddedCluster
 from trellis.core.messaging import connect
 from trellis.core.subjects import Subjects
@@ -171,6 +173,7 @@ async def query(system: ScaledSystem, service: str, sql: str) -> list[Any]:
         await engine.dispose()
 
 
+@pytest.mark.timeout(420)  # about two minutes: processes start, load, kills, settling, checks
 async def test_kills_of_a_nats_node_and_of_an_instance_of_every_service_lose_and_duplicate_nothing(
     scaled: ScaledSystem,
 ) -> None:
@@ -272,6 +275,13 @@ async def test_kills_of_a_nats_node_and_of_an_instance_of_every_service_lose_and
         figures["webhooks_delivered"] = len(received)
         figures["webhook_requests"] = len(receiver.delivered())  # a retry after a kill resends the same id
 
+        # the operators' status, through the command line, sees the partitioned consumers caught up
+        status = await trellis_status(system)
+        for entry in status["services"]:
+            assert entry["outbox"]["unpublished"] == 0, entry["name"]
+            for name, source in entry["sources"].items():
+                assert source["partitions"] == 4 and source["num_pending"] == 0, (name, source)
+
         # every read view equals a rebuild from the events
         differences = await rebuilt_views_differ(system)
         assert differences == {}, differences
@@ -291,6 +301,17 @@ async def everyone_known(system: ScaledSystem, people: int, timeout: float = 60.
         while (await query(system, service, "SELECT count(*) FROM org_employees"))[0][0] < people:
             assert time.monotonic() < deadline, f"{service} does not know everyone after {timeout} s"
             await asyncio.sleep(0.2)
+
+
+async def trellis_status(system: ScaledSystem) -> Any:
+    """``trellis status --json`` as an operator would run it against this deployment."""
+    args = ["status", "--json", "--nats-url", system.cluster.url, "--subject-root", system.subject_root]
+    for service in SERVICES:
+        db = system.databases[service]
+        args += ["--database-url", f"{service}={db.url}", "--database-schema", f"{service}={db.schema}"]
+    result = await asyncio.to_thread(CliRunner().invoke, trellis_app, args)
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return json.loads(result.stdout)
 
 
 async def count_webhook_events(system: ScaledSystem) -> int:

@@ -149,6 +149,7 @@ class PartitionCoordinator:
         self.slots: dict[str, Slot] = {}
         self.held: set[str] = set()
         self._stopping = False
+        self._turn = asyncio.Lock()
         self.interval = leases.ttl.total_seconds() / 3
 
     def add(self, slot: Slot) -> None:
@@ -163,7 +164,9 @@ class PartitionCoordinator:
             try:
                 if discover is not None:
                     complete = await discover()
-                await self.balance()
+                async with self._turn:  # stop() waits for a round in progress
+                    if not self._stopping:
+                        await self.balance()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database is down: keep what runs, try again
@@ -197,7 +200,7 @@ class PartitionCoordinator:
             if name not in self.held and (name not in holders or _as_utc(holders[name][1]) < now)
         ]
         for name in free:
-            if len(self.held) >= share:
+            if len(self.held) >= share or self._stopping:
                 break
             if await self.leases.acquire(name):
                 self.held.add(name)
@@ -229,14 +232,22 @@ class PartitionCoordinator:
             await self.leases.release(name)
 
     async def stop(self, timeout: float) -> None:
-        """Stop every runner (each finishes its batch), then hand the leases back."""
+        """Stop every runner (each finishes its batch), then hand the leases back. A round
+        of balancing in progress is let finish first: it could otherwise renew (re-create)
+        a lease just handed back, which would then stay held until it expired."""
         self._stopping = True
-        for name in self.held:
-            self.slots[name].stop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with self._turn:
+            await self._stop_slots(deadline - loop.time())
+
+    async def _stop_slots(self, timeout: float) -> None:
+        for slot in self.slots.values():
+            slot.stop()
         tasks = [s.task for s in self.slots.values() if s.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=max(0.0, timeout))
-        for name in list(self.held):
+        for name in [n for n, slot in self.slots.items() if n in self.held or slot.task is not None]:
             await self._drop(name, wait=0.0)
         with contextlib.suppress(Exception):
             await self.leases.release(self.instances + self.leases.holder)
