@@ -191,9 +191,14 @@ class ScaledSystem:
             return resp.json()
         raise AssertionError(f"no instance of {service} took {method} {path}: {last}")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM to every instance at once (each shuts down gracefully), then wait."""
         for instance in self.all():
-            instance.stop(timeout=10)
+            if instance.alive and instance.process is not None:
+                instance.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for instance in self.all():
+            instance.stop(timeout=max(0.1, deadline - time.monotonic()))
 
 
 def every_service() -> tuple[str, ...]:

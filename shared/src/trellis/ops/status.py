@@ -155,6 +155,7 @@ def _projections(runtime: Runtime, entry: dict[str, Any]) -> list[dict[str, Any]
                 "name": projection.name,
                 "source": projection.source,
                 "replayable": projection.replayable,
+                "partitions": consumer.get("partitions", 1) if consumer else None,
                 "lag": (consumer["num_pending"] + consumer["num_ack_pending"]) if consumer else None,
                 "position": consumer["ack_floor_seq"] if consumer else None,
                 "head": consumer["head"] if consumer else None,
