@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.consumer import ConsumerRunner, RetryPolicy
 from trellis.core.events import EventEnvelope
-from trellis.core.leases import LeaseLost, Leases, PartitionCoordinator, Slot
+from trellis.core.leases import LeaseLost, Leases, PartitionCoordinator
 from trellis.core.messaging import StreamSpec, ensure_stream, stream_partitions
 from trellis.core.outbox import OutboxRelay
 from trellis.core.projection import Projection, on
@@ -110,16 +110,8 @@ class Instance:
         )
         self.runners = [template.for_partition(p, PARTITIONS, self.leases) for p in range(PARTITIONS)]
         for runner in self.runners:
-            self.coordinator.add(Slot(lease=runner.lease_name, start=self._starter(runner), stop=runner.stop))
+            self.coordinator.add(runner.slot())
         self.task: asyncio.Task[None] | None = None
-
-    @staticmethod
-    def _starter(runner: ConsumerRunner) -> Any:
-        def start(took_over: bool) -> asyncio.Task[None]:
-            runner.takeover_wait = runner.ack_wait + 1.0 if took_over else 0.0
-            return asyncio.create_task(runner.run())
-
-        return start
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.coordinator.run())

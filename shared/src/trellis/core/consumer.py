@@ -63,7 +63,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from trellis.core.errors import MalformedEvent
 from trellis.core.events import EventEnvelope, EventRegistry, RecordedEvent, utcnow
 from trellis.core.handover import Watermark, current_watermark
-from trellis.core.leases import LeaseLost, Leases
+from trellis.core.leases import LeaseLost, Leases, Slot
 from trellis.core.messaging import ConsumerSpec, ensure_consumer
 from trellis.core.outbox import JetStreamProvider
 from trellis.core.projection import Projection
@@ -168,6 +168,16 @@ class ConsumerRunner:
             partitions=partitions,
             leases=leases,
         )
+
+    def slot(self) -> Slot:
+        """This runner as a unit of work for a ``PartitionCoordinator``: started under its
+        lease (after letting a dead predecessor's messages come back, if it took over)."""
+
+        def start(took_over: bool) -> asyncio.Task[None]:
+            self.takeover_wait = self.ack_wait + 1.0 if took_over else 0.0
+            return asyncio.create_task(self.run(), name=f"consumer-{self.spec().durable}")
+
+        return Slot(lease=self.lease_name, start=start, stop=self.stop)
 
     def spec(self) -> ConsumerSpec:
         source = self.projection.source

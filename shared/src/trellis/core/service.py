@@ -36,7 +36,7 @@ from trellis.core.deadlines import Handler as DeadlineHandler
 from trellis.core.event_store import EventStore
 from trellis.core.events import EventRegistry
 from trellis.core.http import CorrelationMiddleware, install_error_handlers
-from trellis.core.leases import Leases, PartitionCoordinator, Slot, instance_id
+from trellis.core.leases import Leases, PartitionCoordinator, instance_id
 from trellis.core.messaging import StreamSpec, connect_when_available, ensure_stream, stream_partitions
 from trellis.core.migrate import migrate
 from trellis.core.outbox import OutboxRelay
@@ -124,7 +124,6 @@ class Runtime:
         self.instance = instance_id()
         self.leases = Leases(self.sessions, holder=self.instance, ttl=settings.lease_ttl)
         self.coordinator = PartitionCoordinator(self.leases, service=definition.name)
-        self._partitions: dict[str, int] = {}  # source service → partitions of its stream
         self._tasks: list[asyncio.Task[None]] = []
         self._nats_task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -192,27 +191,21 @@ class Runtime:
         whether every source stream was found."""
         complete = True
         for runner in self.runners:
+            if runner.lease_name in self.coordinator.slots:  # partition 0's: found already
+                continue
             source = runner.projection.source
-            if source not in self._partitions:
-                try:
-                    self._partitions[source] = await stream_partitions(self._js, self.subjects.stream(source))
-                except Exception:  # its service has not created it yet: next round
-                    complete = False
-                    continue
-            count = self._partitions[source]
-            for partition in range(count):
-                worker = runner if count == 1 else runner.for_partition(partition, count, None)
-                worker.leases = self.leases
-                worker.partition, worker.partitions = partition, count
-                self.coordinator.add(self._slot(worker))
+            try:
+                count = await stream_partitions(self._js, self.subjects.stream(source))
+            except Exception:  # its service has not created it yet: next round
+                complete = False
+                continue
+            if count == 1:
+                runner.leases = self.leases
+                self.coordinator.add(runner.slot())
+            else:
+                for partition in range(count):
+                    self.coordinator.add(runner.for_partition(partition, count, self.leases).slot())
         return complete
-
-    def _slot(self, worker: ConsumerRunner) -> Slot:
-        def start(took_over: bool) -> asyncio.Task[None]:
-            worker.takeover_wait = worker.ack_wait + 1.0 if took_over else 0.0
-            return asyncio.create_task(worker.run(), name=f"consumer-{worker.spec().durable}")
-
-        return Slot(lease=worker.lease_name, start=start, stop=worker.stop)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
