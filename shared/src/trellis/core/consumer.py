@@ -138,11 +138,18 @@ class ConsumerRunner:
         self.takeover_wait = 0.0  # seconds to let a dead predecessor's messages come back
         self.applied = 0
         self._stopping = False
+        self._stop_asked = asyncio.Event()  # wakes the waits a stop should cut short
         self._lost = False
 
     def stop(self) -> None:
         """Finish the batch in hand, then return from ``run``."""
         self._stopping = True
+        self._stop_asked.set()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, unless asked to stop meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_asked.wait(), seconds)
 
     @property
     def name(self) -> str:
@@ -208,6 +215,7 @@ class ConsumerRunner:
     async def run(self) -> None:
         spec = self.spec()
         self._stopping = self._lost = False
+        self._stop_asked.clear()
         delay, last_error = 0.1, ""
         while not self._stopping:
             js = self.jetstream()
@@ -229,7 +237,7 @@ class ConsumerRunner:
                 level = log.debug if error == last_error else log.warning
                 level("consumer.restarting", consumer=self.name, stream=spec.stream, error=error)
                 last_error = error
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, 2.0)
 
     async def _let_predecessor_go(self, js: Any, spec: ConsumerSpec) -> None:
@@ -244,20 +252,24 @@ class ConsumerRunner:
         log.info(
             "consumer.awaiting_predecessor", consumer=spec.durable, in_flight=info.num_ack_pending, wait=wait
         )
-        await asyncio.sleep(wait)
+        await self._pause(wait)
 
     async def _loop(self, sub: Any) -> None:
-        upcoming = asyncio.create_task(self._fetch(sub))
+        upcoming: asyncio.Task[list[Any]] | None = asyncio.create_task(self._fetch(sub))
         try:
-            while not self._stopping:
+            while upcoming is not None:
                 msgs = await upcoming
-                upcoming = asyncio.create_task(self._fetch(sub))  # overlaps with the apply
+                # the next fetch overlaps with the apply, unless this batch is the last
+                upcoming = None if self._stopping else asyncio.create_task(self._fetch(sub))
                 if msgs:
                     await self.process(msgs)
                     if self._lost:
                         raise LeaseLost(self.lease_name)
+                if self._stopping:
+                    break
         finally:
-            await self._release(upcoming)
+            if upcoming is not None:
+                await self._release(upcoming)
 
     async def _fetch(self, sub: Any) -> list[Any]:
         try:

@@ -186,8 +186,8 @@ class PartitionCoordinator:
             if not slot.running or not await self.leases.acquire(name):
                 await self._drop(name)
         surplus = sorted(self.held)[share:]
-        for name in surplus:
-            await self._drop(name)
+        # together: each runner finishes its batch, and a takeover's wait is cut short
+        await asyncio.gather(*(self._drop(name) for name in surplus))
         if surplus:
             log.info("leases.handed_back", partitions=surplus, instances=live)
         if len(self.held) >= share:
