@@ -142,7 +142,10 @@ async def test_dead_letters_listed_shown_redriven_after_a_fix_and_dropped_with_a
     listed = (await ops.trellis("dlq", "list", "-s", "goals")).stdout
     assert f"goals {TREE}: 3" in listed
 
-    ambiguous = await ops.trellis("dlq", "show", str(junk["id"]), exit_code=1)  # notifications has one too
+    # notifications dead-lettered the junk too: an id both services have needs --service
+    in_notifications = await eventually(lambda: ops.trellis_json("dlq", "list", "-s", "notifications"))
+    shared_id = min({e["id"] for e in found} & {e["id"] for e in in_notifications})
+    ambiguous = await ops.trellis("dlq", "show", str(shared_id), exit_code=1)
     assert "exists in several services (goals, notifications): pass --service" in ambiguous.stderr
     shown = await ops.trellis_json("dlq", "show", "-s", "goals", str(first["id"]))
     assert shown["message"]["event_type"] == "GoalStatusChanged"
