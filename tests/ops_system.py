@@ -87,7 +87,7 @@ class OpsSystem:
         args = [*argv, *self.flags()]
         if argv[0] != "status" and any(a in ("--yes", "redrive", "drop", "rebuild") for a in argv):
             args += ["--operator", OPERATOR]
-        result = await asyncio.to_thread(CliRunner(env={"COLUMNS": "220"}).invoke, trellis_app, args)
+        result = await asyncio.to_thread(CliRunner().invoke, trellis_app, args)
         if exit_code is not None:
             assert result.exit_code == exit_code, (
                 args,

@@ -67,6 +67,7 @@ def running_system(tmp_path: Path):
         log.close()
 
 
+@pytest.mark.slow
 def test_trellis_up_serves_the_goals_api_with_its_docs(running_system) -> None:
     base, tmp_path = running_system
     headers = {

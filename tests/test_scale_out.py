@@ -173,6 +173,7 @@ async def query(system: ScaledSystem, service: str, sql: str) -> list[Any]:
         await engine.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(420)  # about two minutes: processes start, load, kills, settling, checks
 async def test_kills_of_a_nats_node_and_of_an_instance_of_every_service_lose_and_duplicate_nothing(
     scaled: ScaledSystem,

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, text, update
 
 from trellis.contracts.onboarding import MilestoneTemplate
@@ -137,6 +138,7 @@ async def _on_stream_is(runtime: Runtime, expected: int) -> bool:
     return await on_stream(runtime) == expected
 
 
+@pytest.mark.slow
 async def test_moving_the_clock_past_thousands_of_due_dates_misses_each_once_through_the_due_index(
     database: Database, nats_url: str, subject_root: str, tmp_path: Path
 ) -> None:
