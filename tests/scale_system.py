@@ -121,7 +121,7 @@ class ScaledSystem:
             "CONSUMER_ACK_WAIT": "5",
             "SHUTDOWN_GRACE": "5",
             "LOG_JSON": "true",
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": "INFO",
             "CONSUMER_BATCH_SIZE": "200",
             **extra,
         }

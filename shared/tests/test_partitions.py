@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.consumer import ConsumerRunner, RetryPolicy
 from trellis.core.events import EventEnvelope
-from trellis.core.leases import LeaseLost, Leases, PartitionCoordinator
+from trellis.core.leases import LeaseLost, Leases, PartitionCoordinator, Slot
 from trellis.core.messaging import StreamSpec, ensure_stream, stream_partitions
 from trellis.core.outbox import OutboxRelay
 from trellis.core.projection import Projection, on
@@ -236,3 +236,54 @@ async def test_an_instance_whose_lease_was_taken_over_cannot_commit_and_hands_it
     successor = await js.pull_subscribe_bind(spec.durable, spec.stream)
     returned = await successor.fetch(100, timeout=1.0)
     assert len(returned) == (await js.consumer_info(stream, spec.durable)).num_ack_pending > 0
+
+
+async def test_a_slow_hand_back_does_not_let_the_instance_heartbeat_lapse(core: Core) -> None:
+    """Handing partitions back waits for their runners' batches; meanwhile the instance must
+    stay counted as live, or the others would take every partition it still holds."""
+    ttl = 0.9
+
+    def slot(name: str) -> Slot:
+        asked = asyncio.Event()
+
+        async def work() -> None:  # a long batch: returns a while after it is asked to stop
+            await asked.wait()
+            await asyncio.sleep(3 * ttl)
+
+        return Slot(lease=name, start=lambda _took_over: asyncio.create_task(work()), stop=asked.set)
+
+    first = PartitionCoordinator(Leases(core.sessions, holder="first", ttl=ttl), service=SERVICE)
+    for i in range(4):
+        first.add(slot(f"consumer/slow/{i}"))
+    first_task = asyncio.create_task(first.run())
+    await eventually(lambda: _holds(first, 4))
+
+    second_leases = Leases(core.sessions, holder="second", ttl=ttl)
+    second = PartitionCoordinator(second_leases, service=SERVICE)
+    for i in range(4):
+        second.add(slot(f"consumer/slow/{i}"))
+    second_task = asyncio.create_task(second.run())
+    try:
+        await eventually(lambda: _live(second_leases, 2))
+        # first hands two back, which takes about 3 ttl; meanwhile it stays live and keeps
+        # the other two, so second takes only what was handed back
+        kept = set(sorted(first.held)[:2])
+        deadline = asyncio.get_running_loop().time() + 5 * ttl
+        while asyncio.get_running_loop().time() < deadline:
+            assert await _live(second_leases, 2)
+            assert not second.held & kept, (second.held, kept)
+            await asyncio.sleep(ttl / 6)
+        assert first.held == kept and len(second.held) == 2
+    finally:
+        for coordinator, task in ((first, first_task), (second, second_task)):
+            await coordinator.stop(timeout=5 * ttl)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _holds(coordinator: PartitionCoordinator, count: int) -> bool:
+    return len(coordinator.held) == count
+
+
+async def _live(leases: Leases, count: int) -> bool:
+    return await leases.live(f"instance/{SERVICE}/") == count

@@ -33,9 +33,9 @@ nothing applied (redelivered, applied once) or everything applied and recorded
 are still applied one after the other), so the database and NATS work overlap.
 
 With several instances, a projection runs one durable consumer per partition of its
-source stream, each under a lease (``leases.py``): every batch renews the lease in its
-own transaction, so an instance that lost it cannot commit; it hands its messages back
-and stops. Messages are applied in stream order within a batch, and an instance taking
+source stream, each under a lease (``leases.py``): every batch renews the lease as the
+last statement of its own transaction, so an instance that lost it cannot commit; it
+hands its messages back and stops. Messages are applied in stream order within a batch, and an instance taking
 a partition over from one that died first lets the dead one's in-flight messages come
 back (redeliveries are served before new messages), so no newer event overtakes them.
 
@@ -351,7 +351,7 @@ class ConsumerRunner:
         """The common case: every event applies. One transaction, no savepoints."""
         ids = [str(d.event_id) for d in decoded]
         async with self.sessions() as session, session.begin():
-            await self._fence(session)
+            await self._still_ours(session)
             watermark = await current_watermark(session, self.name)
             done = await self._already_processed(session, ids)
             if any(await self._blocked_aggregates(session, {d.aggregate_id for d in decoded})):
@@ -367,6 +367,7 @@ class ConsumerRunner:
             ]
             if records:
                 await session.execute(insert(processed_events), records)
+            await self._fence(session)
         self.applied += len(records)
         return [_Outcome() for _ in decoded]
 
@@ -377,7 +378,7 @@ class ConsumerRunner:
         aggregates = {d.aggregate_id for d in decoded if isinstance(d, RecordedEvent)}
         outcomes: list[_Outcome] = []
         async with self.sessions() as session, session.begin():
-            await self._fence(session)
+            await self._still_ours(session)
             watermark = await current_watermark(session, self.name)
             done = await self._already_processed(session, ids)
             parked, lines = await self._blocked_aggregates(session, aggregates)
@@ -387,10 +388,19 @@ class ConsumerRunner:
                     outcomes.append(await self._skip_covered(session, item, batch))
                 else:
                     outcomes.append(await self._apply_one(session, msg, item, sequence, batch))
+            await self._fence(session)
         return outcomes
 
+    async def _still_ours(self, session: AsyncSession) -> None:
+        """Give up early on a batch of a partition taken over (``LeaseLost``)."""
+        if self.leases is not None and not await self.leases.holds(session, self.lease_name):
+            raise LeaseLost(self.lease_name)
+
     async def _fence(self, session: AsyncSession) -> None:
-        """Renew this partition's lease in the batch's transaction (``LeaseLost`` if taken)."""
+        """Renew this partition's lease as the batch's transaction's last statement
+        (``LeaseLost`` if taken: nothing of the batch commits). Last, so the row is locked
+        only from here to the commit: the instance's heartbeat keeps renewing it meanwhile,
+        however long the batch takes."""
         if self.leases is not None:
             await self.leases.renew(session, self.lease_name)
 

@@ -6,15 +6,20 @@ instance holding its lease (a row of ``consumer_leases``: name, holder, expiry),
 events of an aggregate, all in one partition, are applied in order, one at a time.
 
 - **Fencing**: every batch a partition's runner commits renews its lease *in the batch's
-  own transaction* (``Leases.renew``, an ``UPDATE … WHERE holder = me``); an instance
-  that lost its lease (paused past the expiry, cut off from the database) cannot commit
-  another batch, it rolls back, hands its messages back and stops. On PostgreSQL the
-  renewal holds the row until commit, so a competitor's takeover waits for it.
+  own transaction*, as its last statement (``Leases.renew``, an ``UPDATE … WHERE holder
+  = me``); an instance that lost its lease (paused past the expiry, cut off from the
+  database) cannot commit another batch, it rolls back, hands its messages back and
+  stops. On PostgreSQL the renewal holds the row until commit, so a competitor's
+  takeover waits for it.
 - **Balance**: each instance keeps an ``instance/<service>/<id>`` lease of its own as a
-  heartbeat. Every ``ttl / 3`` seconds the ``PartitionCoordinator`` counts the live
-  instances, takes free or expired partitions up to its fair share
-  (``ceil(partitions / instances)``) and hands back what it holds beyond it (the
-  runner finishes its batch, naks what it prefetched, then the lease is deleted).
+  heartbeat. A heartbeat task renews it and every partition the instance holds every
+  ``ttl / 3`` seconds, apart from the balancing, which may wait seconds for runners to
+  finish their batches (had renewals waited with it, the others would have counted the
+  instance out and taken its idle partitions). Every ``ttl / 3`` seconds the
+  ``PartitionCoordinator`` also counts the live instances, takes free or expired
+  partitions up to its fair share (``ceil(partitions / instances)``) and hands back what
+  it holds beyond it, all together (each runner finishes its batch, naks what it
+  prefetched, then its lease is deleted).
 - **Takeover**: an instance taking a partition over from one that died waits until the
   messages the dead one had in flight are redelivered first (``ConsumerRunner``), so
   a newer event never overtakes them.
@@ -86,6 +91,36 @@ class Leases:
                 return False  # someone else holds it
             return True
 
+    async def renew_held(self, names: set[str]) -> None:
+        """Renew the leases of ``names`` that are still ours, in one transaction.
+
+        A row locked by a runner's batch is skipped (that batch renews it as it commits):
+        waiting for it would hold every other lease of the instance, and every batch that
+        renews one, behind the slowest batch; and two instances renewing at once while a
+        partition changes hands could deadlock (seen on PostgreSQL)."""
+        if not names:
+            return
+        async with self.sessions() as session, session.begin():
+            free = (
+                await session.execute(
+                    select(consumer_leases.c.name)
+                    .where(consumer_leases.c.name.in_(sorted(names)), consumer_leases.c.holder == self.holder)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars()
+            locked = sorted(free)
+            if locked:
+                await session.execute(
+                    update(consumer_leases)
+                    .where(consumer_leases.c.name.in_(locked))
+                    .values(expires_at=utcnow() + self.ttl)
+                )
+
+    async def holds(self, session: AsyncSession, name: str) -> bool:
+        """Whether ``name`` is ours (a read: no lock)."""
+        holder = await session.execute(select(consumer_leases.c.holder).where(consumer_leases.c.name == name))
+        return holder.scalar_one_or_none() == self.holder
+
     async def renew(self, session: AsyncSession, name: str) -> None:
         """Renew ``name`` inside the caller's transaction; raise ``LeaseLost`` if not ours."""
         renewed = await session.execute(
@@ -150,14 +185,42 @@ class PartitionCoordinator:
         self.held: set[str] = set()
         self._stopping = False
         self._turn = asyncio.Lock()
+        self._heartbeat: asyncio.Task[None] | None = None
         self.interval = leases.ttl.total_seconds() / 3
 
     def add(self, slot: Slot) -> None:
         self.slots.setdefault(slot.lease, slot)
 
+    @property
+    def heartbeat_lease(self) -> str:
+        return self.instances + self.leases.holder
+
     async def run(self, discover: Callable[[], Awaitable[bool]] | None = None) -> None:
         """Balance until stopped. ``discover`` may add slots each round; it answers whether
         it found everything (until then, rounds come quickly: a source stream is awaited)."""
+        self._heartbeat = asyncio.create_task(self._beat(), name="leases-heartbeat")
+        try:
+            await self._balance_rounds(discover)
+        finally:
+            await self._stop_heartbeat()
+
+    async def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+
+    async def _beat(self) -> None:
+        """Renew the instance's lease and every partition it holds (those being handed back
+        included: their runners still commit their last batch under them)."""
+        while not self._stopping:
+            try:
+                await self.leases.acquire(self.heartbeat_lease)
+                await self.leases.renew_held(set(self.held))
+            except Exception as exc:  # the database is down: partitions will be lost
+                log.warning("leases.heartbeat_failed", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(self.interval)
+
+    async def _balance_rounds(self, discover: Callable[[], Awaitable[bool]] | None) -> None:
         soon = 0.1
         while not self._stopping:
             complete = True
@@ -178,21 +241,21 @@ class PartitionCoordinator:
                 soon = min(soon * 2, self.interval)
 
     async def balance(self) -> None:
-        await self.leases.acquire(self.instances + self.leases.holder)
+        await self.leases.acquire(self.heartbeat_lease)  # counted from the first round on
         live = max(1, await self.leases.live(self.instances))
         share = math.ceil(len(self.slots) / live) if self.slots else 0
-        for name in sorted(self.held):  # renew, or notice it was lost (a runner that stopped)
-            slot = self.slots[name]
-            if not slot.running or not await self.leases.acquire(name):
-                await self._drop(name)
-        surplus = sorted(self.held)[share:]
-        # together: each runner finishes its batch, and a takeover's wait is cut short
-        await asyncio.gather(*(self._drop(name) for name in surplus))
+        holders = await self.leases.holders("consumer/")  # (the heartbeat renews what is held)
+        mine = self.leases.holder
+        lost = sorted(
+            n for n in self.held if n not in holders or holders[n][0] != mine or not self.slots[n].running
+        )
+        surplus = sorted(n for n in self.held if n not in lost)[share:]
+        # all together: each runner finishes its batch, and a takeover's wait is cut short
+        await asyncio.gather(*(self._drop(name) for name in [*lost, *surplus]))
         if surplus:
             log.info("leases.handed_back", partitions=surplus, instances=live)
         if len(self.held) >= share:
             return
-        holders = await self.leases.holders("consumer/")
         now = utcnow()
         free = [
             name
@@ -238,6 +301,7 @@ class PartitionCoordinator:
         self._stopping = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        await self._stop_heartbeat()  # before its lease is handed back, never after
         async with self._turn:
             await self._stop_slots(deadline - loop.time())
 
@@ -250,7 +314,7 @@ class PartitionCoordinator:
         for name in [n for n, slot in self.slots.items() if n in self.held or slot.task is not None]:
             await self._drop(name, wait=0.0)
         with contextlib.suppress(Exception):
-            await self.leases.release(self.instances + self.leases.holder)
+            await self.leases.release(self.heartbeat_lease)
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
