@@ -27,8 +27,12 @@ from trellis.core.subjects import partitions_of
 log = structlog.get_logger("trellis.messaging")
 
 
-async def connect(url: str, *, name: str, credentials: str | None = None) -> NATS:
-    """Connect, reconnecting for ever: a service outlives any NATS restart."""
+async def connect(
+    url: str, *, name: str, credentials: str | None = None, inbox_prefix: str | None = None
+) -> NATS:
+    """Connect, reconnecting for ever: a service outlives any NATS restart. ``inbox_prefix``
+    replaces ``_INBOX`` for replies and push deliveries (the operators' tool has its own, which
+    the services' accounts export to it)."""
     options: dict[str, Any] = {
         "servers": [u.strip() for u in url.split(",")],
         "name": name,
@@ -39,6 +43,8 @@ async def connect(url: str, *, name: str, credentials: str | None = None) -> NAT
     }
     if credentials:
         options["user_credentials"] = credentials
+    if inbox_prefix:
+        options["inbox_prefix"] = inbox_prefix
 
     async def _disconnected() -> None:
         log.warning("nats.disconnected")
@@ -67,6 +73,44 @@ async def connect_when_available(url: str, *, name: str, credentials: str | None
             log.warning("nats.unavailable", url=url, error=str(exc), retry_in=delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+class JetStreams:
+    """One connection's JetStream API for each service's stream.
+
+    With one NATS account for everything (the embedded run) every stream is this account's.
+    With an account per service (``deploy/nats/accounts.conf``), another service's stream is
+    in its account: this account imports the JetStream API subjects that account exports
+    for it under ``import_prefix`` (a template, ``JS.{service}.API``), and their acks by
+    their own subjects. ``home`` is the service whose account the connection is in (its
+    stream needs no import); ``None`` for the operators' account, which imports every
+    service's API.
+    """
+
+    def __init__(
+        self, nc: NATS, *, home: str | None, import_prefix: str | None = None, **options: Any
+    ) -> None:
+        self.nc = nc
+        self.home = home
+        self.import_prefix = import_prefix
+        self._options = options
+        self._contexts: dict[str | None, JetStreamContext] = {}
+
+    def own(self) -> JetStreamContext:
+        """The connection's own account's API (its service's stream, the operators' audit)."""
+        return self._context(None)
+
+    def of(self, service: str) -> JetStreamContext:
+        """The API that reaches ``service``'s stream."""
+        if not self.import_prefix or service == self.home:
+            return self.own()
+        return self._context(self.import_prefix.format(service=service))
+
+    def _context(self, prefix: str | None) -> JetStreamContext:
+        if prefix not in self._contexts:
+            options = {**self._options, **({"prefix": prefix} if prefix else {})}
+            self._contexts[prefix] = self.nc.jetstream(**options)
+        return self._contexts[prefix]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +38,13 @@ from trellis.core.event_store import EventStore
 from trellis.core.events import EventRegistry
 from trellis.core.http import CorrelationMiddleware, install_error_handlers
 from trellis.core.leases import Leases, PartitionCoordinator, instance_id
-from trellis.core.messaging import StreamSpec, connect_when_available, ensure_stream, stream_partitions
+from trellis.core.messaging import (
+    JetStreams,
+    StreamSpec,
+    connect_when_available,
+    ensure_stream,
+    stream_partitions,
+)
 from trellis.core.migrate import migrate
 from trellis.core.outbox import OutboxRelay
 from trellis.core.projection import Projection
@@ -95,7 +102,8 @@ class Runtime:
             subjects=self.subjects,
         )
         self.nc: NATS | None = None
-        self._js: Any = None
+        self.streams: JetStreams | None = None
+        self._js: Any = None  # this service's own stream's API, once the stream exists
         self.relay = OutboxRelay(
             sessions=self.sessions,
             jetstream=lambda: self._js,
@@ -113,7 +121,7 @@ class Runtime:
                 projection=p,
                 sessions=self.sessions,
                 registry=self.registry_of(p.source),
-                jetstream=lambda: self._js,
+                jetstream=functools.partial(self.jetstream_for, p.source),
                 subjects=self.subjects,
                 batch_size=settings.consumer_batch_size,
                 retry=retry,
@@ -145,6 +153,12 @@ class Runtime:
     def jetstream(self) -> Any:
         return self._js
 
+    def jetstream_for(self, service: str) -> Any:
+        """The JetStream API that reaches ``service``'s stream (None until connected)."""
+        if self._js is None or self.streams is None:
+            return None
+        return self.streams.of(service)
+
     def registry_of(self, service: str) -> EventRegistry:
         """The registry that decodes ``service``'s stream (this service's own, or a contract)."""
         if service == self.definition.name:
@@ -170,7 +184,13 @@ class Runtime:
             credentials=self.settings.nats_credentials,
         )
         self.nc = nc
-        js = nc.jetstream(publish_async_max_pending=4000)
+        self.streams = JetStreams(
+            nc,
+            home=self.definition.name,
+            import_prefix=self.settings.nats_import_prefix,
+            publish_async_max_pending=4000,
+        )
+        js = self.streams.own()
         while True:
             try:
                 await ensure_stream(js, self.stream)
@@ -195,7 +215,7 @@ class Runtime:
                 continue
             source = runner.projection.source
             try:
-                count = await stream_partitions(self._js, self.subjects.stream(source))
+                count = await stream_partitions(self.jetstream_for(source), self.subjects.stream(source))
             except Exception:  # its service has not created it yet: next round
                 complete = False
                 continue

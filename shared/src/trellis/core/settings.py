@@ -28,6 +28,10 @@ class ServiceSettings(BaseSettings):
     database_schema: str | None = None  # PostgreSQL schema for this service's tables
     nats_url: str = EMBEDDED_NATS_URL
     nats_credentials: str | None = None  # path to a .creds file
+    # With a NATS account per service: where this account imports another service's
+    # JetStream API, ``{service}`` standing for its name (``JS.{service}.API`` in
+    # deploy/nats/accounts.conf). None: every stream is in one account (the embedded run).
+    nats_import_prefix: str | None = None
     subject_root: str = "trellis"
     stream_replicas: int = 1  # 3 in a three-node cluster
     # The service's stream in this many partitions by aggregate: up to this many instances

@@ -22,6 +22,7 @@ from trellis.ops.options import (
     DatabaseUrls,
     DataDir,
     NatsCreds,
+    NatsImportPrefix,
     NatsUrl,
     Operator,
     Services,
@@ -65,12 +66,22 @@ def status_command(
     data_dir: DataDir = None,
     nats_url: NatsUrl = None,
     nats_creds: NatsCreds = None,
+    nats_import_prefix: NatsImportPrefix = None,
     subject_root: SubjectRoot = None,
     database_url: DatabaseUrls = None,
     database_schema: DatabaseSchemas = None,
 ) -> None:
     """Streams, consumers' lag and pending acks, outboxes, projections against the head, dead letters."""
-    where = target(service, data_dir, nats_url, nats_creds, subject_root, database_url, database_schema)
+    where = target(
+        service,
+        data_dir,
+        nats_url,
+        nats_creds,
+        nats_import_prefix,
+        subject_root,
+        database_url,
+        database_schema,
+    )
     found = run(status.collect(where))
     if as_json:
         print_json(found)
@@ -95,12 +106,22 @@ def events_tail(
     data_dir: DataDir = None,
     nats_url: NatsUrl = None,
     nats_creds: NatsCreds = None,
+    nats_import_prefix: NatsImportPrefix = None,
     subject_root: SubjectRoot = None,
     database_url: DatabaseUrls = None,
     database_schema: DatabaseSchemas = None,
 ) -> None:
     """Follow events live (Ctrl-C stops), filtered by service, aggregate type, event type, tenant."""
-    where = target(service, data_dir, nats_url, nats_creds, subject_root, database_url, database_schema)
+    where = target(
+        service,
+        data_dir,
+        nats_url,
+        nats_creds,
+        nats_import_prefix,
+        subject_root,
+        database_url,
+        database_schema,
+    )
 
     def emit(name: str, envelope: object, msg: object) -> None:
         if as_json:
@@ -136,12 +157,22 @@ def events_history(
     data_dir: DataDir = None,
     nats_url: NatsUrl = None,
     nats_creds: NatsCreds = None,
+    nats_import_prefix: NatsImportPrefix = None,
     subject_root: SubjectRoot = None,
     database_url: DatabaseUrls = None,
     database_schema: DatabaseSchemas = None,
 ) -> None:
     """An aggregate's history from its event store (who, what, when, version) and its state."""
-    where = target(service, data_dir, nats_url, nats_creds, subject_root, database_url, database_schema)
+    where = target(
+        service,
+        data_dir,
+        nats_url,
+        nats_creds,
+        nats_import_prefix,
+        subject_root,
+        database_url,
+        database_schema,
+    )
     found = run(events.history(where, aggregate_id, at_version=at_version, reveal_private=reveal_private))
     if as_json:
         print_json(found)
@@ -165,12 +196,22 @@ def events_find(
     data_dir: DataDir = None,
     nats_url: NatsUrl = None,
     nats_creds: NatsCreds = None,
+    nats_import_prefix: NatsImportPrefix = None,
     subject_root: SubjectRoot = None,
     database_url: DatabaseUrls = None,
     database_schema: DatabaseSchemas = None,
 ) -> None:
     """Search the event stores by tenant, type, actor, aggregate type and time range."""
-    where = target(service, data_dir, nats_url, nats_creds, subject_root, database_url, database_schema)
+    where = target(
+        service,
+        data_dir,
+        nats_url,
+        nats_creds,
+        nats_import_prefix,
+        subject_root,
+        database_url,
+        database_schema,
+    )
     found = run(
         events.find(
             where,
@@ -209,12 +250,22 @@ def projections_rebuild(
     data_dir: DataDir = None,
     nats_url: NatsUrl = None,
     nats_creds: NatsCreds = None,
+    nats_import_prefix: NatsImportPrefix = None,
     subject_root: SubjectRoot = None,
     database_url: DatabaseUrls = None,
     database_schema: DatabaseSchemas = None,
 ) -> None:
     """Rebuild a read view without downtime: shadow copy, catch up, atomic swap; resumable."""
-    where = target(service, data_dir, nats_url, nats_creds, subject_root, database_url, database_schema)
+    where = target(
+        service,
+        data_dir,
+        nats_url,
+        nats_creds,
+        nats_import_prefix,
+        subject_root,
+        database_url,
+        database_schema,
+    )
     with projections.RebuildProgress(err, name) as bar:
         found = run(
             projections.rebuild(
@@ -244,12 +295,22 @@ def projections_reset(
     data_dir: DataDir = None,
     nats_url: NatsUrl = None,
     nats_creds: NatsCreds = None,
+    nats_import_prefix: NatsImportPrefix = None,
     subject_root: SubjectRoot = None,
     database_url: DatabaseUrls = None,
     database_schema: DatabaseSchemas = None,
 ) -> None:
     """Empty a view and re-read its whole stream (repair with downtime; consumers stopped)."""
-    where = target(service, data_dir, nats_url, nats_creds, subject_root, database_url, database_schema)
+    where = target(
+        service,
+        data_dir,
+        nats_url,
+        nats_creds,
+        nats_import_prefix,
+        subject_root,
+        database_url,
+        database_schema,
+    )
     found = run(projections.reset(where, name, operator=operator_name(operator), yes=yes, console=err))
     if as_json:
         print_json(found)
@@ -269,12 +330,22 @@ def dlq_list(
     data_dir: DataDir = None,
     nats_url: NatsUrl = None,
     nats_creds: NatsCreds = None,
+    nats_import_prefix: NatsImportPrefix = None,
     subject_root: SubjectRoot = None,
     database_url: DatabaseUrls = None,
     database_schema: DatabaseSchemas = None,
 ) -> None:
     """Dead letters per consumer, with their reasons."""
-    where = target(service, data_dir, nats_url, nats_creds, subject_root, database_url, database_schema)
+    where = target(
+        service,
+        data_dir,
+        nats_url,
+        nats_creds,
+        nats_import_prefix,
+        subject_root,
+        database_url,
+        database_schema,
+    )
     found = run(dlq.list_letters(where, consumer=consumer, include_resolved=include_resolved))
     if as_json:
         print_json(found)
@@ -290,12 +361,22 @@ def dlq_show(
     data_dir: DataDir = None,
     nats_url: NatsUrl = None,
     nats_creds: NatsCreds = None,
+    nats_import_prefix: NatsImportPrefix = None,
     subject_root: SubjectRoot = None,
     database_url: DatabaseUrls = None,
     database_schema: DatabaseSchemas = None,
 ) -> None:
     """One dead letter: its reason, headers and message."""
-    where = target(service, data_dir, nats_url, nats_creds, subject_root, database_url, database_schema)
+    where = target(
+        service,
+        data_dir,
+        nats_url,
+        nats_creds,
+        nats_import_prefix,
+        subject_root,
+        database_url,
+        database_schema,
+    )
     found = run(dlq.show(where, letter_id))
     if as_json:
         print_json(found)
@@ -318,12 +399,22 @@ def dlq_redrive(
     data_dir: DataDir = None,
     nats_url: NatsUrl = None,
     nats_creds: NatsCreds = None,
+    nats_import_prefix: NatsImportPrefix = None,
     subject_root: SubjectRoot = None,
     database_url: DatabaseUrls = None,
     database_schema: DatabaseSchemas = None,
 ) -> None:
     """Apply dead letters through their projection, in order per aggregate, after a fix."""
-    where = target(service, data_dir, nats_url, nats_creds, subject_root, database_url, database_schema)
+    where = target(
+        service,
+        data_dir,
+        nats_url,
+        nats_creds,
+        nats_import_prefix,
+        subject_root,
+        database_url,
+        database_schema,
+    )
     found = run(
         dlq.redrive(
             where, operator=operator_name(operator), ids=ids or [], consumer=consumer, everything=everything
@@ -351,12 +442,22 @@ def dlq_drop(
     data_dir: DataDir = None,
     nats_url: NatsUrl = None,
     nats_creds: NatsCreds = None,
+    nats_import_prefix: NatsImportPrefix = None,
     subject_root: SubjectRoot = None,
     database_url: DatabaseUrls = None,
     database_schema: DatabaseSchemas = None,
 ) -> None:
     """Resolve dead letters without applying them, recording why."""
-    where = target(service, data_dir, nats_url, nats_creds, subject_root, database_url, database_schema)
+    where = target(
+        service,
+        data_dir,
+        nats_url,
+        nats_creds,
+        nats_import_prefix,
+        subject_root,
+        database_url,
+        database_schema,
+    )
     found = run(
         dlq.drop(
             where,
@@ -385,12 +486,22 @@ def outbox_relay(
     data_dir: DataDir = None,
     nats_url: NatsUrl = None,
     nats_creds: NatsCreds = None,
+    nats_import_prefix: NatsImportPrefix = None,
     subject_root: SubjectRoot = None,
     database_url: DatabaseUrls = None,
     database_schema: DatabaseSchemas = None,
 ) -> None:
     """Publish the outboxes' unpublished events now (fenced, in order, de-duplicated)."""
-    where = target(service, data_dir, nats_url, nats_creds, subject_root, database_url, database_schema)
+    where = target(
+        service,
+        data_dir,
+        nats_url,
+        nats_creds,
+        nats_import_prefix,
+        subject_root,
+        database_url,
+        database_schema,
+    )
     found = run(outbox.relay(where, operator=operator_name(operator), yes=yes, console=err))
     if as_json:
         print_json(found)
@@ -408,12 +519,22 @@ def replay_webhooks(
     data_dir: DataDir = None,
     nats_url: NatsUrl = None,
     nats_creds: NatsCreds = None,
+    nats_import_prefix: NatsImportPrefix = None,
     subject_root: SubjectRoot = None,
     database_url: DatabaseUrls = None,
     database_schema: DatabaseSchemas = None,
 ) -> None:
     """Re-deliver a time range of events to one subscriber (signed, retried, marked as replays)."""
-    where = target(service, data_dir, nats_url, nats_creds, subject_root, database_url, database_schema)
+    where = target(
+        service,
+        data_dir,
+        nats_url,
+        nats_creds,
+        nats_import_prefix,
+        subject_root,
+        database_url,
+        database_schema,
+    )
     start = _time(since, "--since")
     if start is None:
         raise typer.BadParameter("a time is needed", param_hint="--since")

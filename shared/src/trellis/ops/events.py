@@ -74,11 +74,12 @@ async def tail(
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     seen = 0
     async with target.nats() as nc:
-        js = nc.jetstream()
+        streams = target.streams(nc)
         subscriptions = []
         for definition in target.chosen():
             service = definition.name
             stream = subjects.stream(service)
+            js = streams.of(service)
             try:
                 await js.stream_info(stream)
             except NotFoundError:

@@ -32,6 +32,13 @@ DataDir = Annotated[
 ]
 NatsUrl = Annotated[str | None, typer.Option(help="NATS URL (default: the services' setting)")]
 NatsCreds = Annotated[str | None, typer.Option("--nats-creds", help="NATS .creds file")]
+NatsImportPrefix = Annotated[
+    str | None,
+    typer.Option(
+        help="with a NATS account per service: where the tool's account imports each service's "
+        "JetStream API, e.g. 'JS.{service}.API' (default: the services' setting)"
+    ),
+]
 SubjectRoot = Annotated[str | None, typer.Option(help="first token of every subject (default: trellis)")]
 DatabaseUrls = Annotated[
     list[str] | None,
@@ -53,6 +60,7 @@ def target(
     data_dir: Path | None,
     nats_url: str | None,
     nats_creds: str | None,
+    nats_import_prefix: str | None,
     subject_root: str | None,
     database_urls: list[str] | None,
     database_schemas: list[str] | None,
@@ -62,6 +70,7 @@ def target(
         data_dir=data_dir,
         nats_url=nats_url,
         nats_credentials=nats_creds,
+        nats_import_prefix=nats_import_prefix,
         subject_root=subject_root,
         database_urls=_pairs(database_urls, "--database-url"),
         database_schemas=_pairs(database_schemas, "--database-schema"),

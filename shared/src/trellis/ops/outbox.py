@@ -60,9 +60,9 @@ async def relay(target: Target, *, operator: str, yes: bool, console: Console) -
         if not yes:
             raise OpsError("nothing done: pass --yes to publish")
         async with target.nats() as nc:
-            js = nc.jetstream(publish_async_max_pending=4000)
+            streams = target.streams(nc, publish_async_max_pending=4000)
             for rt, _count, _age in waiting:
-                published[rt.definition.name] = await _drain(rt, js)
+                published[rt.definition.name] = await _drain(rt, streams.of(rt.definition.name))
             await audit.record(
                 nc,
                 runtimes[0].subjects,

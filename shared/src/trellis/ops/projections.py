@@ -32,6 +32,7 @@ from sqlalchemy import delete, func, select, update
 from trellis.core.consumer import ConsumerRunner
 from trellis.core.event_sources import EventSource, StoreSource, StreamSource
 from trellis.core.events import utcnow
+from trellis.core.messaging import JetStreams
 from trellis.core.replay import NotReplayable, Rebuild, RebuildRefused
 from trellis.core.replay import Progress as ProgressFn
 from trellis.core.service import Runtime
@@ -51,17 +52,17 @@ def _runner(runtime: Runtime, name: str) -> ConsumerRunner:
     return next(r for r in runtime.runners if r.name == name)
 
 
-def _source(found: FoundProjection, js: Any) -> EventSource:
+def _source(found: FoundProjection, streams: JetStreams | None) -> EventSource:
     runtime, projection = found.runtime, found.projection
     if projection.source == runtime.definition.name:
         return StoreSource(runtime.store, projection.event_types())
-    if js is None:
+    if streams is None:
         raise OpsError(
             f"{projection.name} follows the {projection.source} stream: NATS is needed to rebuild it"
         )
     spec = _runner(runtime, projection.name).spec()
     return StreamSource(
-        js,
+        streams.of(projection.source),
         stream=spec.stream,
         filter_subjects=spec.filter_subjects,
         registry=runtime.registry_of(projection.source),
@@ -99,7 +100,7 @@ async def rebuild(
                 str(NotReplayable(name)) + ". Rebuild only the read views it keeps, if any, "
                 "through a replayable projection of their own."
             )
-        source = _source(found, nc.jetstream() if nc else None)
+        source = _source(found, target.streams(nc) if nc else None)
         try:
             job = Rebuild(
                 found.projection,
@@ -284,7 +285,7 @@ async def reset(target: Target, name: str, *, operator: str, yes: bool, console:
             "  (until then the view is empty or partial: this is the repair with downtime; "
             "`projections rebuild` needs none)"
         )
-        js = nc.jetstream()
+        js = target.streams(nc).of(projection.source)  # the consumer is on its source's stream
         busy = await _being_read(js, spec.stream, spec.durable)
         if busy:
             await audit.record(

@@ -7,7 +7,7 @@ its runtime's extras (``ServiceDefinition.extras``)::
 
     async def webhook_replay(
         *, subscription_id: str, since: datetime, until: datetime | None,
-        operator: str, dry_run: bool,
+        operator: str, dry_run: bool, streams: JetStreams,  # the tool's, to read the streams
     ) -> dict[str, Any]:   # at least {"subscription_id", "events": <how many>, ...}
 
 The command finds the installed service that offers it, asks it for the plan (dry run)
@@ -24,7 +24,7 @@ from rich.console import Console
 
 from trellis.core.errors import TrellisError
 from trellis.ops import audit
-from trellis.ops.target import OpsError, Target, nats_if_reachable
+from trellis.ops.target import OpsError, Target
 
 
 async def webhooks(
@@ -39,7 +39,7 @@ async def webhooks(
 ) -> dict[str, Any]:
     if until is not None and until <= since:
         raise OpsError("--until must be after --since")
-    async with target.runtimes() as runtimes, nats_if_reachable(target) as nc:
+    async with target.runtimes() as runtimes, target.nats() as nc:
         offering = [rt for rt in runtimes if callable(rt.extras.get("webhook_replay"))]
         if not offering:
             raise OpsError(
@@ -55,7 +55,12 @@ async def webhooks(
         }
         try:
             plan = await replay(
-                subscription_id=subscription_id, since=since, until=until, operator=operator, dry_run=True
+                subscription_id=subscription_id,
+                since=since,
+                until=until,
+                operator=operator,
+                dry_run=True,
+                streams=target.streams(nc),
             )
         except TrellisError as exc:  # no such subscription, a bad range: the service says why
             raise OpsError(f"{runtime.definition.name}: {exc}") from exc
@@ -67,7 +72,12 @@ async def webhooks(
         if not yes:
             raise OpsError("nothing done: pass --yes to re-deliver")
         result = await replay(
-            subscription_id=subscription_id, since=since, until=until, operator=operator, dry_run=False
+            subscription_id=subscription_id,
+            since=since,
+            until=until,
+            operator=operator,
+            dry_run=False,
+            streams=target.streams(nc),
         )
         await audit.record(
             nc,

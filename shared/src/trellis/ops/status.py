@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from trellis.core.events import utcnow
-from trellis.core.messaging import stream_partitions
+from trellis.core.messaging import JetStreams, stream_partitions
 from trellis.core.service import Runtime
 from trellis.core.tables import (
     consumer_failures,
@@ -30,10 +30,10 @@ async def collect(target: Target) -> dict[str, Any]:
     chosen = target.chosen()
     result: dict[str, Any] = {"nats": {}, "services": []}
     async with contextlib.AsyncExitStack() as stack:
-        js = None
+        streams = None
         try:
             nc = await stack.enter_async_context(target.nats())
-            js = nc.jetstream()
+            streams = target.streams(nc)
             result["nats"] = {"url": nc.connected_url.geturl() if nc.connected_url else None, "error": None}
         except OpsError as exc:
             result["nats"] = {"url": target.nats_url, "error": str(exc)}
@@ -51,8 +51,8 @@ async def collect(target: Target) -> dict[str, Any]:
             except Exception as exc:
                 entry["error"] = f"database: {type(exc).__name__}: {exc}"
                 continue
-            if js is not None:
-                entry.update(await _nats_figures(js, runtime))
+            if streams is not None:
+                entry.update(await _nats_figures(streams, runtime))
             entry["projections"] = _projections(runtime, entry)
     return result
 
@@ -86,8 +86,9 @@ async def _database_figures(runtime: Runtime) -> dict[str, Any]:
     }
 
 
-async def _nats_figures(js: Any, runtime: Runtime) -> dict[str, Any]:
+async def _nats_figures(streams: JetStreams, runtime: Runtime) -> dict[str, Any]:
     stream = runtime.stream.name
+    js = streams.of(runtime.definition.name)
     figures: dict[str, Any] = {"stream": None, "consumers": [], "sources": {}}
     try:
         info = await js.stream_info(stream)
@@ -106,11 +107,12 @@ async def _nats_figures(js: Any, runtime: Runtime) -> dict[str, Any]:
         figures["consumers"].append(_consumer(stream, consumer))
     for runner in runtime.runners:  # the projections' own consumers, on whichever stream
         spec = runner.spec()
+        on = streams.of(runner.projection.source)
         try:
-            source = await js.stream_info(spec.stream)
-            count = await stream_partitions(js, spec.stream)
+            source = await on.stream_info(spec.stream)
+            count = await stream_partitions(on, spec.stream)
             parts = [runner] if count == 1 else [runner.for_partition(p, count, None) for p in range(count)]
-            consumers = [await js.consumer_info(spec.stream, part.spec().durable) for part in parts]
+            consumers = [await on.consumer_info(spec.stream, part.spec().durable) for part in parts]
         except NotFoundError:
             continue
         figures["sources"][runner.name] = {

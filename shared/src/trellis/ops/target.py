@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from trellis.core.database import is_sqlite
-from trellis.core.messaging import connect
+from trellis.core.messaging import JetStreams, connect
 from trellis.core.projection import Projection
 from trellis.core.service import Runtime, ServiceDefinition
 from trellis.core.settings import ServiceSettings
@@ -33,6 +33,9 @@ from trellis.core.subjects import Subjects
 from trellis.core.tables import projection_watermarks
 
 NATS_CONNECT_TIMEOUT = 5.0  # seconds before the tool reports NATS unreachable
+# The tool's replies and push deliveries (``events tail``, rebuilds from a stream): with an
+# account per service, each service's account exports this subject space to the tool's.
+OPS_INBOX = "_INBOX_ops"
 
 
 class OpsError(Exception):
@@ -65,6 +68,7 @@ class Target:
     data_dir: Path | None = None
     nats_url: str | None = None
     nats_credentials: str | None = None
+    nats_import_prefix: str | None = None
     subject_root: str | None = None
     database_urls: dict[str, str] = field(default_factory=dict)
     database_schemas: dict[str, str] = field(default_factory=dict)
@@ -85,6 +89,8 @@ class Target:
             overrides["nats_url"] = self.nats_url
         if self.nats_credentials:
             overrides["nats_credentials"] = self.nats_credentials
+        if self.nats_import_prefix:
+            overrides["nats_import_prefix"] = self.nats_import_prefix
         if self.subject_root:
             overrides["subject_root"] = self.subject_root
         if definition.name in self.database_urls:
@@ -140,7 +146,8 @@ class Target:
         try:
             # connect() retries for ever (right for a service); the tool gives up instead
             nc = await asyncio.wait_for(
-                connect(url, name="trellis-ops", credentials=credentials), NATS_CONNECT_TIMEOUT
+                connect(url, name="trellis-ops", credentials=credentials, inbox_prefix=OPS_INBOX),
+                NATS_CONNECT_TIMEOUT,
             )
         except Exception as exc:
             raise OpsError(f"NATS at {url} is unreachable: {type(exc).__name__}: {exc}") from exc
@@ -149,6 +156,14 @@ class Target:
         finally:
             with contextlib.suppress(Exception):
                 await nc.drain()
+
+    def streams(self, nc: NATS, **options: Any) -> JetStreams:
+        """The tool's JetStream API for each service's stream (its own account's: the audit)."""
+        chosen = self.chosen()
+        prefix = self.nats_import_prefix or (
+            self.settings_for(chosen[0]).nats_import_prefix if chosen else None
+        )
+        return JetStreams(nc, home=None, import_prefix=prefix, **options)
 
 
 @contextlib.asynccontextmanager

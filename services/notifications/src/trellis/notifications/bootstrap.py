@@ -49,7 +49,7 @@ def _extras(runtime: Runtime) -> dict[str, Any]:
         sessions=runtime.sessions,
         store=runtime.store,
         subjects=runtime.subjects,
-        jetstream=runtime.jetstream,
+        jetstream=runtime.jetstream_for,
         allow_private_urls=settings.allow_private_webhook_urls,
         secret_overlap=dt.timedelta(hours=settings.webhook_secret_overlap_hours),
         wake_worker=worker.wake,

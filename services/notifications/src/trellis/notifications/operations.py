@@ -25,7 +25,7 @@ from trellis.contracts.notifications import registry
 from trellis.core.database import create_engine, session_factory
 from trellis.core.errors import NotFound
 from trellis.core.event_store import EventStore
-from trellis.core.messaging import connect
+from trellis.core.messaging import JetStreams, connect
 from trellis.core.service import Runtime
 from trellis.core.subjects import Subjects
 from trellis.notifications.application.webhooks import ReplayResult, WebhookAdmin
@@ -52,14 +52,14 @@ async def replay_to_subscription(
     try:
         sessions = session_factory(engine)
         subjects = Subjects(settings.subject_root)
-        js = nc.jetstream()
+        streams = JetStreams(nc, home="notifications", import_prefix=settings.nats_import_prefix)
         admin = WebhookAdmin(
             sessions=sessions,
             store=EventStore(
                 service="notifications", registry=registry, sessions=sessions, subjects=subjects
             ),
             subjects=subjects,
-            jetstream=lambda: js,
+            jetstream=streams.of,
             allow_private_urls=settings.allow_private_webhook_urls,
             secret_overlap=dt.timedelta(hours=settings.webhook_secret_overlap_hours),
             wake_worker=lambda: None,  # the service's worker polls
@@ -83,7 +83,10 @@ def webhook_replay(runtime: Runtime, admin: WebhookAdmin) -> Callable[..., Await
         until: dt.datetime | None,
         operator: str,
         dry_run: bool,
+        streams: JetStreams | None = None,
     ) -> dict[str, Any]:
+        """``streams``: the caller's own NATS connection's (the operators' tool), else the
+        service's, else one made with its settings."""
         c = webhook_subscriptions.c
         async with runtime.sessions() as session:
             tenant_id = (
@@ -93,12 +96,12 @@ def webhook_replay(runtime: Runtime, admin: WebhookAdmin) -> Callable[..., Await
             ).scalar()
         if tenant_id is None:
             raise NotFound(f"webhook subscription {subscription_id} not found")
-        async with _jetstream(runtime) as js:
+        async with _jetstreams(runtime, streams) as reachable:
             reading = WebhookAdmin(
                 sessions=admin.sessions,
                 store=admin.store,
                 subjects=admin.subjects,
-                jetstream=lambda: js,
+                jetstream=reachable.of,
                 allow_private_urls=admin.allow_private_urls,
                 secret_overlap=admin.secret_overlap,
                 wake_worker=admin.wake_worker,
@@ -121,15 +124,18 @@ def webhook_replay(runtime: Runtime, admin: WebhookAdmin) -> Callable[..., Await
 
 
 @contextlib.asynccontextmanager
-async def _jetstream(runtime: Runtime) -> AsyncIterator[Any]:
-    if runtime.jetstream() is not None:
-        yield runtime.jetstream()
+async def _jetstreams(runtime: Runtime, given: JetStreams | None) -> AsyncIterator[JetStreams]:
+    if given is not None:
+        yield given
+        return
+    if runtime.streams is not None and runtime.jetstream() is not None:
+        yield runtime.streams
         return
     settings = runtime.settings
     nc = await connect(
         settings.nats_url, name="trellis-notifications-replay", credentials=settings.nats_credentials
     )
     try:
-        yield nc.jetstream()
+        yield JetStreams(nc, home=runtime.definition.name, import_prefix=settings.nats_import_prefix)
     finally:
         await nc.close()

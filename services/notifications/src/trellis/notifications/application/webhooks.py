@@ -56,7 +56,7 @@ class WebhookAdmin:
         sessions: async_sessionmaker,
         store: EventStore,
         subjects: Subjects,
-        jetstream: Callable[[], Any],
+        jetstream: Callable[[str], Any],  # service → the JetStream API of its stream (None: offline)
         allow_private_urls: bool,
         secret_overlap: dt.timedelta,
         wake_worker: Callable[[], None],
@@ -232,15 +232,15 @@ class WebhookAdmin:
             sub = await subscriptions.find(session, tenant_id, subscription_id)
         if sub is None:
             raise NotFound(f"webhook subscription {subscription_id} not found")
-        js = self.jetstream()
-        if js is None:
-            raise InvalidInput("NATS is not connected: try again shortly")
         replay_id = str(uuid7())
         # The replay is of what happened in the range, whenever the subscription was created.
         target = {**sub, "created_at": dt.datetime.min.replace(tzinfo=dt.UTC)}
         rows: list[dict[str, Any]] = []
         now = utcnow()
         for service in SERVICES:
+            js = self.jetstream(service)
+            if js is None:
+                raise InvalidInput("NATS is not connected: try again shortly")
             async for envelope in events_in_range(js, self.subjects, service, tenant_id, since, until):
                 if not _replayed(target, service, envelope, narrower):
                     continue
