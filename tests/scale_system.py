@@ -1,7 +1,8 @@
 """Trellis as it runs at scale, on loopback: a three-node JetStream cluster of the packaged
-nats-server, PostgreSQL (a schema per service), and every service as separate OS
-processes (``python -m trellis.<service>``), several instances each, with the settings a
-deployment would use (streams replicated three times, partitioned by aggregate).
+nats-server with the deployment's accounts (``deploy/nats/accounts.conf``: a NATS account
+and user per service), PostgreSQL (a schema per service), and every service as separate
+OS processes (``python -m trellis.<service>``), several instances each, with the settings
+a deployment would use (streams replicated three times, partitioned by aggregate).
 
 Used by the fault test (``test_scale_out.py``); the processes' logs are kept under the
 test's folder and their last lines are shown when something fails.
@@ -31,6 +32,10 @@ from trellis.core.settings import DEV_JWT_SECRET
 from trellis.core.testing import Database
 
 TENANT = "acme"
+ACCOUNTS = Path(__file__).parent.parent / "deploy" / "nats" / "accounts.conf"
+NATS_USERS = (*SERVICES, "ops", "sys")
+IMPORT_PREFIX = "JS.{service}.API"  # where each account imports the others' JetStream API
+SUBJECT_ROOT = "trellis"  # the accounts' permissions are written for it
 
 
 def auth(employee: str, *roles: str) -> dict[str, str]:
@@ -100,8 +105,9 @@ class Instance:
 class ScaledSystem:
     cluster: EmbeddedCluster
     databases: dict[str, Database]
-    subject_root: str
+    passwords: dict[str, str]  # NATS user → password (the cluster's processes have them too)
     folder: Path
+    subject_root: str = SUBJECT_ROOT
     instances: dict[str, list[Instance]] = field(default_factory=dict)
     _turn: Iterator[int] = field(default_factory=itertools.count)
 
@@ -111,7 +117,8 @@ class ScaledSystem:
         settings = {
             "DATABASE_URL": db.url,
             "DATABASE_SCHEMA": db.schema or "",
-            "NATS_URL": self.cluster.url,
+            "NATS_URL": self.nats_url(service),
+            "NATS_IMPORT_PREFIX": IMPORT_PREFIX,
             "SUBJECT_ROOT": self.subject_root,
             "DATA_DIR": str(self.folder / service),
             "HTTP_PORT": str(port),
@@ -128,6 +135,11 @@ class ScaledSystem:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
         env.update({prefix + k: v for k, v in settings.items()})
         return env
+
+    def nats_url(self, user: str) -> str:
+        """Every node of the cluster, as ``user`` (a service, or ``ops``)."""
+        login = f"nats://{user}:{self.passwords[user]}@"
+        return ",".join(node.url.replace("nats://", login) for node in self.cluster.nodes)
 
     def add(self, service: str, count: int, **extra: str) -> None:
         for index in range(count):

@@ -1,96 +1,179 @@
-"""deploy/nats/accounts.conf on a real nats-server: each service's user can do its own work
-and nothing on another service's subjects."""
+"""deploy/nats/accounts.conf on a real nats-server: every service in a NATS account of its own,
+following the streams of other accounts through what they export, and nothing else; the
+operators' tool in an account of its own, reaching every stream.
+
+The services run in-process on their own users (SQLite under the test's folder, subject
+root ``trellis`` as the file assumes); the tool runs as the ``ops`` user.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
+import asyncio
+import contextlib
+import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
+from typer.testing import CliRunner
 
+from trellis.contracts import SERVICES
 from trellis.core.auth import mint_token
+from trellis.core.cli import app as trellis_app
 from trellis.core.embedded import EmbeddedNats
-from trellis.core.messaging import connect
-from trellis.core.service import create_app
+from trellis.core.messaging import JetStreams, connect
+from trellis.core.service import Runtime, create_app
 from trellis.core.settings import DEV_JWT_SECRET
 from trellis.core.testing import eventually
-from trellis.goals.bootstrap import SERVICE as GOALS
-from trellis.goals.bootstrap import GoalsSettings
+from trellis.ops.target import OPS_INBOX, installed_services
+from trellis.orgchart import OrgDirectory
 
 ACCOUNTS = Path(__file__).parent.parent / "deploy" / "nats" / "accounts.conf"
-USERS = ("goals", "onboarding", "feedback", "notifications", "ops", "sys")
+USERS = (*SERVICES, "ops", "sys")
+IMPORT_PREFIX = "JS.{service}.API"
+HR = {
+    "Authorization": "Bearer "
+    + mint_token(secret=DEV_JWT_SECRET, tenant="acme", employee="hana", roles=["hr", "admin", "employee"])
+}
 
 
-@pytest.fixture(scope="module")
-def secured_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedNats, dict[str, str]]]:
+@pytest.fixture
+def secured_nats(tmp_path: Path) -> Iterator[tuple[EmbeddedNats, dict[str, str]]]:
     passwords = {user: uuid.uuid4().hex for user in USERS}
-    mp = pytest.MonkeyPatch()
-    for user, password in passwords.items():
-        mp.setenv(f"{user.upper()}_NATS_PASSWORD", password)
-    server = EmbeddedNats(tmp_path_factory.mktemp("secured-nats"), config_file=ACCOUNTS)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        for user, password in passwords.items():
+            mp.setenv(f"{user.upper()}_NATS_PASSWORD", password)
+        server = EmbeddedNats(tmp_path / "secured-nats", config_file=ACCOUNTS)
         server.start()
-        yield server, passwords
-    finally:
-        server.stop()
-        mp.undo()
+        try:
+            yield server, passwords
+        finally:
+            server.stop()
 
 
 def url_for(server: EmbeddedNats, passwords: dict[str, str], user: str) -> str:
     return f"nats://{user}:{passwords[user]}@127.0.0.1:{server.port}"
 
 
-async def test_a_service_on_its_own_user_relays_and_consumes(
+@dataclass
+class Accounts:
+    server: EmbeddedNats
+    passwords: dict[str, str]
+    data_dir: Path
+    runtimes: dict[str, Runtime]
+    clients: dict[str, httpx.AsyncClient]
+
+    def url(self, user: str) -> str:
+        return url_for(self.server, self.passwords, user)
+
+    async def trellis(self, *argv: str) -> str:
+        """The operators' tool as the ``ops`` user; its output."""
+        flags = ["--nats-url", self.url("ops"), "--nats-import-prefix", IMPORT_PREFIX]
+        flags += ["--data-dir", str(self.data_dir)]
+        if argv[0] == "projections":
+            flags += ["--operator", "olivia"]
+        result = await asyncio.to_thread(CliRunner().invoke, trellis_app, [*argv, *flags])
+        assert result.exit_code == 0, (argv, result.stdout, result.stderr, result.exception)
+        return result.stdout
+
+
+@pytest.fixture
+async def accounts(
     secured_nats: tuple[EmbeddedNats, dict[str, str]], tmp_path: Path
-) -> None:
+) -> AsyncIterator[Accounts]:
     server, passwords = secured_nats
-    settings = GoalsSettings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'goals.db'}",
-        nats_url=url_for(server, passwords, "goals"),
-        data_dir=tmp_path,
-    )
-    app = create_app(GOALS, settings)
-    runtime = app.state.runtime
-    await runtime.start()
-    try:
-        await runtime.wait_ready()
-        token = mint_token(secret=DEV_JWT_SECRET, tenant="acme", employee="ceo", roles=["admin"])
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://goals"
-        ) as client:
-            resp = await client.post(
-                "/v1/goals",
-                json={"level": "company", "title": "Grow", "period": "2026"},
-                headers={"Authorization": f"Bearer {token}"},
+    data_dir = tmp_path / "data"
+    async with contextlib.AsyncExitStack() as stack:
+        runtimes: dict[str, Runtime] = {}
+        clients: dict[str, httpx.AsyncClient] = {}
+        for name, definition in installed_services().items():
+            settings = definition.settings(
+                data_dir=data_dir,
+                nats_url=url_for(server, passwords, name),
+                nats_import_prefix=IMPORT_PREFIX,
+                consumer_batch_size=100,
             )
-            assert resp.status_code == 201, resp.text
-            goal_id = resp.json()["goal_id"]
+            app = create_app(definition, settings)
+            runtime: Runtime = app.state.runtime
+            await runtime.start()
+            stack.push_async_callback(runtime.stop)
+            await runtime.wait_ready()
+            runtimes[name] = runtime
+            clients[name] = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
+            )
+        yield Accounts(server, passwords, data_dir, runtimes, clients)
 
-            async def in_tree() -> bool:  # relayed (publish + fence), consumed, acked, applied
-                body = (
-                    await client.get("/v1/alignment-tree", headers={"Authorization": f"Bearer {token}"})
-                ).json()
-                return any(node["id"] == goal_id for node in body["roots"])
 
-            await eventually(in_tree)
-        assert await runtime.relay.pending() == 0
+async def test_each_service_in_its_own_account_follows_the_streams_it_consumes(accounts: Accounts) -> None:
+    for employee, manager in (("boss", None), ("emil", "boss")):
+        hire = {"employee_id": employee, "name": employee.title(), "email": f"{employee}@acme.test"}
+        resp = await accounts.clients["onboarding"].post(
+            "/v1/employees", json={**hire, "start_date": "2026-01-05", "manager_id": manager}, headers=HR
+        )
+        assert resp.status_code == 201, resp.text
+
+    async def everyone_knows() -> bool:  # goals, feedback, notifications: onboarding's stream
+        for name in ("goals", "feedback", "notifications"):
+            async with accounts.runtimes[name].sessions() as session:
+                if not await OrgDirectory().manages(session, "acme", "boss", "emil"):
+                    return False
+        return True
+
+    await eventually(everyone_knows, timeout=20)
+    resp = await accounts.clients["goals"].post(
+        "/v1/goals", json={"level": "company", "title": "Grow", "period": "2026"}, headers=HR
+    )
+    assert resp.status_code == 201, resp.text
+
+    # The operators' tool, in its own account, sees every stream and every consumer on it.
+    async def caught_up() -> dict[str, Any]:
+        found = json.loads(await accounts.trellis("status", "--json"))
+        services = {s["name"]: s for s in found["services"]}
+        affected = next(
+            p for p in services["notifications"]["projections"] if p["name"] == "notifications-goals-affected"
+        )
+        return services if affected["head"] and affected["lag"] == 0 else {}
+
+    services = await eventually(caught_up, timeout=20)
+    assert {name: bool(s["stream"]) for name, s in services.items()} == dict.fromkeys(SERVICES, True)
+    goals_stream = services["goals"]["stream"]
+    assert goals_stream["name"] == "TRELLIS_GOALS" and goals_stream["messages"] >= 1
+
+    # tail: ordered push consumers in the services' accounts, delivered to the tool's inbox
+    tailed = await accounts.trellis(
+        "events", "tail", "--all", "--limit", "3", "--idle-timeout", "10", "--json"
+    )
+    assert {json.loads(line)["event"]["event_type"] for line in tailed.splitlines()} >= {"EmployeeHired"}
+
+    # a rebuild of a view kept from another service's stream reads it across the accounts
+    rebuilt = json.loads(
+        await accounts.trellis("projections", "rebuild", "notifications-org-chart", "--json")
+    )
+    assert rebuilt["swapped"] and rebuilt["applied"] >= 2 and rebuilt["watermark"] >= 2, rebuilt
+
+    # and the audit event is in the tool's own account
+    ops = await connect(accounts.url("ops"), name="ops-audit-check", inbox_prefix=OPS_INBOX)
+    try:
+        info = await JetStreams(ops, home=None).own().stream_info("TRELLIS_OPS")
+        assert info.state.messages >= 1
     finally:
-        await runtime.stop()
+        await ops.close()
 
 
-async def test_a_service_user_cannot_touch_another_services_subjects(
+async def test_a_service_cannot_publish_on_or_reach_into_another_services_stream(
     secured_nats: tuple[EmbeddedNats, dict[str, str]],
 ) -> None:
     server, passwords = secured_nats
     errors: list[str] = []
     onboarding = await connect(url_for(server, passwords, "onboarding"), name="onboarding")
-    ojs = onboarding.jetstream()
-    await ojs.add_stream(name="TRELLIS_ONBOARDING", subjects=["trellis.onboarding.>"])
+    await onboarding.jetstream().add_stream(name="TRELLIS_ONBOARDING", subjects=["trellis.onboarding.>"])
     notifications = await connect(url_for(server, passwords, "notifications"), name="notifications")
     await notifications.jetstream().add_stream(
         name="TRELLIS_NOTIFICATIONS", subjects=["trellis.notifications.>"]
@@ -100,20 +183,27 @@ async def test_a_service_user_cannot_touch_another_services_subjects(
         errors.append(str(exc))
 
     goals = await nats.connect(url_for(server, passwords, "goals"), error_cb=record)
-    gjs = goals.jetstream()
+    own = goals.jetstream(timeout=1)  # a refused request gets no answer: do not wait 5 s for it
+    streams = JetStreams(goals, home="goals", import_prefix=IMPORT_PREFIX, timeout=1)
     try:
         with pytest.raises(Exception):  # noqa: B017 - refused: no ack ever comes
-            await gjs.publish("trellis.onboarding.employee.EmployeeHired.acme.e-1", b"{}", timeout=1)
+            await own.publish("trellis.onboarding.employee.EmployeeHired.acme.e-1", b"{}", timeout=1)
         await eventually(lambda: _true(any("permissions violation" in e.lower() for e in errors)))
-        assert (await ojs.stream_info("TRELLIS_ONBOARDING")).state.messages == 0
+        info = await onboarding.jetstream().stream_info("TRELLIS_ONBOARDING")
+        assert info.state.messages == 0
         for forbidden in (
-            lambda: gjs.delete_stream("TRELLIS_ONBOARDING"),
-            lambda: gjs.add_stream(name="TRELLIS_EVIL", subjects=["trellis.evil.>"]),
-            lambda: _consumer(gjs, "TRELLIS_NOTIFICATIONS"),  # goals does not consume notifications
+            lambda: own.add_stream(name="TRELLIS_EVIL", subjects=["trellis.evil.>"]),
+            lambda: own.delete_stream("TRELLIS_GOALS"),
+            lambda: streams.of("onboarding").delete_stream("TRELLIS_ONBOARDING"),  # not exported
+            lambda: streams.of("notifications").stream_info("TRELLIS_NOTIFICATIONS"),  # not followed
+            lambda: _consumer(streams.of("notifications"), "TRELLIS_NOTIFICATIONS"),
+            lambda: own.stream_info("TRELLIS_ONBOARDING"),  # not in goals' account at all
         ):
             with pytest.raises(Exception):  # noqa: B017
                 await forbidden()
-        await _consumer(gjs, "TRELLIS_ONBOARDING")  # but may follow onboarding (its org chart)
+        # what goals follows, it reaches through onboarding's exports
+        await _consumer(streams.of("onboarding"), "TRELLIS_ONBOARDING")
+        assert (await streams.of("onboarding").stream_info("TRELLIS_ONBOARDING")).state.messages == 0
     finally:
         await goals.close()
         await onboarding.close()
@@ -121,15 +211,8 @@ async def test_a_service_user_cannot_touch_another_services_subjects(
 
 
 async def _consumer(js: Any, stream: str) -> Any:
-    from nats.js.api import AckPolicy, ConsumerConfig
-
-    return await js.add_consumer(
-        stream,
-        ConsumerConfig(
-            durable_name=f"goals-test-{dt.datetime.now().microsecond}", ack_policy=AckPolicy.EXPLICIT
-        ),
-        timeout=1,
-    )
+    config = ConsumerConfig(durable_name=f"goals-test-{uuid.uuid4().hex[:8]}", ack_policy=AckPolicy.EXPLICIT)
+    return await js.add_consumer(stream, config)
 
 
 async def _true(value: bool) -> bool:

@@ -1,10 +1,12 @@
 """The fault test: Trellis at scale, on loopback, while things die.
 
-A three-node JetStream cluster (streams replicated three times, partitioned in four by
-aggregate), PostgreSQL (a schema per service) and two instances of every service as
-separate processes. Under a steady load of commands (goals created and completed,
-feedback given, people hired), one NATS node is SIGKILLed and brought back, then one
-instance of every service is SIGKILLed and brought back. At the end:
+A three-node JetStream cluster with the deployment's accounts (a NATS account and user per
+service, each following the others' streams through exports and imports; streams
+replicated three times, partitioned in four by aggregate), PostgreSQL (a schema per
+service) and two instances of every service as separate processes. Under a steady load
+of commands (goals created and completed, feedback given, people hired), one NATS node
+is SIGKILLed and brought back, then one instance of every service is SIGKILLed and
+brought back. At the end:
 
 - every read view equals a rebuild from the events (the operators' dry-run rebuild);
 - every notification exists exactly once (one per event and recipient, none missing);
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,14 +35,14 @@ from typer.testing import CliRunner
 
 from trellis.core.cli import app as trellis_app
 from trellis.core.embedded import EmbeddedCluster
-from trellis.core.messaging import connect
+from trellis.core.messaging import JetStreams, connect
 from trellis.core.subjects import Subjects
 from trellis.core.testing import postgres_database
 from trellis.notifications.testing import Receiver
 from trellis.ops import projections as ops_projections
-from trellis.ops.target import Target
+from trellis.ops.target import OPS_INBOX, Target
 
-from .scale_system import ScaledSystem, auth
+from .scale_system import ACCOUNTS, IMPORT_PREFIX, NATS_USERS, ScaledSystem, auth
 
 SERVICES = ("goals", "onboarding", "feedback", "notifications")
 PEOPLE = [f"p{i}" for i in range(12)]
@@ -48,13 +51,17 @@ LOAD_RATE = 12.0  # commands per second
 
 
 @pytest.fixture
-async def scaled(postgres_url: str | None, tmp_path: Path, subject_root: str) -> AsyncIterator[ScaledSystem]:
+async def scaled(postgres_url: str | None, tmp_path: Path) -> AsyncIterator[ScaledSystem]:
+    passwords = {user: uuid.uuid4().hex for user in NATS_USERS}
     async with contextlib.AsyncExitStack() as stack:
+        env = stack.enter_context(pytest.MonkeyPatch.context())
+        for user, password in passwords.items():  # the nodes (and their restarts) read them
+            env.setenv(f"{user.upper()}_NATS_PASSWORD", password)
         databases = {s: await stack.enter_async_context(postgres_database(postgres_url)) for s in SERVICES}
-        cluster = EmbeddedCluster(tmp_path / "nats")
+        cluster = EmbeddedCluster(tmp_path / "nats", config_file=ACCOUNTS)
         cluster.start()
         stack.callback(cluster.stop)
-        system = ScaledSystem(cluster, databases, subject_root, tmp_path)
+        system = ScaledSystem(cluster, databases, passwords, tmp_path)
         for service in SERVICES:
             extra = (
                 {"WEBHOOK_ALLOW_PRIVATE_URLS": "true", "WEBHOOK_POLL_INTERVAL": "0.2"}
@@ -139,16 +146,16 @@ async def time_to_recover(system: ScaledSystem, client: httpx.AsyncClient, load:
 
 async def settled(system: ScaledSystem, expected: int, receiver: Receiver, timeout: float = 120.0) -> None:
     """Every webhook delivery made and every consumer caught up with its stream."""
-    nc = await connect(system.cluster.url, name="fault-test")
+    nc = await connect(system.nats_url("ops"), name="fault-test", inbox_prefix=OPS_INBOX)
     try:
-        js = nc.jetstream()
+        streams = JetStreams(nc, home=None, import_prefix=IMPORT_PREFIX)
         subjects = Subjects(system.subject_root)
         deadline = time.monotonic() + timeout
         while True:
             lagging = []
             for service in SERVICES:
                 stream = subjects.stream(service)
-                for consumer in await js.consumers_info(stream):
+                for consumer in await streams.of(service).consumers_info(stream):
                     if consumer.num_pending or consumer.num_ack_pending:
                         lagging.append((consumer.name, consumer.num_pending, consumer.num_ack_pending))
             delivered = {r.webhook_id for r in receiver.delivered()}
@@ -307,7 +314,7 @@ async def everyone_known(system: ScaledSystem, people: int, timeout: float = 60.
 
 async def trellis_status(system: ScaledSystem) -> Any:
     """``trellis status --json`` as an operator would run it against this deployment."""
-    args = ["status", "--json", "--nats-url", system.cluster.url, "--subject-root", system.subject_root]
+    args = ["status", "--json", "--nats-url", system.nats_url("ops"), "--nats-import-prefix", IMPORT_PREFIX]
     for service in SERVICES:
         db = system.databases[service]
         args += ["--database-url", f"{service}={db.url}", "--database-schema", f"{service}={db.schema}"]
@@ -318,13 +325,13 @@ async def trellis_status(system: ScaledSystem) -> Any:
 
 async def count_webhook_events(system: ScaledSystem) -> int:
     """How many events of goals and feedback are on their streams (what the subscription matches)."""
-    nc = await connect(system.cluster.url, name="fault-test-count")
+    nc = await connect(system.nats_url("ops"), name="fault-test-count", inbox_prefix=OPS_INBOX)
     try:
-        js = nc.jetstream()
+        streams = JetStreams(nc, home=None, import_prefix=IMPORT_PREFIX)
         subjects = Subjects(system.subject_root)
         total = 0
         for service in ("goals", "feedback"):
-            info = await js.stream_info(subjects.stream(service))
+            info = await streams.of(service).stream_info(subjects.stream(service))
             total += info.state.messages
         return total
     finally:
@@ -335,7 +342,8 @@ async def rebuilt_views_differ(system: ScaledSystem) -> dict[str, Any]:
     """The operators' dry-run rebuild of every replayable view, against the live one."""
     found: dict[str, Any] = {}
     target = Target(
-        nats_url=system.cluster.url,
+        nats_url=system.nats_url("ops"),
+        nats_import_prefix=IMPORT_PREFIX,
         subject_root=system.subject_root,
         database_urls={s: system.databases[s].url for s in SERVICES},
         database_schemas={s: system.databases[s].schema or "" for s in SERVICES},
