@@ -18,23 +18,15 @@ import typer
 from trellis.ops import dlq, events, outbox, projections, replay, status
 from trellis.ops.options import (
     AsJson,
-    DatabaseSchemas,
-    DatabaseUrls,
-    DataDir,
-    NatsCreds,
-    NatsImportPrefix,
-    NatsUrl,
     Operator,
-    Services,
-    SubjectRoot,
     Yes,
     err,
     out,
     print_json,
     run,
-    target,
+    targeted,
 )
-from trellis.ops.target import OpsError, operator_name
+from trellis.ops.target import OpsError, Target, operator_name
 
 events_app = typer.Typer(help="Follow, inspect and search events.", no_args_is_help=True)
 projections_app = typer.Typer(help="Rebuild read views without downtime, or reset one.", no_args_is_help=True)
@@ -60,28 +52,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(replay_app, name="replay")
 
 
+@targeted
 def status_command(
+    where: Target,
     as_json: AsJson = False,
-    service: Services = None,
-    data_dir: DataDir = None,
-    nats_url: NatsUrl = None,
-    nats_creds: NatsCreds = None,
-    nats_import_prefix: NatsImportPrefix = None,
-    subject_root: SubjectRoot = None,
-    database_url: DatabaseUrls = None,
-    database_schema: DatabaseSchemas = None,
 ) -> None:
     """Streams, consumers' lag and pending acks, outboxes, projections against the head, dead letters."""
-    where = target(
-        service,
-        data_dir,
-        nats_url,
-        nats_creds,
-        nats_import_prefix,
-        subject_root,
-        database_url,
-        database_schema,
-    )
     found = run(status.collect(where))
     if as_json:
         print_json(found)
@@ -93,7 +69,9 @@ def status_command(
 
 
 @events_app.command("tail")
+@targeted
 def events_tail(
+    where: Target,
     aggregate_type: Annotated[str | None, typer.Option(help="e.g. goal")] = None,
     event_type: Annotated[str | None, typer.Option("--type", help="e.g. GoalRetired")] = None,
     tenant: Annotated[str | None, typer.Option(help="tenant id")] = None,
@@ -102,26 +80,8 @@ def events_tail(
     limit: Annotated[int | None, typer.Option(help="stop after this many events")] = None,
     idle_timeout: Annotated[float | None, typer.Option(help="stop after this many quiet seconds")] = None,
     as_json: AsJson = False,
-    service: Services = None,
-    data_dir: DataDir = None,
-    nats_url: NatsUrl = None,
-    nats_creds: NatsCreds = None,
-    nats_import_prefix: NatsImportPrefix = None,
-    subject_root: SubjectRoot = None,
-    database_url: DatabaseUrls = None,
-    database_schema: DatabaseSchemas = None,
 ) -> None:
     """Follow events live (Ctrl-C stops), filtered by service, aggregate type, event type, tenant."""
-    where = target(
-        service,
-        data_dir,
-        nats_url,
-        nats_creds,
-        nats_import_prefix,
-        subject_root,
-        database_url,
-        database_schema,
-    )
 
     def emit(name: str, envelope: object, msg: object) -> None:
         if as_json:
@@ -148,31 +108,15 @@ def events_tail(
 
 
 @events_app.command("history")
+@targeted
 def events_history(
+    where: Target,
     aggregate_id: Annotated[str, typer.Argument(help="the aggregate's id (a goal id, say)")],
     at_version: Annotated[int | None, typer.Option(help="rebuild its state at this version")] = None,
     reveal_private: Annotated[bool, typer.Option(help="show the payloads of private events")] = False,
     as_json: AsJson = False,
-    service: Services = None,
-    data_dir: DataDir = None,
-    nats_url: NatsUrl = None,
-    nats_creds: NatsCreds = None,
-    nats_import_prefix: NatsImportPrefix = None,
-    subject_root: SubjectRoot = None,
-    database_url: DatabaseUrls = None,
-    database_schema: DatabaseSchemas = None,
 ) -> None:
     """An aggregate's history from its event store (who, what, when, version) and its state."""
-    where = target(
-        service,
-        data_dir,
-        nats_url,
-        nats_creds,
-        nats_import_prefix,
-        subject_root,
-        database_url,
-        database_schema,
-    )
     found = run(events.history(where, aggregate_id, at_version=at_version, reveal_private=reveal_private))
     if as_json:
         print_json(found)
@@ -181,7 +125,9 @@ def events_history(
 
 
 @events_app.command("find")
+@targeted
 def events_find(
+    where: Target,
     tenant: Annotated[str | None, typer.Option(help="tenant id")] = None,
     event_type: Annotated[list[str] | None, typer.Option("--type", help="event type (repeat)")] = None,
     actor: Annotated[str | None, typer.Option(help="who caused it")] = None,
@@ -192,26 +138,8 @@ def events_find(
     newest_first: Annotated[bool, typer.Option(help="the newest events first")] = False,
     reveal_private: Annotated[bool, typer.Option(help="show the payloads of private events")] = False,
     as_json: AsJson = False,
-    service: Services = None,
-    data_dir: DataDir = None,
-    nats_url: NatsUrl = None,
-    nats_creds: NatsCreds = None,
-    nats_import_prefix: NatsImportPrefix = None,
-    subject_root: SubjectRoot = None,
-    database_url: DatabaseUrls = None,
-    database_schema: DatabaseSchemas = None,
 ) -> None:
     """Search the event stores by tenant, type, actor, aggregate type and time range."""
-    where = target(
-        service,
-        data_dir,
-        nats_url,
-        nats_creds,
-        nats_import_prefix,
-        subject_root,
-        database_url,
-        database_schema,
-    )
     found = run(
         events.find(
             where,
@@ -236,7 +164,9 @@ def events_find(
 
 
 @projections_app.command("rebuild")
+@targeted
 def projections_rebuild(
+    where: Target,
     name: Annotated[
         str, typer.Argument(help="the projection (its consumer name), e.g. goals-alignment-tree")
     ],
@@ -246,26 +176,8 @@ def projections_rebuild(
     batch_size: Annotated[int, typer.Option(help="events per transaction (memory: ~3 KB each)")] = 50_000,
     operator: Operator = None,
     as_json: AsJson = False,
-    service: Services = None,
-    data_dir: DataDir = None,
-    nats_url: NatsUrl = None,
-    nats_creds: NatsCreds = None,
-    nats_import_prefix: NatsImportPrefix = None,
-    subject_root: SubjectRoot = None,
-    database_url: DatabaseUrls = None,
-    database_schema: DatabaseSchemas = None,
 ) -> None:
     """Rebuild a read view without downtime: shadow copy, catch up, atomic swap; resumable."""
-    where = target(
-        service,
-        data_dir,
-        nats_url,
-        nats_creds,
-        nats_import_prefix,
-        subject_root,
-        database_url,
-        database_schema,
-    )
     with projections.RebuildProgress(err, name) as bar:
         found = run(
             projections.rebuild(
@@ -286,31 +198,15 @@ def projections_rebuild(
 
 
 @projections_app.command("reset")
+@targeted
 def projections_reset(
+    where: Target,
     name: Annotated[str, typer.Argument(help="the projection (its consumer name)")],
     yes: Yes = False,
     operator: Operator = None,
     as_json: AsJson = False,
-    service: Services = None,
-    data_dir: DataDir = None,
-    nats_url: NatsUrl = None,
-    nats_creds: NatsCreds = None,
-    nats_import_prefix: NatsImportPrefix = None,
-    subject_root: SubjectRoot = None,
-    database_url: DatabaseUrls = None,
-    database_schema: DatabaseSchemas = None,
 ) -> None:
     """Empty a view and re-read its whole stream (repair with downtime; consumers stopped)."""
-    where = target(
-        service,
-        data_dir,
-        nats_url,
-        nats_creds,
-        nats_import_prefix,
-        subject_root,
-        database_url,
-        database_schema,
-    )
     found = run(projections.reset(where, name, operator=operator_name(operator), yes=yes, console=err))
     if as_json:
         print_json(found)
@@ -322,30 +218,14 @@ def projections_reset(
 
 
 @dlq_app.command("list")
+@targeted
 def dlq_list(
+    where: Target,
     consumer: Annotated[str | None, typer.Option(help="only this consumer's")] = None,
     include_resolved: Annotated[bool, typer.Option("--all", help="resolved ones too")] = False,
     as_json: AsJson = False,
-    service: Services = None,
-    data_dir: DataDir = None,
-    nats_url: NatsUrl = None,
-    nats_creds: NatsCreds = None,
-    nats_import_prefix: NatsImportPrefix = None,
-    subject_root: SubjectRoot = None,
-    database_url: DatabaseUrls = None,
-    database_schema: DatabaseSchemas = None,
 ) -> None:
     """Dead letters per consumer, with their reasons."""
-    where = target(
-        service,
-        data_dir,
-        nats_url,
-        nats_creds,
-        nats_import_prefix,
-        subject_root,
-        database_url,
-        database_schema,
-    )
     found = run(dlq.list_letters(where, consumer=consumer, include_resolved=include_resolved))
     if as_json:
         print_json(found)
@@ -354,29 +234,13 @@ def dlq_list(
 
 
 @dlq_app.command("show")
+@targeted
 def dlq_show(
+    where: Target,
     letter_id: Annotated[int, typer.Argument(help="the dead letter's id")],
     as_json: AsJson = False,
-    service: Services = None,
-    data_dir: DataDir = None,
-    nats_url: NatsUrl = None,
-    nats_creds: NatsCreds = None,
-    nats_import_prefix: NatsImportPrefix = None,
-    subject_root: SubjectRoot = None,
-    database_url: DatabaseUrls = None,
-    database_schema: DatabaseSchemas = None,
 ) -> None:
     """One dead letter: its reason, headers and message."""
-    where = target(
-        service,
-        data_dir,
-        nats_url,
-        nats_creds,
-        nats_import_prefix,
-        subject_root,
-        database_url,
-        database_schema,
-    )
     found = run(dlq.show(where, letter_id))
     if as_json:
         print_json(found)
@@ -385,7 +249,9 @@ def dlq_show(
 
 
 @dlq_app.command("redrive")
+@targeted
 def dlq_redrive(
+    where: Target,
     ids: Annotated[
         list[int] | None, typer.Argument(help="dead letter ids (each with its aggregate's chain)")
     ] = None,
@@ -395,26 +261,8 @@ def dlq_redrive(
     everything: Annotated[bool, typer.Option("--all", help="every dead letter of --consumer")] = False,
     operator: Operator = None,
     as_json: AsJson = False,
-    service: Services = None,
-    data_dir: DataDir = None,
-    nats_url: NatsUrl = None,
-    nats_creds: NatsCreds = None,
-    nats_import_prefix: NatsImportPrefix = None,
-    subject_root: SubjectRoot = None,
-    database_url: DatabaseUrls = None,
-    database_schema: DatabaseSchemas = None,
 ) -> None:
     """Apply dead letters through their projection, in order per aggregate, after a fix."""
-    where = target(
-        service,
-        data_dir,
-        nats_url,
-        nats_creds,
-        nats_import_prefix,
-        subject_root,
-        database_url,
-        database_schema,
-    )
     found = run(
         dlq.redrive(
             where, operator=operator_name(operator), ids=ids or [], consumer=consumer, everything=everything
@@ -429,7 +277,9 @@ def dlq_redrive(
 
 
 @dlq_app.command("drop")
+@targeted
 def dlq_drop(
+    where: Target,
     ids: Annotated[list[int] | None, typer.Argument(help="dead letter ids")] = None,
     reason: Annotated[str, typer.Option(help="why (recorded with them)")] = "",
     consumer: Annotated[
@@ -438,26 +288,8 @@ def dlq_drop(
     everything: Annotated[bool, typer.Option("--all", help="every dead letter of --consumer")] = False,
     operator: Operator = None,
     as_json: AsJson = False,
-    service: Services = None,
-    data_dir: DataDir = None,
-    nats_url: NatsUrl = None,
-    nats_creds: NatsCreds = None,
-    nats_import_prefix: NatsImportPrefix = None,
-    subject_root: SubjectRoot = None,
-    database_url: DatabaseUrls = None,
-    database_schema: DatabaseSchemas = None,
 ) -> None:
     """Resolve dead letters without applying them, recording why."""
-    where = target(
-        service,
-        data_dir,
-        nats_url,
-        nats_creds,
-        nats_import_prefix,
-        subject_root,
-        database_url,
-        database_schema,
-    )
     found = run(
         dlq.drop(
             where,
@@ -478,63 +310,31 @@ def dlq_drop(
 
 
 @outbox_app.command("relay")
+@targeted
 def outbox_relay(
+    where: Target,
     yes: Yes = False,
     operator: Operator = None,
     as_json: AsJson = False,
-    service: Services = None,
-    data_dir: DataDir = None,
-    nats_url: NatsUrl = None,
-    nats_creds: NatsCreds = None,
-    nats_import_prefix: NatsImportPrefix = None,
-    subject_root: SubjectRoot = None,
-    database_url: DatabaseUrls = None,
-    database_schema: DatabaseSchemas = None,
 ) -> None:
     """Publish the outboxes' unpublished events now (fenced, in order, de-duplicated)."""
-    where = target(
-        service,
-        data_dir,
-        nats_url,
-        nats_creds,
-        nats_import_prefix,
-        subject_root,
-        database_url,
-        database_schema,
-    )
     found = run(outbox.relay(where, operator=operator_name(operator), yes=yes, console=err))
     if as_json:
         print_json(found)
 
 
 @replay_app.command("webhooks")
+@targeted
 def replay_webhooks(
+    where: Target,
     subscription: Annotated[str, typer.Option(help="the webhook subscription's id")],
     since: Annotated[str, typer.Option(help="from: ISO time or date, or 10m, 2h, 3d back")],
     until: Annotated[str | None, typer.Option(help="until (default: now)")] = None,
     yes: Yes = False,
     operator: Operator = None,
     as_json: AsJson = False,
-    service: Services = None,
-    data_dir: DataDir = None,
-    nats_url: NatsUrl = None,
-    nats_creds: NatsCreds = None,
-    nats_import_prefix: NatsImportPrefix = None,
-    subject_root: SubjectRoot = None,
-    database_url: DatabaseUrls = None,
-    database_schema: DatabaseSchemas = None,
 ) -> None:
     """Re-deliver a time range of events to one subscriber (signed, retried, marked as replays)."""
-    where = target(
-        service,
-        data_dir,
-        nats_url,
-        nats_creds,
-        nats_import_prefix,
-        subject_root,
-        database_url,
-        database_schema,
-    )
     start = _time(since, "--since")
     if start is None:
         raise typer.BadParameter("a time is needed", param_hint="--since")

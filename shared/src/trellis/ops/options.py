@@ -9,10 +9,12 @@ the services' own environment variables, as their deployment does).
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json
 import logging
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -55,25 +57,58 @@ out = Console()  # data: tables, JSON
 err = Console(stderr=True)  # progress, notes, refusals
 
 
+# The options every command takes: which services, and where their data and NATS are.
+_WHERE: dict[str, Any] = {
+    "service": Services,
+    "data_dir": DataDir,
+    "nats_url": NatsUrl,
+    "nats_creds": NatsCreds,
+    "nats_import_prefix": NatsImportPrefix,
+    "subject_root": SubjectRoot,
+    "database_url": DatabaseUrls,
+    "database_schema": DatabaseSchemas,
+}
+
+
+def targeted(command: Callable[..., T]) -> Callable[..., T]:
+    """A command that takes the options every command takes as one argument, ``where``
+    (a ``Target``): typer sees them after the command's own, the command sees the target."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "where"]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        for name, annotation in _WHERE.items()
+    ]
+
+    @functools.wraps(command)
+    def with_target(*args: Any, **kwargs: Any) -> T:
+        options = {name: kwargs.pop(name, None) for name in _WHERE}
+        return command(*args, where=target(**options), **kwargs)
+
+    with_target.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]
+    with_target.__annotations__ = {p.name: p.annotation for p in [*own, *shared]}
+    return with_target
+
+
 def target(
-    services: list[str] | None,
+    *,
+    service: list[str] | None,
     data_dir: Path | None,
     nats_url: str | None,
     nats_creds: str | None,
     nats_import_prefix: str | None,
     subject_root: str | None,
-    database_urls: list[str] | None,
-    database_schemas: list[str] | None,
+    database_url: list[str] | None,
+    database_schema: list[str] | None,
 ) -> Target:
     return Target(
-        services=list(services or []),
+        services=list(service or []),
         data_dir=data_dir,
         nats_url=nats_url,
         nats_credentials=nats_creds,
         nats_import_prefix=nats_import_prefix,
         subject_root=subject_root,
-        database_urls=_pairs(database_urls, "--database-url"),
-        database_schemas=_pairs(database_schemas, "--database-schema"),
+        database_urls=_pairs(database_url, "--database-url"),
+        database_schemas=_pairs(database_schema, "--database-schema"),
     )
 
 
