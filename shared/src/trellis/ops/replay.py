@@ -18,6 +18,7 @@ signed, retried delivery path, marked as replays) and records the audit event.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from rich.console import Console
@@ -47,21 +48,21 @@ async def webhooks(
                 "see trellis/ops/replay.py for how it plugs in)"
             )
         runtime = offering[0]
-        replay = runtime.extras["webhook_replay"]
+        replay = functools.partial(
+            runtime.extras["webhook_replay"],
+            subscription_id=subscription_id,
+            since=since,
+            until=until,
+            operator=operator,
+            streams=target.streams(nc),
+        )
         arguments = {
             "subscription_id": subscription_id,
             "since": since.isoformat(),
             "until": until.isoformat() if until else None,
         }
         try:
-            plan = await replay(
-                subscription_id=subscription_id,
-                since=since,
-                until=until,
-                operator=operator,
-                dry_run=True,
-                streams=target.streams(nc),
-            )
+            plan = await replay(dry_run=True)
         except TrellisError as exc:  # no such subscription, a bad range: the service says why
             raise OpsError(f"{runtime.definition.name}: {exc}") from exc
         end = until.isoformat() if until else "now"
@@ -71,14 +72,7 @@ async def webhooks(
         )
         if not yes:
             raise OpsError("nothing done: pass --yes to re-deliver")
-        result = await replay(
-            subscription_id=subscription_id,
-            since=since,
-            until=until,
-            operator=operator,
-            dry_run=False,
-            streams=target.streams(nc),
-        )
+        result = await replay(dry_run=False)
         await audit.record(
             nc,
             runtime.subjects,

@@ -97,16 +97,7 @@ def webhook_replay(runtime: Runtime, admin: WebhookAdmin) -> Callable[..., Await
         if tenant_id is None:
             raise NotFound(f"webhook subscription {subscription_id} not found")
         async with _jetstreams(runtime, streams) as reachable:
-            reading = WebhookAdmin(
-                sessions=admin.sessions,
-                store=admin.store,
-                subjects=admin.subjects,
-                jetstream=reachable.of,
-                allow_private_urls=admin.allow_private_urls,
-                secret_overlap=admin.secret_overlap,
-                wake_worker=admin.wake_worker,
-            )
-            result = await reading.replay(
+            result = await admin.reading_through(reachable.of).replay(
                 tenant_id, subscription_id, since=since, until=until, dry_run=dry_run
             )
         return {

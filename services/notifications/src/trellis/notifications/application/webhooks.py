@@ -9,6 +9,7 @@ so a receiver that already has an event can tell.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,12 @@ class WebhookAdmin:
         self.secret_overlap = secret_overlap
         self.wake_worker = wake_worker
         self.repo = Repository(store, WebhookSubscription)
+
+    def reading_through(self, jetstream: Callable[[str], Any]) -> WebhookAdmin:
+        """The same, reading the streams through another connection's JetStream API."""
+        twin = copy.copy(self)
+        twin.jetstream = jetstream
+        return twin
 
     # ---- subscriptions ---------------------------------------------------------------
 

@@ -10,6 +10,7 @@ lies in the range.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -54,6 +55,7 @@ async def events_in_range(
         await js.add_consumer(stream, config=config)
     except NotFoundError:
         return  # the service has never published anything
+    sub = None
     try:
         sub = await js.pull_subscribe_bind(durable=name, stream=stream)
         while True:
@@ -73,10 +75,11 @@ async def events_in_range(
             if msgs and msgs[-1].metadata.num_pending == 0:
                 return
     finally:
-        try:
+        if sub is not None:  # else a connection draining later waits for it (30 s)
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        with contextlib.suppress(Exception):  # it goes away by itself once inactive
             await js.delete_consumer(stream, name)
-        except Exception:  # it goes away by itself once inactive
-            pass
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
