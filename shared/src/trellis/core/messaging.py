@@ -46,8 +46,13 @@ async def connect(
     if inbox_prefix:
         options["inbox_prefix"] = inbox_prefix
 
+    nc = NATS()
+
     async def _disconnected() -> None:
-        log.warning("nats.disconnected")
+        if nc.is_closed or nc.is_draining:  # closed on purpose: nothing to warn about
+            log.debug("nats.closed")
+        else:
+            log.warning("nats.disconnected")
 
     async def _reconnected() -> None:
         log.info("nats.reconnected")
@@ -55,12 +60,13 @@ async def connect(
     async def _error(exc: Exception) -> None:
         log.debug("nats.error", error=str(exc))
 
-    return await nats.connect(
+    await nc.connect(
         **options,
         disconnected_cb=_disconnected,
         reconnected_cb=_reconnected,
         error_cb=_error,
     )
+    return nc
 
 
 async def connect_when_available(url: str, *, name: str, credentials: str | None = None) -> NATS:

@@ -180,14 +180,10 @@ class RebuildProgress:
             console=console,
         )
         self.task = self.bar.add_task("rebuild", total=1, rate="")
-        self._first: tuple[float, int] | None = None
+        self._started = time.monotonic()
 
     def __call__(self, position: int, head: int, applied: int) -> None:
-        now = time.monotonic()
-        if self._first is None:
-            self._first = (now, applied)
-        since, before = self._first
-        rate = (applied - before) / max(now - since, 1e-6)
+        rate = applied / max(time.monotonic() - self._started, 1e-6)
         self.bar.update(
             self.task,
             completed=position,
