@@ -35,9 +35,10 @@ are still applied one after the other), so the database and NATS work overlap.
 With several instances, a projection runs one durable consumer per partition of its
 source stream, each under a lease (``leases.py``): every batch renews the lease as the
 last statement of its own transaction, so an instance that lost it cannot commit; it
-hands its messages back and stops. Messages are applied in stream order within a batch, and an instance taking
-a partition over from one that died first lets the dead one's in-flight messages come
-back (redeliveries are served before new messages), so no newer event overtakes them.
+hands its messages back and stops. Messages are applied in stream order within a
+batch, and an instance taking a partition over from one that died first lets the dead
+one's in-flight messages come back (redeliveries are served before new messages), so no
+newer event overtakes them.
 
 Failures are counted by the runner, not read from JetStream's delivery count: when
 the database is down, every batch is naked and redelivered, and those deliveries
@@ -257,7 +258,7 @@ class ConsumerRunner:
     async def _loop(self, sub: Any) -> None:
         upcoming: asyncio.Task[list[Any]] | None = asyncio.create_task(self._fetch(sub))
         try:
-            while upcoming is not None:
+            while upcoming is not None:  # None once the last batch is in hand
                 msgs = await upcoming
                 # the next fetch overlaps with the apply, unless this batch is the last
                 upcoming = None if self._stopping else asyncio.create_task(self._fetch(sub))
@@ -351,7 +352,6 @@ class ConsumerRunner:
         """The common case: every event applies. One transaction, no savepoints."""
         ids = [str(d.event_id) for d in decoded]
         async with self.sessions() as session, session.begin():
-            await self._still_ours(session)
             watermark = await current_watermark(session, self.name)
             done = await self._already_processed(session, ids)
             if any(await self._blocked_aggregates(session, {d.aggregate_id for d in decoded})):
@@ -378,7 +378,6 @@ class ConsumerRunner:
         aggregates = {d.aggregate_id for d in decoded if isinstance(d, RecordedEvent)}
         outcomes: list[_Outcome] = []
         async with self.sessions() as session, session.begin():
-            await self._still_ours(session)
             watermark = await current_watermark(session, self.name)
             done = await self._already_processed(session, ids)
             parked, lines = await self._blocked_aggregates(session, aggregates)
@@ -390,11 +389,6 @@ class ConsumerRunner:
                     outcomes.append(await self._apply_one(session, msg, item, sequence, batch))
             await self._fence(session)
         return outcomes
-
-    async def _still_ours(self, session: AsyncSession) -> None:
-        """Give up early on a batch of a partition taken over (``LeaseLost``)."""
-        if self.leases is not None and not await self.leases.holds(session, self.lease_name):
-            raise LeaseLost(self.lease_name)
 
     async def _fence(self, session: AsyncSession) -> None:
         """Renew this partition's lease as the batch's transaction's last statement

@@ -116,11 +116,6 @@ class Leases:
                     .values(expires_at=utcnow() + self.ttl)
                 )
 
-    async def holds(self, session: AsyncSession, name: str) -> bool:
-        """Whether ``name`` is ours (a read: no lock)."""
-        holder = await session.execute(select(consumer_leases.c.holder).where(consumer_leases.c.name == name))
-        return holder.scalar_one_or_none() == self.holder
-
     async def renew(self, session: AsyncSession, name: str) -> None:
         """Renew ``name`` inside the caller's transaction; raise ``LeaseLost`` if not ours."""
         renewed = await session.execute(
@@ -198,6 +193,8 @@ class PartitionCoordinator:
     async def run(self, discover: Callable[[], Awaitable[bool]] | None = None) -> None:
         """Balance until stopped. ``discover`` may add slots each round; it answers whether
         it found everything (until then, rounds come quickly: a source stream is awaited)."""
+        with contextlib.suppress(Exception):  # counted from the first round on
+            await self.leases.acquire(self.heartbeat_lease)
         self._heartbeat = asyncio.create_task(self._beat(), name="leases-heartbeat")
         try:
             await self._balance_rounds(discover)
@@ -213,12 +210,12 @@ class PartitionCoordinator:
         """Renew the instance's lease and every partition it holds (those being handed back
         included: their runners still commit their last batch under them)."""
         while not self._stopping:
+            await asyncio.sleep(self.interval)
             try:
                 await self.leases.acquire(self.heartbeat_lease)
                 await self.leases.renew_held(set(self.held))
             except Exception as exc:  # the database is down: partitions will be lost
                 log.warning("leases.heartbeat_failed", error=f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(self.interval)
 
     async def _balance_rounds(self, discover: Callable[[], Awaitable[bool]] | None) -> None:
         soon = 0.1
@@ -241,7 +238,6 @@ class PartitionCoordinator:
                 soon = min(soon * 2, self.interval)
 
     async def balance(self) -> None:
-        await self.leases.acquire(self.heartbeat_lease)  # counted from the first round on
         live = max(1, await self.leases.live(self.instances))
         share = math.ceil(len(self.slots) / live) if self.slots else 0
         holders = await self.leases.holders("consumer/")  # (the heartbeat renews what is held)
