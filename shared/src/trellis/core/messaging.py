@@ -49,9 +49,7 @@ async def connect(
     nc = NATS()
 
     async def _disconnected() -> None:
-        if nc.is_closed or nc.is_draining:  # closed on purpose: nothing to warn about
-            log.debug("nats.closed")
-        else:
+        if not (nc.is_closed or nc.is_draining):  # closed on purpose: nothing to say
             log.warning("nats.disconnected")
 
     async def _reconnected() -> None:
