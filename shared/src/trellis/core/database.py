@@ -26,6 +26,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from trellis.core import strict_json
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -50,7 +52,15 @@ def create_engine(
                 lambda: sqlite3.connect(path, timeout=5, check_same_thread=False), 64
             )
 
-        engine = create_async_engine(url, async_creator=connect, pool_size=1, max_overflow=0, pool_timeout=60)
+        engine = create_async_engine(
+            url,
+            async_creator=connect,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
+            json_serializer=strict_json.dumps,
+            json_deserializer=strict_json.loads,
+        )
         _configure_sqlite(engine, "BEGIN IMMEDIATE" if immediate else "BEGIN")
         return engine
     if backend == "postgresql":
@@ -63,6 +73,8 @@ def create_engine(
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
+            json_serializer=strict_json.dumps,
+            json_deserializer=strict_json.loads,
         )
     raise ValueError(f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg")
 

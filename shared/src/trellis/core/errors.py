@@ -48,6 +48,14 @@ class InvalidInput(TrellisError):
     code = "invalid_input"
 
 
+class ContractViolation(InvalidInput):
+    """An event about to be appended does not survive its own contract (encode, decode,
+    compare): a non-finite number, a value its model refuses, or a size over the cap.
+    Nothing is stored; ``details`` names the event type and the field."""
+
+    code = "contract_violation"
+
+
 class MalformedEvent(TrellisError):
     """An event that cannot be decoded: it goes to dead letters, it is never retried."""
 

@@ -7,6 +7,12 @@ Appends happen inside the caller's transaction (``AsyncSession``), so a command
 handler or a reaction commits its events, their outbox rows and anything else it
 wrote (a processed-event record, say) atomically.
 
+Nothing is appended that its own contract cannot decode: each event's payload is
+encoded as strict JSON (a non-finite number is refused), decoded by the registry exactly
+as a consumer would, and compared with the event; the encoded payload must also fit the
+size cap, well under NATS's maximum payload. A failure raises ``ContractViolation``
+(422), so the command's transaction stores nothing.
+
 The gap problem (a higher global position committing before a lower one) cannot
 happen here: on PostgreSQL every append takes a transaction-scoped advisory lock
 before it inserts, so positions are handed out and committed in one order; SQLite
@@ -17,16 +23,21 @@ position it has seen without skipping events.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import structlog
+from pydantic import BaseModel
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core.errors import ConcurrencyError
+from trellis.core import strict_json
+from trellis.core.errors import ConcurrencyError, ContractViolation, MalformedEvent
 from trellis.core.events import (
     DomainEvent,
     EventEnvelope,
@@ -38,6 +49,12 @@ from trellis.core.events import (
 from trellis.core.subjects import Subjects
 from trellis.core.tables import events as events_table
 from trellis.core.tables import outbox as outbox_table
+
+# NATS refuses a message over its max_payload (1 MiB by default); an event is capped well
+# under it, so the envelope and headers always fit.
+DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+
+log = structlog.get_logger("trellis.event_store")
 
 
 class EventStore:
@@ -51,6 +68,7 @@ class EventStore:
         sessions: async_sessionmaker,
         subjects: Subjects,
         cache_size: int = 10_000,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         self.service = service
         self.registry = registry
@@ -58,6 +76,7 @@ class EventStore:
         self.subjects = subjects
         self._commit_listeners: list[Callable[[], None]] = []
         self._cache = _LRU(cache_size)
+        self.max_event_bytes = max_event_bytes
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every commit that appended events (wakes the relay)."""
@@ -104,7 +123,7 @@ class EventStore:
                 actor_id=metadata.actor_id,
                 correlation_id=metadata.correlation_id,
                 causation_id=metadata.causation_id,
-                payload=ev.model_dump(mode="json"),
+                payload=self.checked_payload(ev),
             )
             for i, ev in enumerate(events, start=1)
         ]
@@ -157,6 +176,37 @@ class EventStore:
         session.info.setdefault(_APPENDED, set()).add(aggregate_id)
         self._notify_after_commit(session)
         return stored
+
+    def checked_payload(self, event: DomainEvent) -> dict[str, Any]:
+        """``event``'s JSON payload, once it has survived its own contract.
+
+        Encoded as strict JSON, decoded by the registry as a consumer will, and compared
+        with ``event``; raises ``ContractViolation`` naming the event type and the field.
+        """
+        event_type = event.event_type
+        payload = event.model_dump(mode="json")
+        try:
+            encoded = strict_json.dumps(payload)
+        except ValueError as exc:
+            raise _violation(event_type, _non_finite_field(event), str(exc)) from exc
+        if len(encoded.encode()) > self.max_event_bytes:
+            raise _violation(
+                event_type,
+                _largest_field(payload),
+                f"the event would take {len(encoded.encode())} bytes, over the cap of {self.max_event_bytes}",
+            )
+        try:
+            decoded = self.registry.decode_payload(event_type, event.schema_version, payload)
+        except MalformedEvent as exc:
+            field = _non_finite_field(event) or _invalid_field(exc)
+            raise _violation(event_type, field, exc.message) from exc
+        if decoded != event:
+            field = _non_finite_field(event) or next(
+                (name for name in type(event).model_fields if getattr(decoded, name) != getattr(event, name)),
+                None,
+            )
+            raise _violation(event_type, field, "the event does not read back as written")
+        return payload
 
     async def current_version(self, session: AsyncSession, aggregate_id: str) -> int:
         result = await session.execute(
@@ -264,6 +314,46 @@ class EventStore:
         sync_session = session.sync_session
         if not sa_event.contains(sync_session, "after_commit", _after_commit):
             sa_event.listen(sync_session, "after_commit", _after_commit, once=True)
+
+
+def _violation(event_type: str, field: str | None, reason: str) -> ContractViolation:
+    log.error("event.contract_violation", event_type=event_type, field=field, reason=reason)
+    where = f" (field {field!r})" if field else ""
+    return ContractViolation(
+        f"{event_type} would break its own contract{where}: {reason}",
+        details={"event_type": event_type, "field": field},
+    )
+
+
+def _non_finite_field(event: BaseModel) -> str | None:
+    """The first field of ``event`` holding NaN or an infinity, at any depth."""
+
+    def non_finite(value: Any) -> bool:
+        if isinstance(value, float):
+            return not math.isfinite(value)
+        if isinstance(value, dict):
+            return any(non_finite(v) for v in value.values())
+        if isinstance(value, list | tuple | set | frozenset):
+            return any(non_finite(v) for v in value)
+        return False
+
+    return next((name for name, value in event.model_dump().items() if non_finite(value)), None)
+
+
+def _invalid_field(exc: MalformedEvent) -> str | None:
+    cause = exc.__cause__
+    errors = getattr(cause, "errors", None)
+    if callable(errors):
+        for error in errors():
+            loc = error.get("loc") or ()
+            if loc:
+                return ".".join(str(part) for part in loc)
+    return None
+
+
+def _largest_field(payload: dict[str, Any]) -> str | None:
+    sizes = {name: len(strict_json.dumps(value)) for name, value in payload.items()}
+    return max(sizes, key=sizes.__getitem__) if sizes else None
 
 
 _LOADED_VERSIONS = "trellis.loaded_versions"

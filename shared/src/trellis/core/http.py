@@ -1,19 +1,31 @@
-"""What every service's HTTP API shares: auth dependency, error bodies, correlation ids, health.
+"""What every service's HTTP API shares: auth dependency, error bodies, correlation ids, and
+the request kit (strict JSON, the request body base, bounded identifiers, ``If-Match``).
 
 Every error leaves as ``{"error": {"code", "message", "details"}}`` with the status
 chosen here, in one place; nothing leaks a stack trace.
+
+Request JSON is strict: the ``NaN``/``Infinity``/``-Infinity`` literals that Python's
+parser accepts are refused with 400 (``invalid_json``), and every number of a request
+body must be finite (``RequestBody``: a literal like ``1e400`` parses to infinity and is
+refused with 422). A non-finite number that reached an event would be written as
+``null`` and break every consumer of it.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trellis.core import errors
@@ -63,9 +75,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthenticated", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "http_error"
-        )
+        code = getattr(exc, "code", None) or {
+            401: "unauthenticated",
+            404: "not_found",
+            405: "method_not_allowed",
+        }.get(exc.status_code, "http_error")
         return JSONResponse(
             error_body(code, str(exc.detail)),
             exc.status_code,
@@ -89,7 +103,7 @@ class CorrelationMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(CORRELATION_HEADER.encode())
-        correlation_id = incoming.decode()[:64] if incoming else str(uuid7())
+        correlation_id = _correlation_id_from(incoming)
         scope.setdefault("state", {})["correlation_id"] = correlation_id
 
         async def _send(message: Message) -> None:
@@ -101,6 +115,19 @@ class CorrelationMiddleware:
 
         with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
             await self.app(scope, receive, _send)
+
+
+def _correlation_id_from(header: bytes | None) -> str:
+    """The caller's correlation id if it is printable ASCII (at most 64 characters), else a new one.
+
+    Header bytes are whatever the client sent: a value that is not ASCII, or holds control
+    characters, would break log lines and the response header, so it is replaced.
+    """
+    if header:
+        value = header[:64].decode("ascii", errors="replace")
+        if value.isprintable() and "\ufffd" not in value and value.strip():
+            return value
+    return str(uuid7())
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -144,3 +171,79 @@ def correlation_id(request: Request) -> str:
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 WithheldActor = Annotated[Actor, Depends(withheld_actor)]
 CorrelationId = Annotated[str, Depends(correlation_id)]
+
+
+# --- the request kit ---------------------------------------------------------------
+
+
+class InvalidJSON(HTTPException):
+    """A request body that is not strict JSON (400, ``invalid_json``)."""
+
+    code = "invalid_json"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(status_code=400, detail=detail)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidJSON(f"the body is not strict JSON: {name} is not a JSON number")
+
+
+class StrictJSONRequest(Request):
+    """A request whose JSON body refuses ``NaN``, ``Infinity`` and ``-Infinity``."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            self._json = json.loads(body, parse_constant=_refuse_constant)
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """Every route of a Trellis API parses its body as strict JSON (``api_router`` uses it)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict
+
+
+def api_router(**kwargs: Any) -> APIRouter:
+    """An ``APIRouter`` whose routes parse strict JSON: the one way to make a router."""
+    return APIRouter(route_class=StrictJSONRoute, **kwargs)
+
+
+class RequestBody(BaseModel):
+    """Base of every request body: unknown fields are refused (422), never ignored, and
+    every number must be finite."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# pydantic matches with the Rust engine, where ``$`` is the end of the text (no trailing newline)
+ID_PATTERN = r"^[A-Za-z0-9_\-]+$"
+MAX_ID_LENGTH = 64
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
+"""An identifier given by a caller (an employee, team, goal...): letters, digits, ``-`` and
+``_``, 1 to 64 characters; the same rule as the subject tokens and the token's ``sub``."""
+
+MAX_MEASURE = 1e15
+Measure = Annotated[float, Field(ge=-MAX_MEASURE, le=MAX_MEASURE)]
+"""A measured value (a key result's start, target or progress): finite and bounded, so the
+difference of any two and their ratio stay finite."""
+
+MAX_VERSION = 2**31 - 1
+
+IfMatch = Annotated[
+    int | None,
+    Header(
+        alias="If-Match",
+        description="the version the change expects; 409 if the thing has moved on",
+        ge=0,
+        le=MAX_VERSION,
+    ),
+]

@@ -35,12 +35,12 @@ from dataclasses import dataclass
 
 from trellis.core.events import EventEnvelope
 
-_TOKEN = re.compile(r"^[A-Za-z0-9_\-]+$")
+_TOKEN = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 def check_token(value: str, what: str) -> str:
     """Refuse values that would break the subject scheme (dots, spaces, wildcards)."""
-    if not _TOKEN.match(value):
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
         raise ValueError(f"{what} {value!r} may only contain letters, digits, '-' and '_'")
     return value
 

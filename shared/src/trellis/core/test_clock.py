@@ -10,14 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from trellis.core.clock import TestClock
 from trellis.core.errors import Forbidden, InvalidInput
-from trellis.core.http import CurrentActor
+from trellis.core.http import CurrentActor, api_router
 
-router = APIRouter(prefix="/v1/test-clock", tags=["testing"])
+router = api_router(prefix="/v1/test-clock", tags=["testing"])
 
 
 class Move(BaseModel):

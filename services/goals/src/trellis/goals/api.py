@@ -5,71 +5,77 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Depends, Request, status
+from pydantic import BaseModel, Field, model_validator
 
 from trellis.core.errors import NotFound
-from trellis.core.http import CorrelationId, CurrentActor
+from trellis.core.http import CorrelationId, CurrentActor, Id, IfMatch, Measure, RequestBody, api_router
 from trellis.core.service import Runtime
 from trellis.goals.application import CommandResult, GoalCommands
 from trellis.goals.views import queries
 
-router = APIRouter(prefix="/v1", tags=["goals"])
+router = api_router(prefix="/v1", tags=["goals"])
 
 Level = Literal["company", "team", "individual"]
 Rollup = Literal["key_results", "children", "both"]
 Title = Annotated[str, Field(min_length=1, max_length=500)]
+Period = Annotated[str, Field(min_length=1, max_length=50, examples=["2026-Q4"])]
+# Weights are relative: bounded so that a weighted sum of many can never overflow a float.
+MAX_WEIGHT = 1_000.0
+Weight = Annotated[float, Field(gt=0, le=MAX_WEIGHT, description=f"relative weight, 0 < w <= {MAX_WEIGHT:g}")]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CreateGoal(Body):
+class CreateGoal(RequestBody):
     level: Level
     title: Title
     description: str = Field(default="", max_length=10_000)
-    owner_id: str | None = Field(default=None, description="defaults to the caller")
-    team_id: str | None = None
-    period: str = Field(min_length=1, max_length=50, examples=["2026-Q4"])
+    owner_id: Id | None = Field(default=None, description="defaults to the caller")
+    team_id: Id | None = None
+    period: Period
     due_date: dt.date | None = None
-    parent_id: str | None = Field(default=None, description="the goal this one aligns to")
+    parent_id: Id | None = Field(default=None, description="the goal this one aligns to")
     progress_rollup: Rollup = "both"
-    weight: float = Field(default=1.0, gt=0)
+    weight: Weight = 1.0
 
 
-class ChangeGoal(Body):
+class ChangeGoal(RequestBody):
     title: Title | None = None
     description: str | None = Field(default=None, max_length=10_000)
-    period: str | None = Field(default=None, min_length=1, max_length=50)
+    period: Period | None = None
     due_date: dt.date | None = None
-    owner_id: str | None = None
+    owner_id: Id | None = None
 
 
-class Align(Body):
-    parent_id: str
+class Align(RequestBody):
+    parent_id: Id
 
 
-class AddKeyResult(Body):
+class AddKeyResult(RequestBody):
     name: Title
-    start: float
-    target: float
-    current: float | None = None
+    start: Measure
+    target: Measure
+    current: Measure | None = None
     unit: str = Field(default="", max_length=50)
-    weight: float = Field(default=1.0, gt=0)
+    weight: Weight = 1.0
+
+    @model_validator(mode="after")
+    def _start_is_not_target(self) -> AddKeyResult:
+        if self.start == self.target:
+            raise ValueError("start and target must differ: progress is measured from one to the other")
+        return self
 
 
-class RecordProgress(Body):
-    value: float
+class RecordProgress(RequestBody):
+    value: Measure
     comment: str = Field(default="", max_length=5_000)
     confidence: int | None = Field(default=None, ge=1, le=5)
 
 
-class SetStatus(Body):
+class SetStatus(RequestBody):
     status: Literal["on_track", "at_risk", "off_track"]
 
 
-class Retire(Body):
+class Retire(RequestBody):
     reason: str = Field(default="", max_length=5_000)
 
 
@@ -91,10 +97,6 @@ def _runtime(request: Request) -> Runtime:
 
 Commands = Annotated[GoalCommands, Depends(_commands)]
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
-IfMatch = Annotated[
-    int | None,
-    Header(alias="If-Match", description="expected goal version; 409 if it has moved on"),
-]
 
 
 def _accepted(result: CommandResult) -> Accepted:

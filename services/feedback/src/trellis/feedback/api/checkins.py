@@ -5,18 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 from pydantic import Field
 
 from trellis.contracts.feedback import KeyResultUpdate
 from trellis.core.auth import Actor
-from trellis.core.http import CorrelationId, CurrentActor
-from trellis.feedback.api.dependencies import Body, CheckIns, OversightDep, RuntimeDep, accepted, utc
+from trellis.core.http import CorrelationId, CurrentActor, Id, Measure, RequestBody, api_router
+from trellis.feedback.api.dependencies import CheckIns, OversightDep, RuntimeDep, accepted, utc
 from trellis.feedback.domain.checkin import CheckIn
 from trellis.feedback.domain.checkin_schedule import MAX_GRACE_HOURS, CheckInSchedule
 from trellis.feedback.views import checkin_queries
 
-router = APIRouter(prefix="/v1", tags=["check-ins"])
+router = api_router(prefix="/v1", tags=["check-ins"])
 
 Cadence = Literal["weekly", "biweekly", "monthly"]
 Weekday = Annotated[int, Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")]
@@ -26,9 +26,9 @@ GraceHours = Annotated[int, Field(ge=0, le=MAX_GRACE_HOURS)]
 Text = Annotated[str, Field(max_length=10_000)]
 
 
-class CreateSchedule(Body):
-    report_id: str = Field(min_length=1, max_length=64)
-    manager_id: str | None = Field(default=None, description="defaults to the report's manager")
+class CreateSchedule(RequestBody):
+    report_id: Id
+    manager_id: Id | None = Field(default=None, description="defaults to the report's manager")
     cadence: Cadence = "weekly"
     weekday: Weekday = 0
     time_of_day: TimeOfDay = "09:00"
@@ -37,7 +37,7 @@ class CreateSchedule(Body):
     starts_on: dt.date | None = Field(default=None, description="defaults to today in the time zone")
 
 
-class ChangeSchedule(Body):
+class ChangeSchedule(RequestBody):
     cadence: Cadence | None = None
     weekday: Weekday | None = None
     time_of_day: TimeOfDay | None = None
@@ -45,28 +45,30 @@ class ChangeSchedule(Body):
     grace_hours: GraceHours | None = None
 
 
-class EndSchedule(Body):
+class EndSchedule(RequestBody):
     reason: str = Field(default="", max_length=500)
 
 
-class KeyResultUpdateIn(Body):
-    goal_id: str = Field(min_length=1, max_length=64)
-    key_result_id: str = Field(min_length=1, max_length=64)
-    value: float
+class KeyResultUpdateIn(RequestBody):
+    goal_id: Id
+    key_result_id: Id
+    value: Measure
     comment: str = Field(default="", max_length=2_000)
 
 
-class CompleteCheckIn(Body):
+class CompleteCheckIn(RequestBody):
     confidence: int = Field(ge=1, le=5)
     key_result_updates: list[KeyResultUpdateIn] = Field(default_factory=list, max_length=50)
     progress: Text = ""
     blockers: Text = ""
     shared_notes: Text = ""
-    goal_progress: dict[str, Text] = Field(default_factory=dict, description="goal id -> what progressed")
+    goal_progress: dict[Id, Text] = Field(
+        default_factory=dict, max_length=50, description="goal id -> what progressed"
+    )
     private_note: Text = Field(default="", description="only you will ever read it")
 
 
-class PrivateNote(Body):
+class PrivateNote(RequestBody):
     note: Text = Field(min_length=1)
 
 

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict
 
 from trellis.core.errors import InvalidInput
 from trellis.core.service import Runtime
@@ -16,12 +15,6 @@ from trellis.feedback.application.feedback import FeedbackCommands
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.application.recognition import RecognitionCommands
 from trellis.feedback.application.reviews import ReviewCommands
-
-
-class Body(BaseModel):
-    """A request body: unknown fields are refused (422), never ignored."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 def _runtime(request: Request) -> Runtime:

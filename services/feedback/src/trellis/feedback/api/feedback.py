@@ -12,23 +12,22 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 from pydantic import Field
 
-from trellis.core.http import CorrelationId, CurrentActor, WithheldActor
+from trellis.core.http import CorrelationId, CurrentActor, Id, RequestBody, WithheldActor, api_router
 from trellis.core.ids import uuid7
-from trellis.feedback.api.dependencies import Body, Feedbacks, RuntimeDep, accepted
+from trellis.feedback.api.dependencies import Feedbacks, RuntimeDep, accepted
 from trellis.feedback.domain.feedback import ANONYMOUS_ACTOR, Feedback, FeedbackRequest
 from trellis.feedback.views import feedback_queries
 from trellis.feedback.views.feedback_queries import about_goal, given_by, received_by
 
-router = APIRouter(prefix="/v1", tags=["feedback"])
+router = api_router(prefix="/v1", tags=["feedback"])
 
-Id = Annotated[str, Field(min_length=1, max_length=64)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-class GiveFeedback(Body):
+class GiveFeedback(RequestBody):
     recipient_id: Id
     body: str = Field(min_length=1, max_length=10_000)
     visibility: Literal["private", "manager", "public"]
@@ -37,14 +36,14 @@ class GiveFeedback(Body):
     request_id: Id | None = Field(default=None, description="the request this answers")
 
 
-class RequestFeedback(Body):
+class RequestFeedback(RequestBody):
     giver_id: Id = Field(description="whom you ask")
     about_id: Id | None = Field(default=None, description="whom the feedback is about; defaults to you")
     goal_id: Id | None = None
     message: str = Field(default="", max_length=2_000)
 
 
-class Decline(Body):
+class Decline(RequestBody):
     reason: str = Field(default="", max_length=2_000)
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from trellis.core.errors import InvalidInput
-from trellis.core.http import CurrentActor
+from trellis.core.http import CurrentActor, api_router
 from trellis.feedback.api.dependencies import OversightDep, RuntimeDep, utc
 from trellis.feedback.views import kpis
 
-router = APIRouter(prefix="/v1/kpis", tags=["kpis"])
+router = api_router(prefix="/v1/kpis", tags=["kpis"])
 
 DEFAULT_WINDOW = dt.timedelta(days=30)
 From = Annotated[

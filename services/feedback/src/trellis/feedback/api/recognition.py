@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 from pydantic import Field
 
-from trellis.core.http import CorrelationId, CurrentActor
-from trellis.feedback.api.dependencies import Body, Recognitions, RuntimeDep, accepted
+from trellis.core.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
+from trellis.feedback.api.dependencies import Recognitions, RuntimeDep, accepted
 from trellis.feedback.views import recognition_queries
 
-router = APIRouter(prefix="/v1", tags=["recognition"])
+router = api_router(prefix="/v1", tags=["recognition"])
 
 
-class GiveRecognition(Body):
-    recipient_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        min_length=1, max_length=50
-    )
+class GiveRecognition(RequestBody):
+    recipient_ids: list[Id] = Field(min_length=1, max_length=50)
     message: str = Field(min_length=1, max_length=5_000)
-    objective_id: str | None = Field(default=None, max_length=64, description="a company objective's goal id")
+    objective_id: Id | None = Field(default=None, description="a company objective's goal id")
     value: str | None = Field(default=None, max_length=100, description="a company value")
 
 

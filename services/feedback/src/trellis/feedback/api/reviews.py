@@ -4,32 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import status
 from pydantic import AwareDatetime, Field
 
 from trellis.core.errors import NotFound
-from trellis.core.http import CorrelationId, CurrentActor
-from trellis.feedback.api.dependencies import Body, OversightDep, Reviews, RuntimeDep, accepted
+from trellis.core.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
+from trellis.feedback.api.dependencies import OversightDep, Reviews, RuntimeDep, accepted
 from trellis.feedback.views import kpis, review_queries
 
-router = APIRouter(prefix="/v1", tags=["review cycles"])
-
-Id = Annotated[str, Field(min_length=1, max_length=64)]
+router = api_router(prefix="/v1", tags=["review cycles"])
 
 
-class OpenCycle(Body):
+class OpenCycle(RequestBody):
     name: str = Field(min_length=1, max_length=300)
     period: str = Field(min_length=1, max_length=50, examples=["2026-Q4"])
     team_id: Id | None = Field(default=None, description="a team and every team beneath it; none: the tenant")
     deadline: AwareDatetime
 
 
-class ChoosePeers(Body):
+class ChoosePeers(RequestBody):
     subject_id: Id
     reviewer_ids: list[Id] = Field(min_length=1, max_length=10)
 
 
-class SubmitReview(Body):
+class SubmitReview(RequestBody):
     answers: dict[Annotated[str, Field(max_length=200)], Annotated[str, Field(max_length=10_000)]] = Field(
         min_length=1, max_length=50
     )

@@ -5,19 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel, Field
 
 from trellis.contracts.notifications import DigestItem, Subject
 from trellis.core.errors import NotFound
-from trellis.core.http import CorrelationId, CurrentActor
+from trellis.core.http import CorrelationId, CurrentActor, RequestBody, api_router
 from trellis.core.service import Runtime
 from trellis.notifications.application.inbox import InboxCommands
 from trellis.notifications.domain.notification import NOTIFICATION_TYPES, inboxes_of
 from trellis.notifications.projections.inbox import list_inbox, notification_view, unread_count
 from trellis.notifications.tables import inbox_notifications
 
-router = APIRouter(prefix="/v1", tags=["inbox"])
+router = api_router(prefix="/v1", tags=["inbox"])
 
 
 class NotificationOut(BaseModel):
@@ -51,9 +51,7 @@ class ReadOut(BaseModel):
     changed: bool = Field(description="false when it was read already")
 
 
-class ReadAll(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReadAll(RequestBody):
     up_to: dt.datetime | None = Field(default=None, description="only those created up to then")
 
 
@@ -61,10 +59,10 @@ class ReadAllOut(BaseModel):
     marked: int
 
 
-class PreferencesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    muted_types: list[str] = Field(default_factory=list, max_length=100)
+class PreferencesIn(RequestBody):
+    muted_types: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100
+    )
     daily_digest: bool = False
 
 

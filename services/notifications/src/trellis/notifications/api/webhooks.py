@@ -6,46 +6,43 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Depends, Query, Request, Response, status
+from pydantic import BaseModel, Field
 
 from trellis.contracts import SERVICES, registry_of
 from trellis.contracts.notifications import WEBHOOK_AGGREGATES
-from trellis.core.http import CorrelationId, CurrentActor
+from trellis.core.http import CorrelationId, CurrentActor, RequestBody, api_router
 from trellis.core.service import Runtime
 from trellis.notifications.application.webhooks import WebhookAdmin, ensure_admin
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = api_router(prefix="/v1/webhooks", tags=["webhooks"])
 
 Patterns = Annotated[
-    list[str], Field(min_length=1, max_length=50, examples=[["goals.*", "feedback.CheckIn*"]])
+    list[Annotated[str, Field(min_length=1, max_length=200)]],
+    Field(min_length=1, max_length=50, examples=[["goals.*", "feedback.CheckIn*"]]),
 ]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CreateSubscription(Body):
+class CreateSubscription(RequestBody):
     url: str = Field(max_length=2000, examples=["https://hooks.example.com/trellis"])
     event_types: Patterns
     description: str = Field(default="", max_length=2000)
 
 
-class ChangeSubscription(Body):
+class ChangeSubscription(RequestBody):
     url: str | None = Field(default=None, max_length=2000)
     event_types: Patterns | None = None
     description: str | None = Field(default=None, max_length=2000)
     enabled: bool | None = Field(default=None, description="false disables, true re-enables")
 
 
-class RotateSecret(Body):
+class RotateSecret(RequestBody):
     overlap_hours: float | None = Field(
         default=None, ge=0, le=24 * 30, description="how long the old secret keeps signing (default: setting)"
     )
 
 
-class Replay(Body):
+class Replay(RequestBody):
     since: dt.datetime
     until: dt.datetime | None = Field(default=None, description="default: now")
     event_types: Patterns | None = Field(default=None, description="narrower than the subscription's")

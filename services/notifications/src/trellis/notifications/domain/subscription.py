@@ -49,7 +49,7 @@ def check_patterns(patterns: list[str]) -> list[str]:
         raise InvalidInput(f"at most {MAX_PATTERNS} event type patterns")
     out: list[str] = []
     for pattern in patterns:
-        if not _PATTERN.match(pattern):
+        if not _PATTERN.fullmatch(pattern):
             raise InvalidInput(
                 f"event type pattern {pattern!r} is not <service>.<EventType> with * or ? wildcards",
                 details={"pattern": pattern},

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Depends, Request
+from pydantic import BaseModel, Field
 
 from trellis.core.errors import NotFound
 from trellis.core.service import Runtime
@@ -14,10 +14,6 @@ from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.org import OrgCommands
 from trellis.onboarding.application.plans import PlanCommands
 from trellis.onboarding.domain.calendar import today
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class CommandAnswer(BaseModel):
@@ -50,10 +46,6 @@ def _plans(request: Request) -> PlanCommands:
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 Org = Annotated[OrgCommands, Depends(_org)]
 Plans = Annotated[PlanCommands, Depends(_plans)]
-IfMatch = Annotated[
-    int | None,
-    Header(alias="If-Match", description="expected version; 409 if it has moved on"),
-]
 
 
 def aggregates(runtime: Runtime) -> Aggregates:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 
 from trellis.core.errors import NotFound
-from trellis.core.http import CorrelationId, CurrentActor
+from trellis.core.http import CorrelationId, CurrentActor, api_router
 from trellis.onboarding.api.dependencies import (
     CommandAnswer,
     Plans,
@@ -21,7 +21,7 @@ from trellis.onboarding.api.schemas import AssignMentor, Reschedule, StartPlan, 
 from trellis.onboarding.domain.plan import OnboardingPlan
 from trellis.onboarding.views import plan_queries
 
-router = APIRouter(prefix="/v1", tags=["onboarding"])
+router = api_router(prefix="/v1", tags=["onboarding"])
 
 WithinDays = Annotated[int | None, Query(ge=0, le=3650, description="only those due within this many days")]
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import status
 
-from trellis.core.http import CorrelationId, CurrentActor
+from trellis.core.http import CorrelationId, CurrentActor, IfMatch, api_router
 from trellis.onboarding.api.dependencies import (
     CommandAnswer,
-    IfMatch,
     Org,
     RuntimeDep,
     aggregates,
@@ -30,7 +29,7 @@ from trellis.onboarding.api.schemas import (
 from trellis.onboarding.domain.ids import employee_stream_id
 from trellis.onboarding.views import org_queries
 
-router = APIRouter(prefix="/v1", tags=["org"])
+router = api_router(prefix="/v1", tags=["org"])
 
 
 @router.post(

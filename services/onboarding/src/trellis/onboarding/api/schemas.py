@@ -8,21 +8,20 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from trellis.contracts.onboarding import GoalTemplate, MilestoneTemplate
-from trellis.onboarding.api.dependencies import Body
+from trellis.core.http import Id, RequestBody
 from trellis.onboarding.application.plans import PlanSpec
 
 Name = Annotated[str, Field(min_length=1, max_length=300)]
-Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class GoalSpec(Body):
+class GoalSpec(RequestBody):
     title: Annotated[str, Field(min_length=1, max_length=500)]
     description: str = Field(default="", max_length=10_000)
     period: str | None = Field(default=None, max_length=50, description="default: the start date's quarter")
     align_to: Literal["team_goal", "none"] = "team_goal"
 
 
-class MilestoneSpec(Body):
+class MilestoneSpec(RequestBody):
     key: Id | None = Field(default=None, description="unique in the list; default milestone-<n>")
     title: Annotated[str, Field(min_length=1, max_length=500)]
     due_offset_days: int = Field(ge=0, le=3650, description="days after the start date")
@@ -43,11 +42,13 @@ def milestone_templates(specs: list[MilestoneSpec]) -> list[MilestoneTemplate]:
     ]
 
 
-class HirePlan(Body):
+class HirePlan(RequestBody):
     """Start the new hire's onboarding plan with the hire (one transaction)."""
 
     template_id: Id | None = None
-    milestones: list[MilestoneSpec] | None = Field(default=None, description="ad hoc, instead of a template")
+    milestones: list[MilestoneSpec] | None = Field(
+        default=None, max_length=100, description="ad hoc, instead of a template"
+    )
     mentor_id: Id | None = None
 
     def spec(self) -> PlanSpec:
@@ -58,7 +59,7 @@ class HirePlan(Body):
         )
 
 
-class Hire(Body):
+class Hire(RequestBody):
     employee_id: Id | None = Field(
         default=None,
         description="the id their tokens carry (sub); letters, digits, - and _; generated if absent",
@@ -73,42 +74,42 @@ class Hire(Body):
     plan: HirePlan | None = Field(default=None, description="start their onboarding plan too")
 
 
-class ChangeManager(Body):
+class ChangeManager(RequestBody):
     manager_id: Id | None = Field(description="None: reports to nobody")
 
 
-class ChangeTeam(Body):
+class ChangeTeam(RequestBody):
     team_id: Id | None
 
 
-class ChangeTitle(Body):
+class ChangeTitle(RequestBody):
     title: str = Field(max_length=300)
 
 
-class Offboard(Body):
+class Offboard(RequestBody):
     last_day: dt.date
     reason: str = Field(default="", max_length=2_000)
 
 
-class CreateTeam(Body):
+class CreateTeam(RequestBody):
     name: Name
     parent_team_id: Id | None = None
     lead_id: Id | None = None
 
 
-class RenameTeam(Body):
+class RenameTeam(RequestBody):
     name: Name
 
 
-class MoveTeam(Body):
+class MoveTeam(RequestBody):
     parent_team_id: Id | None = Field(description="None: a top-level team")
 
 
-class AssignLead(Body):
+class AssignLead(RequestBody):
     lead_id: Id | None
 
 
-class Template(Body):
+class Template(RequestBody):
     name: Name
     milestones: list[MilestoneSpec] = Field(min_length=1, max_length=100)
 
@@ -117,10 +118,10 @@ class StartPlan(HirePlan):
     pass
 
 
-class AssignMentor(Body):
+class AssignMentor(RequestBody):
     mentor_id: Id | None
 
 
-class Reschedule(Body):
+class Reschedule(RequestBody):
     due_date: dt.date
     reason: str = Field(min_length=1, max_length=2_000)

@@ -33,7 +33,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 def normalised_email(email: str) -> str:
     """The form e-mail addresses are compared in (trimmed, lower case)."""
     value = email.strip().lower()
-    if not _EMAIL.match(value) or len(value) > 320:
+    if not _EMAIL.fullmatch(value) or len(value) > 320:
         raise InvalidInput(f"{email!r} is not an e-mail address")
     return value
 
