@@ -13,7 +13,6 @@ refused with 422). A non-finite number that reached an event would be written as
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -28,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from trellis.core import errors
+from trellis.core import errors, strict_json
 from trellis.core.auth import Actor, TokenVerifier
 from trellis.core.ids import uuid7
 
@@ -185,17 +184,16 @@ class InvalidJSON(HTTPException):
         super().__init__(status_code=400, detail=detail)
 
 
-def _refuse_constant(name: str) -> Any:
-    raise InvalidJSON(f"the body is not strict JSON: {name} is not a JSON number")
-
-
 class StrictJSONRequest(Request):
     """A request whose JSON body refuses ``NaN``, ``Infinity`` and ``-Infinity``."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
-            self._json = json.loads(body, parse_constant=_refuse_constant)
+            try:
+                self._json = strict_json.loads(body)
+            except strict_json.NonFiniteNumber as exc:
+                raise InvalidJSON(f"the body is not strict JSON: {exc}") from exc
         return self._json
 
 

@@ -25,7 +25,7 @@ def dumps(value: Any) -> str:
     try:
         return json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
     except ValueError as exc:
-        if "out of range float" in str(exc):
+        if "out of range float" in str(exc).lower():
             raise NonFiniteNumber(str(exc)) from exc
         raise
 

@@ -15,7 +15,6 @@ order per aggregate within a subscription, through retries and restarts.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from typing import Any
 
@@ -23,6 +22,7 @@ from sqlalchemy import and_, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from trellis.core import strict_json
 from trellis.core.events import EventEnvelope
 from trellis.notifications.domain.subscription import webhook_event_type
 from trellis.notifications.tables import webhook_attempts, webhook_deliveries, webhook_subscriptions
@@ -58,14 +58,12 @@ def webhook_body(service: str, envelope: EventEnvelope) -> str:
         "causation_id": envelope.causation_id,
         "payload": envelope.payload,
     }
-    return json.dumps(
+    return strict_json.dumps(
         {
             "type": webhook_event_type(service, envelope.event_type),
             "timestamp": envelope.occurred_at.isoformat(),
             "data": data,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
+        }
     )
 
 
