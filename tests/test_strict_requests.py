@@ -10,74 +10,21 @@ grows.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 
-from trellis.contracts import SERVICES
-from trellis.core.auth import mint_token
-from trellis.core.messaging import StreamSpec, connect, ensure_stream
-from trellis.core.service import Runtime, ServiceDefinition, create_app
-from trellis.core.settings import DEV_JWT_SECRET
-from trellis.core.subjects import Subjects
+from trellis.core.service import Runtime
 from trellis.core.tables import events
-from trellis.feedback.bootstrap import SERVICE as FEEDBACK
-from trellis.feedback.bootstrap import FeedbackSettings
-from trellis.goals.bootstrap import SERVICE as GOALS
-from trellis.goals.bootstrap import GoalsSettings
-from trellis.notifications.bootstrap import SERVICE as NOTIFICATIONS
-from trellis.notifications.settings import NotificationsSettings
-from trellis.onboarding.bootstrap import SERVICE as ONBOARDING
-from trellis.onboarding.bootstrap import OnboardingSettings
 
-ADMIN = {
-    "Authorization": "Bearer "
-    + mint_token(secret=DEV_JWT_SECRET, tenant="acme", employee="ceo", roles=["admin", "hr", "manager"])
-}
-DEFINITIONS: dict[str, tuple[ServiceDefinition, Any]] = {
-    "goals": (GOALS, GoalsSettings),
-    "onboarding": (ONBOARDING, OnboardingSettings),
-    "feedback": (FEEDBACK, FeedbackSettings),
-    "notifications": (NOTIFICATIONS, NotificationsSettings),
-}
+from .four_services import ADMIN, client_of, four_services
+
 HOLE = "__number__"
-
-
-@contextlib.asynccontextmanager
-async def four_services(
-    nats_url: str, subject_root: str, data_dir: Path
-) -> AsyncIterator[dict[str, Runtime]]:
-    nc = await connect(nats_url, name="strict-requests-test")
-    subjects = Subjects(subject_root)
-    for source in SERVICES:
-        await ensure_stream(nc.jetstream(), StreamSpec(subjects.stream(source), [subjects.all_of(source)]))
-    runtimes: dict[str, Runtime] = {}
-    try:
-        for name, (definition, settings_type) in DEFINITIONS.items():
-            settings = settings_type(
-                database_url=f"sqlite+aiosqlite:///{data_dir / (name + '.db')}",
-                nats_url=nats_url,
-                subject_root=subject_root,
-                data_dir=data_dir / name,
-            )
-            app = create_app(definition, settings)
-            runtime: Runtime = app.state.runtime
-            runtime.extras["app"] = app
-            await runtime.start()
-            runtimes[name] = runtime
-        for runtime in runtimes.values():
-            await runtime.wait_ready()
-        yield runtimes
-    finally:
-        for runtime in runtimes.values():
-            await runtime.stop()
-        await nc.close()
 
 
 def _resolve(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
@@ -208,8 +155,7 @@ async def test_a_body_that_is_not_strict_json_is_a_400_with_a_clear_message(
     nats_url: str, subject_root: str, tmp_path: Path
 ) -> None:
     async with four_services(nats_url, subject_root, tmp_path) as runtimes:
-        app = runtimes["goals"].extras["app"]
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with client_of(runtimes["goals"]) as client:
             resp = await client.post(
                 "/v1/goals",
                 content='{"level": "company", "title": "t", "period": "2027-Q1", "weight": NaN}',

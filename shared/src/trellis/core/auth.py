@@ -20,6 +20,7 @@ from trellis.core.events import Metadata
 from trellis.core.subjects import check_token
 
 ROLES = frozenset({"admin", "hr", "manager", "employee"})
+MAX_CLAIM_LENGTH = 64  # a tenant or employee id, as everywhere else
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ def actor_from_claims(claims: dict[str, Any]) -> Actor:
     roles = claims.get("roles", [])
     if not isinstance(tenant, str) or not isinstance(subject, str) or not isinstance(roles, list):
         raise Unauthenticated("token lacks a tenant, a subject or a roles list")
+    if not 0 < len(tenant) <= MAX_CLAIM_LENGTH or not 0 < len(subject) <= MAX_CLAIM_LENGTH:
+        raise Unauthenticated(f"the tenant and the subject take 1 to {MAX_CLAIM_LENGTH} characters")
     try:
         check_token(tenant, "tenant")
         check_token(subject, "employee id")

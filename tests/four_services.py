@@ -1,0 +1,79 @@
+"""The four services running in process on one nats-server, each on its own SQLite file,
+for the cross-service tests of the HTTP edge (strict requests, security probes)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from trellis.contracts import SERVICES
+from trellis.core.auth import mint_token
+from trellis.core.messaging import StreamSpec, connect, ensure_stream
+from trellis.core.service import Runtime, ServiceDefinition, create_app
+from trellis.core.settings import DEV_JWT_SECRET
+from trellis.core.subjects import Subjects
+from trellis.feedback.bootstrap import SERVICE as FEEDBACK
+from trellis.feedback.bootstrap import FeedbackSettings
+from trellis.goals.bootstrap import SERVICE as GOALS
+from trellis.goals.bootstrap import GoalsSettings
+from trellis.notifications.bootstrap import SERVICE as NOTIFICATIONS
+from trellis.notifications.settings import NotificationsSettings
+from trellis.onboarding.bootstrap import SERVICE as ONBOARDING
+from trellis.onboarding.bootstrap import OnboardingSettings
+
+
+def auth(employee: str, *roles: str, tenant: str = "acme") -> dict[str, str]:
+    token = mint_token(secret=DEV_JWT_SECRET, tenant=tenant, employee=employee, roles=list(roles))
+    return {"Authorization": f"Bearer {token}"}
+
+
+ADMIN = auth("ceo", "admin", "hr", "manager")
+DEFINITIONS: dict[str, tuple[ServiceDefinition, Any]] = {
+    "goals": (GOALS, GoalsSettings),
+    "onboarding": (ONBOARDING, OnboardingSettings),
+    "feedback": (FEEDBACK, FeedbackSettings),
+    "notifications": (NOTIFICATIONS, NotificationsSettings),
+}
+
+
+def client_of(runtime: Runtime) -> httpx.AsyncClient:
+    """An HTTP client of a running service's app (in process)."""
+    app = runtime.extras["app"]
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=f"http://{runtime.definition.name}"
+    )
+
+
+@contextlib.asynccontextmanager
+async def four_services(
+    nats_url: str, subject_root: str, data_dir: Path
+) -> AsyncIterator[dict[str, Runtime]]:
+    nc = await connect(nats_url, name="strict-requests-test")
+    subjects = Subjects(subject_root)
+    for source in SERVICES:
+        await ensure_stream(nc.jetstream(), StreamSpec(subjects.stream(source), [subjects.all_of(source)]))
+    runtimes: dict[str, Runtime] = {}
+    try:
+        for name, (definition, settings_type) in DEFINITIONS.items():
+            settings = settings_type(
+                database_url=f"sqlite+aiosqlite:///{data_dir / (name + '.db')}",
+                nats_url=nats_url,
+                subject_root=subject_root,
+                data_dir=data_dir / name,
+            )
+            app = create_app(definition, settings)
+            runtime: Runtime = app.state.runtime
+            runtime.extras["app"] = app
+            await runtime.start()
+            runtimes[name] = runtime
+        for runtime in runtimes.values():
+            await runtime.wait_ready()
+        yield runtimes
+    finally:
+        for runtime in runtimes.values():
+            await runtime.stop()
+        await nc.close()
