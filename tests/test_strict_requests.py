@@ -34,12 +34,16 @@ def _resolve(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def sample(schema: dict[str, Any], spec: dict[str, Any]) -> Any:
-    """A value valid for ``schema``; numbers are left as holes to fill in the JSON text."""
+def sample(schema: dict[str, Any], spec: dict[str, Any], *, required_only: bool = False) -> Any:
+    """A value valid for ``schema``; numbers are left as holes to fill in the JSON text.
+
+    Every property is given (so every number is reached), or only the required ones.
+    """
     schema = _resolve(schema, spec)
+    again = lambda sub: sample(sub, spec, required_only=required_only)  # noqa: E731
     if "anyOf" in schema:
         options = [s for s in schema["anyOf"] if _resolve(s, spec).get("type") != "null"]
-        return sample(options[0], spec)
+        return again(options[0])
     if "const" in schema:
         return schema["const"]
     if "enum" in schema:
@@ -48,10 +52,11 @@ def sample(schema: dict[str, Any], spec: dict[str, Any]) -> Any:
     if kind == "object":
         props = schema.get("properties", {})
         if not props and isinstance(schema.get("additionalProperties"), dict):
-            return {"k": sample(schema["additionalProperties"], spec)}
-        return {name: sample(sub, spec) for name, sub in props.items()}
+            return {"k": again(schema["additionalProperties"])}
+        required = set(schema.get("required", ())) if required_only else set(props)
+        return {name: again(sub) for name, sub in props.items() if name in required}
     if kind == "array":
-        return [sample(schema.get("items", {}), spec)]
+        return [again(schema.get("items", {}))]
     if kind == "number":
         return HOLE
     if kind == "integer":
