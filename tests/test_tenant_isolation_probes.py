@@ -67,7 +67,6 @@ async def _acme(clients: dict[str, httpx.AsyncClient]) -> dict[str, str]:
     ]
 
     async def schedule() -> Any:
-        # starting last week: the first check-in is due at once
         past = (dt.date.today() - dt.timedelta(days=7)).isoformat()
         body = {
             "report_id": "emil",
