@@ -7,14 +7,17 @@ fails becomes one of the rebuild's dead letters (written in the shadow, in the b
 transaction) and the later events of its aggregate are *parked* behind it, dead-lettered
 too, so the view never applies an aggregate's events out of order. Events that could not
 be decoded become dead letters directly. The database failing is not an event's fault:
-that stops the rebuild, which resumes from its last committed batch.
+that stops the rebuild, which resumes from its last committed batch. The database
+refusing a row an event made (a constraint, a value out of range) is the event's fault:
+it is dead-lettered, or that one event would stop every rebuild of the view, for every
+tenant, for as long as it stays in the store.
 """
 
 from __future__ import annotations
 
 import structlog
 from sqlalchemy import insert, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.core.event_sources import SourceEvent
@@ -26,6 +29,11 @@ from trellis.core.subjects import Subjects
 log = structlog.get_logger("trellis.replay")
 
 FATAL = (DBAPIError,)  # the database failing is not the event's fault: stop (resumable)
+REFUSED = (IntegrityError, DataError)  # the database refusing an event's row is: dead-letter it
+
+
+def _fatal(exc: Exception) -> bool:
+    return isinstance(exc, FATAL) and not isinstance(exc, REFUSED)
 
 
 class ShadowApplier:
@@ -70,9 +78,9 @@ class ShadowApplier:
                 async with session.begin_nested():
                     await self.projection.handle_batch(session, [i.recorded for i in plain])  # type: ignore[misc]
                 return len(plain)
-            except FATAL:
-                raise
             except Exception as exc:
+                if _fatal(exc):
+                    raise
                 log.info("rebuild.batch_falls_back", projection=self.name, error=str(exc))
             return await self._apply_one_by_one(session, plain)
 
@@ -89,9 +97,9 @@ class ShadowApplier:
                 async with session.begin_nested():
                     await self.projection.handle(session, recorded)
                 applied += 1
-            except FATAL:
-                raise
             except Exception as exc:
+                if _fatal(exc):
+                    raise
                 reason = f"{type(exc).__name__}: {exc}"
                 log.warning(
                     "rebuild.dead_lettered",

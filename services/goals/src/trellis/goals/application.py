@@ -19,7 +19,12 @@ from trellis.core.errors import ConcurrencyError, NotFound
 from trellis.core.ids import uuid7
 from trellis.core.repository import Repository
 from trellis.goals.domain.goal import Goal
-from trellis.goals.domain.permissions import ensure_may_change, ensure_may_create
+from trellis.goals.domain.permissions import (
+    UnknownOwner,
+    ensure_may_change,
+    ensure_may_create,
+    ensure_may_hand_over,
+)
 from trellis.orgchart import OrgDirectory
 
 MAX_ANCESTORS = 16
@@ -100,9 +105,26 @@ class GoalCommands:
         expected_version: int | None,
         changes: dict[str, Any],
     ) -> CommandResult:
-        return await self._change(
-            actor, correlation_id, goal_id, expected_version, _call("change", **changes)
-        )
+        async def decide(session: AsyncSession, goal: Goal) -> None:
+            new_owner = changes.get("owner_id")
+            if new_owner is not None and new_owner != goal.owner_id:
+                await self._check_new_owner(session, actor, goal, new_owner)
+            goal.change(**changes)
+
+        return await self._change(actor, correlation_id, goal_id, expected_version, decide)
+
+    async def _check_new_owner(self, session: AsyncSession, actor: Actor, goal: Goal, owner_id: str) -> None:
+        """A hand-over follows the create rule, to someone the org chart knows.
+
+        Permission first: who is in the org is not told to someone who may not hand over.
+        """
+        ensure_may_hand_over(actor, goal, owner_id, await self._manages(session, actor, owner_id))
+        employee = await self.org.employee(session, actor.tenant_id, owner_id)
+        if employee is None or not employee.active:
+            raise UnknownOwner(
+                f"no active employee {owner_id} to hand the goal to",
+                details={"field": "owner_id", "owner_id": owner_id},
+            )
 
     async def add_key_result(
         self,

@@ -8,6 +8,7 @@ nothing records nothing (so retries and duplicates are harmless).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from trellis.contracts.goals import (
 from trellis.core.aggregate import Aggregate
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
 from trellis.core.events import DomainEvent
-from trellis.goals.domain.progress import key_result_progress
+from trellis.goals.domain.progress import ROLLUPS, check_weight, key_result_progress
 
 # Which levels a goal of each level may align to.
 ALLOWED_PARENTS = {"company": (), "team": ("company",), "individual": ("team", "company")}
@@ -46,6 +47,7 @@ class KeyResult:
     current: float
     unit: str
     weight: float
+    confidence: int | None = None  # as of the last recorded progress, like the read view
 
     @property
     def progress(self) -> float:
@@ -101,6 +103,8 @@ class Goal(Aggregate):
                 for key, value in event.changes.items():
                     if key == "due_date":
                         value = dt.date.fromisoformat(value) if value else None
+                    elif key == "weight":
+                        value = float(value)
                     setattr(self, key, value)
             case GoalAligned():
                 self.parent_id = event.parent_id
@@ -111,7 +115,9 @@ class Goal(Aggregate):
                     event.name, event.start, event.target, event.current, event.unit, event.weight
                 )
             case KeyResultProgressRecorded():
-                self.key_results[event.key_result_id].current = event.value
+                kr = self.key_results[event.key_result_id]
+                kr.current = event.value
+                kr.confidence = event.confidence
             case GoalStatusChanged():
                 self.status = event.status
             case GoalCompleted():
@@ -152,8 +158,9 @@ class Goal(Aggregate):
             raise InvalidInput("a goal needs a title")
         if not period.strip():
             raise InvalidInput("a goal needs a period")
-        if weight <= 0:
-            raise InvalidInput("weight must be positive")
+        if progress_rollup not in ROLLUPS:
+            raise InvalidInput(f"progress_rollup must be one of {', '.join(ROLLUPS)}")
+        check_weight(weight)
         self.level = level  # the alignment check reads it
         if parent is not None:
             self._check_parent(parent, parent_ancestor_ids or [])
@@ -211,10 +218,15 @@ class Goal(Aggregate):
         period: str | None = None,
         due_date: dt.date | None = None,
         owner_id: str | None = None,
+        weight: float | None = None,
     ) -> None:
         self._require_exists()
         if self.is_retired:
             raise RuleViolation("a retired goal cannot be changed")
+        if weight is not None:
+            check_weight(weight)
+        if owner_id is not None and not owner_id.strip():
+            raise InvalidInput("a goal needs an owner", details={"field": "owner_id"})
         if title is not None and not title.strip():
             raise InvalidInput("a goal needs a title")
         if period is not None and not period.strip():
@@ -225,6 +237,7 @@ class Goal(Aggregate):
             "period": period.strip() if period is not None else None,
             "due_date": due_date,
             "owner_id": owner_id,
+            "weight": float(weight) if weight is not None else None,
         }
         changes: dict[str, Any] = {}
         for key, value in proposed.items():
@@ -249,8 +262,13 @@ class Goal(Aggregate):
         self._require_open("given key results")
         if not name.strip():
             raise InvalidInput("a key result needs a name")
-        if weight <= 0:
-            raise InvalidInput("weight must be positive")
+        check_weight(weight)
+        _check_finite(start=start, target=target, current=start if current is None else current)
+        if start == target:
+            raise InvalidInput(
+                "a key result needs a target different from its start",
+                details={"field": "target", "start": start, "target": target},
+            )
         if key_result_id in self.key_results:
             raise RuleViolation(f"key result {key_result_id} already exists")
         self.record(
@@ -277,6 +295,7 @@ class Goal(Aggregate):
             raise RuleViolation("progress cannot be recorded on a retired goal")
         if confidence is not None and not 1 <= confidence <= 5:
             raise InvalidInput("confidence must be between 1 and 5")
+        _check_finite(value=value)
         if value == kr.current and not comment:
             return
         self.record(
@@ -360,3 +379,9 @@ class Goal(Aggregate):
             raise RuleViolation(
                 f"a {self.level} goal aligns to a {' or '.join(allowed)} goal, not a {parent.level} goal"
             )
+
+
+def _check_finite(**numbers: float) -> None:
+    for field, number in numbers.items():
+        if not math.isfinite(number):
+            raise InvalidInput(f"{field} must be a finite number", details={"field": field})

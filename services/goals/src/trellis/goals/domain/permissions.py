@@ -4,12 +4,17 @@
 - company objectives: admin and hr only;
 - team goals: a manager who owns the goal or manages its owner;
 - individual goals: the owner, and anyone who manages the owner.
+
+Handing a goal to a new owner is creating it for them: the actor must be allowed to
+change the goal as it is and to create it for the new owner, so an employee cannot
+hand their goal to a peer. The new owner must be someone the org chart knows and who
+still works here.
 """
 
 from __future__ import annotations
 
 from trellis.core.auth import Actor
-from trellis.core.errors import Forbidden
+from trellis.core.errors import Forbidden, InvalidInput
 from trellis.goals.domain.goal import Goal
 
 
@@ -35,3 +40,18 @@ def ensure_may_create(actor: Actor, level: str, owner_id: str, manages_owner: bo
 def ensure_may_change(actor: Actor, goal: Goal, manages_owner: bool) -> None:
     if not may_change(actor, goal, manages_owner):
         raise Forbidden(f"you may not change goal {goal.id}")
+
+
+class UnknownOwner(InvalidInput):
+    """The proposed owner is not an active employee in the org chart (422: the goal exists,
+    the request names someone who does not)."""
+
+    code = "unknown_owner"
+
+
+def ensure_may_hand_over(actor: Actor, goal: Goal, new_owner_id: str, manages_new_owner: bool) -> None:
+    if not may_create(actor, goal.level, new_owner_id, manages_new_owner):
+        raise Forbidden(
+            f"you may not hand goal {goal.id} to {new_owner_id}",
+            details={"owner_id": new_owner_id},
+        )

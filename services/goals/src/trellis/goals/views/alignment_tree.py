@@ -1,11 +1,13 @@
 """The alignment tree: every goal with its parent, key results and rolled-up progress.
 
-Roll-up rule (see ``domain/progress.py``): a goal's progress is the weighted mean of
-its inputs, chosen by its ``progress_rollup``: its key results, its aligned children
-(retired children excluded), or both pooled together; a completed goal counts as
-100 %. After a batch of events, every goal they touched and each of its ancestors is
-recomputed, deepest first, so the chain up to the company objective is current when
-the batch commits.
+Roll-up rule: ``domain.progress.goal_progress`` (the same function answers a read of
+a goal the view has not caught up with, so the two agree). A goal's progress is the
+weighted mean of its inputs, chosen by its ``progress_rollup``: its key results, its
+live aligned children (retired children excluded), or both pooled together; a
+completed goal counts as 100 %. After a batch of events, every goal whose inputs they
+changed (a child retired, completed, aligned, unaligned or reweighted changes its
+parent's inputs) and each of its ancestors is recomputed, deepest first, so the chain
+up to the company objective is current when the batch commits.
 
 The projection works on a batch at a time (a single event is a batch of one): it
 loads the goals the batch touches, applies the events in memory, rolls up, and writes
@@ -37,13 +39,13 @@ from trellis.contracts.goals import (
 )
 from trellis.core.events import RecordedEvent
 from trellis.core.projection import Projection
-from trellis.goals.domain.progress import key_result_progress, rolled_up_progress
+from trellis.goals.domain.progress import Child, goal_progress, key_result_progress
 from trellis.goals.views.tables import goal_key_results, goal_nodes
 
 MAX_DEPTH = 16  # guards walks up the tree against corrupt data
 NODE_COLUMNS = [c.name for c in goal_nodes.columns]
 KR_COLUMNS = [c.name for c in goal_key_results.columns]
-CHANGEABLE = {"title", "description", "period", "owner_id", "due_date"}
+CHANGEABLE = {"title", "description", "period", "owner_id", "due_date", "weight"}
 _REFERENCES = frozenset({"goal_id", "parent_id", "previous_parent_id"})  # goals an event names
 _REFERENCES_OF: dict[type[Any], tuple[str, ...]] = {}
 
@@ -102,6 +104,9 @@ class _WorkingSet:
 
     async def roll_up(self) -> None:
         """Recompute every dirty goal and its ancestors, deepest first."""
+        # A goal can be dirty without being named by an event (the parent of a retired
+        # child): load it, or it and its ancestors would silently keep their old progress.
+        await self.load(self.dirty)
         frontier = set(self.dirty)
         for _ in range(MAX_DEPTH):
             parents = {self.nodes[g]["parent_id"] for g in frontier if g in self.nodes} - {None}
@@ -114,15 +119,14 @@ class _WorkingSet:
         dirty = [g for g in self.dirty if g in self.nodes]
         if not dirty:
             return
-        children: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        children: dict[str, list[Child]] = defaultdict(list)
+        c = goal_nodes.c
         rows = await self.session.execute(
-            select(
-                goal_nodes.c.goal_id, goal_nodes.c.parent_id, goal_nodes.c.progress, goal_nodes.c.weight
-            ).where(goal_nodes.c.parent_id.in_(dirty), goal_nodes.c.status != "retired")
+            select(c.goal_id, c.parent_id, c.progress, c.weight, c.status).where(c.parent_id.in_(dirty))
         )
         for row in rows:
             if row.goal_id not in self.nodes:  # the working set's copy is newer
-                children[row.parent_id].append((row.progress, row.weight))
+                children[row.parent_id].append((row.progress, row.weight, row.status))
         in_memory: dict[str, list[dict[str, Any]]] = defaultdict(list)  # children by parent, once
         for child in self.nodes.values():
             if child["parent_id"]:
@@ -131,12 +135,10 @@ class _WorkingSet:
             del order_key
             node = self.nodes[goal_id]
             kids = [
-                (child["progress"], child["weight"])
-                for child in in_memory.get(goal_id, ())
-                if child["status"] != "retired"
+                (child["progress"], child["weight"], child["status"]) for child in in_memory.get(goal_id, ())
             ]
             krs = [(self.krs[k]["progress"], self.krs[k]["weight"]) for k in self.krs_of.get(goal_id, [])]
-            progress = rolled_up_progress(
+            progress = goal_progress(
                 node["progress_rollup"], krs, [*children[goal_id], *kids], node["status"] == "completed"
             )
             if progress != node["progress"]:
@@ -264,7 +266,9 @@ class AlignmentTree(Projection):
                 values = {k: v for k, v in ev.changes.items() if k in CHANGEABLE}
                 if values.get("due_date"):
                     values["due_date"] = dt.date.fromisoformat(str(values["due_date"]))
-                ws.touch(ev.goal_id, recorded, **values)
+                node = ws.touch(ev.goal_id, recorded, **values)
+                if "weight" in values and node["parent_id"]:
+                    ws.dirty.add(node["parent_id"])
             case GoalAligned():
                 ws.touch(ev.goal_id, recorded, parent_id=ev.parent_id)
                 ws.dirty |= {

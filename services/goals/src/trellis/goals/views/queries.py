@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.goals.domain.goal import Goal
-from trellis.goals.domain.progress import rolled_up_progress
+from trellis.goals.domain.progress import Child, goal_progress
 from trellis.goals.views.tables import goal_key_results, goal_nodes
 
 
@@ -63,13 +63,31 @@ def node_view(node: dict[str, Any], key_results: list[dict[str, Any]] | None = N
     }
 
 
+class GoalView(dict[str, Any]):
+    """A goal as the read view shows it, and its aligned children's roll-up inputs.
+
+    The children travel beside the answer, not in it, for a read that must be answered
+    from the goal's events because the view lags (``goal_from_aggregate``).
+    """
+
+    children: list[Child]
+
+    def __init__(self, view: dict[str, Any], children: list[Child]) -> None:
+        super().__init__(view)
+        self.children = children
+
+
 def goal_from_aggregate(goal: Goal, stale: dict[str, Any] | None) -> dict[str, Any]:
     """A goal's view computed from its events, for the moment before the read view has it.
 
-    Children's progress is only in the read view: it is taken from the stale view if any.
+    It gives what the view will once it has applied the goal's events: the same rule
+    (``goal_progress``) over the goal's key results as of its events and its aligned
+    children as the view has them (a child's progress lives only in the view; a write to
+    this goal does not change them). A goal the view does not have yet has none there:
+    the stream brings a goal's creation before any child's alignment to it.
     """
-    children = [(stale["progress"], 1.0)] if stale and goal.progress_rollup != "key_results" else []
-    progress = rolled_up_progress(
+    children = stale.children if isinstance(stale, GoalView) else []
+    progress = goal_progress(
         goal.progress_rollup, goal.progress_of_key_results(), children, goal.is_completed
     )
     return {
@@ -98,14 +116,14 @@ def goal_from_aggregate(goal: Goal, stale: dict[str, Any] | None) -> dict[str, A
                 "unit": kr.unit,
                 "weight": kr.weight,
                 "progress": kr.progress,
-                "confidence": None,
+                "confidence": kr.confidence,
             }
             for kr_id, kr in goal.key_results.items()
         ],
     }
 
 
-async def goal_node(session: AsyncSession, tenant_id: str, goal_id: str) -> dict[str, Any] | None:
+async def goal_node(session: AsyncSession, tenant_id: str, goal_id: str) -> GoalView | None:
     row = (
         (
             await session.execute(
@@ -117,8 +135,20 @@ async def goal_node(session: AsyncSession, tenant_id: str, goal_id: str) -> dict
     )
     if row is None:
         return None
-    krs = await session.execute(select(goal_key_results).where(goal_key_results.c.goal_id == goal_id))
-    return node_view(dict(row), [dict(kr) for kr in krs.mappings()])
+    krs = await session.execute(
+        # key result ids are time-ordered (uuid7): creation order, as the goal's events list them
+        select(goal_key_results)
+        .where(goal_key_results.c.goal_id == goal_id)
+        .order_by(goal_key_results.c.key_result_id)
+    )
+    c = goal_nodes.c
+    children = await session.execute(
+        select(c.progress, c.weight, c.status).where(c.tenant_id == tenant_id, c.parent_id == goal_id)
+    )
+    return GoalView(
+        node_view(dict(row), [dict(kr) for kr in krs.mappings()]),
+        [(child.progress, child.weight, child.status) for child in children],
+    )
 
 
 async def alignment_tree(
