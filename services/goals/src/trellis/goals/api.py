@@ -12,6 +12,7 @@ from trellis.core.errors import NotFound
 from trellis.core.http import CorrelationId, CurrentActor, Id, IfMatch, Measure, RequestBody, api_router
 from trellis.core.service import Runtime
 from trellis.goals.application import CommandResult, GoalCommands
+from trellis.goals.domain.progress import MAX_WEIGHT
 from trellis.goals.views import queries
 
 router = api_router(prefix="/v1", tags=["goals"])
@@ -20,8 +21,6 @@ Level = Literal["company", "team", "individual"]
 Rollup = Literal["key_results", "children", "both"]
 Title = Annotated[str, Field(min_length=1, max_length=500)]
 Period = Annotated[str, Field(min_length=1, max_length=50, examples=["2026-Q4"])]
-# Weights are relative: bounded so that a weighted sum of many can never overflow a float.
-MAX_WEIGHT = 1_000.0
 Weight = Annotated[float, Field(gt=0, le=MAX_WEIGHT, description=f"relative weight, 0 < w <= {MAX_WEIGHT:g}")]
 
 
@@ -44,6 +43,7 @@ class ChangeGoal(RequestBody):
     period: Period | None = None
     due_date: dt.date | None = None
     owner_id: Id | None = None
+    weight: Weight | None = None
 
 
 class Align(RequestBody):
