@@ -128,7 +128,7 @@ async def run_the_repair(ops: OpsSystem, receiver: Receiver) -> None:
     )
     revenue = kr["key_result_id"]
     await ops.call("goals", "POST", f"/v1/goals/{grow}/key-results/{revenue}/progress", {"value": 10})
-    await ops.settled()
+    await settled(ops)  # the old code cannot read these (version 2): let every consumer have them first
 
     # --- poisoned, while the old code runs ------------------------------------------------
     born = str(uuid7())  # a goal created with weight Infinity, and its key result with NaNs
@@ -160,8 +160,9 @@ async def run_the_repair(ops: OpsSystem, receiver: Receiver) -> None:
             found = await letters(ops)
             return found if len(found.get(TREE, [])) == 5 and len(found) == 4 else {}
 
-        before = await eventually(parked, timeout=30)
-        await ops.settled()
+        await eventually(parked, timeout=30)
+        await settled(ops)
+        before = await letters(ops)
 
     # Every consumer dead-lettered what it could not decode, and parked the goal behind it.
     assert {c: len(d) for c, d in before.items()} == {
@@ -256,6 +257,12 @@ async def run_the_repair(ops: OpsSystem, receiver: Receiver) -> None:
             await session.execute(select(events_table.c.payload).where(events_table.c.event_id == unknown))
         ).scalar_one()
     assert stored["value"] is None
+
+
+async def settled(ops: OpsSystem) -> None:
+    """Both services' consumers have everything on their streams."""
+    await ops.settled("goals")
+    await ops.settled("notifications")
 
 
 def _progress(goal_id: str, key_result_id: str) -> dict[str, Any]:
