@@ -6,10 +6,10 @@ not plain (a malformed message, a parked aggregate) or a handler raises, that at
 is rolled back and the batch is applied carefully, one savepoint per message:
 
 - already processed (its event id is recorded for this consumer) → ack, nothing applied;
-- undecodable (bad JSON, unknown type, invalid payload) → dead letter, ack; the envelope
-  fields that can still be read (event id, type, tenant, aggregate) are recorded, and an
-  event of a known aggregate is treated as one whose handler failed for good: it waits
-  in its aggregate's line like any event, and once dead-lettered parks the aggregate;
+- undecodable (bad JSON, unknown type, invalid payload) → dead letter, ack, with the
+  envelope fields that can still be read (event id, type, tenant, aggregate). One of a
+  known aggregate keeps its place like any event (parked, or waiting in its aggregate's
+  line below) and, dead-lettered, parks its aggregate as a handler failing for good does;
 - an earlier event of the same aggregate is in dead letters → parked behind it (dead
   letter with that reason), ack: a view never applies event N+1 of an aggregate
   without N. Redriving the dead letters (operators' tools) replays them in order;
@@ -421,23 +421,34 @@ class ConsumerRunner:
         batch: _Batch,
     ) -> _Outcome:
         deliveries = _deliveries(msg)
-        if isinstance(item, Undecodable):
-            return await self._apply_undecodable(session, msg, item, sequence, batch)
-        event_id = str(item.event_id)
-        aggregate = item.aggregate_id
-        if event_id in batch.done:
+        key = _key(item)
+        if key is None:  # no aggregate whose order it could keep: it stands alone
+            assert isinstance(item, Undecodable)
+            log.error("consumer.malformed_event", consumer=self.name, reason=item.reason)
+            await self._dead_letter(session, msg, item, item.reason, deliveries)
+            return _Outcome()
+        event_id, aggregate = key
+        if event_id in batch.done:  # (an undecodable one: applied when it could still be decoded)
             await self._leave_line(session, batch, aggregate, event_id)
             return _Outcome()
         if aggregate in batch.parked:
             await self._leave_line(session, batch, aggregate, event_id)
             reason = f"parked behind dead-lettered event {batch.parked[aggregate]} of the same aggregate"
-            await self._dead_letter(session, msg, item.envelope, reason, deliveries)
+            if isinstance(item, Undecodable):
+                reason = f"{reason}; undecodable too: {item.reason}"
+            await self._dead_letter(session, msg, _letter(item), reason, deliveries)
             return _Outcome()
         line = batch.lines.get(aggregate)
         if aggregate in batch.waiting or (line and line[0] != event_id):
             if not line or event_id not in line:
                 await self._join_line(session, batch, event_id, aggregate, sequence)
             return _Outcome(ack=False, nak_delay=self.retry.delay(1))
+        if isinstance(item, Undecodable):  # its turn: it parks its aggregate, as a failure for good does
+            log.error("consumer.dead_lettered", consumer=self.name, event_id=event_id, reason=item.reason)
+            await self._dead_letter(session, msg, item, item.reason, deliveries)
+            await self._leave_line(session, batch, aggregate, event_id)
+            batch.parked[aggregate] = event_id
+            return _Outcome()
         bound = structlog.contextvars.bound_contextvars(
             event_id=event_id,
             tenant=item.tenant_id,
@@ -474,39 +485,6 @@ class ConsumerRunner:
                 return _Outcome(ack=False, nak_delay=self.retry.delay(attempts))
         batch.done.add(event_id)
         self.applied += 1
-        return _Outcome()
-
-    async def _apply_undecodable(
-        self, session: AsyncSession, msg: Any, item: Undecodable, sequence: int | None, batch: _Batch
-    ) -> _Outcome:
-        """Dead-letter a message that cannot be decoded. One of a known aggregate keeps its
-        place: behind the aggregate's dead letter (parked), or in its line (naked, until it is
-        first); then it is dead-lettered, and the aggregate's later events park behind it."""
-        deliveries = _deliveries(msg)
-        if item.event_id is None or item.aggregate_id is None:
-            log.error("consumer.malformed_event", consumer=self.name, reason=item.reason)
-            await self._dead_letter(session, msg, item, item.reason, deliveries)
-            return _Outcome()
-        event_id, aggregate = item.event_id, item.aggregate_id
-        if event_id in batch.done:  # applied when it could still be decoded
-            await self._leave_line(session, batch, aggregate, event_id)
-            return _Outcome()
-        if aggregate in batch.parked:
-            await self._leave_line(session, batch, aggregate, event_id)
-            reason = f"parked behind dead-lettered event {batch.parked[aggregate]} of the same aggregate"
-            await self._dead_letter(
-                session, msg, item, f"{reason}; undecodable too: {item.reason}", deliveries
-            )
-            return _Outcome()
-        line = batch.lines.get(aggregate)
-        if aggregate in batch.waiting or (line and line[0] != event_id):
-            if not line or event_id not in line:
-                await self._join_line(session, batch, event_id, aggregate, sequence)
-            return _Outcome(ack=False, nak_delay=self.retry.delay(1))
-        log.error("consumer.dead_lettered", consumer=self.name, event_id=event_id, reason=item.reason)
-        await self._dead_letter(session, msg, item, item.reason, deliveries)
-        await self._leave_line(session, batch, aggregate, event_id)
-        batch.parked[aggregate] = event_id
         return _Outcome()
 
     async def _join_line(
@@ -671,6 +649,11 @@ def _key(item: RecordedEvent | Undecodable) -> tuple[str, str] | None:
     if item.event_id is not None and item.aggregate_id is not None:
         return item.event_id, item.aggregate_id
     return None
+
+
+def _letter(item: RecordedEvent | Undecodable) -> EventEnvelope | Undecodable:
+    """What a dead letter records of ``item``."""
+    return item.envelope if isinstance(item, RecordedEvent) else item
 
 
 def _undecodable(envelope: EventEnvelope, reason: str) -> Undecodable:
