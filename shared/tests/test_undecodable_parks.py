@@ -18,6 +18,7 @@ from trellis.core.replay import Rebuild
 from trellis.core.tables import dead_letters, outbox
 from trellis.core.tables import events as events_table
 from trellis.core.testing import eventually
+from trellis.core.undecodable import Undecodable
 
 from .conftest import SERVICE, Core, CounterTotals
 from .test_consumer_runner import Flaky, dead, runner_for, stop
@@ -157,3 +158,20 @@ async def _equals(value: Any, expected: Any) -> bool:
 async def _count(rows: Any, n: int) -> Any:
     found = await rows
     return found if len(found) >= n else None
+
+
+def test_the_envelope_of_an_undecodable_message_is_read_leniently() -> None:
+    broken = b'{"event_id": "e-1", "event_type": "Counted", "tenant_id": "acme", "aggregate_id": "a",'
+    broken += b' "aggregate_type": 7, "aggregate_version": "2", "global_position": 9, "payload": []}'
+    found = Undecodable.read(broken, "why", message_id="from-header")
+    assert (found.event_id, found.event_type, found.tenant_id, found.aggregate_id) == (
+        "e-1",
+        "Counted",
+        "acme",
+        "a",
+    )
+    assert (found.aggregate_type, found.aggregate_version, found.global_position) == (None, None, 9)
+    long_id = ('{"aggregate_id": "' + "x" * 65 + '"}').encode()
+    assert Undecodable.read(long_id, "why", message_id="m-1") == Undecodable("why", event_id="m-1")
+    assert Undecodable.read(b"\x00 not json", "why") == Undecodable("why")
+    assert Undecodable.read(b"[1, 2]", "why", message_id="m-2").event_id == "m-2"
