@@ -16,7 +16,7 @@ Aggregates: ``checkin_schedule``, ``checkin``, ``feedback_request``, ``feedback`
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -107,9 +107,13 @@ class KeyResultUpdate(Part):
     comment: str = ""
 
 
-@event("CheckInCompleted", version=1, aggregate="checkin", registry=registry)
+@event("CheckInCompleted", version=2, aggregate="checkin", registry=registry)
 class CheckInCompleted(DomainEvent):
-    """A check-in took place. Notes are not here: see ``CheckInNotesRecorded`` (private)."""
+    """A check-in took place. Notes are not here: see ``CheckInNotesRecorded`` (private).
+
+    Version 2: every key-result update has a number for ``value`` (version 1 may hold null:
+    see its upcaster).
+    """
 
     checkin_id: str
     schedule_id: str
@@ -120,6 +124,17 @@ class CheckInCompleted(DomainEvent):
     confidence: int = Field(ge=1, le=5)
     key_result_updates: list[KeyResultUpdate] = Field(default_factory=list)
     late: bool = False  # completed after its grace period (it was missed first)
+
+
+@registry.upcaster("CheckInCompleted", 1)
+def _updates_without_a_value_record_nothing(payload: dict[str, Any]) -> dict[str, Any]:
+    """A key-result update whose value is null (a NaN or an Infinity, stored as null before
+    requests refused them) records nothing: it is left out, and the key result keeps its
+    value. The check-in itself took place."""
+    updates = payload.get("key_result_updates")
+    if updates:
+        payload["key_result_updates"] = [u for u in updates if u.get("value") is not None]
+    return payload
 
 
 @event("CheckInNotesRecorded", version=1, aggregate="checkin", published=False, registry=registry)

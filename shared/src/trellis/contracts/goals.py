@@ -20,12 +20,17 @@ Level = Literal["company", "team", "individual"]
 Rollup = Literal["key_results", "children", "both"]
 ManualStatus = Literal["on_track", "at_risk", "off_track"]
 LEVELS: tuple[str, ...] = ("company", "team", "individual")
+DEFAULT_WEIGHT = 1.0
+UNKNOWN_TARGET_SPAN = 100.0  # a key result whose target was not a number: read as a percentage
 MANUAL_STATUSES: tuple[str, ...] = ("on_track", "at_risk", "off_track")
 
 
-@event("GoalCreated", version=1, aggregate="goal", registry=registry)
+@event("GoalCreated", version=2, aggregate="goal", registry=registry)
 class GoalCreated(DomainEvent):
-    """A company objective, team goal or individual goal was created (aligned if parent_id is set)."""
+    """A company objective, team goal or individual goal was created (aligned if parent_id is set).
+
+    Version 2: ``weight`` is always a number (version 1 may hold null: see its upcaster).
+    """
 
     goal_id: str
     level: Level
@@ -37,7 +42,7 @@ class GoalCreated(DomainEvent):
     due_date: dt.date | None = None
     parent_id: str | None = None
     progress_rollup: Rollup = "both"
-    weight: float = 1.0
+    weight: float = DEFAULT_WEIGHT
 
 
 @event("GoalChanged", version=1, aggregate="goal", registry=registry)
@@ -66,9 +71,12 @@ class GoalUnaligned(DomainEvent):
     previous_parent_id: str
 
 
-@event("KeyResultAdded", version=1, aggregate="goal", registry=registry)
+@event("KeyResultAdded", version=2, aggregate="goal", registry=registry)
 class KeyResultAdded(DomainEvent):
-    """A key result (metric from start to target) was added to a goal."""
+    """A key result (metric from start to target) was added to a goal.
+
+    Version 2: every number is a number (version 1 may hold nulls: see its upcaster).
+    """
 
     goal_id: str
     key_result_id: str
@@ -77,12 +85,16 @@ class KeyResultAdded(DomainEvent):
     target: float
     current: float
     unit: str = ""
-    weight: float = 1.0
+    weight: float = DEFAULT_WEIGHT
 
 
-@event("KeyResultProgressRecorded", version=1, aggregate="goal", registry=registry)
+@event("KeyResultProgressRecorded", version=2, aggregate="goal", registry=registry)
 class KeyResultProgressRecorded(DomainEvent):
-    """A key result's current value was recorded, with comment and confidence."""
+    """A key result's current value was recorded, with comment and confidence.
+
+    Version 2: ``value`` and ``previous_value`` are numbers (version 1 may hold nulls: see
+    its upcaster).
+    """
 
     goal_id: str
     key_result_id: str
@@ -134,3 +146,55 @@ class RealignmentResolved(DomainEvent):
     goal_id: str
     cause_event_ids: list[str]
     resolution: Literal["realigned", "unaligned", "confirmed"]
+
+
+# ---- version 1 payloads that hold null for a number ----------------------------------
+#
+# Before requests and the event store refused non-finite numbers, a NaN or an Infinity
+# given for a weight or a value was stored as JSON null: such an event matched no contract,
+# and every consumer dead-lettered it (and parked its goal behind it). Version 2 is the
+# same shape with every number finite; these upcasters give each null of version 1 the
+# meaning below, so those events decode and a redrive applies the parked goals in order.
+# A version 1 payload without nulls passes unchanged.
+
+
+@registry.upcaster("GoalCreated", 1)
+def _goal_created_null_weight_is_the_default(payload: dict[str, Any]) -> dict[str, Any]:
+    """A null weight is the default weight, 1.0 (as if none had been given)."""
+    if "weight" in payload and payload["weight"] is None:
+        payload["weight"] = DEFAULT_WEIGHT
+    return payload
+
+
+@registry.upcaster("KeyResultAdded", 1)
+def _key_result_added_nulls(payload: dict[str, Any]) -> dict[str, Any]:
+    """A null ``start`` is 0.0; a null ``target`` is 100 above the start (the key result is
+    read as a percentage from its start: it shows no progress until a value is recorded, and
+    never shows as met by accident); a null ``current`` is the start (nothing achieved yet);
+    a null ``weight`` is the default weight, 1.0."""
+    if payload.get("start") is None:
+        payload["start"] = 0.0
+    if payload.get("target") is None:
+        payload["target"] = payload["start"] + UNKNOWN_TARGET_SPAN
+    if payload.get("current") is None:
+        payload["current"] = payload["start"]
+    if "weight" in payload and payload["weight"] is None:
+        payload["weight"] = DEFAULT_WEIGHT
+    return payload
+
+
+@registry.upcaster("KeyResultProgressRecorded", 1)
+def _progress_nulls_are_unknown_values(payload: dict[str, Any]) -> dict[str, Any]:
+    """A null is a value that is not known. A null ``value``: nothing known was recorded, the
+    key result keeps its previous value (``value`` = ``previous_value``). A null
+    ``previous_value``: the value before was unknown, so no change is known
+    (``previous_value`` = ``value``). Both null: nothing is known; both are 0.0, the start a
+    key result with an unknown start is given."""
+    value, previous = payload.get("value"), payload.get("previous_value")
+    if value is None and previous is None:
+        payload["value"] = payload["previous_value"] = 0.0
+    elif value is None:
+        payload["value"] = previous
+    elif previous is None:
+        payload["previous_value"] = value
+    return payload

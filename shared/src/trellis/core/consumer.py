@@ -6,7 +6,10 @@ not plain (a malformed message, a parked aggregate) or a handler raises, that at
 is rolled back and the batch is applied carefully, one savepoint per message:
 
 - already processed (its event id is recorded for this consumer) → ack, nothing applied;
-- undecodable (bad JSON, unknown type, invalid payload) → dead letter at once, ack;
+- undecodable (bad JSON, unknown type, invalid payload) → dead letter, ack, with the
+  envelope fields that can still be read (event id, type, tenant, aggregate). One of a
+  known aggregate keeps its place like any event (parked, or waiting in its aggregate's
+  line below) and, dead-lettered, parks its aggregate as a handler failing for good does;
 - an earlier event of the same aggregate is in dead letters → parked behind it (dead
   letter with that reason), ack: a view never applies event N+1 of an aggregate
   without N. Redriving the dead letters (operators' tools) replays them in order;
@@ -63,13 +66,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.core.errors import MalformedEvent
 from trellis.core.events import EventEnvelope, EventRegistry, RecordedEvent, utcnow
-from trellis.core.handover import Watermark, current_watermark
+from trellis.core.handover import GLOBAL_POSITION, Watermark, current_watermark
 from trellis.core.leases import LeaseLost, Leases, Slot
 from trellis.core.messaging import ConsumerSpec, ensure_consumer
 from trellis.core.outbox import JetStreamProvider
 from trellis.core.projection import Projection
 from trellis.core.subjects import Subjects
 from trellis.core.tables import consumer_failures, dead_letters, processed_events
+from trellis.core.undecodable import Undecodable
 
 log = structlog.get_logger("trellis.consumer")
 
@@ -333,7 +337,7 @@ class ConsumerRunner:
                 await msg.in_progress()
 
     async def _apply(self, msgs: list[Any]) -> list[_Outcome]:
-        decoded: list[RecordedEvent | MalformedEvent] = [self._decode(m) for m in msgs]
+        decoded: list[RecordedEvent | Undecodable] = [self._decode(m) for m in msgs]
         sequences = [_stream_sequence(m) for m in msgs]
         if all(isinstance(d, RecordedEvent) for d in decoded):
             try:
@@ -372,10 +376,11 @@ class ConsumerRunner:
         return [_Outcome() for _ in decoded]
 
     async def _apply_carefully(
-        self, msgs: list[Any], decoded: list[RecordedEvent | MalformedEvent], sequences: list[int | None]
+        self, msgs: list[Any], decoded: list[RecordedEvent | Undecodable], sequences: list[int | None]
     ) -> list[_Outcome]:
-        ids = [str(d.event_id) for d in decoded if isinstance(d, RecordedEvent)]
-        aggregates = {d.aggregate_id for d in decoded if isinstance(d, RecordedEvent)}
+        keys = [_key(d) for d in decoded]
+        ids = [key[0] for key in keys if key is not None]
+        aggregates = {key[1] for key in keys if key is not None}
         outcomes: list[_Outcome] = []
         async with self.sessions() as session, session.begin():
             watermark = await current_watermark(session, self.name)
@@ -399,40 +404,51 @@ class ConsumerRunner:
             await self.leases.renew(session, self.lease_name)
 
     async def _skip_covered(
-        self, session: AsyncSession, item: RecordedEvent | MalformedEvent, batch: _Batch
+        self, session: AsyncSession, item: RecordedEvent | Undecodable, batch: _Batch
     ) -> _Outcome:
         """An event the swapped-in view already holds (or dead-lettered itself): ack it."""
-        if isinstance(item, RecordedEvent):
-            await self._leave_line(session, batch, item.aggregate_id, str(item.event_id))
+        key = _key(item)
+        if key is not None:
+            await self._leave_line(session, batch, key[1], key[0])
         return _Outcome()
 
     async def _apply_one(
         self,
         session: AsyncSession,
         msg: Any,
-        item: RecordedEvent | MalformedEvent,
+        item: RecordedEvent | Undecodable,
         sequence: int | None,
         batch: _Batch,
     ) -> _Outcome:
         deliveries = _deliveries(msg)
-        if isinstance(item, MalformedEvent):
-            await self._dead_letter(session, msg, None, item.message, deliveries)
+        key = _key(item)
+        if key is None:  # no aggregate whose order it could keep: it stands alone
+            assert isinstance(item, Undecodable)
+            log.error("consumer.malformed_event", consumer=self.name, reason=item.reason)
+            await self._dead_letter(session, msg, item, item.reason, deliveries)
             return _Outcome()
-        event_id = str(item.event_id)
-        aggregate = item.aggregate_id
-        if event_id in batch.done:
+        event_id, aggregate = key
+        if event_id in batch.done:  # (an undecodable one: applied when it could still be decoded)
             await self._leave_line(session, batch, aggregate, event_id)
             return _Outcome()
         if aggregate in batch.parked:
             await self._leave_line(session, batch, aggregate, event_id)
             reason = f"parked behind dead-lettered event {batch.parked[aggregate]} of the same aggregate"
-            await self._dead_letter(session, msg, item.envelope, reason, deliveries)
+            if isinstance(item, Undecodable):
+                reason = f"{reason}; undecodable too: {item.reason}"
+            await self._dead_letter(session, msg, _letter(item), reason, deliveries)
             return _Outcome()
         line = batch.lines.get(aggregate)
         if aggregate in batch.waiting or (line and line[0] != event_id):
             if not line or event_id not in line:
-                await self._join_line(session, batch, item.envelope, sequence)
+                await self._join_line(session, batch, event_id, aggregate, sequence)
             return _Outcome(ack=False, nak_delay=self.retry.delay(1))
+        if isinstance(item, Undecodable):  # its turn: it parks its aggregate, as a failure for good does
+            log.error("consumer.dead_lettered", consumer=self.name, event_id=event_id, reason=item.reason)
+            await self._dead_letter(session, msg, item, item.reason, deliveries)
+            await self._leave_line(session, batch, aggregate, event_id)
+            batch.parked[aggregate] = event_id
+            return _Outcome()
         bound = structlog.contextvars.bound_contextvars(
             event_id=event_id,
             tenant=item.tenant_id,
@@ -472,18 +488,18 @@ class ConsumerRunner:
         return _Outcome()
 
     async def _join_line(
-        self, session: AsyncSession, batch: _Batch, envelope: EventEnvelope, sequence: int | None
+        self, session: AsyncSession, batch: _Batch, event_id: str, aggregate: str, sequence: int | None
     ) -> None:
         """Queue an event behind the earlier events of its aggregate that are being retried or
         are waiting: it is applied after them, in stream order, whenever each is redelivered."""
-        line = batch.lines.setdefault(envelope.aggregate_id, [])
+        line = batch.lines.setdefault(aggregate, [])
         try:
             async with session.begin_nested():
                 await session.execute(
                     insert(consumer_failures).values(
                         consumer=self.name,
-                        event_id=str(envelope.event_id),
-                        aggregate_id=envelope.aggregate_id,
+                        event_id=event_id,
+                        aggregate_id=aggregate,
                         stream_sequence=sequence,
                         attempts=0,
                         last_error=f"waiting behind {line[0]}" if line else "waiting",
@@ -492,7 +508,7 @@ class ConsumerRunner:
                 )
         except IntegrityError:  # another instance queued it meanwhile
             pass
-        line.append(str(envelope.event_id))
+        line.append(event_id)
 
     async def _leave_line(self, session: AsyncSession, batch: _Batch, aggregate: str, event_id: str) -> None:
         line = batch.lines.get(aggregate)
@@ -541,14 +557,18 @@ class ConsumerRunner:
             )
         )
 
-    def _decode(self, msg: Any) -> RecordedEvent | MalformedEvent:
+    def _decode(self, msg: Any) -> RecordedEvent | Undecodable:
         try:
             envelope = EventEnvelope.model_validate_json(msg.data)
+        except Exception as exc:
+            reason = f"not a Trellis event envelope: {type(exc).__name__}: {exc}"
+            return Undecodable.read(msg.data, reason, message_id=_header(msg, "Nats-Msg-Id"))
+        try:
             return self.registry.record(envelope)
         except MalformedEvent as exc:
-            return exc
+            return _undecodable(envelope, exc.message)
         except Exception as exc:
-            return MalformedEvent(f"not a Trellis event envelope: {type(exc).__name__}: {exc}")
+            return _undecodable(envelope, f"{type(exc).__name__}: {exc}")
 
     async def _already_processed(self, session: AsyncSession, ids: list[str]) -> set[str]:
         if not ids:
@@ -591,19 +611,17 @@ class ConsumerRunner:
         self,
         session: AsyncSession,
         msg: Any,
-        envelope: EventEnvelope | None,
+        event: EventEnvelope | Undecodable,
         reason: str,
         deliveries: int,
     ) -> None:
-        if envelope is None:
-            log.error("consumer.malformed_event", consumer=self.name, reason=reason)
         await session.execute(
             insert(dead_letters).values(
                 consumer=self.name,
-                event_id=str(envelope.event_id) if envelope else _header(msg, "Nats-Msg-Id"),
-                event_type=envelope.event_type if envelope else None,
-                tenant_id=envelope.tenant_id if envelope else None,
-                aggregate_id=envelope.aggregate_id if envelope else None,
+                event_id=str(event.event_id) if event.event_id is not None else None,
+                event_type=event.event_type,
+                tenant_id=event.tenant_id,
+                aggregate_id=event.aggregate_id,
                 subject=msg.subject,
                 stream_sequence=_stream_sequence(msg),
                 deliveries=deliveries,
@@ -615,10 +633,40 @@ class ConsumerRunner:
         )
 
 
-def _covered(watermark: Watermark | None, item: RecordedEvent | MalformedEvent, sequence: int | None) -> bool:
+def _covered(watermark: Watermark | None, item: RecordedEvent | Undecodable, sequence: int | None) -> bool:
     if watermark is None:
         return False
-    return watermark.covers(item.envelope if isinstance(item, RecordedEvent) else None, sequence)
+    if isinstance(item, RecordedEvent):
+        return watermark.covers(item.envelope, sequence)
+    position = item.global_position if watermark.kind == GLOBAL_POSITION else sequence
+    return position is not None and position <= watermark.position
+
+
+def _key(item: RecordedEvent | Undecodable) -> tuple[str, str] | None:
+    """(event id, aggregate) of an event that keeps its place in its aggregate's order."""
+    if isinstance(item, RecordedEvent):
+        return str(item.event_id), item.aggregate_id
+    if item.event_id is not None and item.aggregate_id is not None:
+        return item.event_id, item.aggregate_id
+    return None
+
+
+def _letter(item: RecordedEvent | Undecodable) -> EventEnvelope | Undecodable:
+    """What a dead letter records of ``item``."""
+    return item.envelope if isinstance(item, RecordedEvent) else item
+
+
+def _undecodable(envelope: EventEnvelope, reason: str) -> Undecodable:
+    return Undecodable(
+        reason,
+        event_id=str(envelope.event_id),
+        event_type=envelope.event_type,
+        tenant_id=envelope.tenant_id,
+        aggregate_type=envelope.aggregate_type,
+        aggregate_id=envelope.aggregate_id,
+        aggregate_version=envelope.aggregate_version,
+        global_position=envelope.global_position,
+    )
 
 
 def _deliveries(msg: Any) -> int:

@@ -129,6 +129,10 @@ class EventRegistry:
     def types(self) -> Iterable[type[DomainEvent]]:
         return self._classes.values()
 
+    def upcast_from(self, event_type: str) -> list[int]:
+        """The older schema versions of ``event_type`` that are upcast on read."""
+        return sorted(v for (name, v) in self._upcasters if name == event_type)
+
     def decode(self, envelope: EventEnvelope) -> DomainEvent:
         return self.decode_payload(envelope.event_type, envelope.schema_version, envelope.payload)
 
@@ -147,7 +151,10 @@ class EventRegistry:
             up = self._upcasters.get((event_type, version))
             if up is None:
                 raise MalformedEvent(f"no upcaster for {event_type} from version {version}")
-            payload = up(dict(payload))
+            try:
+                payload = up(dict(payload))
+            except Exception as exc:  # a payload its upcaster cannot read is as undecodable
+                raise MalformedEvent(f"{event_type} version {version} cannot be upcast: {exc!r}") from exc
             version += 1
         try:
             return cls.model_validate(payload)
@@ -155,7 +162,16 @@ class EventRegistry:
             raise MalformedEvent(f"{event_type} payload invalid: {exc}") from exc
 
     def record(self, envelope: EventEnvelope) -> RecordedEvent:
-        return RecordedEvent(envelope=envelope, event=self.decode(envelope))
+        """The event decoded; an envelope of an older schema version is given the upcast
+        payload and the current version, so whoever passes the envelope on (webhooks, the
+        history) shows what the current contract describes, never the stored old form (a
+        version 1 payload may hold nulls its upcaster gives a meaning to)."""
+        decoded = self.decode(envelope)
+        if envelope.schema_version < decoded.schema_version:
+            envelope = envelope.model_copy(
+                update={"schema_version": decoded.schema_version, "payload": decoded.model_dump(mode="json")}
+            )
+        return RecordedEvent(envelope=envelope, event=decoded)
 
     def json_schemas(self) -> dict[str, dict[str, Any]]:
         """JSON Schema of each event type's payload, keyed by type name."""
@@ -164,6 +180,8 @@ class EventRegistry:
             schema = cls.model_json_schema()
             schema["x-event-type"] = name
             schema["x-schema-version"] = cls.schema_version
+            if older := self.upcast_from(name):
+                schema["x-upcast-from"] = older
             if cls.aggregate_type:
                 schema["x-aggregate-type"] = cls.aggregate_type
             schema["x-published"] = cls.published

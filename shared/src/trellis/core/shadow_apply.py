@@ -5,8 +5,9 @@ the shadow tables (``shadow.py``). Should it fail, the batch is applied again on
 at a time, each in its own savepoint, as the live consumer does: an event whose handler
 fails becomes one of the rebuild's dead letters (written in the shadow, in the batch's
 transaction) and the later events of its aggregate are *parked* behind it, dead-lettered
-too, so the view never applies an aggregate's events out of order. Events that could not
-be decoded become dead letters directly. The database failing is not an event's fault:
+too, so the view never applies an aggregate's events out of order. An event that could not
+be decoded becomes a dead letter directly, and parks its aggregate too (as the live
+consumer does) when its envelope names one. The database failing is not an event's fault:
 that stops the rebuild, which resumes from its last committed batch. The database
 refusing a row an event made (a constraint, a value out of range) is the event's fault:
 it is dead-lettered, or that one event would stop every rebuild of the view, for every
@@ -25,6 +26,7 @@ from trellis.core.events import utcnow
 from trellis.core.projection import Projection
 from trellis.core.shadow import ShadowTables
 from trellis.core.subjects import Subjects
+from trellis.core.undecodable import Undecodable
 
 log = structlog.get_logger("trellis.replay")
 
@@ -60,39 +62,61 @@ class ShadowApplier:
         self.parked = parked
 
     async def apply(self, session: AsyncSession, events: list[SourceEvent]) -> int:
-        """Apply a batch to the shadow; failures become the rebuild's dead letters. How many applied."""
+        """Apply a batch to the shadow; failures become the rebuild's dead letters. How many applied.
+
+        The events that apply go through ``handle_batch`` together, the others become dead
+        letters in batch order, as long as no handler fails; if one does, the whole batch is
+        gone through again one event at a time, in order, so an event parked by a failure
+        is never one that came before it."""
         if not events:
             return 0
-        plain: list[SourceEvent] = []
         with self.shadow.redirect(session):
+            parked = dict(self.parked)
+            plain: list[SourceEvent] = []
+            failed: list[tuple[SourceEvent, str]] = []
             for item in events:
-                if item.recorded is None:
-                    await self._fail(session, item, item.error or "undecodable")
-                elif item.recorded.aggregate_id in self.parked:
-                    await self._fail(session, item, self._parked_reason(item.recorded.aggregate_id))
-                else:
+                if (reason := self._failure(item, parked)) is None:
                     plain.append(item)
-            if not plain:
-                return 0
+                else:
+                    failed.append((item, reason))
             try:
-                async with session.begin_nested():
-                    await self.projection.handle_batch(session, [i.recorded for i in plain])  # type: ignore[misc]
-                return len(plain)
+                if plain:
+                    async with session.begin_nested():
+                        await self.projection.handle_batch(session, [i.recorded for i in plain])  # type: ignore[misc]
             except Exception as exc:
                 if _fatal(exc):
                     raise
                 log.info("rebuild.batch_falls_back", projection=self.name, error=str(exc))
-            return await self._apply_one_by_one(session, plain)
+                return await self._apply_one_by_one(session, events)
+            for item, reason in failed:
+                await self._fail(session, item, reason)
+            self.parked = parked
+            return len(plain)
+
+    def _failure(self, item: SourceEvent, parked: dict[str, str]) -> str | None:
+        """Why ``item`` cannot be applied (and what it parks in ``parked``), or None."""
+        if item.recorded is not None:
+            aggregate = item.recorded.aggregate_id
+            return self._parked_reason(parked, aggregate) if aggregate in parked else None
+        reason = item.error or "undecodable"
+        fields = self._fields(item)
+        if fields.aggregate_id is None or fields.event_id is None:
+            return reason
+        if fields.aggregate_id in parked:
+            return f"{self._parked_reason(parked, fields.aggregate_id)}; undecodable too: {reason}"
+        parked[fields.aggregate_id] = fields.event_id
+        return reason
 
     async def _apply_one_by_one(self, session: AsyncSession, items: list[SourceEvent]) -> int:
         applied = 0
         for item in items:
             recorded = item.recorded
-            assert recorded is not None
-            aggregate = recorded.aggregate_id
-            if aggregate in self.parked:
-                await self._fail(session, item, self._parked_reason(aggregate))
+            if recorded is None or recorded.aggregate_id in self.parked:
+                reason = self._failure(item, self.parked)
+                assert reason is not None
+                await self._fail(session, item, reason)
                 continue
+            aggregate = recorded.aggregate_id
             try:
                 async with session.begin_nested():
                     await self.projection.handle(session, recorded)
@@ -111,8 +135,25 @@ class ShadowApplier:
                 self.parked[aggregate] = str(recorded.event_id)
         return applied
 
-    def _parked_reason(self, aggregate: str) -> str:
-        return f"parked behind dead-lettered event {self.parked[aggregate]} of the same aggregate"
+    @staticmethod
+    def _parked_reason(parked: dict[str, str], aggregate: str) -> str:
+        return f"parked behind dead-lettered event {parked[aggregate]} of the same aggregate"
+
+    @staticmethod
+    def _fields(item: SourceEvent) -> Undecodable:
+        """What the item's envelope tells, read leniently from the message when it has none."""
+        envelope = item.envelope
+        if envelope is None:
+            message_id = (item.headers or {}).get("Nats-Msg-Id")
+            return Undecodable.read(item.raw or b"", item.error or "", message_id=message_id)
+        return Undecodable(
+            item.error or "",
+            event_id=str(envelope.event_id),
+            event_type=envelope.event_type,
+            tenant_id=envelope.tenant_id,
+            aggregate_type=envelope.aggregate_type,
+            aggregate_id=envelope.aggregate_id,
+        )
 
     async def _fail(self, session: AsyncSession, item: SourceEvent, reason: str) -> None:
         envelope = item.envelope
@@ -120,13 +161,14 @@ class ShadowApplier:
         subject = item.subject
         if subject is None and envelope is not None:
             subject = self.subjects.for_event(self.projection.source, envelope)
+        fields = self._fields(item)
         await session.execute(
             insert(self.shadow.failures).values(
                 consumer=self.name,
-                event_id=str(envelope.event_id) if envelope else (item.headers or {}).get("Nats-Msg-Id"),
-                event_type=envelope.event_type if envelope else None,
-                tenant_id=envelope.tenant_id if envelope else None,
-                aggregate_id=envelope.aggregate_id if envelope else None,
+                event_id=fields.event_id,
+                event_type=fields.event_type,
+                tenant_id=fields.tenant_id,
+                aggregate_id=fields.aggregate_id,
                 subject=subject or "",
                 stream_sequence=item.stream_sequence,
                 deliveries=1,

@@ -3,9 +3,12 @@
 A dead letter is an event a consumer gave up on (its handler kept failing, or the
 message could not be decoded), with the reason and the raw message; later events of the
 same aggregate are parked behind it, as dead letters of their own, so a view never
-applies an aggregate's events out of order (``trellis.core.consumer``).
+applies an aggregate's events out of order (``trellis.core.consumer``). An undecodable
+event whose envelope names its aggregate heads its aggregate's chain like any other.
 
-- ``redrive`` (after a fix is deployed) applies dead letters through the projection, in
+- ``redrive`` (after a fix is deployed: for an undecodable event, a contract that reads
+  its stored form, i.e. a new schema version and an upcaster; see the README's
+  "Repairing a poisoned aggregate") applies dead letters through the projection, in
   order: redriving one dead letter of an aggregate redrives the whole chain of that
   aggregate's unresolved dead letters for that consumer, oldest first, each with its
   processed record, and marks them resolved; when the chain is through, the aggregate is
