@@ -7,6 +7,7 @@ and a webhook subscriber has every event of each goal, in order. History is not 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -248,6 +249,19 @@ async def run_the_repair(ops: OpsSystem, receiver: Receiver) -> None:
     assert (sent[unknown]["schema_version"], sent[unknown]["payload"]["value"]) == (2, 10)  # no change known
     assert (sent[after]["payload"]["value"], sent[after]["payload"]["previous_value"]) == (40, 40)
     assert [d["payload"]["previous_value"] for d in sent.values() if d["payload"].get("value") == 70] == [40]
+
+    # A replay of the range sends the corrected form too, never the stored nulls.
+    subscription = (await ops.call("notifications", "GET", "/v1/webhooks/subscriptions"))[0]["id"]
+    since = (utcnow() - dt.timedelta(hours=1)).isoformat()
+    argv = ["replay", "webhooks", "--subscription", subscription, "--since", since, "--yes"]
+    await ops.trellis_json(*argv)
+
+    async def replayed() -> dict[str, Any] | None:
+        found = [r.json["data"] for r in receiver.delivered() if "trellis-replay-id" in r.headers]
+        return next((d for d in found if d["event_id"] == unknown), None)
+
+    again = await eventually(replayed, timeout=20)
+    assert (again["schema_version"], again["payload"]["value"]) == (2, 10)
 
     # History is not edited: the stored rows still hold what the old code wrote.
     async with ops.runtimes["goals"].sessions() as session:

@@ -20,6 +20,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError, NotFoundError
 
+from trellis.contracts import registry_of
+from trellis.core.errors import MalformedEvent
 from trellis.core.events import EventEnvelope
 from trellis.core.subjects import Subjects
 
@@ -38,9 +40,10 @@ async def events_in_range(
     until: dt.datetime,
 ) -> AsyncIterator[EventEnvelope]:
     """Every event of ``service``'s stream for ``tenant_id`` that occurred in [since, until), in
-    stream order. An event that cannot be read as an envelope is skipped (it was never
-    delivered either: the consumers dead-letter it)."""
+    stream order, upcast to the current schema. An event that cannot be read is skipped
+    (it was never delivered either: the consumers dead-letter it)."""
     stream = subjects.stream(service)
+    registry = registry_of(service)
     name = f"replay-{uuid.uuid4().hex[:16]}"
     config = ConsumerConfig(
         name=name,
@@ -67,8 +70,10 @@ async def events_in_range(
                 if msg.metadata.timestamp and _aware(msg.metadata.timestamp) > until + PUBLISH_LAG:
                     return
                 try:
-                    envelope = EventEnvelope.model_validate_json(msg.data)
-                except ValueError:
+                    # upcast as a live delivery is: a replayed old event shows the current
+                    # contract, never the stored form (a version 1 payload may hold nulls)
+                    envelope = registry.record(EventEnvelope.model_validate_json(msg.data)).envelope
+                except (ValueError, MalformedEvent):
                     continue
                 if since <= envelope.occurred_at < until:
                     yield envelope
