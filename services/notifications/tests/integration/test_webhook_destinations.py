@@ -99,6 +99,36 @@ async def test_a_name_rebound_to_loopback_after_the_check_is_refused_and_shows_n
     assert receiver.requests == []  # nothing was ever sent to loopback
 
 
+async def test_with_an_egress_proxy_deliveries_go_through_it_unresolved(
+    database: Database, nats_url: str, subject_root: str, tmp_path: Path, js: Any, receiver: Receiver
+) -> None:
+    proxy = receiver  # a plain-HTTP forward proxy gets the request with the absolute URL
+    service = await new_service(
+        database,
+        nats_url,
+        subject_root,
+        tmp_path,
+        js,
+        webhook_allow_private_urls=None,
+        webhook_egress_proxy=f"http://127.0.0.1:{proxy.port}",
+    )
+    try:
+        await service.hire_org()
+        resolver = Answers(["93.184.215.14"])
+        service.runtime.extras["destinations"].resolver = resolver
+        await subscribe(service, "http://hooks.acme.example/in", ["goals.*"])
+        await service.stream("goals").emit("g1", created("g1"))
+
+        async def through_proxy() -> list[Any] | None:
+            return proxy.delivered() or None
+
+        [got] = await eventually(through_proxy)
+        assert got.headers["host"] == "hooks.acme.example"
+        assert resolver.lookups == ["hooks.acme.example"]  # the subscription's check only
+    finally:
+        await stop_service(service)
+
+
 def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
