@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -97,6 +98,32 @@ async def test_a_name_rebound_to_loopback_after_the_check_is_refused_and_shows_n
     assert detail.json()["log"] and all(not a["response_excerpt"] for a in detail.json()["log"])
     await asyncio.sleep(0.2)
     assert receiver.requests == []  # nothing was ever sent to loopback
+
+
+class FailingAfterTheCheck(Answers):
+    """Answers the subscription's check, then the DNS is down."""
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        if self.lookups:
+            self.lookups.append(host)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return await super().__call__(host, port)
+
+
+async def test_a_host_that_does_not_resolve_at_delivery_is_retried_not_given_up(
+    strict: NotificationsService,
+) -> None:
+    strict.runtime.extras["destinations"].resolver = FailingAfterTheCheck(["93.184.215.14"])
+    sub = await subscribe(strict, "https://hooks.acme.example/in", ["goals.*"])
+    await strict.stream("goals").emit("g1", created("g1"))
+
+    async def retried() -> dict[str, Any] | None:
+        resp = await strict.client.get(f"/v1/webhooks/subscriptions/{sub['id']}/deliveries", headers=ADMIN)
+        items = resp.json()["items"]
+        return items[0] if items and items[0]["attempts"] >= 2 else None
+
+    delivery = await eventually(retried)
+    assert "cannot resolve" in delivery["last_error"]
 
 
 async def test_with_an_egress_proxy_deliveries_go_through_it_unresolved(

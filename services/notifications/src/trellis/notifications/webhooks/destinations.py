@@ -44,6 +44,10 @@ class DestinationRefused(InvalidInput):
     code = "webhook_destination_refused"
 
 
+class DestinationUnresolved(DestinationRefused):
+    """The host does not resolve (now): refused for a subscription, retried for a delivery."""
+
+
 async def system_resolver(host: str, port: int) -> list[str]:
     """The addresses of ``host`` from the system's resolver, without duplicates."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -113,9 +117,9 @@ class Destinations:
             try:
                 addresses = await self.resolver(host, port)
             except (OSError, UnicodeError, ValueError) as exc:
-                raise DestinationRefused(f"cannot resolve {host!r}", details=details) from exc
+                raise DestinationUnresolved(f"cannot resolve {host!r}", details=details) from exc
         if not addresses:
-            raise DestinationRefused(f"{host!r} resolves to no address", details=details)
+            raise DestinationUnresolved(f"{host!r} resolves to no address", details=details)
         if not self.allow_private:
             refused = [a for a in addresses if not is_public(a)]
             if refused:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ssl
 import time
 
 import httpx
@@ -40,7 +39,11 @@ from trellis.core.events import utcnow
 from trellis.notifications.application.notifier import Notifier
 from trellis.notifications.settings import NotificationsSettings
 from trellis.notifications.webhooks import deliveries, subscriptions
-from trellis.notifications.webhooks.destinations import DestinationRefused, Destinations
+from trellis.notifications.webhooks.destinations import (
+    DestinationRefused,
+    Destinations,
+    DestinationUnresolved,
+)
 from trellis.notifications.webhooks.outcomes import Outcome, OutcomeRecorder, classify, retry_after_seconds
 from trellis.notifications.webhooks.signing import signed_headers
 from trellis.notifications.webhooks.transport import delivery_transport
@@ -61,14 +64,12 @@ class DeliveryWorker:
         notifier: Notifier,
         settings: NotificationsSettings,
         destinations: Destinations,
-        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.sessions = sessions
         self.store = store
         self.notifier = notifier
         self.settings = settings
         self.destinations = destinations
-        self.verify = verify  # the CAs receivers' certificates are checked against
         self.recorder = OutcomeRecorder(sessions=sessions, store=store, notifier=notifier, settings=settings)
         self.client: httpx.AsyncClient | None = None
         self._wake = asyncio.Event()
@@ -91,7 +92,6 @@ class DeliveryWorker:
             self.destinations,
             limits=httpx.Limits(max_connections=self.settings.webhook_concurrency * 2),
             egress_proxy=self.settings.webhook_egress_proxy,
-            verify=self.verify,
         )
         async with httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False) as client:
             self.client = client
@@ -196,6 +196,9 @@ class DeliveryWorker:
             async with asyncio.timeout(self.settings.webhook_timeout):
                 async with self.client.stream("POST", url, content=body, headers=headers) as response:
                     excerpt = await _excerpt(response)
+        except DestinationUnresolved as exc:  # DNS may be back by the next attempt
+            latency = (time.perf_counter() - started) * 1000
+            return Outcome("retry", error=exc.message, latency_ms=latency)
         except DestinationRefused as exc:  # from the connection itself: nothing was sent
             return Outcome("failed", error=exc.message)
         except (TimeoutError, httpx.TimeoutException):
