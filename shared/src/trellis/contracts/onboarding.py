@@ -10,12 +10,16 @@ id in the envelope and the subject is derived from tenant and employee id (a UUI
 read who an event is about from its payload (``employee_id``), never from the envelope.
 
 Aggregates: ``employee``, ``team``, ``onboarding_template``, ``onboarding_plan``.
+
+Confidential text never travels on the stream: an offboarding's reason is a *private*
+event (``published=False``), kept in the onboarding service's store and shown by its API
+to admin and hr only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,13 +80,32 @@ class EmployeeTitleChanged(DomainEvent):
     previous_title: str = ""
 
 
-@event("EmployeeOffboarded", version=1, aggregate="employee", registry=registry)
+@event("EmployeeOffboarded", version=2, aggregate="employee", registry=registry)
 class EmployeeOffboarded(DomainEvent):
-    """An employee left. Nothing about them can change afterwards."""
+    """An employee left. Nothing about them can change afterwards.
+
+    Why they left is confidential: it is in the private ``EmployeeOffboardingReasonRecorded``
+    (version 1 of this event carried it as ``reason``; it is dropped on read).
+    """
 
     employee_id: str
     last_day: dt.date
-    reason: str = ""
+
+
+@registry.upcaster("EmployeeOffboarded", from_version=1)
+def _offboarded_without_reason(payload: dict[str, Any]) -> dict[str, Any]:
+    payload.pop("reason", None)
+    return payload
+
+
+@event(
+    "EmployeeOffboardingReasonRecorded", version=1, aggregate="employee", published=False, registry=registry
+)
+class EmployeeOffboardingReasonRecorded(DomainEvent):
+    """Private (never on the stream): why an employee was offboarded, for admin and hr only."""
+
+    employee_id: str
+    reason: str
 
 
 # ---- teams -------------------------------------------------------------------------

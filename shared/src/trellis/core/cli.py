@@ -26,7 +26,7 @@ from rich.table import Table
 
 from trellis.core.auth import ROLES, mint_token
 from trellis.core.embedded import EmbeddedNats, port_open
-from trellis.core.settings import DEV_JWT_SECRET, EMBEDDED_NATS_URL
+from trellis.core.settings import DEV_JWT_SECRET, EMBEDDED_NATS_URL, DevelopmentValueRefused
 from trellis.ops.cli import register as register_ops_commands
 
 app = typer.Typer(help="Trellis: run, serve and develop; operate a running system.", no_args_is_help=True)
@@ -54,6 +54,11 @@ def serve(service: Annotated[str, typer.Argument(help="goals, feedback, onboardi
         raise typer.BadParameter(f"unknown service {service!r}; installed: {', '.join(eps)}")
     definition = eps[service].load()
     settings = definition.settings()
+    try:
+        settings.refuse_development_values()
+    except DevelopmentValueRefused as exc:
+        console.print(str(exc), style="red", markup=False)
+        raise SystemExit(2) from None  # also from ``python -m trellis.<service>``, outside typer
     configure_logging(service, json=settings.log_json, level=settings.log_level)
     tune_gc()
     uvicorn.run(
@@ -116,6 +121,7 @@ def up(
             env = dict(os.environ)
             env.setdefault(f"{prefix}DATA_DIR", str(data_dir))
             env.setdefault(f"{prefix}NATS_URL", nats.url)
+            env[f"{prefix}EMBEDDED"] = "true"  # development values (the dev secret) may run here
             settings = definition.settings(data_dir=data_dir, nats_url=nats.url)
             url = f"http://{settings.http_host}:{settings.http_port}"
             proc = subprocess.Popen([sys.executable, "-m", "trellis.core.cli", "serve", name], env=env)

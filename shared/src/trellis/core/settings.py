@@ -3,7 +3,11 @@
 Every default runs the embedded mode: SQLite under ``data_dir``, the packaged
 nats-server on port 14222 (not 4222, where an older system NATS may listen), and an
 HS256 development secret. Production sets ``database_url``, ``nats_url``,
-``nats_credentials`` and ``jwt_public_key``.
+``nats_credentials`` and ``jwt_public_key`` (or a real ``jwt_secret``).
+
+Development-only values (the development JWT secret, a service's own development keys,
+the test clock) are refused at start-up outside the *embedded run*: see
+``ServiceSettings.embedded_run`` and ``refuse_development_values``.
 """
 
 from __future__ import annotations
@@ -13,8 +17,15 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from trellis.core.database import is_sqlite
+
 DEV_JWT_SECRET = "trellis-dev-secret-change-me-in-production"
 EMBEDDED_NATS_URL = "nats://127.0.0.1:14222"
+GENERATE_A_SECRET = "set a secret of your own, e.g. `openssl rand -hex 32`"
+
+
+class DevelopmentValueRefused(RuntimeError):
+    """A service outside the embedded run was started with a development-only value."""
 
 
 class ServiceSettings(BaseSettings):
@@ -57,8 +68,13 @@ class ServiceSettings(BaseSettings):
     run_workers: bool = True  # the service's own loops (ServiceDefinition.workers)
     shutdown_grace: float = 10.0  # seconds to finish in-flight batches and flush the outbox
     # Never in production: a clock an admin can move over HTTP (POST /v1/test-clock), for
-    # trying deadlines out (a milestone missed, a check-in missed) without waiting days.
+    # trying deadlines out (a milestone missed, a check-in missed) without waiting days. It
+    # is one clock for the whole process, so every tenant's time moves: refused outside the
+    # embedded run (see ``refuse_development_values``).
     test_clock: bool = False
+    # Set by ``trellis up`` for the services it starts (and by nothing else): this process
+    # is the embedded development run. See ``embedded_run``.
+    embedded: bool = False
 
     @model_validator(mode="after")
     def _default_database(self) -> ServiceSettings:
@@ -67,3 +83,44 @@ class ServiceSettings(BaseSettings):
         if self.jwt_public_key and self.jwt_algorithms == ["HS256"]:
             self.jwt_algorithms = ["RS256", "ES256", "EdDSA"]
         return self
+
+    @property
+    def embedded_run(self) -> bool:
+        """Whether this is the embedded development run: started by ``trellis up`` (the
+        ``embedded`` flag) *and* on a SQLite file.
+
+        Neither alone is enough: SQLite is no proof of a developer's machine (a small
+        installation may run on it), and the flag with a shared PostgreSQL database is a
+        deployment with a copied setting. Only here may development values run.
+        """
+        return self.embedded and is_sqlite(self.database_url)
+
+    def setting_name(self, field: str) -> str:
+        """The environment variable that sets ``field`` for this service."""
+        return f"{self.model_config.get('env_prefix', '')}{field}".upper()
+
+    def development_values(self) -> dict[str, str]:
+        """The settings (environment variable names) holding a development-only value, each
+        with what to do about it. Services with secrets of their own add theirs."""
+        found: dict[str, str] = {}
+        hmac_signed = any(alg.upper().startswith("HS") for alg in self.jwt_algorithms)
+        if self.jwt_secret == DEV_JWT_SECRET and hmac_signed:
+            found[self.setting_name("jwt_secret")] = GENERATE_A_SECRET
+        if self.test_clock:
+            found[self.setting_name("test_clock")] = (
+                "the test clock moves time for every tenant: single-tenant tests only"
+            )
+        return found
+
+    def refuse_development_values(self) -> None:
+        """Raise ``DevelopmentValueRefused`` naming each development-only setting in use,
+        unless this is the embedded run. Called when a service process starts."""
+        if self.embedded_run:
+            return
+        found = self.development_values()
+        if found:
+            listed = "; ".join(f"{name} ({remedy})" for name, remedy in found.items())
+            raise DevelopmentValueRefused(
+                f"{self.service} refuses to start with development-only settings outside the "
+                f"embedded run (`trellis up` on SQLite): {listed}"
+            )

@@ -2,7 +2,11 @@
 
 For tests of whole running services and for demonstrations: an admin moves time so a
 due date passes now instead of in thirty days. Never mounted unless the service's
-``TEST_CLOCK`` setting is true.
+``TEST_CLOCK`` setting is true, and a service process refuses that setting outside the
+embedded run (``ServiceSettings.refuse_development_values``).
+
+Single-tenant tests only: the clock is the process's, so an admin of one tenant moves
+time for every tenant of the service. One move goes at most ``MAX_MOVE`` ahead.
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ from trellis.core.http import CurrentActor, api_router
 
 router = api_router(prefix="/v1/test-clock", tags=["testing"])
 
+MAX_MOVE = dt.timedelta(days=3660)  # about ten years: any deadline a test needs, far from overflow
+
 
 class Move(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    days: float = Field(default=0, ge=0)
-    hours: float = Field(default=0, ge=0)
-    to: dt.datetime | None = Field(default=None, description="move to this moment instead")
+    days: float = Field(default=0, ge=0, le=MAX_MOVE.days, allow_inf_nan=False)
+    hours: float = Field(default=0, ge=0, le=MAX_MOVE.days * 24, allow_inf_nan=False)
+    to: dt.datetime | None = Field(
+        default=None, description=f"move to this moment instead (at most {MAX_MOVE.days} days ahead)"
+    )
 
 
 def _clock(request: Request) -> TestClock:
@@ -46,10 +54,16 @@ async def move(body: Move, request: Request, actor: CurrentActor) -> dict[str, A
         raise Forbidden("only an admin moves the clock")
     clock = _clock(request)
     try:
+        now = clock.now()
         if body.to is not None:
-            clock.set(body.to)
+            if body.to.tzinfo is None:
+                raise ValueError("give an aware datetime")
+            delta = body.to - now
         else:
-            clock.advance(dt.timedelta(days=body.days, hours=body.hours))
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
+            delta = dt.timedelta(days=body.days, hours=body.hours)
+        if delta > MAX_MOVE:
+            raise ValueError(f"one move goes at most {MAX_MOVE.days} days ahead")
+        clock.advance(delta)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInput(str(exc), details={"max_days": MAX_MOVE.days}) from exc
     return {"now": clock.now().isoformat()}

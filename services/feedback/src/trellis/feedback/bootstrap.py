@@ -12,7 +12,7 @@ from trellis.contracts.feedback import registry
 from trellis.core.deadlines import Handler as DeadlineHandler
 from trellis.core.repository import Repository
 from trellis.core.service import Runtime, ServiceDefinition
-from trellis.core.settings import ServiceSettings
+from trellis.core.settings import GENERATE_A_SECRET, ServiceSettings
 from trellis.feedback.api import routers
 from trellis.feedback.application.checkin_deadlines import CheckInDeadlines
 from trellis.feedback.application.checkins import CheckInCommands
@@ -53,6 +53,13 @@ class FeedbackSettings(ServiceSettings):
     anonymous_allowed: bool = True
     visibilities: list[Literal["private", "manager", "public"]] = ["private", "manager", "public"]
     company_values: list[str] = []  # empty: any value may be named in a recognition
+
+    def development_values(self) -> dict[str, str]:
+        found = super().development_values()
+        if self.anonymity_key == DEV_ANONYMITY_KEY:
+            # a published key lets anyone recompute who gave each anonymous feedback
+            found[self.setting_name("anonymity_key")] = GENERATE_A_SECRET
+        return found
 
 
 def _extras(runtime: Runtime) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from trellis.notifications.operations import webhook_replay
 from trellis.notifications.projections.affected import FeedbackAffected, GoalsAffected, OnboardingAffected
 from trellis.notifications.projections.inbox import Inbox
 from trellis.notifications.settings import NotificationsSettings
+from trellis.notifications.webhooks.destinations import Destinations
 from trellis.notifications.webhooks.fanout import (
     FeedbackWebhooks,
     GoalsWebhooks,
@@ -42,19 +43,25 @@ def _extras(runtime: Runtime) -> dict[str, Any]:
     notifications = Repository(runtime.store, Notification)
     preferences = Repository(runtime.store, Preferences)
     notifier = Notifier(notifications, preferences, runtime.clock, digest_hour_utc=settings.digest_hour_utc)
+    destinations = Destinations(allow_private=settings.allow_private_webhook_urls)
     worker = DeliveryWorker(
-        sessions=runtime.sessions, store=runtime.store, notifier=notifier, settings=settings
+        sessions=runtime.sessions,
+        store=runtime.store,
+        notifier=notifier,
+        settings=settings,
+        destinations=destinations,
     )
     webhooks = WebhookAdmin(
         sessions=runtime.sessions,
         store=runtime.store,
         subjects=runtime.subjects,
         jetstream=runtime.jetstream_for,
-        allow_private_urls=settings.allow_private_webhook_urls,
+        destinations=destinations,
         secret_overlap=dt.timedelta(hours=settings.webhook_secret_overlap_hours),
         wake_worker=worker.wake,
     )
     return {
+        "destinations": destinations,  # one decision for subscriptions and deliveries
         "notifier": notifier,
         "worker": worker,
         "inbox": InboxCommands(runtime.sessions, notifications, preferences),

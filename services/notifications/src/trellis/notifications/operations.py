@@ -31,6 +31,7 @@ from trellis.core.subjects import Subjects
 from trellis.notifications.application.webhooks import ReplayResult, WebhookAdmin
 from trellis.notifications.settings import NotificationsSettings
 from trellis.notifications.tables import webhook_subscriptions
+from trellis.notifications.webhooks.destinations import Destinations
 
 
 async def replay_to_subscription(
@@ -60,7 +61,7 @@ async def replay_to_subscription(
             ),
             subjects=subjects,
             jetstream=streams.of,
-            allow_private_urls=settings.allow_private_webhook_urls,
+            destinations=Destinations(allow_private=settings.allow_private_webhook_urls),
             secret_overlap=dt.timedelta(hours=settings.webhook_secret_overlap_hours),
             wake_worker=lambda: None,  # the service's worker polls
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from trellis.core.database import is_sqlite
 from trellis.core.settings import ServiceSettings
 
 # After the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h (about 3 days).
@@ -31,12 +30,16 @@ class NotificationsSettings(ServiceSettings):
     webhook_per_subscription_concurrency: int = Field(default=4, ge=1)
     webhook_poll_interval: float = Field(default=1.0, gt=0)
     webhook_secret_overlap_hours: float = Field(default=24.0, ge=0)
-    # None: allowed when the service runs on SQLite (the embedded development run), refused
-    # on PostgreSQL (production). Set it explicitly to decide either way.
+    # None: allowed in the embedded development run only (``embedded_run``: `trellis up` on
+    # SQLite), refused anywhere else. Set it explicitly to decide either way.
     webhook_allow_private_urls: bool | None = None
+    # An HTTP(S) proxy every delivery goes through (e.g. an egress filter such as
+    # Smokescreen). The proxy then resolves the hosts and must refuse internal addresses;
+    # without one, each connection goes to the addresses checked for it.
+    webhook_egress_proxy: str | None = None
 
     @property
     def allow_private_webhook_urls(self) -> bool:
         if self.webhook_allow_private_urls is not None:
             return self.webhook_allow_private_urls
-        return is_sqlite(self.database_url)
+        return self.embedded_run

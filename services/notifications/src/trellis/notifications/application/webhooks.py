@@ -29,7 +29,7 @@ from trellis.core.subjects import Subjects
 from trellis.notifications.domain.subscription import WebhookSubscription, check_patterns, matches
 from trellis.notifications.tables import webhook_attempts, webhook_deliveries
 from trellis.notifications.webhooks import deliveries, subscriptions
-from trellis.notifications.webhooks.destinations import check_destination
+from trellis.notifications.webhooks.destinations import Destinations
 from trellis.notifications.webhooks.fanout import wanted
 from trellis.notifications.webhooks.replay import events_in_range
 
@@ -58,7 +58,7 @@ class WebhookAdmin:
         store: EventStore,
         subjects: Subjects,
         jetstream: Callable[[str], Any],  # service → the JetStream API of its stream (None: offline)
-        allow_private_urls: bool,
+        destinations: Destinations,
         secret_overlap: dt.timedelta,
         wake_worker: Callable[[], None],
     ) -> None:
@@ -66,7 +66,7 @@ class WebhookAdmin:
         self.store = store
         self.subjects = subjects
         self.jetstream = jetstream
-        self.allow_private_urls = allow_private_urls
+        self.destinations = destinations
         self.secret_overlap = secret_overlap
         self.wake_worker = wake_worker
         self.repo = Repository(store, WebhookSubscription)
@@ -84,7 +84,7 @@ class WebhookAdmin:
     ) -> tuple[dict[str, Any], str]:
         """A new subscription, and its secret (shown this once)."""
         ensure_admin(actor)
-        await check_destination(url, allow_private=self.allow_private_urls)
+        await self.destinations.check(url)
         sid = str(uuid7())
         async with self.sessions() as session, session.begin():
             sub = self.repo.new(sid, actor.tenant_id)
@@ -107,7 +107,7 @@ class WebhookAdmin:
     ) -> dict[str, Any]:
         ensure_admin(actor)
         if url is not None:
-            await check_destination(url, allow_private=self.allow_private_urls)
+            await self.destinations.check(url)
         async with self.sessions() as session, session.begin():
             sub = await self._get(session, actor, subscription_id)
             sub.change(url=url, event_types=event_types, description=description)

@@ -15,6 +15,7 @@ order per aggregate within a subscription, through retries and restarts.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from typing import Any
 
@@ -22,7 +23,9 @@ from sqlalchemy import and_, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from trellis.contracts import registry_of
 from trellis.core import strict_json
+from trellis.core.errors import MalformedEvent
 from trellis.core.events import EventEnvelope
 from trellis.notifications.domain.subscription import webhook_event_type
 from trellis.notifications.tables import webhook_attempts, webhook_deliveries, webhook_subscriptions
@@ -41,12 +44,33 @@ def delivery_id(subscription_id: str, event_id: str, replay_id: str | None = Non
     return str(uuid.uuid5(_NAMESPACE, f"{subscription_id}/{event_id}/{replay_id or 'live'}"))
 
 
+@functools.cache
+def _current_versions(service: str) -> dict[str, int]:
+    return {cls.event_type: cls.schema_version for cls in registry_of(service).types()}
+
+
+def current_payload(service: str, envelope: EventEnvelope) -> tuple[int, dict[str, Any]]:
+    """The schema version and payload of the event in its current contract: an event stored
+    in an older version is upcast, so what a later version dropped (an offboarding's
+    confidential reason) is never sent, not even by a replay of old events."""
+    current = _current_versions(service).get(envelope.event_type)
+    if current is None or current == envelope.schema_version:
+        return envelope.schema_version, envelope.payload
+    try:
+        event = registry_of(service).decode(envelope)
+    except MalformedEvent:
+        return envelope.schema_version, envelope.payload
+    return event.schema_version, event.model_dump(mode="json")
+
+
 def webhook_body(service: str, envelope: EventEnvelope) -> str:
-    """The JSON body: Standard Webhooks' ``type`` / ``timestamp`` / ``data``, data the envelope."""
+    """The JSON body: Standard Webhooks' ``type`` / ``timestamp`` / ``data``, data the envelope
+    (its payload in the current contract version)."""
+    schema_version, payload = current_payload(service, envelope)
     data = {
         "event_id": str(envelope.event_id),
         "event_type": envelope.event_type,
-        "schema_version": envelope.schema_version,
+        "schema_version": schema_version,
         "service": service,
         "tenant_id": envelope.tenant_id,
         "aggregate_type": envelope.aggregate_type,
@@ -56,7 +80,7 @@ def webhook_body(service: str, envelope: EventEnvelope) -> str:
         "actor_id": envelope.actor_id,
         "correlation_id": envelope.correlation_id,
         "causation_id": envelope.causation_id,
-        "payload": envelope.payload,
+        "payload": payload,
     }
     return strict_json.dumps(
         {

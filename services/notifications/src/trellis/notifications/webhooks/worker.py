@@ -11,6 +11,11 @@ Concurrency: up to ``webhook_concurrency`` attempts in flight, at most
 up the others; one delivery at a time per (subscription, aggregate), so order per
 aggregate holds (see ``deliveries.claim_due``).
 
+Destinations: each connection goes to an address resolved and checked for it, once
+(``transport.py``), or through the configured egress proxy; a destination refused then
+gives up the delivery with the reason and nothing from the host. So a response excerpt
+in the delivery log only ever comes from an address webhooks may reach.
+
 Outcomes: 2xx delivered. 408, 429, 5xx, other non-2xx statuses, timeouts and connection
 errors are retried on the schedule (with jitter), or after ``Retry-After`` when the
 response has one. 410 gives up and disables the subscription; any other 4xx gives up.
@@ -34,9 +39,14 @@ from trellis.core.events import utcnow
 from trellis.notifications.application.notifier import Notifier
 from trellis.notifications.settings import NotificationsSettings
 from trellis.notifications.webhooks import deliveries, subscriptions
-from trellis.notifications.webhooks.destinations import DestinationRefused, check_destination
+from trellis.notifications.webhooks.destinations import (
+    DestinationRefused,
+    Destinations,
+    DestinationUnresolved,
+)
 from trellis.notifications.webhooks.outcomes import Outcome, OutcomeRecorder, classify, retry_after_seconds
 from trellis.notifications.webhooks.signing import signed_headers
+from trellis.notifications.webhooks.transport import delivery_transport
 
 log = structlog.get_logger("trellis.notifications.webhooks")
 
@@ -53,11 +63,13 @@ class DeliveryWorker:
         store: EventStore,
         notifier: Notifier,
         settings: NotificationsSettings,
+        destinations: Destinations,
     ) -> None:
         self.sessions = sessions
         self.store = store
         self.notifier = notifier
         self.settings = settings
+        self.destinations = destinations
         self.recorder = OutcomeRecorder(sessions=sessions, store=store, notifier=notifier, settings=settings)
         self.client: httpx.AsyncClient | None = None
         self._wake = asyncio.Event()
@@ -76,8 +88,12 @@ class DeliveryWorker:
         timeout = httpx.Timeout(
             self.settings.webhook_timeout, connect=min(5.0, self.settings.webhook_timeout)
         )
-        limits = httpx.Limits(max_connections=self.settings.webhook_concurrency * 2)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False) as client:
+        transport = delivery_transport(
+            self.destinations,
+            limits=httpx.Limits(max_connections=self.settings.webhook_concurrency * 2),
+            egress_proxy=self.settings.webhook_egress_proxy,
+        )
+        async with httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False) as client:
             self.client = client
             try:
                 while True:
@@ -162,7 +178,8 @@ class DeliveryWorker:
 
     async def _attempt(self, row: dict, url: str, secrets: list[str]) -> Outcome:
         try:
-            await check_destination(url, allow_private=self.settings.allow_private_webhook_urls)
+            # through a proxy the host is never resolved here: a literal address still is checked
+            await self.destinations.check(url, resolve=False)
         except DestinationRefused as exc:
             return Outcome("failed", error=exc.message)
         body = row["body"].encode()
@@ -179,6 +196,11 @@ class DeliveryWorker:
             async with asyncio.timeout(self.settings.webhook_timeout):
                 async with self.client.stream("POST", url, content=body, headers=headers) as response:
                     excerpt = await _excerpt(response)
+        except DestinationUnresolved as exc:  # DNS may be back by the next attempt
+            latency = (time.perf_counter() - started) * 1000
+            return Outcome("retry", error=exc.message, latency_ms=latency)
+        except DestinationRefused as exc:  # from the connection itself: nothing was sent
+            return Outcome("failed", error=exc.message)
         except (TimeoutError, httpx.TimeoutException):
             latency = (time.perf_counter() - started) * 1000
             return Outcome(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
+from trellis.core.auth import Actor
 from trellis.core.errors import NotFound
 from trellis.core.service import Runtime
 from trellis.onboarding.application import Accepted
@@ -56,11 +57,12 @@ def today_of(runtime: Runtime) -> Any:
     return today(runtime.clock.now())
 
 
-async def history(runtime: Runtime, aggregate_id: str, tenant_id: str, what: str) -> list[dict[str, Any]]:
-    """Every event of an aggregate, who and when: the audit trail."""
+async def history(runtime: Runtime, aggregate_id: str, actor: Actor, what: str) -> list[dict[str, Any]]:
+    """Every event of an aggregate, who and when: the audit trail. Private events (why
+    someone left) only for admin and hr."""
     async with runtime.sessions() as session:
         recorded = await runtime.store.load(session, aggregate_id)
-    if not recorded or recorded[0].tenant_id != tenant_id:
+    if not recorded or recorded[0].tenant_id != actor.tenant_id:
         raise NotFound(f"{what} not found")
     return [
         {
@@ -74,4 +76,5 @@ async def history(runtime: Runtime, aggregate_id: str, tenant_id: str, what: str
             "data": r.event.model_dump(mode="json"),
         }
         for r in recorded
+        if r.event.published or actor.is_admin_or_hr
     ]

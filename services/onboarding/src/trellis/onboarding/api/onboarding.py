@@ -119,7 +119,7 @@ async def _plan_view(runtime: RuntimeDep, session: Any, plan: OnboardingPlan) ->
 
 @router.get("/onboarding-plans/{plan_id}/history", summary="The plan's audit trail")
 async def plan_history(plan_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
-    return {"plan_id": plan_id, "events": await history(runtime, plan_id, actor.tenant_id, f"plan {plan_id}")}
+    return {"plan_id": plan_id, "events": await history(runtime, plan_id, actor, f"plan {plan_id}")}
 
 
 @router.put("/onboarding-plans/{plan_id}/mentor", response_model=CommandAnswer, summary="Assign the mentor")

@@ -75,7 +75,7 @@ async def get_employee(employee_id: str, actor: CurrentActor, runtime: RuntimeDe
 @router.get("/employees/{employee_id}/history", summary="The employee's audit trail")
 async def employee_history(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     stream = employee_stream_id(actor.tenant_id, employee_id)
-    events = await history(runtime, stream, actor.tenant_id, f"employee {employee_id}")
+    events = await history(runtime, stream, actor, f"employee {employee_id}")
     return {"employee_id": employee_id, "events": events}
 
 

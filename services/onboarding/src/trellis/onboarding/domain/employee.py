@@ -15,6 +15,7 @@ from trellis.contracts.onboarding import (
     EmployeeHired,
     EmployeeManagerChanged,
     EmployeeOffboarded,
+    EmployeeOffboardingReasonRecorded,
     EmployeeTeamChanged,
     EmployeeTitleChanged,
 )
@@ -88,6 +89,8 @@ class Employee(Aggregate):
                 self.title = event.title
             case EmployeeOffboarded():
                 self.last_day = event.last_day
+            case EmployeeOffboardingReasonRecorded():
+                pass  # confidential: read from the history by admin and hr, never part of the state
             case _:
                 raise TypeError(f"Employee cannot apply {type(event).__name__}")
 
@@ -177,9 +180,12 @@ class Employee(Aggregate):
             )
         if self.start_date is not None and last_day < self.start_date:
             raise InvalidInput("the last day cannot be before the start date")
-        self.record(
-            EmployeeOffboarded(employee_id=self.employee_id, last_day=last_day, reason=reason.strip())
-        )
+        self.record(EmployeeOffboarded(employee_id=self.employee_id, last_day=last_day))
+        if reason.strip():
+            # private: the published event above reaches every service, the bus and webhooks
+            self.record(
+                EmployeeOffboardingReasonRecorded(employee_id=self.employee_id, reason=reason.strip())
+            )
 
     # ---- rules -----------------------------------------------------------------------
 
