@@ -64,6 +64,7 @@ async def four_services(
                 nats_url=nats_url,
                 subject_root=subject_root,
                 data_dir=data_dir / name,
+                **({"webhook_allow_private_urls": True} if name == "notifications" else {}),
             )
             app = create_app(definition, settings)
             runtime: Runtime = app.state.runtime

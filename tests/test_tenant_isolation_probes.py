@@ -22,7 +22,7 @@ HR = auth("hana", "admin", "hr", "employee")
 MIA = auth("mia", "manager", "employee")
 EMIL = auth("emil", "employee")
 GLOBEX = auth("gus", "admin", "hr", "manager", "employee", tenant="globex")
-SECRETS = ("Mia Acme", "Emil Acme", "acme-secret-title", "Quiet wins", "hooks.acme.test")
+SECRETS = ("Mia Acme", "Emil Acme", "acme-secret-title", "Quiet wins", "hooks-acme-test")
 
 
 async def _ok(
@@ -54,7 +54,7 @@ async def _acme(clients: dict[str, httpx.AsyncClient]) -> dict[str, str]:
     plan = await _ok(onboarding, "GET", f"/v1/onboarding-plans/{ids['plan_id']}", HR)
     ids["milestone_id"] = plan["milestones"][0]["milestone_id"]
 
-    subscription = {"url": "https://hooks.acme.test/in", "event_types": ["goals.*", "feedback.*"]}
+    subscription = {"url": "http://127.0.0.1:9/hooks-acme-test", "event_types": ["goals.*", "feedback.*"]}
     ids["subscription_id"] = (
         await _ok(notifications, "POST", "/v1/webhooks/subscriptions", HR, subscription)
     )["id"]

@@ -1,4 +1,5 @@
-"""``POST /v1/test-clock`` moves time by a bounded, finite amount: anything else is a 422."""
+"""``POST /v1/test-clock`` moves time by a bounded, finite amount: anything else is a 422 (or a
+400 for a body that is not strict JSON, such as the ``Infinity`` and ``NaN`` literals)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ async def test_an_unbounded_or_backward_move_is_refused_with_a_422(
     resp = await onboarding.client.post(
         "/v1/test-clock", content=body, headers={**ADMIN, "content-type": "application/json"}
     )
-    assert resp.status_code == 422, resp.text
+    assert resp.status_code == (400 if "Infinity" in body or "NaN" in body else 422), resp.text
     assert set(resp.json()["error"]) == {"code", "message", "details"}
     assert onboarding.clock.now() == before
 
