@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from trellis.ops import dlq, events, outbox, projections, replay, status
+from trellis.ops import dlq, events, outbox, projections, replay, status, streams
 from trellis.ops.options import (
     AsJson,
     Operator,
@@ -35,6 +35,7 @@ outbox_app = typer.Typer(
     help="Outboxes: publish by hand (repair); dead rows: list, retry after a fix, drop.", no_args_is_help=True
 )
 replay_app = typer.Typer(help="Replay events to a webhook subscriber.", no_args_is_help=True)
+nats_app = typer.Typer(help="NATS: provision the services' streams (operators only).", no_args_is_help=True)
 
 
 def _time(value: str | None, flag: str) -> dt.datetime | None:
@@ -52,6 +53,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(dlq_app, name="dlq")
     app.add_typer(outbox_app, name="outbox")
     app.add_typer(replay_app, name="replay")
+    app.add_typer(nats_app, name="nats")
 
 
 @targeted
@@ -375,6 +377,15 @@ def outbox_drop(
         outbox.render_resolved(found, out)
     if found["not_found"]:
         raise typer.Exit(1)
+
+
+@nats_app.command("provision")
+@targeted
+def nats_provision(where: Target, operator: Operator = None, as_json: AsJson = False) -> None:
+    """Create or update the services' streams (a bootstrap step: services may not)."""
+    found = run(streams.provision(where, operator=operator_name(operator), console=err))
+    if as_json:
+        print_json(found)
 
 
 @replay_app.command("webhooks")
