@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from nats.js.api import StreamConfig
 from sqlalchemy import select, update
+from structlog.testing import capture_logs
 
 from trellis.core.embedded import EmbeddedNats
 from trellis.core.events import EventEnvelope
@@ -70,8 +71,11 @@ async def test_a_row_over_max_payload_is_parked_while_other_aggregates_flow_and_
     await spoil(core, a2, body=b"x" * (js._nc.max_payload + 1))
 
     relay = relay_on(core, js, stream)
-    await drain(relay)
+    with capture_logs() as logs:
+        await drain(relay)
     assert await on_stream(js, stream) == ids(a1, b1, b2, b3)  # a3 did not overtake a2
+    [told] = [e for e in logs if e["event"] == "outbox.row_parked"]
+    assert told["log_level"] == "error" and told["event_id"] == str(a2.event_id)
     parked = await row_of(core, a2)
     assert parked.parked_at is not None and parked.published_at is None
     assert "exceeds the server's max_payload" in parked.last_error
