@@ -141,6 +141,18 @@ class ScaledSystem:
         env.update({prefix + k: v for k, v in settings.items()})
         return env
 
+    def provision(self) -> None:
+        """The operators' bootstrap step: every stream, as the ``ops`` user with the services'
+        stream settings (their users may not create or change a stream)."""
+        env: dict[str, str] = {}
+        for service in SERVICES:
+            env.update(self.environment(service, 0))
+        command = [sys.executable, "-m", "trellis.core.cli", "nats", "provision"]
+        command += ["--nats-url", self.nats_url("ops"), "--nats-import-prefix", IMPORT_PREFIX]
+        command += ["--subject-root", self.subject_root, "--operator", "scale-test"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (done.stdout, done.stderr)
+
     def nats_url(self, user: str) -> str:
         """Every node of the cluster, as ``user`` (a service, or ``ops``)."""
         login = f"nats://{user}:{self.passwords[user]}@"

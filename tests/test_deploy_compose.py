@@ -116,6 +116,25 @@ def test_every_service_runs_two_replicas_after_its_migration(config: dict[str, A
         assert migrate["environment"] == spec["environment"]
 
 
+def test_each_stream_is_provisioned_by_the_operators_user_before_its_service_starts(
+    config: dict[str, Any],
+) -> None:
+    services = config["services"]
+    for service in SERVICES:
+        assert services[service]["depends_on"][f"provision-{service}"]["condition"] == (
+            "service_completed_successfully"
+        )
+        provision = services[f"provision-{service}"]
+        assert provision["image"] == services[service]["image"]
+        assert provision["environment"] == services[service]["environment"]  # its stream settings
+        command = provision["command"]
+        assert command[:5] == ["trellis", "nats", "provision", "-s", service]
+        servers = command[command.index("--nats-url") + 1].split(",")
+        assert [s.split("@")[1] for s in servers] == [f"{n}:4222" for n in NATS_NODES]
+        assert all(s.startswith("nats://ops:") for s in servers)
+        assert command[command.index("--nats-import-prefix") + 1] == "JS.{service}.API"
+
+
 def test_each_service_uses_its_own_nats_user_database_role_and_replication(config: dict[str, Any]) -> None:
     for service in SERVICES:
         env = config["services"][service]["environment"]

@@ -1,5 +1,6 @@
 """deploy/nats/cluster/ on three packaged nats-servers: the node files form a JetStream
-cluster, and a service user creates its stream replicated three times.
+cluster, the operators' user provisions a service's stream replicated three times, and the
+service's user publishes on it but may not make a stream.
 
 The files use container addresses (peers nats-1..3 on 6222, clients on 4222, monitoring
 on 8222, the store in /data); each node gets a copy of deploy/nats/ in which only those are
@@ -100,17 +101,18 @@ def urls(nodes: list[Node], user: str, password: str) -> str:
     return ",".join(f"nats://{user}:{password}@127.0.0.1:{node.port}" for node in nodes)
 
 
-async def test_a_service_user_creates_a_stream_replicated_on_three_nodes(
+async def test_the_operators_provision_a_stream_replicated_on_three_nodes_for_a_service(
     cluster: tuple[list[Node], dict[str, str]],
 ) -> None:
     nodes, passwords = cluster
     nc = await connect(urls(nodes, "goals", passwords["goals"]), name="goals")
+    ops = await connect(urls(nodes, "ops", passwords["ops"]), name="ops", inbox_prefix="_INBOX_ops")
     js = nc.jetstream(timeout=1)
     config = StreamConfig(name="TRELLIS_GOALS", subjects=["trellis.goals.>"], num_replicas=3)
 
     async def created() -> bool:  # the cluster elects its meta leader first
         try:
-            await js.add_stream(config)
+            await ops.jetstream(prefix="JS.goals.API", timeout=1).add_stream(config)
         except (nats.js.errors.ServiceUnavailableError, nats.errors.TimeoutError):
             return False
         return True
@@ -132,10 +134,11 @@ async def test_a_service_user_creates_a_stream_replicated_on_three_nodes(
         names = {info.cluster.leader, *(p.name for p in info.cluster.replicas)}
         assert names == set(NODES)  # server_name comes from each node's file
 
-        # The accounts' permissions hold on the cluster too: goals may not make another stream.
+        # The accounts' permissions hold on the cluster too: goals may not make a stream.
         with pytest.raises(Exception):  # noqa: B017 - refused by the server
             await js.add_stream(
                 StreamConfig(name="TRELLIS_ONBOARDING", subjects=["trellis.onboarding.>"], num_replicas=3)
             )
     finally:
         await nc.close()
+        await ops.close()

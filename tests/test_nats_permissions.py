@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -30,7 +31,10 @@ from trellis.core.embedded import EmbeddedNats
 from trellis.core.messaging import JetStreams, connect
 from trellis.core.service import Runtime, create_app
 from trellis.core.settings import DEV_JWT_SECRET
+from trellis.core.subjects import Subjects
 from trellis.core.testing import eventually
+from trellis.notifications.webhooks.replay import events_in_range
+from trellis.ops.nats_accounts import render
 from trellis.ops.target import OPS_INBOX, installed_services
 from trellis.orgchart import OrgDirectory
 
@@ -83,12 +87,21 @@ class Accounts:
         return result.stdout
 
 
+async def provision(server: EmbeddedNats, passwords: dict[str, str], data_dir: Path) -> None:
+    """The operators' bootstrap step: every service's stream, made as the ``ops`` user."""
+    flags = ["--nats-url", url_for(server, passwords, "ops"), "--nats-import-prefix", IMPORT_PREFIX]
+    flags += ["--data-dir", str(data_dir), "--operator", "olivia"]
+    result = await asyncio.to_thread(CliRunner().invoke, trellis_app, ["nats", "provision", *flags])
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+
+
 @pytest.fixture
 async def accounts(
     secured_nats: tuple[EmbeddedNats, dict[str, str]], tmp_path: Path
 ) -> AsyncIterator[Accounts]:
     server, passwords = secured_nats
     data_dir = tmp_path / "data"
+    await provision(server, passwords, data_dir)
     async with contextlib.AsyncExitStack() as stack:
         runtimes: dict[str, Runtime] = {}
         clients: dict[str, httpx.AsyncClient] = {}
@@ -172,12 +185,9 @@ async def test_a_service_cannot_publish_on_or_reach_into_another_services_stream
 ) -> None:
     server, passwords = secured_nats
     errors: list[str] = []
+    await provision(server, passwords, server.store_dir.parent / "data")
     onboarding = await connect(url_for(server, passwords, "onboarding"), name="onboarding")
-    await onboarding.jetstream().add_stream(name="TRELLIS_ONBOARDING", subjects=["trellis.onboarding.>"])
     notifications = await connect(url_for(server, passwords, "notifications"), name="notifications")
-    await notifications.jetstream().add_stream(
-        name="TRELLIS_NOTIFICATIONS", subjects=["trellis.notifications.>"]
-    )
 
     async def record(exc: Exception) -> None:
         errors.append(str(exc))
@@ -201,13 +211,17 @@ async def test_a_service_cannot_publish_on_or_reach_into_another_services_stream
         ):
             with pytest.raises(Exception):  # noqa: B017
                 await forbidden()
-        # what goals follows, it reaches through onboarding's exports
-        await _consumer(streams.of("onboarding"), "TRELLIS_ONBOARDING")
+        # what goals follows, it reaches through onboarding's exports, with its own durables
+        await streams.of("onboarding").add_consumer("TRELLIS_ONBOARDING", _durable("goals-org-chart"))
         assert (await streams.of("onboarding").stream_info("TRELLIS_ONBOARDING")).state.messages == 0
     finally:
         await goals.close()
         await onboarding.close()
         await notifications.close()
+
+
+def _durable(name: str, filter_subject: str | None = None) -> ConsumerConfig:
+    return ConsumerConfig(durable_name=name, ack_policy=AckPolicy.EXPLICIT, filter_subject=filter_subject)
 
 
 async def _consumer(js: Any, stream: str) -> Any:
@@ -217,3 +231,135 @@ async def _consumer(js: Any, stream: str) -> Any:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_each_service_uses_only_its_own_durables_and_no_service_changes_a_stream(
+    secured_nats: tuple[EmbeddedNats, dict[str, str]],
+) -> None:
+    server, passwords = secured_nats
+    await provision(server, passwords, server.store_dir.parent / "data")
+    errors: list[str] = []
+
+    async def record(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    conns = {
+        name: await nats.connect(url_for(server, passwords, name), error_cb=record)
+        for name in ("goals", "onboarding", "feedback", "notifications")
+    }
+    apis = {
+        name: JetStreams(nc, home=name, import_prefix=IMPORT_PREFIX, timeout=1) for name, nc in conns.items()
+    }
+    stream, theirs = "TRELLIS_ONBOARDING", "feedback-org-chart"
+    try:
+        # feedback's own durable on onboarding's stream, with one message waiting for it
+        await apis["feedback"].of("onboarding").add_consumer(stream, _durable(theirs, "trellis.onboarding.>"))
+        await apis["onboarding"].own().publish("trellis.onboarding.employee.EmployeeHired.acme.e-1", b"{}")
+
+        # another follower (goals), the stream's owner (onboarding) and the replay reader
+        # (notifications) can neither fetch from it, read it, nor create or rewrite it
+        for name in ("goals", "onboarding", "notifications"):
+            for forbidden in _reaching_into(apis[name].of("onboarding"), stream, theirs):
+                with pytest.raises(Exception):  # noqa: B017 - refused: no answer ever comes
+                    await forbidden()
+        mine = apis["feedback"].of("onboarding")
+        info = await mine.consumer_info(stream, theirs)
+        assert (info.num_pending, info.config.filter_subject) == (1, "trellis.onboarding.>")
+
+        # nor acknowledge its messages
+        [msg] = await _fetch(mine, stream, theirs)
+        await conns["goals"].publish(msg.reply, b"+ACK")
+        await eventually(lambda: _true(any("permissions violation" in e.lower() for e in errors)))
+        assert (await mine.consumer_info(stream, theirs)).num_ack_pending == 1
+        await msg.ack()  # its own follower can
+
+        # no service creates, updates (max_msgs=1: a purge in all but name), purges or deletes
+        # a stream, its own included
+        own = apis["onboarding"].own()
+        config = (await own.stream_info(stream)).config
+        config.max_msgs = 1
+        for forbidden in (
+            lambda: own.update_stream(config),
+            lambda: own.purge_stream(stream),
+            lambda: own.delete_stream(stream),
+            lambda: own.add_stream(name="TRELLIS_ONBOARDING_COPY", subjects=["trellis.onboarding.copy.>"]),
+        ):
+            with pytest.raises(Exception):  # noqa: B017
+                await forbidden()
+        assert (await own.stream_info(stream)).config.max_msgs == -1
+        assert (await own.stream_info(stream)).state.messages == 1
+
+        # what is legitimate still works: the replay reads onboarding's stream from notifications
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        replayed = [
+            e
+            async for e in events_in_range(
+                apis["notifications"].of("onboarding"),
+                Subjects("trellis"),
+                "onboarding",
+                "acme",
+                since,
+                dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+            )
+        ]
+        assert replayed == []  # the message is not an envelope: skipped, yet read without refusal
+        ops = await connect(url_for(server, passwords, "ops"), name="ops-check", inbox_prefix=OPS_INBOX)
+        try:
+            as_ops = JetStreams(ops, home=None, import_prefix=IMPORT_PREFIX).of("onboarding")
+            left = await as_ops.consumers_info(stream)
+        finally:
+            await ops.close()
+        assert [c.name for c in left] == [theirs]  # the replay's own consumer was deleted after it
+    finally:
+        for nc in conns.values():
+            await nc.close()
+
+
+def test_the_accounts_file_is_the_generators_output() -> None:
+    assert ACCOUNTS.read_text() == render(), (
+        "regenerate it: uv run python -m trellis.ops.nats_accounts > deploy/nats/accounts.conf"
+    )
+
+
+def _reaching_into(js: Any, stream: str, durable: str) -> list[Any]:
+    """Everything a service could do to another's durable: fetch, read, create, rewrite, delete."""
+    return [
+        lambda: _fetch(js, stream, durable),
+        lambda: js.consumer_info(stream, durable),
+        lambda: js.add_consumer(stream, _durable(durable, "trellis.onboarding.nothing.>")),
+        lambda: js.add_consumer(
+            stream, ConsumerConfig(name=durable, filter_subject="trellis.onboarding.nothing.>")
+        ),
+        lambda: js.delete_consumer(stream, durable),
+    ]
+
+
+async def _fetch(js: Any, stream: str, durable: str) -> list[Any]:
+    sub = await js.pull_subscribe_bind(durable, stream)
+    try:
+        return list(await sub.fetch(1, timeout=1))
+    finally:
+        await sub.unsubscribe()
+
+
+async def test_a_service_waits_for_the_operators_to_provision_its_stream(
+    secured_nats: tuple[EmbeddedNats, dict[str, str]], tmp_path: Path
+) -> None:
+    server, passwords = secured_nats
+    definition = installed_services()["goals"]
+    settings = definition.settings(
+        data_dir=tmp_path / "data",
+        nats_url=url_for(server, passwords, "goals"),
+        nats_import_prefix=IMPORT_PREFIX,
+    )
+    runtime = Runtime(definition, settings)
+    await runtime.start()
+    try:
+        with pytest.raises(TimeoutError):
+            await runtime.wait_ready(timeout=2.5)  # it made no stream, and may not
+        await provision(server, passwords, tmp_path / "data")
+        await runtime.wait_ready(timeout=15)
+        info = await runtime.jetstream().stream_info("TRELLIS_GOALS")
+        assert info.config.subjects == ["trellis.goals.>"]
+    finally:
+        await runtime.stop()

@@ -34,7 +34,7 @@ async def test_status_shows_streams_consumers_outboxes_and_projections_with_real
         1,
         made,
     )
-    assert goals["outbox"] == {"unpublished": 0, "oldest_age_seconds": None}
+    assert goals["outbox"] == {"unpublished": 0, "oldest_age_seconds": None, "dead": 0, "held": 0}
     tree = next(p for p in goals["projections"] if p["name"] == "goals-alignment-tree")
     assert (tree["lag"], tree["position"], tree["head"], tree["dead_letters"]) == (0, made, made, 0)
     on_goals = {c["name"]: c for c in goals["consumers"]}

@@ -70,6 +70,7 @@ async def scaled(postgres_url: str | None, tmp_path: Path) -> AsyncIterator[Scal
             )
             system.add(service, 2, **extra)
         stack.callback(system.stop)
+        system.provision()
         for instance in system.all():
             instance.start()
         await system.wait_ready()

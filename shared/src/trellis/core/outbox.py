@@ -17,6 +17,19 @@ are idempotent by event id regardless.
 
 Only one relay per database publishes at a time: on PostgreSQL it holds a
 transaction-scoped advisory lock for the whole pass, so replicas take turns.
+
+A row NATS can never accept (bigger than the server's max_payload or the stream's
+max_msg_size, a subject the stream does not capture) would stop every later row, of
+every aggregate and tenant, for ever. Such a row is *parked* instead, with its reason,
+and logged at error level (``outbox_parked.py``). Rows recognised before sending (size,
+subject) are parked in a pass of their own that sends nothing, committed before any later
+pass sends; a row the server refuses for good is parked with the acknowledged prefix.
+From then on the stream holds the outbox in row order *except* parked rows and the rows
+**held** behind them: the later rows of a parked row's aggregate wait (unpublished,
+skipped by every pass) until an operator retries or drops the parked row, which moves
+them to the end of the outbox in their order. So per aggregate, no row ever overtakes an
+earlier one; across aggregates, the others keep flowing. The recovery above skips parked
+and held rows: they were never sent.
 """
 
 from __future__ import annotations
@@ -27,11 +40,21 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from nats.js.errors import NotFoundError
+from nats.errors import BadSubjectError, MaxPayloadError
+from nats.js.api import StreamConfig
+from nats.js.errors import APIError, NotFoundError
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.core.events import utcnow
+from trellis.core.outbox_parked import (
+    PERMANENT_API_ERRORS,
+    any_parked,
+    behind_parked,
+    max_payload_of,
+    park,
+    unpublishable,
+)
 from trellis.core.tables import outbox
 
 log = structlog.get_logger("trellis.outbox")
@@ -61,7 +84,9 @@ class OutboxRelay:
         self.ack_timeout = ack_timeout
         self.max_backoff = max_backoff
         self._wake = asyncio.Event()
+        self._refusal: str | None = None  # why the server refused the last pass's first unacked row
         self.published = 0
+        self.parked = 0
 
     def wake(self) -> None:
         """Ask for a pass now (called after a commit that appended events)."""
@@ -91,38 +116,57 @@ class OutboxRelay:
             self._wake.clear()
 
     async def relay_once(self) -> int:
-        """Publish one batch; the number of rows now marked published."""
+        """Publish one batch; the number of rows now marked published or parked."""
         js = self.jetstream()
         if js is None:
             raise ConnectionError("NATS not connected yet")
+        refusal: str | None = None
         async with self.sessions() as session:
             if session.get_bind().dialect.name == "postgresql":
                 async with session.begin():
                     if not await self._take_turn(session):
                         return 0
-                    last_seq, last_id = await self._stream_head(js)
-                    caught_up = await self._mark_already_on_stream(session, last_id)
-                    rows = await self._unpublished(session)
+                    last_seq, last_id, config = await self._stream_head(js)
+                    some_parked = await any_parked(session)
+                    caught_up = await self._mark_already_on_stream(session, last_id, some_parked)
+                    rows = await self._unpublished(session, some_parked)
+                    parked = await self._park_unpublishable(session, js, rows, config)
+                    if parked:  # committed before any pass sends a row after them
+                        self.parked += parked
+                        return caught_up + parked
                     done = await self._publish(js, rows, last_seq)
                     await self._mark(session, rows, done)
+                    refusal = await self._park_refused(session, rows, done)
             else:
                 # SQLite: do not hold the single write lock while waiting for acks.
-                last_seq, last_id = await self._stream_head(js)
+                last_seq, last_id, config = await self._stream_head(js)
                 async with session.begin():
-                    caught_up = await self._mark_already_on_stream(session, last_id)
-                    rows = await self._unpublished(session)
+                    some_parked = await any_parked(session)
+                    caught_up = await self._mark_already_on_stream(session, last_id, some_parked)
+                    rows = await self._unpublished(session, some_parked)
+                    parked = await self._park_unpublishable(session, js, rows, config)
+                if parked:
+                    self.parked += parked
+                    return caught_up + parked
                 done = await self._publish(js, rows, last_seq)
                 async with session.begin():
                     await self._mark(session, rows, done)
+                    refusal = await self._park_refused(session, rows, done)
+        if refusal is not None:
+            self.parked += 1
+            return caught_up + done + 1  # the rest of the pass was refused by the fence: go on
         if done < len(rows):
             raise ConnectionError(f"published {done} of {len(rows)} outbox rows")
         return caught_up + done
 
     async def pending(self) -> int:
+        """1 if some row is waiting to be published (not parked, nor held behind one), else 0."""
         async with self.sessions() as session:
-            result = await session.execute(
-                select(outbox.c.id).where(outbox.c.published_at.is_(None)).limit(1)
-            )
+            some_parked = await any_parked(session)
+            query = select(outbox.c.id).where(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None))
+            if some_parked:
+                query = query.where(~behind_parked())
+            result = await session.execute(query.limit(1))
             return 1 if result.first() else 0
 
     async def _take_turn(self, session: AsyncSession) -> bool:
@@ -131,20 +175,22 @@ class OutboxRelay:
         )
         return bool(result.scalar())
 
-    async def _stream_head(self, js: Any) -> tuple[int, str | None]:
-        """The stream's last sequence and the event id of the message there."""
+    async def _stream_head(self, js: Any) -> tuple[int, str | None, StreamConfig]:
+        """The stream's last sequence, the event id of the message there, its configuration."""
         info = await js.stream_info(self.stream)
         last = int(info.state.last_seq)
         if last == 0:
-            return 0, None
+            return 0, None, info.config
         try:
             msg = await js.get_msg(self.stream, seq=last)
         except NotFoundError:  # deleted by hand: nothing to recognise
-            return last, None
+            return last, None, info.config
         value = (msg.headers or {}).get("Nats-Msg-Id")
-        return last, str(value) if value else None
+        return last, (str(value) if value else None), info.config
 
-    async def _mark_already_on_stream(self, session: AsyncSession, last_event_id: str | None) -> int:
+    async def _mark_already_on_stream(
+        self, session: AsyncSession, last_event_id: str | None, some_parked: bool
+    ) -> int:
         """Mark rows a previous pass published but did not mark; how many there were."""
         if last_event_id is None:
             return 0
@@ -155,51 +201,107 @@ class OutboxRelay:
         ).first()
         if found is None or found.published_at is not None:
             return 0
-        # The stream holds the outbox in row order: everything up to that row is there.
-        result = await session.execute(
+        # The stream holds the outbox in row order, parked and held rows left out:
+        # everything else up to that row is there.
+        query = (
             update(outbox)
-            .where(outbox.c.published_at.is_(None), outbox.c.id <= found.id)
+            .where(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None), outbox.c.id <= found.id)
             .values(published_at=utcnow())
         )
+        if some_parked:
+            query = query.where(~behind_parked())
+        result = await session.execute(query)
         count = int(result.rowcount or 0)  # type: ignore[attr-defined]
         log.info("outbox.found_published", rows=count, up_to_event=last_event_id)
         return count
 
-    async def _unpublished(self, session: AsyncSession) -> list[Any]:
-        result = await session.execute(
-            select(outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.body)
-            .where(outbox.c.published_at.is_(None))
-            .order_by(outbox.c.id)
-            .limit(self.batch_size)
+    async def _unpublished(self, session: AsyncSession, some_parked: bool) -> list[Any]:
+        query = select(outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.body).where(
+            outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None)
         )
+        if some_parked:
+            query = query.where(~behind_parked())
+        result = await session.execute(query.order_by(outbox.c.id).limit(self.batch_size))
         return list(result.all())
+
+    async def _park_unpublishable(
+        self, session: AsyncSession, js: Any, rows: list[Any], stream: StreamConfig
+    ) -> int:
+        """Park the rows of this batch that NATS can never accept; how many there were."""
+        limit = max_payload_of(js)
+        parked = []
+        for row in rows:
+            reason = unpublishable(
+                row,
+                max_payload=limit,
+                stream_subjects=list(stream.subjects or []),
+                max_msg_size=stream.max_msg_size or -1,
+            )
+            if reason is not None:
+                parked.append((row, reason))
+        await park(session, parked, utcnow())
+        return len(parked)
+
+    async def _park_refused(self, session: AsyncSession, rows: list[Any], done: int) -> str | None:
+        """Park the first unacknowledged row if the server refused it for good."""
+        if done >= len(rows) or self._refusal is None:
+            return None
+        refusal, self._refusal = self._refusal, None
+        await park(session, [(rows[done], refusal)], utcnow())
+        return refusal
 
     async def _publish(self, js: Any, rows: list[Any], last_seq: int) -> int:
         """Publish ``rows`` pipelined and fenced; the length of the acknowledged prefix."""
         if not rows:
             return 0
+        self._refusal = None
         futures = []
+        unsent: str | None = None
         try:
             for i, row in enumerate(rows):
                 headers = {"Nats-Msg-Id": row.event_id, "Nats-Expected-Last-Sequence": str(last_seq + i)}
                 futures.append(await js.publish_async(row.subject, row.body, headers=headers))
+        except (MaxPayloadError, BadSubjectError) as exc:  # missed by the checks: refused for good
+            unsent = f"{type(exc).__name__}: {exc}"
+            log.warning("outbox.send_failed", error=unsent, sent=len(futures))
         except Exception as exc:
             log.warning("outbox.send_failed", error=str(exc), sent=len(futures))
-        if not futures:
-            return 0
-        done, pending = await asyncio.wait(futures, timeout=self.ack_timeout)
-        for fut in pending:
-            fut.cancel()
         acked = 0
-        for fut in futures:
-            if fut in done and not fut.cancelled() and fut.exception() is None:
-                acked += 1
-            else:
+        if futures:
+            done, pending = await asyncio.wait(futures, timeout=self.ack_timeout)
+            for fut in pending:
+                fut.cancel()
+            for fut in futures:
+                if fut in done and not fut.cancelled() and fut.exception() is None:
+                    acked += 1
+                    continue
                 if fut in done and not fut.cancelled():
                     log.warning("outbox.ack_failed", error=str(fut.exception()))
+                else:
+                    # nats-py never resolves an async publish the server answered with an
+                    # error: ask again, synchronously, to learn whether it is for good.
+                    acked += await self._probe(js, rows[acked], last_seq + acked)
                 break  # the fence refuses every later row of this pass anyway
+        if acked == len(futures) and unsent is not None:
+            self._refusal = unsent
         self.published += acked
         return acked
+
+    async def _probe(self, js: Any, row: Any, expected_last: int) -> int:
+        """Publish ``row`` once more and wait for the answer: 1 if it is now on the stream;
+        records a refusal for good (``PERMANENT_API_ERRORS``) in ``_refusal``."""
+        headers = {"Nats-Msg-Id": row.event_id, "Nats-Expected-Last-Sequence": str(expected_last)}
+        try:
+            await js.publish(row.subject, row.body, headers=headers, timeout=self.ack_timeout)
+        except APIError as exc:
+            log.warning("outbox.ack_failed", error=str(exc))
+            if exc.err_code in PERMANENT_API_ERRORS:
+                self._refusal = f"refused by the stream: {exc.description} ({exc.err_code})"
+            return 0
+        except Exception as exc:
+            log.warning("outbox.ack_failed", error=str(exc) or type(exc).__name__)
+            return 0
+        return 1
 
     async def _mark(self, session: AsyncSession, rows: list[Any], done: int) -> None:
         if done:

@@ -23,6 +23,7 @@ import structlog
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
 from sqlalchemy import text
 
 from trellis import contracts
@@ -191,13 +192,7 @@ class Runtime:
             publish_async_max_pending=4000,
         )
         js = self.streams.own()
-        while True:
-            try:
-                await ensure_stream(js, self.stream)
-                break
-            except Exception as exc:
-                log.warning("nats.provisioning_failed", error=str(exc))
-                await asyncio.sleep(1.0)
+        await self._stream_in_place(js)
         self._js = js
         if self.settings.run_relay:
             self._spawn(self.relay.run(), "outbox-relay")
@@ -205,6 +200,33 @@ class Runtime:
             self._spawn(self.coordinator.run(self._discover_partitions), "consumers")
         self.ready.set()
         log.info("service.ready", stream=self.stream.name)
+
+    async def _stream_in_place(self, js: Any) -> None:
+        """Wait until the service's stream is there.
+
+        With one NATS account for everything (the embedded run, tests) the service makes
+        or updates it itself: that account is the operators'. With an account per service
+        (``nats_import_prefix``, ``deploy/nats/accounts.conf``) its user may not create or
+        change a stream: the operators provision it (``trellis nats provision``, a bootstrap
+        step), and the service only checks that it exists, waiting for it if not.
+        """
+        provisions = self.settings.nats_import_prefix is None
+        while True:
+            try:
+                if provisions:
+                    await ensure_stream(js, self.stream)
+                else:
+                    await js.stream_info(self.stream.name)
+                return
+            except NotFoundError:
+                log.error(
+                    "nats.stream_missing",
+                    stream=self.stream.name,
+                    fix="the operators provision it: trellis nats provision (as the ops user)",
+                )
+            except Exception as exc:
+                log.warning("nats.provisioning_failed", stream=self.stream.name, error=str(exc))
+            await asyncio.sleep(1.0)
 
     async def _discover_partitions(self) -> bool:
         """Add a slot per partition of each projection's source stream, once it exists;

@@ -4,7 +4,8 @@
   the service; ``(aggregate_id, aggregate_version)`` is unique, which is what makes a
   conflicting append fail instead of merging.
 - ``outbox``: one row per event still to be published; written in the same
-  transaction as the event.
+  transaction as the event. A row NATS can never accept is *parked* (``parked_at``,
+  the reason in ``last_error``): see ``outbox.py``.
 - ``processed_events``: which events each consumer has applied; written in the same
   transaction as the consumer's effect, so a redelivery is a no-op.
 - ``dead_letters``: events a consumer gave up on, with the reason and the raw message.
@@ -78,6 +79,7 @@ outbox = Table(
     Column("published_at", DateTime(timezone=True)),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
+    Column("parked_at", DateTime(timezone=True)),  # never publishable as it is: see outbox.py
     # Partial index: the relay only ever scans rows not yet published.
     Index(
         "ix_outbox_unpublished",

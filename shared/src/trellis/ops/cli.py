@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from trellis.ops import dlq, events, outbox, projections, replay, status
+from trellis.ops import dlq, events, outbox, projections, replay, status, streams
 from trellis.ops.options import (
     AsJson,
     Operator,
@@ -31,8 +31,11 @@ from trellis.ops.target import OpsError, Target, operator_name
 events_app = typer.Typer(help="Follow, inspect and search events.", no_args_is_help=True)
 projections_app = typer.Typer(help="Rebuild read views without downtime, or reset one.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters: list, show, redrive after a fix, drop.", no_args_is_help=True)
-outbox_app = typer.Typer(help="Outboxes: publish by hand (repair).", no_args_is_help=True)
+outbox_app = typer.Typer(
+    help="Outboxes: publish by hand (repair); dead rows: list, retry after a fix, drop.", no_args_is_help=True
+)
 replay_app = typer.Typer(help="Replay events to a webhook subscriber.", no_args_is_help=True)
+nats_app = typer.Typer(help="NATS: provision the services' streams (operators only).", no_args_is_help=True)
 
 
 def _time(value: str | None, flag: str) -> dt.datetime | None:
@@ -50,6 +53,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(dlq_app, name="dlq")
     app.add_typer(outbox_app, name="outbox")
     app.add_typer(replay_app, name="replay")
+    app.add_typer(nats_app, name="nats")
 
 
 @targeted
@@ -319,6 +323,67 @@ def outbox_relay(
 ) -> None:
     """Publish the outboxes' unpublished events now (fenced, in order, de-duplicated)."""
     found = run(outbox.relay(where, operator=operator_name(operator), yes=yes, console=err))
+    if as_json:
+        print_json(found)
+
+
+@outbox_app.command("dead")
+@targeted
+def outbox_dead(where: Target, as_json: AsJson = False) -> None:
+    """Outbox rows NATS will never accept as they are, with their reasons and the rows behind them."""
+    found = run(outbox.dead(where))
+    if as_json:
+        print_json(found)
+    else:
+        outbox.render_dead(found, out)
+
+
+@outbox_app.command("retry")
+@targeted
+def outbox_retry(
+    where: Target,
+    event_ids: Annotated[list[str], typer.Argument(help="the dead rows' event ids")],
+    operator: Operator = None,
+    as_json: AsJson = False,
+) -> None:
+    """Put dead outbox rows back in line after a fix (the rows behind them follow, in order)."""
+    found = run(outbox.resolve_dead(where, operator=operator_name(operator), event_ids=event_ids, retry=True))
+    if as_json:
+        print_json(found)
+    else:
+        outbox.render_resolved(found, out)
+    if found["not_found"]:
+        raise typer.Exit(1)
+
+
+@outbox_app.command("drop")
+@targeted
+def outbox_drop(
+    where: Target,
+    event_ids: Annotated[list[str], typer.Argument(help="the dead rows' event ids")],
+    reason: Annotated[str, typer.Option(help="why (recorded in the audit)")] = "",
+    operator: Operator = None,
+    as_json: AsJson = False,
+) -> None:
+    """Give dead outbox rows up (their events are never published); the rows behind them go on."""
+    found = run(
+        outbox.resolve_dead(
+            where, operator=operator_name(operator), event_ids=event_ids, retry=False, reason=reason
+        )
+    )
+    if as_json:
+        print_json(found)
+    else:
+        outbox.render_resolved(found, out)
+    if found["not_found"]:
+        raise typer.Exit(1)
+
+
+@nats_app.command("provision")
+@targeted
+def nats_provision(where: Target, operator: Operator = None, as_json: AsJson = False) -> None:
+    """Create or update the services' streams (a bootstrap step: services may not)."""
+    found = run(streams.provision(where, operator=operator_name(operator), console=err))
     if as_json:
         print_json(found)
 

@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 
 from trellis.core.events import utcnow
 from trellis.core.messaging import JetStreams, stream_partitions
+from trellis.core.outbox_parked import figures as outbox_figures
 from trellis.core.service import Runtime
 from trellis.core.tables import (
     consumer_failures,
     dead_letters,
     events,
-    outbox,
     projection_rebuilds,
     projection_watermarks,
 )
@@ -61,11 +61,7 @@ async def _database_figures(runtime: Runtime) -> dict[str, Any]:
     now = utcnow()
     async with runtime.sessions() as session:
         head = (await session.execute(select(func.max(events.c.global_position)))).scalar() or 0
-        unpublished, oldest = (
-            await session.execute(
-                select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
-            )
-        ).one()
+        box = await outbox_figures(session)
         letters = await session.execute(
             select(dead_letters.c.consumer, func.count())
             .where(dead_letters.c.resolved_at.is_(None))
@@ -78,7 +74,12 @@ async def _database_figures(runtime: Runtime) -> dict[str, Any]:
         rebuilds = (await session.execute(select(projection_rebuilds))).mappings().all()
     return {
         "events": {"head": int(head)},
-        "outbox": {"unpublished": int(unpublished), "oldest_age_seconds": _age(now, oldest)},
+        "outbox": {
+            "unpublished": box.unpublished,
+            "oldest_age_seconds": _age(now, box.oldest),
+            "dead": box.dead,  # parked: NATS will never accept them as they are
+            "held": box.held,  # waiting behind a dead row of their aggregate
+        },
         "dead_letters": {consumer: int(n) for consumer, n in letters.all()},
         "in_line": {consumer: int(n) for consumer, n in retrying.all()},
         "watermarks": {m["consumer"]: _jsonable(m) for m in marks},
@@ -194,7 +195,7 @@ def render(status: dict[str, Any], console: Console) -> None:
     for column in ("stream", "consumer", "lag (pending)", "pending acks", "redelivered", "waiting pulls"):
         consumers.add_column(column, justify="left" if column in ("stream", "consumer") else "right")
     outboxes = Table(title="Outboxes", title_justify="left")
-    for column in ("service", "unpublished", "oldest"):
+    for column in ("service", "unpublished", "oldest", "dead", "held behind dead"):
         outboxes.add_column(column, justify="left" if column == "service" else "right")
     projections = Table(title="Projections", title_justify="left")
     for column in (
@@ -241,7 +242,18 @@ def render(status: dict[str, Any], console: Console) -> None:
                 str(c["num_waiting"]),
             )
         box = service["outbox"]
-        outboxes.add_row(name, f"{box['unpublished']:,}", _seconds(box["oldest_age_seconds"]))
+        outboxes.add_row(
+            name,
+            f"{box['unpublished']:,}",
+            _seconds(box["oldest_age_seconds"]),
+            f"[red]{box['dead']:,}[/]" if box["dead"] else "",
+            f"{box['held']:,}" if box["held"] else "",
+        )
+        if box["dead"]:
+            problems.append(
+                f"{name}: {box['dead']} dead outbox rows NATS will never accept "
+                f"({box['held']} more wait behind them): see `trellis outbox dead`"
+            )
         for p in service["projections"]:
             mark = p["watermark"]
             rebuild = p["rebuild"]
