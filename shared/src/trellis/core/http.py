@@ -13,6 +13,7 @@ refused with 422). A non-finite number that reached an event would be written as
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -23,9 +24,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trellis.core import errors
@@ -74,22 +76,35 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = getattr(exc, "code", None) or {
             401: "unauthenticated",
             404: "not_found",
             405: "method_not_allowed",
         }.get(exc.status_code, "http_error")
-        return JSONResponse(
-            error_body(code, str(exc.detail)),
-            exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unhandled_error", error=type(exc).__name__)
         return JSONResponse(error_body("internal_error", "unexpected error; it has been logged"), 500)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path answers: Starlette's 405 names only the first route
+    matching the path, though a path's methods are often spread over several routes."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    )
 
 
 class CorrelationMiddleware:
@@ -189,13 +204,35 @@ def _refuse_constant(name: str) -> Any:
     raise InvalidJSON(f"the body is not strict JSON: {name} is not a JSON number")
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+class NulInText(HTTPException):
+    """Text holding U+0000 (422, ``invalid_input``): PostgreSQL text and jsonb cannot store
+    it, so it is refused here rather than failing there as a 500."""
+
+    code = "invalid_input"
+
+    def __init__(self, where: str) -> None:
+        super().__init__(status_code=422, detail=f"the request's {where} holds the NUL character")
+
+
 class StrictJSONRequest(Request):
-    """A request whose JSON body refuses ``NaN``, ``Infinity`` and ``-Infinity``."""
+    """A request whose JSON body refuses ``NaN``, ``Infinity`` and ``-Infinity`` (and NUL)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
             self._json = json.loads(body, parse_constant=_refuse_constant)
+            if b"\\u0000" in body and _holds_nul(self._json):
+                raise NulInText("body")
         return self._json
 
 
@@ -206,6 +243,10 @@ class StrictJSONRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:
+            if "\x00" in request.scope["path"]:
+                raise NulInText("path")
+            if b"%00" in request.scope["query_string"].lower():
+                raise NulInText("query")
             return await handler(StrictJSONRequest(request.scope, request.receive))
 
         return strict
@@ -238,12 +279,41 @@ difference of any two and their ratio stay finite."""
 
 MAX_VERSION = 2**31 - 1
 
+
+def _if_match_schema(schema: dict[str, Any]) -> None:
+    # Absent is the only "no version": the header is never null, so the schema has no null
+    schema.pop("anyOf", None)
+    schema.update(type="integer", minimum=0, maximum=MAX_VERSION)
+
+
 IfMatch = Annotated[
     int | None,
     Header(
         alias="If-Match",
-        description="the version the change expects; 409 if the thing has moved on",
+        description=(
+            "the version the change expects (an integer, as the thing's `version` reads); "
+            "409 `concurrency_conflict` if the thing has moved on; absent: no check"
+        ),
         ge=0,
         le=MAX_VERSION,
+        json_schema_extra=_if_match_schema,
     ),
 ]
+
+MIN_YEAR, MAX_YEAR = 1900, 2200
+"""Dates and times a caller may give: far enough for any birth date or history, near enough
+that adding the longest durations (a ten-year milestone, a window) stays a valid date."""
+
+
+def _date_within_years(value: dt.date) -> dt.date:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
+    return value
+
+
+_YEARS = f"years {MIN_YEAR} to {MAX_YEAR}"
+Date = Annotated[dt.date, AfterValidator(_date_within_years), Field(description=_YEARS)]
+"""A calendar date given by a caller, within ``MIN_YEAR``..``MAX_YEAR`` (else 422)."""
+
+DateTime = Annotated[dt.datetime, AfterValidator(_date_within_years), Field(description=_YEARS)]
+"""A moment given by a caller, within ``MIN_YEAR``..``MAX_YEAR`` (else 422)."""

@@ -15,6 +15,7 @@ import structlog
 from fastapi import Query, status
 from pydantic import Field
 
+from trellis.core.cursors import Cursor
 from trellis.core.http import CorrelationId, CurrentActor, Id, RequestBody, WithheldActor, api_router
 from trellis.core.ids import uuid7
 from trellis.feedback.api.dependencies import Feedbacks, RuntimeDep, accepted
@@ -70,11 +71,11 @@ async def get_feedback(feedback_id: str, actor: CurrentActor, feedback: Feedback
     "/employees/{employee_id}/feedback/received", summary="Feedback an employee received that you may read"
 )
 async def received(
-    employee_id: str, actor: CurrentActor, runtime: RuntimeDep, limit: Limit = 50, before: str | None = None
+    employee_id: str, actor: CurrentActor, runtime: RuntimeDep, limit: Limit = 50, before: Cursor = None
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
         return await feedback_queries.page(
-            session, actor, received_by(employee_id), limit=limit, before=before
+            session, actor, received_by(employee_id), limit=limit, cursor=before
         )
 
 
@@ -83,18 +84,18 @@ async def received(
     summary="Feedback an employee gave that you may read (anonymous feedback has no giver)",
 )
 async def given(
-    employee_id: str, actor: CurrentActor, runtime: RuntimeDep, limit: Limit = 50, before: str | None = None
+    employee_id: str, actor: CurrentActor, runtime: RuntimeDep, limit: Limit = 50, before: Cursor = None
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
-        return await feedback_queries.page(session, actor, given_by(employee_id), limit=limit, before=before)
+        return await feedback_queries.page(session, actor, given_by(employee_id), limit=limit, cursor=before)
 
 
 @router.get("/goals/{goal_id}/feedback", summary="Feedback about a goal that you may read")
 async def about(
-    goal_id: str, actor: CurrentActor, runtime: RuntimeDep, limit: Limit = 50, before: str | None = None
+    goal_id: str, actor: CurrentActor, runtime: RuntimeDep, limit: Limit = 50, before: Cursor = None
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
-        return await feedback_queries.page(session, actor, about_goal(goal_id), limit=limit, before=before)
+        return await feedback_queries.page(session, actor, about_goal(goal_id), limit=limit, cursor=before)
 
 
 @router.post("/feedback-requests", status_code=status.HTTP_201_CREATED, summary="Ask someone for feedback")

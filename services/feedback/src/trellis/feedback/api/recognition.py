@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Query, status
 from pydantic import Field
 
+from trellis.core.cursors import Cursor
 from trellis.core.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
 from trellis.feedback.api.dependencies import Recognitions, RuntimeDep, accepted
 from trellis.feedback.views import recognition_queries
@@ -36,7 +37,7 @@ async def recognition_wall(
     value: str | None = None,
     objective_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: str | None = None,
+    before: Cursor = None,
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
         return await recognition_queries.wall(
@@ -46,5 +47,5 @@ async def recognition_wall(
             value=value,
             objective_id=objective_id,
             limit=limit,
-            before=before,
+            cursor=before,
         )

@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from trellis.contracts.notifications import DigestItem, Subject
+from trellis.core.cursors import Cursor
 from trellis.core.errors import NotFound
 from trellis.core.http import CorrelationId, CurrentActor, RequestBody, api_router
 from trellis.core.service import Runtime
@@ -90,7 +91,7 @@ async def inbox(
     runtime: RuntimeDep,
     unread: Annotated[bool, Query(description="only unread ones")] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
 ) -> Any:
     recipients = inboxes_of(actor)
     async with runtime.sessions() as session:
