@@ -13,7 +13,7 @@ from trellis.contracts import SERVICES, registry_of
 from trellis.contracts.notifications import WEBHOOK_AGGREGATES
 from trellis.core import cursors
 from trellis.core.cursors import Cursor
-from trellis.core.http import CorrelationId, CurrentActor, RequestBody, api_router
+from trellis.core.http import CorrelationId, CurrentActor, DateTime, RequestBody, api_router
 from trellis.core.service import Runtime
 from trellis.notifications.application.webhooks import WebhookAdmin, ensure_admin
 
@@ -45,8 +45,8 @@ class RotateSecret(RequestBody):
 
 
 class Replay(RequestBody):
-    since: dt.datetime
-    until: dt.datetime | None = Field(default=None, description="default: now")
+    since: DateTime
+    until: DateTime | None = Field(default=None, description="default: now")
     event_types: Patterns | None = Field(default=None, description="narrower than the subscription's")
 
 
