@@ -1,7 +1,8 @@
 """Each service's OpenAPI document carries the error model, and the edge answers behave as
 documented: every operation lists its error statuses with the one ``ErrorBody``; ``If-Match``
-and other optional parameters are never ``null``; a 405 names every method of the path;
-text holding NUL is refused with 422 (PostgreSQL cannot store it: it was a 500)."""
+and other optional parameters are never ``null``; a 405 names every method of the path; a
+query parameter the operation does not take is refused; text holding NUL is refused with
+422 (PostgreSQL cannot store it: it was a 500)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,17 @@ async def test_a_405_names_every_method_of_the_path() -> None:
     assert resp.status_code == 405
     assert resp.headers["allow"] == "GET, PATCH"
     assert resp.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_a_query_parameter_the_operation_does_not_take_is_refused() -> None:
+    async with client(create_app(FEEDBACK)) as http:
+        resp = await http.get("/v1/recognition", params={"limit": 5, "recipient": "emil"})  # recipient_id
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"] == {
+        "code": "invalid_input",
+        "message": "unknown query parameters: recipient",
+        "details": {},
+    }
 
 
 async def test_text_holding_nul_is_refused_with_422_before_any_query() -> None:

@@ -20,11 +20,12 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
@@ -236,17 +237,42 @@ class StrictJSONRequest(Request):
         return self._json
 
 
+class UnknownQueryParameter(HTTPException):
+    """A query parameter the operation does not take (422, ``invalid_input``): refused like
+    an unknown body field, not ignored (a misspelt filter would answer everything)."""
+
+    code = "invalid_input"
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(status_code=422, detail=f"unknown query parameters: {', '.join(names)}")
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    names: set[str] = set()
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        names.update(param.alias for param in current.query_params)
+        pending.extend(current.dependencies)
+    return frozenset(names)
+
+
 class StrictJSONRoute(APIRoute):
-    """Every route of a Trellis API parses its body as strict JSON (``api_router`` uses it)."""
+    """Every route of a Trellis API parses its body as strict JSON and takes only the query
+    parameters it declares (``api_router`` uses it)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        known = _query_names(self.dependant)
 
         async def strict(request: Request) -> Response:
             if "\x00" in request.scope["path"]:
                 raise NulInText("path")
             if b"%00" in request.scope["query_string"].lower():
                 raise NulInText("query")
+            unknown = sorted(set(request.query_params) - known)
+            if unknown:
+                raise UnknownQueryParameter(unknown[:10])
             return await handler(StrictJSONRequest(request.scope, request.receive))
 
         return strict
@@ -305,6 +331,13 @@ MIN_YEAR, MAX_YEAR = 1900, 2200
 that adding the longest durations (a ten-year milestone, a window) stays a valid date."""
 
 
+def _written_date(value: Any) -> Any:
+    # pydantic reads a number as a Unix time; the API takes dates as ISO 8601 text only
+    if isinstance(value, int | float):
+        raise ValueError("a date or moment is ISO 8601 text, not a number")
+    return value
+
+
 def _date_within_years(value: dt.date) -> dt.date:
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
@@ -312,8 +345,12 @@ def _date_within_years(value: dt.date) -> dt.date:
 
 
 _YEARS = f"years {MIN_YEAR} to {MAX_YEAR}"
-Date = Annotated[dt.date, AfterValidator(_date_within_years), Field(description=_YEARS)]
+Date = Annotated[
+    dt.date, BeforeValidator(_written_date), AfterValidator(_date_within_years), Field(description=_YEARS)
+]
 """A calendar date given by a caller, within ``MIN_YEAR``..``MAX_YEAR`` (else 422)."""
 
-DateTime = Annotated[dt.datetime, AfterValidator(_date_within_years), Field(description=_YEARS)]
+DateTime = Annotated[
+    dt.datetime, BeforeValidator(_written_date), AfterValidator(_date_within_years), Field(description=_YEARS)
+]
 """A moment given by a caller, within ``MIN_YEAR``..``MAX_YEAR`` (else 422)."""
