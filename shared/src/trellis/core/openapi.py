@@ -45,7 +45,7 @@ ANSWERS: dict[str, tuple[str, dict[str, Any]]] = {
     "403": ("`forbidden`: the token's roles or relations do not allow this", {}),
     "404": ("`not_found`: no such thing in your tenant", {}),
     "409": ("`rule_violation`, or `concurrency_conflict` (a stale `If-Match`)", {}),
-    "413": ("`payload_too_large`: the body is over the size limit", {}),
+    "413": ("the body is over the size limit", {}),
     "422": ("`invalid_input` (`details.problems`), `invalid_cursor`, `contract_violation`", {}),
     "429": ("`rate_limited`: too many requests; retry after `Retry-After`", _RETRY_AFTER),
     "503": ("`overloaded`: retry after `Retry-After`", _RETRY_AFTER),
