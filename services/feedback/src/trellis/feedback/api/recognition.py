@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query, status
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from trellis.core.cursors import Cursor
 from trellis.core.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
@@ -13,6 +13,21 @@ from trellis.feedback.api.dependencies import Recognitions, RuntimeDep, accepted
 from trellis.feedback.views import recognition_queries
 
 router = api_router(prefix="/v1", tags=["recognition"])
+
+
+class RecognitionOut(BaseModel):
+    id: str
+    giver_id: str
+    recipient_ids: list[str]
+    message: str
+    objective_id: str | None
+    value: str | None
+    given_at: str = Field(description="ISO 8601")
+
+
+class RecognitionWall(BaseModel):
+    items: list[RecognitionOut]
+    next: str | None = Field(description="pass as `before` for the next (older) page")
 
 
 class GiveRecognition(RequestBody):
@@ -29,7 +44,7 @@ async def give_recognition(
     return accepted(await recognition.give(actor, cid, **body.model_dump()))
 
 
-@router.get("/recognition", summary="The recognition wall, newest first")
+@router.get("/recognition", response_model=RecognitionWall, summary="The recognition wall, newest first")
 async def recognition_wall(
     actor: CurrentActor,
     runtime: RuntimeDep,
