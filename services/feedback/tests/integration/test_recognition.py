@@ -69,7 +69,7 @@ async def test_recognition_is_on_the_tenant_wall_newest_first_and_filterable(
     assert [i["id"] for i in await wall(feedback, value="ownership")] == [first]
     assert [i["id"] for i in await wall(feedback, objective_id="obj-1")] == [first]
     page = await feedback.client.get("/v1/recognition", params={"limit": 1}, headers=auth("ceo"))
-    assert [i["id"] for i in page.json()["items"]] == [second] and page.json()["next"] == second
+    assert [i["id"] for i in page.json()["items"]] == [second] and page.json()["next"] is not None
     rest = await wall(feedback, before=page.json()["next"])
     assert [i["id"] for i in rest] == [first]
     assert await wall(feedback, auth("ceo", tenant="globex")) == []

@@ -4,6 +4,13 @@ Each module is one service's events as they travel on its stream: the producing
 service's domain records them, and any other service decodes them from here when it
 consumes that stream. Nothing else is shared between services. Changing an event means
 a new schema version and an upcaster in the same module, never an edit in place.
+
+An event declared ``published=False`` is private: it stays in its service's store. Its
+``aggregate_version`` still counts, so the versions a consumer sees of one aggregate skip
+numbers wherever a private event sits (a check-in's 1 ``CheckInScheduled``, then 3
+``CheckInCompleted``). That is by design, not a lost event; each service's AsyncAPI
+document names the private event types per aggregate type (``x-private-events``).
+Whether a type is published is part of its contract and never changes.
 """
 
 from __future__ import annotations

@@ -5,6 +5,14 @@ What a service publishes (one channel per event type, on the subject scheme of
 consumes from other services (its projections' event types). Payload schemas come
 from the same pydantic models the code validates with, so the document cannot drift
 from the code.
+
+Versions have holes by design: ``aggregate_version`` numbers every event of the
+aggregate in its service's store, private ones (``published=False``) included, and
+private events never reach the stream. A consumer of check-ins sees version 1
+``CheckInScheduled`` then 3 ``CheckInCompleted``: version 2 was a private
+``CheckInNotesRecorded``. The document says so (``VERSION_GAPS``), and names, per
+aggregate type, the private event types that make the holes (``x-private-events``), so
+that a consumer of an aggregate type without any knows every hole is a lost event.
 """
 
 from __future__ import annotations
@@ -17,6 +25,18 @@ from trellis.core.events import DomainEvent, EventEnvelope, EventRegistry
 from trellis.core.subjects import Subjects
 
 _REF = "#/components/schemas/{model}"
+
+VERSION_GAPS = (
+    "`aggregate_version` numbers every event of the aggregate in its service's own store, "
+    "private events (never published) included: the versions a consumer sees of one aggregate "
+    "increase but may skip numbers, wherever a private event sits (a check-in's 1 "
+    "`CheckInScheduled`, then 3 `CheckInCompleted`, 2 being its private notes). A hole is "
+    "not a lost event. `x-private-events` lists, per aggregate type, the private event types; "
+    "for an aggregate type not listed there every version is published, and a hole would be a "
+    "lost event. The stream itself has no holes: the relay publishes each service's events in "
+    "commit order with `Nats-Expected-Last-Sequence`, so a consumer reading the stream in "
+    "order misses nothing."
+)
 
 
 def _schema(model: type[Any], schemas: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +65,8 @@ def asyncapi_document(
     """The document. ``consumes`` lists (source service, its registry, event types)."""
     schemas: dict[str, Any] = {}
     envelope = _schema(EventEnvelope, schemas)
+    envelope["properties"]["aggregate_version"]["description"] = VERSION_GAPS
+    private = private_events(registry)
     channels: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     operations: dict[str, Any] = {}
@@ -60,10 +82,19 @@ def asyncapi_document(
         body["properties"]["payload"] = {"$ref": _REF.format(model=f"{key}.payload")}
         if cls.aggregate_type:
             body["properties"]["aggregate_type"] = {"const": cls.aggregate_type}
+        holes = private.get(cls.aggregate_type or "", []) if source == service else []
         messages[key] = {
             "name": cls.event_type,
             "title": cls.event_type,
             "summary": (cls.__doc__ or "").strip().split("\n")[0],
+            **(
+                {
+                    "description": f"`aggregate_version` skips the versions of this aggregate's "
+                    f"private events ({', '.join(holes)}): a hole is not a lost event."
+                }
+                if holes
+                else {}
+            ),
             "contentType": "application/json",
             "headers": {
                 "type": "object",
@@ -104,12 +135,23 @@ def asyncapi_document(
                 f"{description}\n\nEvery message is an event envelope (JSON) on "
                 f"`{subjects.root}.<service>.<aggregate_type>.<event_type>.<tenant_id>.<aggregate_id>`, "
                 f"stored on the service's JetStream stream `{subjects.stream(service)}`, "
-                "with `Nats-Msg-Id` = the event id. Consumers must be idempotent by event id."
+                "with `Nats-Msg-Id` = the event id. Consumers must be idempotent by event id.\n\n"
+                + VERSION_GAPS
             ),
         },
+        "x-private-events": private,
         "defaultContentType": "application/json",
         "servers": {"nats": {"host": nats_url.split("://", 1)[-1].split(",")[0], "protocol": "nats"}},
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages, "schemas": schemas},
     }
+
+
+def private_events(registry: EventRegistry) -> dict[str, list[str]]:
+    """Per aggregate type, the event types that stay in the store (the holes in its versions)."""
+    found: dict[str, list[str]] = {}
+    for cls in sorted(registry.types(), key=lambda c: c.event_type):
+        if not cls.published:
+            found.setdefault(cls.aggregate_type or "*", []).append(cls.event_type)
+    return found

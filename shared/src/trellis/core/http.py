@@ -13,18 +13,21 @@ refused with 422). A non-finite number that reached an event would be written as
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trellis.core import errors, strict_json
@@ -73,22 +76,35 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = getattr(exc, "code", None) or {
             401: "unauthenticated",
             404: "not_found",
             405: "method_not_allowed",
         }.get(exc.status_code, "http_error")
-        return JSONResponse(
-            error_body(code, str(exc.detail)),
-            exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unhandled_error", error=type(exc).__name__)
         return JSONResponse(error_body("internal_error", "unexpected error; it has been logged"), 500)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path answers: Starlette's 405 names only the first route
+    matching the path, though a path's methods are often spread over several routes."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    )
 
 
 class CorrelationMiddleware:
@@ -184,8 +200,28 @@ class InvalidJSON(HTTPException):
         super().__init__(status_code=400, detail=detail)
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+class NulInText(HTTPException):
+    """Text holding U+0000 (422, ``invalid_input``): PostgreSQL text and jsonb cannot store
+    it, so it is refused here rather than failing there as a 500."""
+
+    code = "invalid_input"
+
+    def __init__(self, where: str) -> None:
+        super().__init__(status_code=422, detail=f"the request's {where} holds the NUL character")
+
+
 class StrictJSONRequest(Request):
-    """A request whose JSON body refuses ``NaN``, ``Infinity`` and ``-Infinity``."""
+    """A request whose JSON body refuses ``NaN``, ``Infinity`` and ``-Infinity`` (and NUL)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
@@ -194,16 +230,47 @@ class StrictJSONRequest(Request):
                 self._json = strict_json.loads(body)
             except strict_json.NonFiniteNumber as exc:
                 raise InvalidJSON(f"the body is not strict JSON: {exc}") from exc
+            if b"\\u0000" in body and _holds_nul(self._json):
+                raise NulInText("body")
         return self._json
 
 
+class UnknownQueryParameter(HTTPException):
+    """A query parameter the operation does not take (422, ``invalid_input``): refused like
+    an unknown body field, not ignored (a misspelt filter would answer everything)."""
+
+    code = "invalid_input"
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(status_code=422, detail=f"unknown query parameters: {', '.join(names)}")
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    names: set[str] = set()
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        names.update(param.alias for param in current.query_params)
+        pending.extend(current.dependencies)
+    return frozenset(names)
+
+
 class StrictJSONRoute(APIRoute):
-    """Every route of a Trellis API parses its body as strict JSON (``api_router`` uses it)."""
+    """Every route of a Trellis API parses its body as strict JSON and takes only the query
+    parameters it declares (``api_router`` uses it)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        known = _query_names(self.dependant)
 
         async def strict(request: Request) -> Response:
+            if "\x00" in request.scope["path"]:
+                raise NulInText("path")
+            if b"%00" in request.scope["query_string"].lower():
+                raise NulInText("query")
+            unknown = sorted(set(request.query_params) - known)
+            if unknown:
+                raise UnknownQueryParameter(unknown[:10])
             return await handler(StrictJSONRequest(request.scope, request.receive))
 
         return strict
@@ -236,12 +303,52 @@ difference of any two and their ratio stay finite."""
 
 MAX_VERSION = 2**31 - 1
 
+
+def _if_match_schema(schema: dict[str, Any]) -> None:
+    # Absent is the only "no version": the header is never null, so the schema has no null
+    schema.pop("anyOf", None)
+    schema.update(type="integer", minimum=0, maximum=MAX_VERSION)
+
+
 IfMatch = Annotated[
     int | None,
     Header(
         alias="If-Match",
-        description="the version the change expects; 409 if the thing has moved on",
+        description=(
+            "the version the change expects (an integer, as the thing's `version` reads); "
+            "409 `concurrency_conflict` if the thing has moved on; absent: no check"
+        ),
         ge=0,
         le=MAX_VERSION,
+        json_schema_extra=_if_match_schema,
     ),
 ]
+
+MIN_YEAR, MAX_YEAR = 1900, 2200
+"""Dates and times a caller may give: far enough for any birth date or history, near enough
+that adding the longest durations (a ten-year milestone, a window) stays a valid date."""
+
+
+def _written_date(value: Any) -> Any:
+    # pydantic reads a number as a Unix time; the API takes dates as ISO 8601 text only
+    if isinstance(value, int | float):
+        raise ValueError("a date or moment is ISO 8601 text, not a number")
+    return value
+
+
+def _date_within_years(value: dt.date) -> dt.date:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
+    return value
+
+
+_YEARS = f"years {MIN_YEAR} to {MAX_YEAR}"
+Date = Annotated[
+    dt.date, BeforeValidator(_written_date), AfterValidator(_date_within_years), Field(description=_YEARS)
+]
+"""A calendar date given by a caller, within ``MIN_YEAR``..``MAX_YEAR`` (else 422)."""
+
+DateTime = Annotated[
+    dt.datetime, BeforeValidator(_written_date), AfterValidator(_date_within_years), Field(description=_YEARS)
+]
+"""A moment given by a caller, within ``MIN_YEAR``..``MAX_YEAR`` (else 422)."""

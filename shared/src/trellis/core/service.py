@@ -17,13 +17,14 @@ import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from trellis import contracts
@@ -47,6 +48,7 @@ from trellis.core.messaging import (
     stream_partitions,
 )
 from trellis.core.migrate import migrate
+from trellis.core.openapi import install_openapi
 from trellis.core.outbox import OutboxRelay
 from trellis.core.projection import Projection
 from trellis.core.settings import ServiceSettings
@@ -307,6 +309,11 @@ class Runtime:
         return checks
 
 
+class Readiness(BaseModel):
+    status: Literal["ok", "degraded"]
+    checks: dict[str, str] = Field(description="`database` and `nats`: `ok` or what is wrong")
+
+
 def tune_gc() -> None:
     """Garbage-collector settings for a long-running service process.
 
@@ -354,7 +361,13 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": definition.name}
 
-    @app.get("/ready", tags=["operations"], summary="Readiness: database and NATS reachable")
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        summary="Readiness: database and NATS reachable",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "degraded: the database is not reachable"}},
+    )
     async def ready() -> JSONResponse:
         checks = await runtime.readiness()
         # NATS being down does not make the service unready: commands still commit and
@@ -394,4 +407,5 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
         app.include_router(test_clock_router)
     for router in definition.routers():
         app.include_router(router)
+    install_openapi(app)
     return app

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request, status
 from pydantic import BaseModel, Field, model_validator
 
 from trellis.core.errors import NotFound
-from trellis.core.http import CorrelationId, CurrentActor, Id, IfMatch, Measure, RequestBody, api_router
+from trellis.core.http import CorrelationId, CurrentActor, Date, Id, IfMatch, Measure, RequestBody, api_router
 from trellis.core.service import Runtime
 from trellis.goals.application import CommandResult, GoalCommands
 from trellis.goals.domain.progress import MAX_WEIGHT
@@ -31,7 +30,7 @@ class CreateGoal(RequestBody):
     owner_id: Id | None = Field(default=None, description="defaults to the caller")
     team_id: Id | None = None
     period: Period
-    due_date: dt.date | None = None
+    due_date: Date | None = None
     parent_id: Id | None = Field(default=None, description="the goal this one aligns to")
     progress_rollup: Rollup = "both"
     weight: Weight = 1.0
@@ -41,7 +40,7 @@ class ChangeGoal(RequestBody):
     title: Title | None = None
     description: str | None = Field(default=None, max_length=10_000)
     period: Period | None = None
-    due_date: dt.date | None = None
+    due_date: Date | None = None
     owner_id: Id | None = None
     weight: Weight | None = None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, status
@@ -10,7 +9,16 @@ from pydantic import Field
 
 from trellis.contracts.feedback import KeyResultUpdate
 from trellis.core.auth import Actor
-from trellis.core.http import CorrelationId, CurrentActor, Id, Measure, RequestBody, api_router
+from trellis.core.http import (
+    CorrelationId,
+    CurrentActor,
+    Date,
+    DateTime,
+    Id,
+    Measure,
+    RequestBody,
+    api_router,
+)
 from trellis.feedback.api.dependencies import CheckIns, OversightDep, RuntimeDep, accepted, utc
 from trellis.feedback.domain.checkin import CheckIn
 from trellis.feedback.domain.checkin_schedule import MAX_GRACE_HOURS, CheckInSchedule
@@ -34,7 +42,7 @@ class CreateSchedule(RequestBody):
     time_of_day: TimeOfDay = "09:00"
     timezone: TimeZone = "UTC"
     grace_hours: GraceHours = 24
-    starts_on: dt.date | None = Field(default=None, description="defaults to today in the time zone")
+    starts_on: Date | None = Field(default=None, description="defaults to today in the time zone")
 
 
 class ChangeSchedule(RequestBody):
@@ -120,8 +128,8 @@ async def list_checkins(
     checkin_status: Annotated[
         Literal["scheduled", "completed", "missed", "cancelled"] | None, Query(alias="status")
     ] = None,
-    due_from: dt.datetime | None = None,
-    due_before: dt.datetime | None = None,
+    due_from: DateTime | None = None,
+    due_before: DateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     employee = employee_id or actor.employee_id

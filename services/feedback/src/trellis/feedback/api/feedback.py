@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import Query, status
-from pydantic import Field
+from pydantic import BaseModel, Field
 
+from trellis.core.cursors import Cursor
 from trellis.core.http import CorrelationId, CurrentActor, Id, RequestBody, WithheldActor, api_router
 from trellis.core.ids import uuid7
 from trellis.feedback.api.dependencies import Feedbacks, RuntimeDep, accepted
@@ -25,6 +26,24 @@ from trellis.feedback.views.feedback_queries import about_goal, given_by, receiv
 router = api_router(prefix="/v1", tags=["feedback"])
 
 Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+class FeedbackOut(BaseModel):
+    id: str
+    recipient_id: str
+    giver_id: str | None = Field(description="none for anonymous feedback")
+    anonymous: bool
+    kind: str
+    visibility: Literal["private", "manager", "public"]
+    goal_id: str | None
+    request_id: str | None
+    body: str
+    given_at: str | None = Field(description="ISO 8601")
+
+
+class FeedbackPage(BaseModel):
+    items: list[FeedbackOut]
+    next: str | None = Field(description="pass as `before` for the next (older) page")
 
 
 class GiveFeedback(RequestBody):
@@ -60,41 +79,48 @@ async def give_feedback(
     return accepted(await feedback.give(actor, cid, **body.model_dump()))
 
 
-@router.get("/feedback/{feedback_id}", summary="One feedback, if you may read it")
+@router.get("/feedback/{feedback_id}", response_model=FeedbackOut, summary="One feedback, if you may read it")
 async def get_feedback(feedback_id: str, actor: CurrentActor, feedback: Feedbacks) -> dict[str, Any]:
     item, given_at = await feedback.read(actor, feedback_id)
     return _item(item) | {"given_at": given_at.isoformat()}
 
 
 @router.get(
-    "/employees/{employee_id}/feedback/received", summary="Feedback an employee received that you may read"
+    "/employees/{employee_id}/feedback/received",
+    response_model=FeedbackPage,
+    summary="Feedback an employee received that you may read",
 )
 async def received(
-    employee_id: str, actor: CurrentActor, runtime: RuntimeDep, limit: Limit = 50, before: str | None = None
+    employee_id: str, actor: CurrentActor, runtime: RuntimeDep, limit: Limit = 50, before: Cursor = None
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
         return await feedback_queries.page(
-            session, actor, received_by(employee_id), limit=limit, before=before
+            session, actor, received_by(employee_id), limit=limit, cursor=before
         )
 
 
 @router.get(
     "/employees/{employee_id}/feedback/given",
+    response_model=FeedbackPage,
     summary="Feedback an employee gave that you may read (anonymous feedback has no giver)",
 )
 async def given(
-    employee_id: str, actor: CurrentActor, runtime: RuntimeDep, limit: Limit = 50, before: str | None = None
+    employee_id: str, actor: CurrentActor, runtime: RuntimeDep, limit: Limit = 50, before: Cursor = None
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
-        return await feedback_queries.page(session, actor, given_by(employee_id), limit=limit, before=before)
+        return await feedback_queries.page(session, actor, given_by(employee_id), limit=limit, cursor=before)
 
 
-@router.get("/goals/{goal_id}/feedback", summary="Feedback about a goal that you may read")
+@router.get(
+    "/goals/{goal_id}/feedback",
+    response_model=FeedbackPage,
+    summary="Feedback about a goal that you may read",
+)
 async def about(
-    goal_id: str, actor: CurrentActor, runtime: RuntimeDep, limit: Limit = 50, before: str | None = None
+    goal_id: str, actor: CurrentActor, runtime: RuntimeDep, limit: Limit = 50, before: Cursor = None
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
-        return await feedback_queries.page(session, actor, about_goal(goal_id), limit=limit, before=before)
+        return await feedback_queries.page(session, actor, about_goal(goal_id), limit=limit, cursor=before)
 
 
 @router.post("/feedback-requests", status_code=status.HTTP_201_CREATED, summary="Ask someone for feedback")

@@ -8,17 +8,15 @@ from typing import Annotated, Any
 from fastapi import Query
 
 from trellis.core.errors import InvalidInput
-from trellis.core.http import CurrentActor, api_router
+from trellis.core.http import CurrentActor, DateTime, api_router
 from trellis.feedback.api.dependencies import OversightDep, RuntimeDep, utc
 from trellis.feedback.views import kpis
 
 router = api_router(prefix="/v1/kpis", tags=["kpis"])
 
 DEFAULT_WINDOW = dt.timedelta(days=30)
-From = Annotated[
-    dt.datetime | None, Query(alias="from", description="inclusive; default: 30 days before `to`")
-]
-To = Annotated[dt.datetime | None, Query(alias="to", description="exclusive; default: now")]
+From = Annotated[DateTime | None, Query(alias="from", description="inclusive; default: 30 days before `to`")]
+To = Annotated[DateTime | None, Query(alias="to", description="exclusive; default: now")]
 
 
 @router.get("/checkin-completion", summary="Check-ins completed vs due, per manager and per team")

@@ -5,13 +5,29 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query, status
-from pydantic import Field
+from pydantic import BaseModel, Field
 
+from trellis.core.cursors import Cursor
 from trellis.core.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
 from trellis.feedback.api.dependencies import Recognitions, RuntimeDep, accepted
 from trellis.feedback.views import recognition_queries
 
 router = api_router(prefix="/v1", tags=["recognition"])
+
+
+class RecognitionOut(BaseModel):
+    id: str
+    giver_id: str
+    recipient_ids: list[str]
+    message: str
+    objective_id: str | None
+    value: str | None
+    given_at: str = Field(description="ISO 8601")
+
+
+class RecognitionWall(BaseModel):
+    items: list[RecognitionOut]
+    next: str | None = Field(description="pass as `before` for the next (older) page")
 
 
 class GiveRecognition(RequestBody):
@@ -28,7 +44,7 @@ async def give_recognition(
     return accepted(await recognition.give(actor, cid, **body.model_dump()))
 
 
-@router.get("/recognition", summary="The recognition wall, newest first")
+@router.get("/recognition", response_model=RecognitionWall, summary="The recognition wall, newest first")
 async def recognition_wall(
     actor: CurrentActor,
     runtime: RuntimeDep,
@@ -36,7 +52,7 @@ async def recognition_wall(
     value: str | None = None,
     objective_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: str | None = None,
+    before: Cursor = None,
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
         return await recognition_queries.wall(
@@ -46,5 +62,5 @@ async def recognition_wall(
             value=value,
             objective_id=objective_id,
             limit=limit,
-            before=before,
+            cursor=before,
         )

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.feedback import FeedbackBodyRecorded, registry
+from trellis.core import cursors
 from trellis.core.auth import Actor
 from trellis.core.tables import events
 from trellis.feedback.views.tables import aware, feedback_items, feedback_requests
@@ -44,11 +45,12 @@ async def page(
     viewer: Actor,
     *conditions: ColumnElement[bool],
     limit: int = 50,
-    before: str | None = None,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
-    """Newest first (ids are time-ordered); ``before`` is the ``next`` of the previous page."""
+    """Newest first (ids are time-ordered); ``cursor`` is the ``next`` of the previous page."""
     query = select(feedback_items).where(readable(viewer), *conditions)
-    if before:
+    if cursor:
+        (before,) = cursors.decode(cursor, str)
         query = query.where(_f.feedback_id < before)
     rows = [
         dict(r)
@@ -59,7 +61,7 @@ async def page(
     bodies = await _bodies(session, viewer.tenant_id, [r["feedback_id"] for r in rows])
     return {
         "items": [item_view(r, bodies.get(r["feedback_id"], "")) for r in rows],
-        "next": rows[-1]["feedback_id"] if more else None,
+        "next": cursors.encode(rows[-1]["feedback_id"]) if more else None,
     }
 
 

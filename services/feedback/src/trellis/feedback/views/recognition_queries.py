@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.core import cursors
 from trellis.feedback.views.tables import aware, recognition_recipients, recognitions
 
 
@@ -19,8 +20,9 @@ async def wall(
     value: str | None = None,
     objective_id: str | None = None,
     limit: int = 50,
-    before: str | None = None,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
+    """Newest first (ids are time-ordered); ``cursor`` is the ``next`` of the previous page."""
     c, rr = recognitions.c, recognition_recipients.c
     query = select(recognitions).where(c.tenant_id == tenant_id)
     if recipient_id:
@@ -33,7 +35,8 @@ async def wall(
         query = query.where(c.value == value)
     if objective_id:
         query = query.where(c.objective_id == objective_id)
-    if before:
+    if cursor:
+        (before,) = cursors.decode(cursor, str)
         query = query.where(c.recognition_id < before)
     rows = [
         dict(r)
@@ -63,5 +66,5 @@ async def wall(
             }
             for r in rows
         ],
-        "next": rows[-1]["recognition_id"] if more else None,
+        "next": cursors.encode(rows[-1]["recognition_id"]) if more else None,
     }

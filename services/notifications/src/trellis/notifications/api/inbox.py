@@ -9,8 +9,9 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from trellis.contracts.notifications import DigestItem, Subject
+from trellis.core.cursors import Cursor
 from trellis.core.errors import NotFound
-from trellis.core.http import CorrelationId, CurrentActor, RequestBody, api_router
+from trellis.core.http import CorrelationId, CurrentActor, DateTime, RequestBody, api_router
 from trellis.core.service import Runtime
 from trellis.notifications.application.inbox import InboxCommands
 from trellis.notifications.domain.notification import NOTIFICATION_TYPES, inboxes_of
@@ -52,7 +53,7 @@ class ReadOut(BaseModel):
 
 
 class ReadAll(RequestBody):
-    up_to: dt.datetime | None = Field(default=None, description="only those created up to then")
+    up_to: DateTime | None = Field(default=None, description="only those created up to then")
 
 
 class ReadAllOut(BaseModel):
@@ -90,7 +91,7 @@ async def inbox(
     runtime: RuntimeDep,
     unread: Annotated[bool, Query(description="only unread ones")] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
 ) -> Any:
     recipients = inboxes_of(actor)
     async with runtime.sessions() as session:

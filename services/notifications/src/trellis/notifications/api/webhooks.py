@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field
 
 from trellis.contracts import SERVICES, registry_of
 from trellis.contracts.notifications import WEBHOOK_AGGREGATES
-from trellis.core.http import CorrelationId, CurrentActor, RequestBody, api_router
+from trellis.core import cursors
+from trellis.core.cursors import Cursor
+from trellis.core.http import CorrelationId, CurrentActor, DateTime, RequestBody, api_router
 from trellis.core.service import Runtime
 from trellis.notifications.application.webhooks import WebhookAdmin, ensure_admin
 
@@ -43,8 +45,8 @@ class RotateSecret(RequestBody):
 
 
 class Replay(RequestBody):
-    since: dt.datetime
-    until: dt.datetime | None = Field(default=None, description="default: now")
+    since: DateTime
+    until: DateTime | None = Field(default=None, description="default: now")
     event_types: Patterns | None = Field(default=None, description="narrower than the subscription's")
 
 
@@ -103,7 +105,7 @@ class DeliveryDetail(DeliveryOut):
 
 class DeliveryPage(BaseModel):
     items: list[DeliveryOut]
-    next_cursor: int | None
+    next_cursor: str | None = Field(description="pass as cursor for the next (older) page")
 
 
 class ReplayOut(BaseModel):
@@ -192,12 +194,11 @@ async def list_deliveries(
     admin: Admin,
     status_: Annotated[Literal["pending", "delivered", "failed"] | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
+    cursor: Cursor = None,
 ) -> Any:
-    items, next_cursor = await admin.deliveries(
-        actor, subscription_id, status=status_, limit=limit, before=cursor
-    )
-    return {"items": items, "next_cursor": next_cursor}
+    (before,) = cursors.decode(cursor, int) if cursor else (None,)
+    items, last = await admin.deliveries(actor, subscription_id, status=status_, limit=limit, before=before)
+    return {"items": items, "next_cursor": None if last is None else cursors.encode(last)}
 
 
 @router.get("/subscriptions/{subscription_id}/deliveries/{delivery_id}", response_model=DeliveryDetail)

@@ -9,7 +9,6 @@ only inside their digest.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.notifications import NotificationCreated, NotificationRead
-from trellis.core.errors import InvalidInput
+from trellis.core import cursors
 from trellis.core.events import EventEnvelope
 from trellis.core.projection import Projection, on
 from trellis.notifications.tables import inbox_notifications
@@ -82,7 +81,7 @@ async def list_inbox(
     if unread_only:
         query = query.where(c.read_at.is_(None))
     if cursor:
-        at, nid = _decode_cursor(cursor)
+        at, nid = cursors.decode(cursor, dt.datetime, str)
         query = query.where(or_(c.created_at < at, and_(c.created_at == at, c.notification_id < nid)))
     rows = list(
         (
@@ -94,7 +93,8 @@ async def list_inbox(
     more = len(rows) > limit
     rows = rows[:limit]
     items = [notification_view(r) for r in rows]
-    next_cursor = _encode_cursor(rows[-1]["created_at"], rows[-1]["notification_id"]) if more else None
+    last = rows[-1] if more else None
+    next_cursor = cursors.encode(_aware(last["created_at"]), last["notification_id"]) if last else None
     return InboxPage(items, next_cursor)
 
 
@@ -147,15 +147,3 @@ def notification_view(row: Any) -> dict[str, Any]:
 
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def _encode_cursor(at: dt.datetime, nid: str) -> str:
-    return base64.urlsafe_b64encode(f"{_aware(at).isoformat()}|{nid}".encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    try:
-        at, nid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return dt.datetime.fromisoformat(at), nid
-    except Exception as exc:
-        raise InvalidInput("cursor is not one this API gave out") from exc

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from trellis.contracts.onboarding import GoalTemplate, MilestoneTemplate
-from trellis.core.http import Id, RequestBody
+from trellis.core.http import Date, Id, RequestBody
 from trellis.onboarding.application.plans import PlanSpec
 
 Name = Annotated[str, Field(min_length=1, max_length=300)]
@@ -68,7 +67,7 @@ class Hire(RequestBody):
     name: Name
     email: str = Field(min_length=3, max_length=320)
     title: str = Field(default="", max_length=300)
-    start_date: dt.date
+    start_date: Date
     team_id: Id | None = None
     manager_id: Id | None = None
     plan: HirePlan | None = Field(default=None, description="start their onboarding plan too")
@@ -87,7 +86,7 @@ class ChangeTitle(RequestBody):
 
 
 class Offboard(RequestBody):
-    last_day: dt.date
+    last_day: Date
     reason: str = Field(default="", max_length=2_000)
 
 
@@ -123,5 +122,5 @@ class AssignMentor(RequestBody):
 
 
 class Reschedule(RequestBody):
-    due_date: dt.date
+    due_date: Date
     reason: str = Field(min_length=1, max_length=2_000)

@@ -1,0 +1,36 @@
+"""The AsyncAPI document tells consumers where `aggregate_version` has holes (private events)."""
+
+from __future__ import annotations
+
+from trellis.contracts import registry_of
+from trellis.core.asyncapi import VERSION_GAPS, asyncapi_document
+from trellis.core.subjects import Subjects
+
+
+def document(service: str) -> dict[str, object]:
+    return asyncapi_document(
+        service=service,
+        title=service,
+        version="1",
+        description="",
+        registry=registry_of(service),
+        subjects=Subjects("trellis"),
+    )
+
+
+def test_the_private_events_that_make_holes_are_named_per_aggregate_type() -> None:
+    doc = document("feedback")
+    private = doc["x-private-events"]
+    assert isinstance(private, dict)
+    assert private["checkin"] == ["CheckInNotesRecorded", "CheckInPrivateNoteRecorded"]
+    assert "CheckInNotesRecorded" not in doc["channels"]  # type: ignore[operator]
+    messages = doc["components"]["messages"]  # type: ignore[index]
+    assert "CheckInNotesRecorded" in messages["CheckInCompleted"]["description"]
+    assert "description" not in messages["RecognitionGiven"]  # an aggregate without private events
+    envelope = doc["components"]["schemas"]["EventEnvelope"]  # type: ignore[index]
+    assert envelope["properties"]["aggregate_version"]["description"] == VERSION_GAPS
+    assert VERSION_GAPS in doc["info"]["description"]  # type: ignore[index]
+
+
+def test_a_service_without_private_events_says_every_version_is_published() -> None:
+    assert document("goals")["x-private-events"] == {}
