@@ -3,7 +3,7 @@ import sys
 import pytest
 import structlog
 
-pytest_plugins = ["trellis.core.testing"]
+pytest_plugins = ["trellis.testing"]
 
 
 class _Stderr:

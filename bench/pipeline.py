@@ -30,17 +30,17 @@ from rich.table import Table
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Text, func, select
 from sqlalchemy import Table as SATable
 
-from trellis.core.auth import Actor, mint_token
-from trellis.core.consumer import ConsumerRunner
-from trellis.core.database import create_engine
-from trellis.core.embedded import EmbeddedNats, free_port
-from trellis.core.events import utcnow
-from trellis.core.logging import configure_logging
-from trellis.core.messaging import StreamSpec, connect, ensure_stream
-from trellis.core.outbox import OutboxRelay
-from trellis.core.service import create_app, tune_gc
-from trellis.core.settings import DEV_JWT_SECRET
-from trellis.core.tables import outbox
+from trellis.core.consuming.consumer import ConsumerRunner
+from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
+from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.runtime.auth import Actor, mint_token
+from trellis.core.runtime.embedded import EmbeddedNats, free_port
+from trellis.core.runtime.logging import configure_logging
+from trellis.core.runtime.service import create_app, tune_gc
+from trellis.core.runtime.settings import DEV_JWT_SECRET
+from trellis.core.store.database import create_engine
+from trellis.core.store.events import utcnow
+from trellis.core.store.tables import outbox
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
 from trellis.goals.views.alignment_tree import AlignmentTree
 

@@ -30,16 +30,16 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, insert, select, text
 
-from trellis.core.database import create_engine, session_factory
-from trellis.core.event_sources import _ENVELOPE_COLUMNS, StoreSource
-from trellis.core.event_store import EventStore
-from trellis.core.events import utcnow
 from trellis.core.ids import uuid7
-from trellis.core.migrate import migrate
-from trellis.core.replay import Rebuild
-from trellis.core.service import tune_gc
-from trellis.core.subjects import Subjects
-from trellis.core.tables import events
+from trellis.core.rebuild.event_sources import _ENVELOPE_COLUMNS, StoreSource
+from trellis.core.rebuild.rebuilder import Rebuild
+from trellis.core.runtime.service import tune_gc
+from trellis.core.store.database import create_engine, session_factory
+from trellis.core.store.event_store import EventStore
+from trellis.core.store.events import utcnow
+from trellis.core.store.migrate import migrate
+from trellis.core.store.subjects import Subjects
+from trellis.core.store.tables import events
 from trellis.goals.bootstrap import SERVICE
 from trellis.goals.views.alignment_tree import AlignmentTree
 from trellis.goals.views.tables import goal_key_results, goal_nodes

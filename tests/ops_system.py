@@ -28,20 +28,20 @@ from sqlalchemy import func, select
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
+from trellis.cli import app as trellis_app
 from trellis.contracts import SERVICES
-from trellis.core.auth import mint_token
-from trellis.core.cli import app as trellis_app
-from trellis.core.consumer import RetryPolicy
-from trellis.core.messaging import StreamSpec, connect, ensure_stream
-from trellis.core.service import Runtime, ServiceDefinition, create_app
-from trellis.core.settings import DEV_JWT_SECRET
-from trellis.core.subjects import Subjects
-from trellis.core.testing import Database, eventually, postgres_database
+from trellis.core.consuming.consumer import RetryPolicy
+from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
+from trellis.core.runtime.auth import mint_token
+from trellis.core.runtime.service import Runtime, ServiceDefinition, create_app
+from trellis.core.runtime.settings import DEV_JWT_SECRET
+from trellis.core.store.subjects import Subjects
 from trellis.goals.bootstrap import SERVICE as GOALS
 from trellis.goals.bootstrap import GoalsSettings
 from trellis.goals.views.tables import goal_nodes
 from trellis.notifications.bootstrap import SERVICE as NOTIFICATIONS
 from trellis.notifications.settings import NotificationsSettings
+from trellis.testing import Database, eventually, postgres_database
 
 OPERATOR = "olivia-ops"
 FAST_RETRY = RetryPolicy(max_attempts=2, delays=(0.05,))
@@ -141,7 +141,7 @@ class OpsSystem:
 
         async def caught_up() -> bool:
             async with runtime.sessions() as session:
-                from trellis.core.tables import events, outbox
+                from trellis.core.store.tables import events, outbox
 
                 head = (await session.execute(select(func.count()).select_from(events))).scalar_one()
                 left = (

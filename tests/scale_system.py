@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 
 from trellis.contracts import SERVICES
-from trellis.core.auth import mint_token
-from trellis.core.embedded import EmbeddedCluster, free_port
-from trellis.core.testing import Database
+from trellis.core.runtime.auth import mint_token
+from trellis.core.runtime.embedded import EmbeddedCluster, free_port
+from trellis.testing import Database
 
 TENANT = "acme"
 ACCOUNTS = Path(__file__).parent.parent / "deploy" / "nats" / "accounts.conf"
@@ -147,7 +147,7 @@ class ScaledSystem:
         env: dict[str, str] = {}
         for service in SERVICES:
             env.update(self.environment(service, 0))
-        command = [sys.executable, "-m", "trellis.core.cli", "nats", "provision"]
+        command = [sys.executable, "-m", "trellis.cli", "nats", "provision"]
         command += ["--nats-url", self.nats_url("ops"), "--nats-import-prefix", IMPORT_PREFIX]
         command += ["--subject-root", self.subject_root, "--operator", "scale-test"]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)

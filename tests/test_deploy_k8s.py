@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from trellis.core.service import create_app
+from trellis.core.runtime.service import create_app
 from trellis.goals.bootstrap import SERVICE as GOALS
 from trellis.goals.bootstrap import GoalsSettings
 

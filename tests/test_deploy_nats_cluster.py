@@ -24,9 +24,9 @@ import nats.js.errors
 import pytest
 from nats.js.api import StreamConfig
 
-from trellis.core.embedded import free_port, nats_server_binary, port_open
-from trellis.core.messaging import connect
-from trellis.core.testing import eventually
+from trellis.core.messaging.jetstream import connect
+from trellis.core.runtime.embedded import free_port, nats_server_binary, port_open
+from trellis.testing import eventually
 
 NATS_DIR = Path(__file__).parent.parent / "deploy" / "nats"
 NODES = ("nats-1", "nats-2", "nats-3")

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trellis.core.embedded import free_port
-from trellis.core.settings import DevelopmentValueRefused, ServiceSettings
+from trellis.core.runtime.embedded import free_port
+from trellis.core.runtime.settings import DevelopmentValueRefused, ServiceSettings
 from trellis.feedback.bootstrap import FeedbackSettings
 from trellis.goals.bootstrap import GoalsSettings
 

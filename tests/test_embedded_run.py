@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trellis.core.auth import mint_token
-from trellis.core.embedded import free_port
-from trellis.core.settings import DEV_JWT_SECRET
+from trellis.core.runtime.auth import mint_token
+from trellis.core.runtime.embedded import free_port
+from trellis.core.runtime.settings import DEV_JWT_SECRET
 
 SERVICES = ("goals", "onboarding", "feedback", "notifications")
 
@@ -33,7 +33,7 @@ def running_system(tmp_path: Path):
         [
             sys.executable,
             "-m",
-            "trellis.core.cli",
+            "trellis.cli",
             "up",
             "--data-dir",
             str(tmp_path / "data"),

@@ -23,18 +23,18 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from trellis.contracts.onboarding import EmployeeHired
-from trellis.core.auth import mint_token
-from trellis.core.clock import TestClock
-from trellis.core.messaging import StreamSpec, connect, ensure_stream
-from trellis.core.service import Runtime, create_app
-from trellis.core.settings import DEV_JWT_SECRET
-from trellis.core.subjects import Subjects
-from trellis.core.testing import Database, StreamWriter, eventually
+from trellis.core.consuming.clock import TestClock
+from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
+from trellis.core.runtime.auth import mint_token
+from trellis.core.runtime.service import Runtime, create_app
+from trellis.core.runtime.settings import DEV_JWT_SECRET
+from trellis.core.store.subjects import Subjects
 from trellis.feedback.bootstrap import SERVICE as FEEDBACK
 from trellis.feedback.bootstrap import FeedbackSettings
 from trellis.goals.bootstrap import SERVICE as GOALS
 from trellis.goals.bootstrap import GoalsSettings
 from trellis.orgchart import OrgDirectory
+from trellis.testing import Database, StreamWriter, eventually
 
 TENANT = "acme"
 START = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)  # a Monday

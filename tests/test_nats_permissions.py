@@ -24,19 +24,19 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 from typer.testing import CliRunner
 
+from trellis.cli import app as trellis_app
 from trellis.contracts import SERVICES
-from trellis.core.auth import mint_token
-from trellis.core.cli import app as trellis_app
-from trellis.core.embedded import EmbeddedNats
-from trellis.core.messaging import JetStreams, connect
-from trellis.core.service import Runtime, create_app
-from trellis.core.settings import DEV_JWT_SECRET
-from trellis.core.subjects import Subjects
-from trellis.core.testing import eventually
+from trellis.core.messaging.jetstream import JetStreams, connect
+from trellis.core.runtime.auth import mint_token
+from trellis.core.runtime.embedded import EmbeddedNats
+from trellis.core.runtime.service import Runtime, create_app
+from trellis.core.runtime.settings import DEV_JWT_SECRET
+from trellis.core.store.subjects import Subjects
 from trellis.notifications.webhooks.replay import events_in_range
 from trellis.ops.nats_accounts import render
 from trellis.ops.target import OPS_INBOX, installed_services
 from trellis.orgchart import OrgDirectory
+from trellis.testing import eventually
 
 ACCOUNTS = Path(__file__).parent.parent / "deploy" / "nats" / "accounts.conf"
 USERS = (*SERVICES, "ops", "sys")

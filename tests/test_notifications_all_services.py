@@ -16,13 +16,12 @@ import httpx
 import pytest
 
 from trellis.contracts import SERVICES
-from trellis.core.auth import mint_token
-from trellis.core.clock import TestClock
-from trellis.core.messaging import StreamSpec, connect, ensure_stream
-from trellis.core.service import Runtime, ServiceDefinition, create_app
-from trellis.core.settings import DEV_JWT_SECRET, ServiceSettings
-from trellis.core.subjects import Subjects
-from trellis.core.testing import Database, eventually, postgres_database
+from trellis.core.consuming.clock import TestClock
+from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
+from trellis.core.runtime.auth import mint_token
+from trellis.core.runtime.service import Runtime, ServiceDefinition, create_app
+from trellis.core.runtime.settings import DEV_JWT_SECRET, ServiceSettings
+from trellis.core.store.subjects import Subjects
 from trellis.feedback.bootstrap import SERVICE as FEEDBACK
 from trellis.feedback.bootstrap import FeedbackSettings
 from trellis.notifications.bootstrap import SERVICE as NOTIFICATIONS
@@ -30,6 +29,7 @@ from trellis.notifications.settings import NotificationsSettings
 from trellis.onboarding.bootstrap import SERVICE as ONBOARDING
 from trellis.onboarding.bootstrap import OnboardingSettings
 from trellis.orgchart import OrgDirectory
+from trellis.testing import Database, eventually, postgres_database
 
 TENANT = "acme"
 START = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)  # a Monday

@@ -25,11 +25,10 @@ from sqlalchemy import func, select
 from trellis.contracts import SERVICES
 from trellis.contracts.feedback import CheckInMissed
 from trellis.contracts.onboarding import EmployeeHired, MilestoneMissed
-from trellis.core.auth import mint_token
-from trellis.core.messaging import StreamSpec, connect, ensure_stream
-from trellis.core.service import Runtime, create_app
-from trellis.core.settings import DEV_JWT_SECRET
-from trellis.core.testing import Database, StreamWriter, eventually, postgres_database
+from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
+from trellis.core.runtime.auth import mint_token
+from trellis.core.runtime.service import Runtime, create_app
+from trellis.core.runtime.settings import DEV_JWT_SECRET
 from trellis.goals.bootstrap import SERVICE as GOALS
 from trellis.goals.bootstrap import GoalsSettings
 from trellis.notifications.bootstrap import SERVICE as NOTIFICATIONS
@@ -37,6 +36,7 @@ from trellis.notifications.settings import NotificationsSettings
 from trellis.notifications.tables import inbox_notifications, ntf_goals
 from trellis.notifications.testing import Receiver
 from trellis.orgchart import OrgDirectory
+from trellis.testing import Database, StreamWriter, eventually, postgres_database
 
 TENANT = "acme"
 # ceo manages mia and olga; mia manages emil and nora; olga manages piet.

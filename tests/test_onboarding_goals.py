@@ -13,15 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
-from trellis.core.auth import mint_token
-from trellis.core.clock import TestClock
-from trellis.core.service import Runtime, create_app
-from trellis.core.settings import DEV_JWT_SECRET
-from trellis.core.testing import Database, eventually, postgres_database
+from trellis.core.consuming.clock import TestClock
+from trellis.core.runtime.auth import mint_token
+from trellis.core.runtime.service import Runtime, create_app
+from trellis.core.runtime.settings import DEV_JWT_SECRET
 from trellis.goals.bootstrap import SERVICE as GOALS
 from trellis.goals.bootstrap import GoalsSettings
 from trellis.onboarding.bootstrap import SERVICE as ONBOARDING
 from trellis.onboarding.bootstrap import OnboardingSettings
+from trellis.testing import Database, eventually, postgres_database
 
 TENANT = "acme"
 

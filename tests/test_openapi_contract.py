@@ -38,12 +38,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from trellis.contracts import SERVICES
-from trellis.core.auth import mint_token
-from trellis.core.messaging import StreamSpec, connect, ensure_stream
-from trellis.core.service import ServiceDefinition, create_app
-from trellis.core.settings import DEV_JWT_SECRET, ServiceSettings
-from trellis.core.subjects import Subjects
-from trellis.core.testing import postgres_database
+from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
+from trellis.core.runtime.auth import mint_token
+from trellis.core.runtime.service import ServiceDefinition, create_app
+from trellis.core.runtime.settings import DEV_JWT_SECRET, ServiceSettings
+from trellis.core.store.subjects import Subjects
 from trellis.feedback.bootstrap import SERVICE as FEEDBACK
 from trellis.feedback.bootstrap import FeedbackSettings
 from trellis.goals.bootstrap import SERVICE as GOALS
@@ -52,6 +51,7 @@ from trellis.notifications.bootstrap import SERVICE as NOTIFICATIONS
 from trellis.notifications.settings import NotificationsSettings
 from trellis.onboarding.bootstrap import SERVICE as ONBOARDING
 from trellis.onboarding.bootstrap import OnboardingSettings
+from trellis.testing import postgres_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(240)]
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from trellis.core.openapi import ERROR_REF, error_answers
-from trellis.core.service import ServiceDefinition, create_app
+from trellis.core.runtime.openapi import ERROR_REF, error_answers
+from trellis.core.runtime.service import ServiceDefinition, create_app
 from trellis.feedback.bootstrap import SERVICE as FEEDBACK
 from trellis.goals.bootstrap import SERVICE as GOALS
 from trellis.notifications.bootstrap import SERVICE as NOTIFICATIONS

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import delete, insert, update
 
 from trellis.contracts.goals import GoalStatusChanged
-from trellis.core.testing import StreamWriter, eventually
 from trellis.goals.views.tables import goal_nodes
 from trellis.notifications.testing import Receiver
+from trellis.testing import StreamWriter, eventually
 
 from .ops_system import OPERATOR, OpsSystem
 

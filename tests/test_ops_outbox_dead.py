@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from trellis.core.tables import events, outbox
+from trellis.core.store.tables import events, outbox
 
 from .ops_system import OPERATOR, OpsSystem
 from .test_ops_cli_repair import audited

@@ -17,13 +17,13 @@ from sqlalchemy import insert, select
 from trellis.contracts import registry_of
 from trellis.contracts.feedback import CheckInCompleted
 from trellis.contracts.goals import GoalChanged, GoalCreated, KeyResultAdded, KeyResultProgressRecorded
-from trellis.core.events import DomainEvent, EventEnvelope, EventRegistry, utcnow
 from trellis.core.ids import uuid7
-from trellis.core.tables import dead_letters, outbox
-from trellis.core.tables import events as events_table
-from trellis.core.testing import eventually
+from trellis.core.store.events import DomainEvent, EventEnvelope, EventRegistry, utcnow
+from trellis.core.store.tables import dead_letters, outbox
+from trellis.core.store.tables import events as events_table
 from trellis.goals.views.tables import goal_key_results
 from trellis.notifications.testing import Receiver
+from trellis.testing import eventually
 
 from .ops_system import OpsSystem
 

@@ -33,14 +33,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
-from trellis.core.cli import app as trellis_app
-from trellis.core.embedded import EmbeddedCluster
-from trellis.core.messaging import JetStreams, connect
-from trellis.core.subjects import Subjects
-from trellis.core.testing import postgres_database
+from trellis.cli import app as trellis_app
+from trellis.core.messaging.jetstream import JetStreams, connect
+from trellis.core.runtime.embedded import EmbeddedCluster
+from trellis.core.store.subjects import Subjects
 from trellis.notifications.testing import Receiver
 from trellis.ops import projections as ops_projections
 from trellis.ops.target import OPS_INBOX, Target
+from trellis.testing import postgres_database
 
 from .scale_system import ACCOUNTS, IMPORT_PREFIX, NATS_USERS, ScaledSystem, auth
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import jwt
 
-from trellis.core.settings import DEV_JWT_SECRET
+from trellis.core.runtime.settings import DEV_JWT_SECRET
 
 from .four_services import ADMIN, client_of, four_services
 

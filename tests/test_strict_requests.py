@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from trellis.core.service import Runtime
-from trellis.core.tables import events
+from trellis.core.runtime.service import Runtime
+from trellis.core.store.tables import events
 
 from .four_services import ADMIN, client_of, four_services
 

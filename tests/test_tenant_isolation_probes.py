@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from trellis.core.testing import eventually
 from trellis.feedback.domain.checkin import checkin_id_for
+from trellis.testing import eventually
 
 from .four_services import auth, client_of, four_services
 from .test_strict_requests import HOLE, sample

@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from trellis.core.auth import TokenVerifier, mint_token
 from trellis.core.errors import Unauthenticated
+from trellis.core.runtime.auth import TokenVerifier, mint_token
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from trellis.core.embedded import EmbeddedCluster
-from trellis.core.messaging import StreamSpec, connect, ensure_stream
-from trellis.core.outbox import OutboxRelay
-from trellis.core.testing import eventually
+from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
+from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.runtime.embedded import EmbeddedCluster
+from trellis.testing import eventually
 
 from .conftest import SERVICE, Core
 from .test_outbox_relay import unpublished

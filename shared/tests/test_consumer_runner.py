@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from trellis.core.consumer import ConsumerRunner, RetryPolicy
-from trellis.core.outbox import OutboxRelay
-from trellis.core.replay import rebuild
-from trellis.core.tables import dead_letters
-from trellis.core.testing import eventually
+from trellis.core.consuming.consumer import ConsumerRunner, RetryPolicy
+from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.rebuild.rebuilder import rebuild
+from trellis.core.store.tables import dead_letters
+from trellis.testing import eventually
 
 from .conftest import Core, CounterTotals, registry, totals
 from .test_outbox_relay import drain, provision

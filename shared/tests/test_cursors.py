@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from trellis.core import cursors
-from trellis.core.cursors import InvalidCursor
+from trellis.core.runtime import cursors
+from trellis.core.runtime.cursors import InvalidCursor
 
 
 def _b64(text: str) -> str:

@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
-from trellis.core import deadlines
-from trellis.core.clock import TestClock
-from trellis.core.database import create_engine, session_factory
-from trellis.core.deadlines import Deadline, DeadlineScheduler
-from trellis.core.repository import Repository
-from trellis.core.tables import deadlines as deadlines_table
-from trellis.core.tables import events, outbox
+from trellis.core.consuming import deadlines
+from trellis.core.consuming.clock import TestClock
+from trellis.core.consuming.deadlines import Deadline, DeadlineScheduler
+from trellis.core.store.database import create_engine, session_factory
+from trellis.core.store.repository import Repository
+from trellis.core.store.tables import deadlines as deadlines_table
+from trellis.core.store.tables import events, outbox
 
 from .conftest import Core, Counter
 
@@ -39,7 +39,7 @@ def scheduler(core: Core, clock: TestClock, sessions: Any = None, **kw: Any) -> 
 
 
 def _metadata(deadline: Deadline) -> Any:
-    from trellis.core.events import Metadata
+    from trellis.core.store.events import Metadata
 
     return Metadata(tenant_id=deadline.tenant_id, actor_id="deadlines")
 
@@ -205,7 +205,7 @@ async def test_due_deadlines_are_found_through_the_index_not_a_scan(core: Core) 
 
 
 async def test_a_private_event_is_stored_but_never_queued_for_the_stream(core: Core) -> None:
-    from trellis.core.events import Metadata
+    from trellis.core.store.events import Metadata
 
     from .conftest import Counted, CounterNoteTaken
 

@@ -7,9 +7,9 @@ import uuid
 import pytest
 
 from trellis.core.errors import MalformedEvent, UnknownEventType
-from trellis.core.events import DomainEvent, EventEnvelope, EventRegistry, event
 from trellis.core.ids import uuid7
-from trellis.core.subjects import Subjects, check_token
+from trellis.core.store.events import DomainEvent, EventEnvelope, EventRegistry, event
+from trellis.core.store.subjects import Subjects, check_token
 
 registry = EventRegistry()
 

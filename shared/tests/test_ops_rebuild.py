@@ -13,14 +13,19 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select, update
 
-from trellis.core.consumer import ConsumerRunner
-from trellis.core.database import create_engine
-from trellis.core.event_sources import StoreSource, StreamSource
-from trellis.core.messaging import connect
-from trellis.core.outbox import OutboxRelay
-from trellis.core.replay import NotReplayable, Rebuild
-from trellis.core.tables import dead_letters, processed_events, projection_rebuilds, projection_watermarks
-from trellis.core.testing import eventually
+from trellis.core.consuming.consumer import ConsumerRunner
+from trellis.core.messaging.jetstream import connect
+from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.rebuild.event_sources import StoreSource, StreamSource
+from trellis.core.rebuild.rebuilder import NotReplayable, Rebuild
+from trellis.core.store.database import create_engine
+from trellis.core.store.tables import (
+    dead_letters,
+    processed_events,
+    projection_rebuilds,
+    projection_watermarks,
+)
+from trellis.testing import eventually
 
 from .conftest import SERVICE, Core, CounterTotals, registry, totals
 from .test_consumer_runner import FAST_RETRY, stop

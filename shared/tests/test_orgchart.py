@@ -17,11 +17,11 @@ from trellis.contracts.onboarding import (
     TeamMoved,
     registry,
 )
-from trellis.core.database import create_engine, session_factory
-from trellis.core.events import EventEnvelope
-from trellis.core.migrate import migrate
-from trellis.core.testing import Database
+from trellis.core.store.database import create_engine, session_factory
+from trellis.core.store.events import EventEnvelope
+from trellis.core.store.migrate import migrate
 from trellis.orgchart import MIGRATIONS, OrgChart, OrgDirectory
+from trellis.testing import Database
 
 TENANT = "acme"
 

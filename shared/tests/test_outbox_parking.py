@@ -18,13 +18,13 @@ from nats.js.api import StreamConfig
 from sqlalchemy import select, update
 from structlog.testing import capture_logs
 
-from trellis.core.embedded import EmbeddedNats
-from trellis.core.events import EventEnvelope
-from trellis.core.messaging import connect
-from trellis.core.outbox import OutboxRelay
-from trellis.core.outbox_parked import dead_rows, figures, resolve, subject_matches
-from trellis.core.tables import outbox
-from trellis.core.testing import eventually
+from trellis.core.messaging.jetstream import connect
+from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.messaging.outbox_parked import dead_rows, figures, resolve, subject_matches
+from trellis.core.runtime.embedded import EmbeddedNats
+from trellis.core.store.events import EventEnvelope
+from trellis.core.store.tables import outbox
+from trellis.testing import eventually
 
 from .conftest import SERVICE, Core
 from .test_outbox_relay import CrashBeforeMarking, drain, provision, stream_messages

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from trellis.core.embedded import EmbeddedNats
-from trellis.core.messaging import StreamSpec, connect, ensure_stream
-from trellis.core.outbox import OutboxRelay
-from trellis.core.tables import outbox
-from trellis.core.testing import eventually
+from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
+from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.runtime.embedded import EmbeddedNats
+from trellis.core.store.tables import outbox
+from trellis.testing import eventually
 
 from .conftest import SERVICE, Core
 

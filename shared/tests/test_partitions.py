@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core.consumer import ConsumerRunner, RetryPolicy
-from trellis.core.events import EventEnvelope
-from trellis.core.leases import LeaseLost, Leases, PartitionCoordinator, Slot
-from trellis.core.messaging import StreamSpec, ensure_stream, stream_partitions
-from trellis.core.outbox import OutboxRelay
-from trellis.core.projection import Projection, on
-from trellis.core.tables import consumer_leases
-from trellis.core.testing import eventually
+from trellis.core.consuming.consumer import ConsumerRunner, RetryPolicy
+from trellis.core.consuming.leases import LeaseLost, Leases, PartitionCoordinator, Slot
+from trellis.core.consuming.projection import Projection, on
+from trellis.core.messaging.jetstream import StreamSpec, ensure_stream, stream_partitions
+from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.store.events import EventEnvelope
+from trellis.core.store.tables import consumer_leases
+from trellis.testing import eventually
 
 from .conftest import SERVICE, Core, Counted, registry
 from .test_outbox_relay import drain

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from trellis.core.http import Date, DateTime
+from trellis.core.runtime.http import Date, DateTime
 
 DATE, MOMENT = TypeAdapter(Date), TypeAdapter(DateTime)
 

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import insert
 
 from trellis.core.errors import ConcurrencyError, NotFound
-from trellis.core.events import Metadata, utcnow
-from trellis.core.repository import Repository
-from trellis.core.tables import events as events_table
+from trellis.core.store.events import Metadata, utcnow
+from trellis.core.store.repository import Repository
+from trellis.core.store.tables import events as events_table
 
 from .conftest import Core, Counted, Counter
 

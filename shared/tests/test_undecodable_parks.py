@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from trellis.core.consumer import RetryPolicy
-from trellis.core.event_sources import StoreSource
-from trellis.core.events import EventEnvelope, utcnow
-from trellis.core.outbox import OutboxRelay
-from trellis.core.replay import Rebuild
-from trellis.core.tables import dead_letters, outbox
-from trellis.core.tables import events as events_table
-from trellis.core.testing import eventually
-from trellis.core.undecodable import Undecodable
+from trellis.core.consuming.consumer import RetryPolicy
+from trellis.core.consuming.undecodable import Undecodable
+from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.rebuild.event_sources import StoreSource
+from trellis.core.rebuild.rebuilder import Rebuild
+from trellis.core.store.events import EventEnvelope, utcnow
+from trellis.core.store.tables import dead_letters, outbox
+from trellis.core.store.tables import events as events_table
+from trellis.testing import eventually
 
 from .conftest import SERVICE, Core, CounterTotals
 from .test_consumer_runner import Flaky, dead, runner_for, stop

@@ -23,17 +23,17 @@ from trellis.contracts.onboarding import (
     EmployeeOffboarded,
     TeamCreated,
 )
-from trellis.core.auth import mint_token
-from trellis.core.clock import TestClock
-from trellis.core.consumer import RetryPolicy
-from trellis.core.messaging import StreamSpec, connect, ensure_stream
-from trellis.core.service import Runtime, create_app
-from trellis.core.settings import DEV_JWT_SECRET
-from trellis.core.subjects import Subjects
-from trellis.core.tables import deadlines
-from trellis.core.testing import Database, StreamWriter, eventually
+from trellis.core.consuming.clock import TestClock
+from trellis.core.consuming.consumer import RetryPolicy
+from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
+from trellis.core.runtime.auth import mint_token
+from trellis.core.runtime.service import Runtime, create_app
+from trellis.core.runtime.settings import DEV_JWT_SECRET
+from trellis.core.store.subjects import Subjects
+from trellis.core.store.tables import deadlines
 from trellis.feedback.bootstrap import SERVICE, FeedbackSettings
 from trellis.orgchart import OrgDirectory
+from trellis.testing import Database, StreamWriter, eventually
 
 TENANT = "acme"
 START = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)  # a Monday, 08:00 UTC

@@ -12,13 +12,13 @@ import httpx
 import pytest
 
 from trellis.contracts.onboarding import EmployeeHired, EmployeeManagerChanged
-from trellis.core.auth import mint_token
-from trellis.core.messaging import connect
-from trellis.core.service import Runtime, create_app
-from trellis.core.settings import DEV_JWT_SECRET
-from trellis.core.testing import Database, StreamWriter, eventually
+from trellis.core.messaging.jetstream import connect
+from trellis.core.runtime.auth import mint_token
+from trellis.core.runtime.service import Runtime, create_app
+from trellis.core.runtime.settings import DEV_JWT_SECRET
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
 from trellis.orgchart import OrgDirectory
+from trellis.testing import Database, StreamWriter, eventually
 
 TENANT = "acme"
 

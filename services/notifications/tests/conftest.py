@@ -20,17 +20,17 @@ from sqlalchemy import func, select
 
 from trellis.contracts import SERVICES
 from trellis.contracts.onboarding import EmployeeHired
-from trellis.core.auth import mint_token
-from trellis.core.messaging import StreamSpec, connect, ensure_stream
-from trellis.core.service import Runtime, create_app
-from trellis.core.settings import DEV_JWT_SECRET
-from trellis.core.subjects import Subjects
-from trellis.core.tables import events
-from trellis.core.testing import Database, StreamWriter, eventually
+from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
+from trellis.core.runtime.auth import mint_token
+from trellis.core.runtime.service import Runtime, create_app
+from trellis.core.runtime.settings import DEV_JWT_SECRET
+from trellis.core.store.subjects import Subjects
+from trellis.core.store.tables import events
 from trellis.notifications.bootstrap import SERVICE
 from trellis.notifications.settings import NotificationsSettings
 from trellis.notifications.testing import Received, Receiver
 from trellis.orgchart import OrgDirectory
+from trellis.testing import Database, StreamWriter, eventually
 
 TENANT = "acme"
 

@@ -16,14 +16,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from trellis.core.auth import mint_token
-from trellis.core.clock import TestClock
-from trellis.core.service import Runtime, create_app
-from trellis.core.settings import DEV_JWT_SECRET
-from trellis.core.tables import events
-from trellis.core.testing import Database, eventually
+from trellis.core.consuming.clock import TestClock
+from trellis.core.runtime.auth import mint_token
+from trellis.core.runtime.service import Runtime, create_app
+from trellis.core.runtime.settings import DEV_JWT_SECRET
+from trellis.core.store.tables import events
 from trellis.onboarding.bootstrap import SERVICE, OnboardingSettings
 from trellis.orgchart import OrgDirectory
+from trellis.testing import Database, eventually
 
 TENANT = "acme"
 

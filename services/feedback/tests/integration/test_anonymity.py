@@ -18,7 +18,7 @@ import pytest
 import structlog
 from sqlalchemy import inspect, select, table, text
 
-from trellis.core.testing import eventually
+from trellis.testing import eventually
 
 from ..conftest import FeedbackService, auth
 

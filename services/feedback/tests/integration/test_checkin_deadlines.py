@@ -11,13 +11,13 @@ from typing import Any
 import nats
 from sqlalchemy import select
 
-from trellis.core.clock import TestClock
-from trellis.core.deadlines import DeadlineScheduler
-from trellis.core.messaging import StreamSpec, connect, ensure_stream
-from trellis.core.service import Runtime
-from trellis.core.subjects import Subjects
-from trellis.core.tables import events
-from trellis.core.testing import Database, StreamWriter, eventually
+from trellis.core.consuming.clock import TestClock
+from trellis.core.consuming.deadlines import DeadlineScheduler
+from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
+from trellis.core.runtime.service import Runtime
+from trellis.core.store.subjects import Subjects
+from trellis.core.store.tables import events
+from trellis.testing import Database, StreamWriter, eventually
 
 from ..conftest import START, FeedbackService, auth, start_feedback
 

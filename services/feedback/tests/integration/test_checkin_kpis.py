@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from trellis.core.testing import eventually
+from trellis.testing import eventually
 
 from ..conftest import START, FeedbackService, auth
 

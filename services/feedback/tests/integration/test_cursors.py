@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from trellis.core import cursors
-from trellis.core.testing import eventually
+from trellis.core.runtime import cursors
+from trellis.testing import eventually
 
 from ..conftest import FeedbackService, auth
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from trellis.core.testing import eventually
+from trellis.testing import eventually
 
 from ..conftest import FeedbackService, auth
 

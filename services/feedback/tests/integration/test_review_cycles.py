@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from trellis.core.tables import events
-from trellis.core.testing import eventually
+from trellis.core.store.tables import events
+from trellis.testing import eventually
 
 from ..conftest import START, FeedbackService, auth
 

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from trellis.contracts.feedback import CheckInCompleted, KeyResultUpdate
-from trellis.core.messaging import connect
-from trellis.core.tables import dead_letters
-from trellis.core.testing import StreamWriter, eventually
+from trellis.core.messaging.jetstream import connect
+from trellis.core.store.tables import dead_letters
+from trellis.testing import StreamWriter, eventually
 
 from ..conftest import GoalsService, auth
 

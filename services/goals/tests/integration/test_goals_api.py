@@ -9,10 +9,10 @@ from typing import Any
 import nats
 from sqlalchemy import func, select
 
-from trellis.core.replay import rebuild
-from trellis.core.tables import processed_events
-from trellis.core.testing import eventually
+from trellis.core.rebuild.rebuilder import rebuild
+from trellis.core.store.tables import processed_events
 from trellis.goals.views.tables import goal_key_results, goal_nodes
+from trellis.testing import eventually
 
 from ..conftest import ADMIN, TENANT, GoalsService, auth
 

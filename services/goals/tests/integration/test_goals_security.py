@@ -6,8 +6,8 @@ import datetime as dt
 from typing import Any
 
 from trellis.contracts.onboarding import EmployeeOffboarded
-from trellis.core.testing import eventually
 from trellis.orgchart import OrgDirectory
+from trellis.testing import eventually
 
 from ..conftest import ADMIN, TENANT, GoalsService, auth
 from .test_goals_api import create

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 
 from trellis.contracts.onboarding import OnboardingPlanStarted, PlannedGoal, PlannedMilestone, registry
-from trellis.core.events import EventEnvelope
-from trellis.core.testing import eventually
+from trellis.core.store.events import EventEnvelope
 from trellis.goals.views.tables import goal_nodes
+from trellis.testing import eventually
 
 from ..conftest import ADMIN, TENANT, GoalsService, auth
 

@@ -13,15 +13,15 @@ import pytest
 from sqlalchemy import func, select
 
 from trellis.contracts.goals import GoalCreated, KeyResultAdded
-from trellis.core.auth import Actor
-from trellis.core.event_sources import StoreSource
-from trellis.core.events import Metadata
-from trellis.core.replay import Rebuild, rebuild
-from trellis.core.service import Runtime, create_app
-from trellis.core.tables import dead_letters, processed_events
-from trellis.core.testing import Database, eventually
+from trellis.core.rebuild.event_sources import StoreSource
+from trellis.core.rebuild.rebuilder import Rebuild, rebuild
+from trellis.core.runtime.auth import Actor
+from trellis.core.runtime.service import Runtime, create_app
+from trellis.core.store.events import Metadata
+from trellis.core.store.tables import dead_letters, processed_events
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
 from trellis.goals.views.tables import goal_nodes
+from trellis.testing import Database, eventually
 
 from ..conftest import ADMIN, TENANT, GoalsService, auth
 from .test_goals_api import create, find_in_tree

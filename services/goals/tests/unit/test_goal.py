@@ -21,9 +21,9 @@ from trellis.contracts.goals import (
     RealignmentResolved,
     registry,
 )
-from trellis.core.auth import Actor
 from trellis.core.errors import Forbidden, InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.runtime.auth import Actor
+from trellis.core.store.events import DomainEvent
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.permissions import ensure_may_change, may_create
 from trellis.goals.domain.progress import key_result_progress, rolled_up_progress

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from trellis.contracts.goals import GoalCreated
-from trellis.core import cursors
-from trellis.core.testing import eventually
+from trellis.core.runtime import cursors
+from trellis.testing import eventually
 
 from ..conftest import ADMIN, NotificationsService, Receiver, subscribe
 

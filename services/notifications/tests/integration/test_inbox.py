@@ -12,13 +12,13 @@ from sqlalchemy import delete, func, select
 
 from trellis.contracts.feedback import CheckInCompleted, CheckInMissed, FeedbackGiven, RecognitionGiven
 from trellis.contracts.onboarding import EmployeeOffboarded, MilestoneMissed
-from trellis.core.events import EventEnvelope
-from trellis.core.replay import rebuild
-from trellis.core.tables import events, outbox, processed_events
-from trellis.core.testing import Database, eventually
+from trellis.core.rebuild.rebuilder import rebuild
+from trellis.core.store.events import EventEnvelope
+from trellis.core.store.tables import events, outbox, processed_events
 from trellis.notifications.projections.inbox import Inbox
 from trellis.notifications.tables import inbox_notifications
 from trellis.orgchart import OrgDirectory
+from trellis.testing import Database, eventually
 
 from ..conftest import TENANT, NotificationsService, auth, new_service, stop_service
 

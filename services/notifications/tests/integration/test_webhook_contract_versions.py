@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from trellis.contracts.onboarding import EmployeeOffboarded
-from trellis.core.testing import eventually
+from trellis.testing import eventually
 
 from ..conftest import NotificationsService, Receiver, subscribe
 

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from trellis.contracts.goals import GoalCreated
-from trellis.core.testing import Database, eventually
 from trellis.notifications.webhooks.destinations import DestinationRefused, Destinations
 from trellis.notifications.webhooks.transport import CheckedAddressTransport
+from trellis.testing import Database, eventually
 
 from ..conftest import ADMIN, NotificationsService, Receiver, new_service, stop_service, subscribe
 

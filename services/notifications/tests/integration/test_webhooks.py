@@ -12,8 +12,8 @@ import standardwebhooks
 
 from trellis.contracts.goals import GoalCompleted, GoalCreated, GoalStatusChanged
 from trellis.core.errors import NotFound
-from trellis.core.testing import Database, eventually
 from trellis.notifications.operations import replay_to_subscription
+from trellis.testing import Database, eventually
 
 from ..conftest import (
     ADMIN,

@@ -18,8 +18,8 @@ from trellis.contracts.notifications import (
     WebhookSubscriptionDisabled,
     WebhookSubscriptionEnabled,
 )
-from trellis.core.auth import Actor
 from trellis.core.errors import InvalidInput, NotFound
+from trellis.core.runtime.auth import Actor
 from trellis.notifications.domain.notification import Notification, inboxes_of, notification_id
 from trellis.notifications.domain.preferences import Preferences
 from trellis.notifications.domain.subscription import WebhookSubscription, check_patterns, matches

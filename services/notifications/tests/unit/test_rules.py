@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from trellis.contracts import feedback, goals, onboarding
 from trellis.contracts.feedback import ReviewAssignment
 from trellis.contracts.onboarding import PlannedMilestone
-from trellis.core.events import DomainEvent
+from trellis.core.store.events import DomainEvent
 from trellis.notifications.facts import GoalFact, PlanFact
 from trellis.notifications.projections.affected import FeedbackAffected, GoalsAffected, OnboardingAffected
 from trellis.notifications.rules import RULES, Notice, notices_for

@@ -14,17 +14,17 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from trellis.contracts.onboarding import MilestoneTemplate
-from trellis.core.auth import Actor
-from trellis.core.clock import TestClock
-from trellis.core.deadlines import DeadlineScheduler
-from trellis.core.events import Metadata
-from trellis.core.service import Runtime
-from trellis.core.tables import deadlines, events
-from trellis.core.testing import Database, eventually
+from trellis.core.consuming.clock import TestClock
+from trellis.core.consuming.deadlines import DeadlineScheduler
+from trellis.core.runtime.auth import Actor
+from trellis.core.runtime.service import Runtime
+from trellis.core.store.events import Metadata
+from trellis.core.store.tables import deadlines, events
 from trellis.onboarding.application.missed_milestones import MILESTONE_DUE, MissedMilestones, arm
 from trellis.onboarding.application.plans import PlanSpec
 from trellis.onboarding.bootstrap import SERVICE
 from trellis.onboarding.domain.ids import plan_id_of
+from trellis.testing import Database, eventually
 
 from ..conftest import TENANT, settings_for
 

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from trellis.core.testing import eventually
+from trellis.testing import eventually
 
 from ..conftest import ADMIN, HR, TENANT, OnboardingService, auth
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from trellis.core.replay import rebuild
-from trellis.core.tables import events, processed_events
-from trellis.core.testing import eventually
+from trellis.core.rebuild.rebuilder import rebuild
+from trellis.core.store.tables import events, processed_events
 from trellis.onboarding.views.tables import plan_milestones, plan_summaries, template_summaries
+from trellis.testing import eventually
 
 from ..conftest import ADMIN, HR, OnboardingService, auth
 

@@ -24,9 +24,9 @@ from trellis.contracts.onboarding import (
     PlannedMilestone,
     registry,
 )
-from trellis.core.auth import Actor
 from trellis.core.errors import Forbidden, InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.runtime.auth import Actor
+from trellis.core.store.events import DomainEvent
 from trellis.onboarding.domain.calendar import missed_at, quarter_of
 from trellis.onboarding.domain.ids import employee_stream_id, plan_id_of, planned_goal_id
 from trellis.onboarding.domain.permissions import ensure_may_complete, ensure_may_manage_plan

@@ -21,7 +21,7 @@ from trellis.contracts.onboarding import (
     TeamRenamed,
 )
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.store.events import DomainEvent
 from trellis.onboarding.domain.employee import Employee, ManagerCycle, Offboarded
 from trellis.onboarding.domain.team import Team, TeamCycle
 

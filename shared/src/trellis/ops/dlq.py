@@ -3,7 +3,7 @@
 A dead letter is an event a consumer gave up on (its handler kept failing, or the
 message could not be decoded), with the reason and the raw message; later events of the
 same aggregate are parked behind it, as dead letters of their own, so a view never
-applies an aggregate's events out of order (``trellis.core.consumer``). An undecodable
+applies an aggregate's events out of order (``trellis.core.consuming.consumer``). An undecodable
 event whose envelope names its aggregate heads its aggregate's chain like any other.
 
 - ``redrive`` (after a fix is deployed: for an undecodable event, a contract that reads
@@ -18,7 +18,7 @@ event whose envelope names its aggregate heads its aggregate's chain like any ot
   Dropping the head of a chain does not apply the events parked behind it: redrive or
   drop those too.
 
-Both take the consumer's hand-over lock (``trellis.core.handover``), so a batch of the
+Both take the consumer's hand-over lock (``trellis.core.consuming.handover``), so a batch of the
 live consumer never interleaves with them; both are audited.
 """
 
@@ -33,10 +33,10 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import insert, select, update
 
-from trellis.core.events import EventEnvelope, utcnow
-from trellis.core.handover import lock_projection
-from trellis.core.service import Runtime
-from trellis.core.tables import dead_letters, processed_events
+from trellis.core.consuming.handover import lock_projection
+from trellis.core.runtime.service import Runtime
+from trellis.core.store.events import EventEnvelope, utcnow
+from trellis.core.store.tables import dead_letters, processed_events
 from trellis.ops import audit
 from trellis.ops.target import OpsError, Target, nats_if_reachable, require_current_schema
 

@@ -27,11 +27,11 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
-from trellis.core.aggregate import Aggregate
-from trellis.core.event_store import row_to_envelope
-from trellis.core.events import EventEnvelope, EventRegistry
-from trellis.core.service import ServiceDefinition
-from trellis.core.tables import events
+from trellis.core.runtime.service import ServiceDefinition
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.event_store import row_to_envelope
+from trellis.core.store.events import EventEnvelope, EventRegistry
+from trellis.core.store.tables import events
 from trellis.ops.target import OpsError, Target
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from trellis.core.service import Runtime
+from trellis.core.runtime.service import Runtime
 from trellis.ops.target import installed_services
 
 ROOT = "trellis"

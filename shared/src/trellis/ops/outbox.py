@@ -9,7 +9,7 @@ it beside a live relay can neither reorder nor duplicate anything (the two take 
 or one of them is refused by the fence and recognises the other's work on its next pass).
 
 A *dead* row is one the relay parked because NATS will never accept it as it is (bigger
-than max_payload, a subject the stream does not capture; ``trellis.core.outbox_parked``);
+than max_payload, a subject the stream does not capture; ``trellis.core.messaging.outbox_parked``);
 the later rows of its aggregate wait behind it. ``dead`` lists them with their reasons;
 after a fix, ``retry`` puts a dead row back in line (with the rows behind it, in order, at
 the end of the outbox), and ``drop`` gives it up (its event stays in the event store,
@@ -26,12 +26,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from trellis.core.events import utcnow
-from trellis.core.messaging import ensure_stream
-from trellis.core.outbox import OutboxRelay
-from trellis.core.outbox_parked import dead_rows, resolve
-from trellis.core.outbox_parked import figures as outbox_figures
-from trellis.core.service import Runtime
+from trellis.core.messaging.jetstream import ensure_stream
+from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.messaging.outbox_parked import dead_rows, resolve
+from trellis.core.messaging.outbox_parked import figures as outbox_figures
+from trellis.core.runtime.service import Runtime
+from trellis.core.store.events import utcnow
 from trellis.ops import audit
 from trellis.ops.target import OpsError, Target, nats_if_reachable, require_current_schema
 

@@ -1,6 +1,6 @@
 """``trellis projections rebuild | reset``: rebuild a read view without downtime, or reset one.
 
-``rebuild`` drives ``trellis.core.replay.Rebuild`` (see there for the shadow copy, the
+``rebuild`` drives ``trellis.core.rebuild.rebuilder.Rebuild`` (see there for the shadow copy, the
 swap and the watermark): the view of a service's own events is rebuilt from its event
 store; a view of another service's events (the org chart replica, say) from that
 service's stream, since a service never reads another's database. A projection with
@@ -29,14 +29,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import delete, func, select, update
 
-from trellis.core.consumer import ConsumerRunner
-from trellis.core.event_sources import EventSource, StoreSource, StreamSource
-from trellis.core.events import utcnow
-from trellis.core.messaging import JetStreams
-from trellis.core.replay import NotReplayable, Rebuild, RebuildRefused
-from trellis.core.replay import Progress as ProgressFn
-from trellis.core.service import Runtime
-from trellis.core.tables import consumer_failures, dead_letters, processed_events, projection_watermarks
+from trellis.core.consuming.consumer import ConsumerRunner
+from trellis.core.messaging.jetstream import JetStreams
+from trellis.core.rebuild.event_sources import EventSource, StoreSource, StreamSource
+from trellis.core.rebuild.rebuilder import NotReplayable, Rebuild, RebuildRefused
+from trellis.core.rebuild.rebuilder import Progress as ProgressFn
+from trellis.core.runtime.service import Runtime
+from trellis.core.store.events import utcnow
+from trellis.core.store.tables import consumer_failures, dead_letters, processed_events, projection_watermarks
 from trellis.ops import audit
 from trellis.ops.target import (
     FoundProjection,

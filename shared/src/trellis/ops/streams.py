@@ -14,8 +14,8 @@ from typing import Any
 
 from rich.console import Console
 
-from trellis.core.messaging import ensure_stream, stream_partitions
-from trellis.core.service import Runtime
+from trellis.core.messaging.jetstream import ensure_stream, stream_partitions
+from trellis.core.runtime.service import Runtime
 from trellis.ops import audit
 from trellis.ops.target import Target
 

@@ -24,13 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from trellis.core.database import is_sqlite
-from trellis.core.messaging import JetStreams, connect
-from trellis.core.projection import Projection
-from trellis.core.service import Runtime, ServiceDefinition
-from trellis.core.settings import ServiceSettings
-from trellis.core.subjects import Subjects
-from trellis.core.tables import projection_watermarks
+from trellis.core.consuming.projection import Projection
+from trellis.core.messaging.jetstream import JetStreams, connect
+from trellis.core.runtime.service import Runtime, ServiceDefinition
+from trellis.core.runtime.settings import ServiceSettings
+from trellis.core.store.database import is_sqlite
+from trellis.core.store.subjects import Subjects
+from trellis.core.store.tables import projection_watermarks
 
 NATS_CONNECT_TIMEOUT = 5.0  # seconds before the tool reports NATS unreachable
 # The tool's replies and push deliveries (``events tail``, rebuilds from a stream): with an

@@ -18,8 +18,8 @@ from trellis.contracts.onboarding import (
     TeamMoved,
     TeamRenamed,
 )
-from trellis.core.events import EventEnvelope
-from trellis.core.projection import Projection, on
+from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.events import EventEnvelope
 from trellis.orgchart.tables import org_employees, org_reporting_lines, org_team_tree, org_teams
 
 

@@ -1,5 +1,5 @@
 """``python -m trellis.feedback`` serves the feedback service."""
 
-from trellis.core.cli import serve
+from trellis.cli import serve
 
 serve("feedback")

@@ -8,11 +8,12 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from trellis.contracts import registry_of
 from trellis.contracts.feedback import registry
-from trellis.core.deadlines import Handler as DeadlineHandler
-from trellis.core.repository import Repository
-from trellis.core.service import Runtime, ServiceDefinition
-from trellis.core.settings import GENERATE_A_SECRET, ServiceSettings
+from trellis.core.consuming.deadlines import Handler as DeadlineHandler
+from trellis.core.runtime.service import Runtime, ServiceDefinition
+from trellis.core.runtime.settings import GENERATE_A_SECRET, ServiceSettings
+from trellis.core.store.repository import Repository
 from trellis.feedback.api import routers
 from trellis.feedback.application.checkin_deadlines import CheckInDeadlines
 from trellis.feedback.application.checkins import CheckInCommands
@@ -127,6 +128,7 @@ def _deadlines(runtime: Runtime) -> dict[str, DeadlineHandler]:
 
 
 SERVICE = ServiceDefinition(
+    contracts=registry_of,
     name="feedback",
     title="Trellis feedback",
     description=(

@@ -22,9 +22,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.onboarding import EmployeeManagerChanged, EmployeeOffboarded
-from trellis.core.events import EventEnvelope, Metadata
-from trellis.core.projection import Projection, on
-from trellis.core.repository import Repository
+from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.events import EventEnvelope, Metadata
+from trellis.core.store.repository import Repository
 from trellis.feedback.application import schedule_index
 from trellis.feedback.application.scheduling import Schedules
 from trellis.feedback.domain.checkin_schedule import CheckInSchedule

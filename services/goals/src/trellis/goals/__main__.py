@@ -1,5 +1,5 @@
 """``python -m trellis.goals`` serves the goals service."""
 
-from trellis.core.cli import serve
+from trellis.cli import serve
 
 serve("goals")

@@ -8,8 +8,17 @@ from fastapi import Depends, Request, status
 from pydantic import BaseModel, Field, model_validator
 
 from trellis.core.errors import NotFound
-from trellis.core.http import CorrelationId, CurrentActor, Date, Id, IfMatch, Measure, RequestBody, api_router
-from trellis.core.service import Runtime
+from trellis.core.runtime.http import (
+    CorrelationId,
+    CurrentActor,
+    Date,
+    Id,
+    IfMatch,
+    Measure,
+    RequestBody,
+    api_router,
+)
+from trellis.core.runtime.service import Runtime
 from trellis.goals.application import CommandResult, GoalCommands
 from trellis.goals.domain.progress import MAX_WEIGHT
 from trellis.goals.views import queries

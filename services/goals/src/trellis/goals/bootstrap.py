@@ -7,10 +7,11 @@ from typing import Any
 
 from pydantic_settings import SettingsConfigDict
 
+from trellis.contracts import registry_of
 from trellis.contracts.goals import registry
-from trellis.core.repository import Repository
-from trellis.core.service import Runtime, ServiceDefinition
-from trellis.core.settings import ServiceSettings
+from trellis.core.runtime.service import Runtime, ServiceDefinition
+from trellis.core.runtime.settings import ServiceSettings
+from trellis.core.store.repository import Repository
 from trellis.goals.api import router
 from trellis.goals.application import GoalCommands
 from trellis.goals.checkin_progress import CheckInProgress
@@ -48,6 +49,7 @@ def _projections(runtime: Runtime) -> list[Any]:
 
 
 SERVICE = ServiceDefinition(
+    contracts=registry_of,
     name="goals",
     title="Trellis goals",
     description=(

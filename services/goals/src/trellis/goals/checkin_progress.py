@@ -16,10 +16,10 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.feedback import CheckInCompleted, KeyResultUpdate
+from trellis.core.consuming.projection import Projection, on
 from trellis.core.errors import TrellisError
-from trellis.core.events import EventEnvelope, Metadata
-from trellis.core.projection import Projection, on
-from trellis.core.repository import Repository
+from trellis.core.store.events import EventEnvelope, Metadata
+from trellis.core.store.repository import Repository
 from trellis.goals.domain.goal import Goal
 
 log = structlog.get_logger("trellis.goals.checkin_progress")

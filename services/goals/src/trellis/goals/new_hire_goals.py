@@ -21,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.onboarding import OnboardingPlanStarted
-from trellis.core.events import EventEnvelope, Metadata
-from trellis.core.projection import Projection, on
-from trellis.core.repository import Repository
+from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.events import EventEnvelope, Metadata
+from trellis.core.store.repository import Repository
 from trellis.goals.domain.goal import Goal
 from trellis.goals.views.tables import goal_nodes
 

@@ -23,9 +23,9 @@ from trellis.contracts.goals import (
     GoalRetired,
     GoalUnaligned,
 )
-from trellis.core.events import EventEnvelope, Metadata
-from trellis.core.projection import Projection, on
-from trellis.core.repository import Repository
+from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.events import EventEnvelope, Metadata
+from trellis.core.store.repository import Repository
 from trellis.goals.domain.goal import Goal
 from trellis.goals.views.tables import realignment_links
 

@@ -1,5 +1,5 @@
 """``python -m trellis.notifications`` serves the notifications service."""
 
-from trellis.core.cli import serve
+from trellis.cli import serve
 
 serve("notifications")

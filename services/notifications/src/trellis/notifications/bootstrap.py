@@ -6,9 +6,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from trellis.contracts import registry_of
 from trellis.contracts.notifications import registry
-from trellis.core.repository import Repository
-from trellis.core.service import Runtime, ServiceDefinition
+from trellis.core.runtime.service import Runtime, ServiceDefinition
+from trellis.core.store.repository import Repository
 from trellis.notifications.api.inbox import router as inbox_router
 from trellis.notifications.api.webhooks import router as webhooks_router
 from trellis.notifications.application.inbox import InboxCommands
@@ -87,6 +88,7 @@ def _projections(runtime: Runtime) -> list[Any]:
 
 
 SERVICE = ServiceDefinition(
+    contracts=registry_of,
     name="notifications",
     title="Trellis notifications",
     description=(

@@ -35,7 +35,7 @@ from trellis.contracts.goals import (
 )
 from trellis.contracts.notifications import Subject
 from trellis.contracts.onboarding import MilestoneMissed, OnboardingPlanStarted
-from trellis.core.events import DomainEvent
+from trellis.core.store.events import DomainEvent
 from trellis.notifications.domain.notification import role_inbox
 from trellis.notifications.facts import Facts, GoalFact
 

@@ -1,5 +1,5 @@
 """``python -m trellis.onboarding`` serves the onboarding service."""
 
-from trellis.core.cli import serve
+from trellis.cli import serve
 
 serve("onboarding")

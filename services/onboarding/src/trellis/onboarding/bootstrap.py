@@ -7,10 +7,11 @@ from typing import Any
 
 from pydantic_settings import SettingsConfigDict
 
+from trellis.contracts import registry_of
 from trellis.contracts.onboarding import registry
-from trellis.core.deadlines import Handler as DeadlineHandler
-from trellis.core.service import Runtime, ServiceDefinition
-from trellis.core.settings import ServiceSettings
+from trellis.core.consuming.deadlines import Handler as DeadlineHandler
+from trellis.core.runtime.service import Runtime, ServiceDefinition
+from trellis.core.runtime.settings import ServiceSettings
 from trellis.onboarding.api import routers
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.missed_milestones import MILESTONE_DUE, MissedMilestones
@@ -45,6 +46,7 @@ def _deadlines(runtime: Runtime) -> dict[str, DeadlineHandler]:
 
 
 SERVICE = ServiceDefinition(
+    contracts=registry_of,
     name="onboarding",
     title="Trellis onboarding",
     description=(

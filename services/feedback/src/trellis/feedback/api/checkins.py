@@ -8,8 +8,8 @@ from fastapi import Query, status
 from pydantic import Field
 
 from trellis.contracts.feedback import KeyResultUpdate
-from trellis.core.auth import Actor
-from trellis.core.http import (
+from trellis.core.runtime.auth import Actor
+from trellis.core.runtime.http import (
     CorrelationId,
     CurrentActor,
     Date,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from trellis.core.errors import InvalidInput
-from trellis.core.service import Runtime
+from trellis.core.runtime.service import Runtime
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.checkins import CheckInCommands
 from trellis.feedback.application.feedback import FeedbackCommands

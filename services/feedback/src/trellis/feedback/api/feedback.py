@@ -15,9 +15,9 @@ import structlog
 from fastapi import Query, status
 from pydantic import BaseModel, Field
 
-from trellis.core.cursors import Cursor
-from trellis.core.http import CorrelationId, CurrentActor, Id, RequestBody, WithheldActor, api_router
 from trellis.core.ids import uuid7
+from trellis.core.runtime.cursors import Cursor
+from trellis.core.runtime.http import CorrelationId, CurrentActor, Id, RequestBody, WithheldActor, api_router
 from trellis.feedback.api.dependencies import Feedbacks, RuntimeDep, accepted
 from trellis.feedback.domain.feedback import ANONYMOUS_ACTOR, Feedback, FeedbackRequest
 from trellis.feedback.views import feedback_queries

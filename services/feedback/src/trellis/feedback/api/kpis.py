@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Query
 
 from trellis.core.errors import InvalidInput
-from trellis.core.http import CurrentActor, DateTime, api_router
+from trellis.core.runtime.http import CurrentActor, DateTime, api_router
 from trellis.feedback.api.dependencies import OversightDep, RuntimeDep, utc
 from trellis.feedback.views import kpis
 

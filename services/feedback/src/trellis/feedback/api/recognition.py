@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import Query, status
 from pydantic import BaseModel, Field
 
-from trellis.core.cursors import Cursor
-from trellis.core.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
+from trellis.core.runtime.cursors import Cursor
+from trellis.core.runtime.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
 from trellis.feedback.api.dependencies import Recognitions, RuntimeDep, accepted
 from trellis.feedback.views import recognition_queries
 

@@ -8,7 +8,7 @@ from fastapi import status
 from pydantic import AwareDatetime, Field
 
 from trellis.core.errors import NotFound
-from trellis.core.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
+from trellis.core.runtime.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
 from trellis.feedback.api.dependencies import OversightDep, Reviews, RuntimeDep, accepted
 from trellis.feedback.views import kpis, review_queries
 

@@ -23,11 +23,11 @@ import datetime as dt
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core import deadlines
-from trellis.core.deadlines import Deadline
-from trellis.core.deadlines import Handler as DeadlineHandler
-from trellis.core.events import Metadata
-from trellis.core.repository import Repository
+from trellis.core.consuming import deadlines
+from trellis.core.consuming.deadlines import Deadline
+from trellis.core.consuming.deadlines import Handler as DeadlineHandler
+from trellis.core.store.events import Metadata
+from trellis.core.store.repository import Repository
 from trellis.feedback.application import schedule_index
 from trellis.feedback.application.scheduling import DUE, MISSED, SCHEDULER, Schedules, missed_key
 from trellis.feedback.domain.checkin import CheckIn, checkin_id_for

@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts.feedback import KeyResultUpdate
-from trellis.core import deadlines
-from trellis.core.auth import Actor
-from trellis.core.clock import Clock
+from trellis.core.consuming import deadlines
+from trellis.core.consuming.clock import Clock
 from trellis.core.errors import Forbidden, NotFound, RuleViolation
 from trellis.core.ids import uuid7
-from trellis.core.repository import Repository
+from trellis.core.runtime.auth import Actor
+from trellis.core.store.repository import Repository
 from trellis.feedback.application import schedule_index
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight

@@ -11,7 +11,7 @@ names its giver) is recorded so that the giver appears nowhere:
   ``anonymous``, with a fresh correlation id (a client's correlation id could link it to
   the giver's other requests) and no causation;
 - the HTTP route never binds the giver to the request's log lines
-  (``trellis.core.http.WithheldActor``), and nothing here logs who gave it;
+  (``trellis.core.runtime.http.WithheldActor``), and nothing here logs who gave it;
 - the one-per-window limit is checked through a keyed fingerprint
   (``trellis.feedback.domain.anonymity``), appended in the same transaction.
 """
@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core.auth import Actor
-from trellis.core.clock import Clock
+from trellis.core.consuming.clock import Clock
 from trellis.core.errors import ConcurrencyError, Forbidden, InvalidInput, NotFound, RuleViolation
-from trellis.core.events import Metadata
 from trellis.core.ids import uuid7
-from trellis.core.repository import Repository
+from trellis.core.runtime.auth import Actor
+from trellis.core.store.events import Metadata
+from trellis.core.store.repository import Repository
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.domain.anonymity import AnonymousFeedbackFingerprint, fingerprint, window_of

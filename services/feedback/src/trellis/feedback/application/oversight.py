@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core.auth import Actor
 from trellis.core.errors import NotFound
+from trellis.core.runtime.auth import Actor
 from trellis.orgchart import Employee, OrgDirectory
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from trellis.core.auth import Actor
 from trellis.core.ids import uuid7
-from trellis.core.repository import Repository
+from trellis.core.runtime.auth import Actor
+from trellis.core.store.repository import Repository
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.domain.recognition import Recognition

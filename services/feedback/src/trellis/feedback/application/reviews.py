@@ -22,15 +22,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts.feedback import ReviewAnswersRecorded, ReviewAssignment
-from trellis.core import deadlines
-from trellis.core.auth import Actor
-from trellis.core.clock import Clock
-from trellis.core.deadlines import Deadline
-from trellis.core.deadlines import Handler as DeadlineHandler
+from trellis.core.consuming import deadlines
+from trellis.core.consuming.clock import Clock
+from trellis.core.consuming.deadlines import Deadline
+from trellis.core.consuming.deadlines import Handler as DeadlineHandler
 from trellis.core.errors import Forbidden, NotFound
-from trellis.core.events import Metadata
 from trellis.core.ids import uuid7
-from trellis.core.repository import Repository
+from trellis.core.runtime.auth import Actor
+from trellis.core.store.events import Metadata
+from trellis.core.store.repository import Repository
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.application.scheduling import SCHEDULER

@@ -17,9 +17,9 @@ import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core import deadlines
-from trellis.core.events import Metadata
-from trellis.core.repository import Repository
+from trellis.core.consuming import deadlines
+from trellis.core.store.events import Metadata
+from trellis.core.store.repository import Repository
 from trellis.feedback.application import schedule_index
 from trellis.feedback.domain.checkin import checkin_id_for
 from trellis.feedback.domain.checkin_schedule import CheckInSchedule

@@ -26,9 +26,9 @@ import hashlib
 import hmac
 
 from trellis.contracts.feedback import AnonymousFeedbackFingerprinted
-from trellis.core.aggregate import Aggregate
 from trellis.core.errors import InvalidInput, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 
 WINDOWS = ("month", "quarter", "year")
 

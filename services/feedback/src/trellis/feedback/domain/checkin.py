@@ -24,9 +24,9 @@ from trellis.contracts.feedback import (
     CheckInScheduled,
     KeyResultUpdate,
 )
-from trellis.core.aggregate import Aggregate
 from trellis.core.errors import Forbidden, InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 
 MAX_UPDATES = 50
 

@@ -16,9 +16,9 @@ from trellis.contracts.feedback import (
     CheckInScheduleEnded,
     CheckInScheduleReassigned,
 )
-from trellis.core.aggregate import Aggregate
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 from trellis.feedback.domain.recurrence import Recurrence
 
 MAX_GRACE_HOURS = 24 * 14

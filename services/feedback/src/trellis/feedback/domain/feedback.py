@@ -15,9 +15,9 @@ from trellis.contracts.feedback import (
     FeedbackRequestDeclined,
     FeedbackRequested,
 )
-from trellis.core.aggregate import Aggregate
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 
 VISIBILITIES = ("private", "manager", "public")
 ANONYMOUS_ACTOR = "anonymous"  # the envelope actor of every event of anonymous feedback

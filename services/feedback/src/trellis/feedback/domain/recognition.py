@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from trellis.contracts.feedback import RecognitionGiven
-from trellis.core.aggregate import Aggregate
 from trellis.core.errors import InvalidInput, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 
 MAX_RECIPIENTS = 50
 

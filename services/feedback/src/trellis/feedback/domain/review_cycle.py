@@ -19,9 +19,9 @@ from trellis.contracts.feedback import (
     ReviewCycleOpened,
     ReviewSubmitted,
 )
-from trellis.core.aggregate import Aggregate
 from trellis.core.errors import Forbidden, InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 
 MAX_PEERS = 10
 MAX_LENGTH = dt.timedelta(days=366)  # from opening to the deadline

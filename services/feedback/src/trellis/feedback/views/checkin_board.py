@@ -15,8 +15,8 @@ from trellis.contracts.feedback import (
     CheckInScheduleEnded,
     CheckInScheduleReassigned,
 )
-from trellis.core.events import EventEnvelope
-from trellis.core.projection import Projection, on
+from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.events import EventEnvelope
 from trellis.feedback.views.tables import checkin_schedules, checkins
 
 

@@ -15,9 +15,9 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.feedback import FeedbackBodyRecorded, registry
-from trellis.core import cursors
-from trellis.core.auth import Actor
-from trellis.core.tables import events
+from trellis.core.runtime import cursors
+from trellis.core.runtime.auth import Actor
+from trellis.core.store.tables import events
 from trellis.feedback.views.tables import aware, feedback_items, feedback_requests
 from trellis.orgchart.tables import org_reporting_lines
 

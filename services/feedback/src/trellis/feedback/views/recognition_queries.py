@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core import cursors
+from trellis.core.runtime import cursors
 from trellis.feedback.views.tables import aware, recognition_recipients, recognitions
 
 

@@ -6,8 +6,8 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.feedback import RecognitionGiven
-from trellis.core.events import EventEnvelope
-from trellis.core.projection import Projection, on
+from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.events import EventEnvelope
 from trellis.feedback.views.tables import recognition_recipients, recognitions
 
 

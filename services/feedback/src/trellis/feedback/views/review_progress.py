@@ -12,8 +12,8 @@ from trellis.contracts.feedback import (
     ReviewCycleOpened,
     ReviewSubmitted,
 )
-from trellis.core.events import EventEnvelope
-from trellis.core.projection import Projection, on
+from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.events import EventEnvelope
 from trellis.feedback.views.tables import review_assignments, review_cycles
 
 

@@ -27,9 +27,9 @@ from trellis.contracts.goals import (
     RealignmentRequested,
     RealignmentResolved,
 )
-from trellis.core.aggregate import Aggregate
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 from trellis.goals.domain.progress import ROLLUPS, check_weight, key_result_progress
 
 # Which levels a goal of each level may align to.

@@ -13,8 +13,8 @@ still works here.
 
 from __future__ import annotations
 
-from trellis.core.auth import Actor
 from trellis.core.errors import Forbidden, InvalidInput
+from trellis.core.runtime.auth import Actor
 from trellis.goals.domain.goal import Goal
 
 

@@ -37,8 +37,8 @@ from trellis.contracts.goals import (
     RealignmentRequested,
     RealignmentResolved,
 )
-from trellis.core.events import RecordedEvent
-from trellis.core.projection import Projection
+from trellis.core.consuming.projection import Projection
+from trellis.core.store.events import RecordedEvent
 from trellis.goals.domain.progress import Child, goal_progress, key_result_progress
 from trellis.goals.views.tables import goal_key_results, goal_nodes
 

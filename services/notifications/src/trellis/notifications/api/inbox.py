@@ -9,10 +9,10 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from trellis.contracts.notifications import DigestItem, Subject
-from trellis.core.cursors import Cursor
 from trellis.core.errors import NotFound
-from trellis.core.http import CorrelationId, CurrentActor, DateTime, RequestBody, api_router
-from trellis.core.service import Runtime
+from trellis.core.runtime.cursors import Cursor
+from trellis.core.runtime.http import CorrelationId, CurrentActor, DateTime, RequestBody, api_router
+from trellis.core.runtime.service import Runtime
 from trellis.notifications.application.inbox import InboxCommands
 from trellis.notifications.domain.notification import NOTIFICATION_TYPES, inboxes_of
 from trellis.notifications.projections.inbox import list_inbox, notification_view, unread_count

@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 
 from trellis.contracts import SERVICES, registry_of
 from trellis.contracts.notifications import WEBHOOK_AGGREGATES
-from trellis.core import cursors
-from trellis.core.cursors import Cursor
-from trellis.core.http import CorrelationId, CurrentActor, DateTime, RequestBody, api_router
-from trellis.core.service import Runtime
+from trellis.core.runtime import cursors
+from trellis.core.runtime.cursors import Cursor
+from trellis.core.runtime.http import CorrelationId, CurrentActor, DateTime, RequestBody, api_router
+from trellis.core.runtime.service import Runtime
 from trellis.notifications.application.webhooks import WebhookAdmin, ensure_admin
 
 router = api_router(prefix="/v1/webhooks", tags=["webhooks"])

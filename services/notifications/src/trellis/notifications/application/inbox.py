@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from trellis.core.auth import Actor
 from trellis.core.errors import NotFound
-from trellis.core.repository import Repository
+from trellis.core.runtime.auth import Actor
+from trellis.core.store.repository import Repository
 from trellis.notifications.domain.notification import Notification, inboxes_of
 from trellis.notifications.domain.preferences import Preferences, preferences_id
 from trellis.notifications.projections.inbox import unread_ids

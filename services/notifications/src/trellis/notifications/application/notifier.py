@@ -20,12 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.notifications import DigestItem, Subject
-from trellis.core import deadlines
-from trellis.core.clock import Clock
-from trellis.core.deadlines import Deadline
-from trellis.core.events import EventEnvelope, Metadata
-from trellis.core.repository import Repository
-from trellis.core.tables import deadlines as deadlines_table
+from trellis.core.consuming import deadlines
+from trellis.core.consuming.clock import Clock
+from trellis.core.consuming.deadlines import Deadline
+from trellis.core.store.events import EventEnvelope, Metadata
+from trellis.core.store.repository import Repository
+from trellis.core.store.tables import deadlines as deadlines_table
 from trellis.notifications.domain.notification import (
     Notification,
     digest_id,

@@ -19,13 +19,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts import SERVICES
-from trellis.core.auth import Actor
 from trellis.core.errors import Forbidden, InvalidInput, NotFound
-from trellis.core.event_store import EventStore
-from trellis.core.events import EventEnvelope, utcnow
 from trellis.core.ids import uuid7
-from trellis.core.repository import Repository
-from trellis.core.subjects import Subjects
+from trellis.core.runtime.auth import Actor
+from trellis.core.store.event_store import EventStore
+from trellis.core.store.events import EventEnvelope, utcnow
+from trellis.core.store.repository import Repository
+from trellis.core.store.subjects import Subjects
 from trellis.notifications.domain.subscription import WebhookSubscription, check_patterns, matches
 from trellis.notifications.tables import webhook_attempts, webhook_deliveries
 from trellis.notifications.webhooks import deliveries, subscriptions

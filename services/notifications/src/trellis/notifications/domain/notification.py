@@ -16,9 +16,9 @@ from trellis.contracts.notifications import (
     NotificationRead,
     Subject,
 )
-from trellis.core.aggregate import Aggregate
-from trellis.core.auth import Actor
-from trellis.core.events import DomainEvent
+from trellis.core.runtime.auth import Actor
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 
 # Fixed forever: changing it would let a replayed cause notify everybody again.
 _NAMESPACE = uuid.UUID("5b0c39a4-7f3e-4c8e-9a55-0d1e5c2b6a71")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 from trellis.contracts.notifications import NotificationPreferencesChanged
-from trellis.core.aggregate import Aggregate
 from trellis.core.errors import InvalidInput
-from trellis.core.events import DomainEvent
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 from trellis.notifications.domain.notification import NOTIFICATION_TYPES
 
 _NAMESPACE = uuid.UUID("0f3a6c0e-2b1d-4f57-8a8e-7c4f2d9e1b30")

@@ -23,9 +23,9 @@ from trellis.contracts.notifications import (
     WebhookSubscriptionDisabled,
     WebhookSubscriptionEnabled,
 )
-from trellis.core.aggregate import Aggregate
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 
 DisableReason = Literal["admin", "failing", "endpoint_gone"]
 _PATTERN = re.compile(r"^[A-Za-z0-9_*?\-]+(\.[A-Za-z0-9_*?]+)?$")

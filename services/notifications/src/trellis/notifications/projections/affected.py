@@ -14,8 +14,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts import feedback, goals, onboarding
-from trellis.core.events import RecordedEvent
-from trellis.core.projection import Projection
+from trellis.core.consuming.projection import Projection
+from trellis.core.store.events import RecordedEvent
 from trellis.notifications.application.notifier import Notifier
 from trellis.notifications.facts import StoredFacts
 from trellis.notifications.projections.knowledge import learn

@@ -1,7 +1,7 @@
 """The inbox: every employee's notifications (and the role inboxes), a read view.
 
 A projection of this service's own ``NotificationCreated`` / ``NotificationRead`` events,
-so it can be rebuilt at any time (``trellis.core.replay.rebuild``) without creating or
+so it can be rebuilt at any time (``trellis.core.rebuild.rebuilder.rebuild``) without creating or
 sending anything: what to notify was decided once, by the reactions, when the events were
 appended. Held notifications (the recipient takes a daily digest) are kept, but listed
 only inside their digest.
@@ -17,9 +17,9 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.notifications import NotificationCreated, NotificationRead
-from trellis.core import cursors
-from trellis.core.events import EventEnvelope
-from trellis.core.projection import Projection, on
+from trellis.core.consuming.projection import Projection, on
+from trellis.core.runtime import cursors
+from trellis.core.store.events import EventEnvelope
 from trellis.notifications.tables import inbox_notifications
 
 

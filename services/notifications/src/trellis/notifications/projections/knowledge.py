@@ -30,7 +30,7 @@ from trellis.contracts.goals import (
     GoalUnaligned,
 )
 from trellis.contracts.onboarding import MentorAssigned, OnboardingPlanStarted
-from trellis.core.events import DomainEvent, EventEnvelope
+from trellis.core.store.events import DomainEvent, EventEnvelope
 from trellis.notifications.tables import ntf_goals, ntf_onboarding_plans, ntf_review_assignments
 
 Learner = Callable[[AsyncSession, Any, EventEnvelope], Awaitable[None]]

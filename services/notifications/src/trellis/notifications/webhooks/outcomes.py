@@ -16,9 +16,9 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts.notifications import Subject, WebhookDelivered, WebhookDeliveryFailed
-from trellis.core.event_store import EventStore
-from trellis.core.events import DomainEvent, Metadata, utcnow
-from trellis.core.repository import Repository
+from trellis.core.store.event_store import EventStore
+from trellis.core.store.events import DomainEvent, Metadata, utcnow
+from trellis.core.store.repository import Repository
 from trellis.notifications.application.notifier import ACTOR, Notifier
 from trellis.notifications.domain.notification import role_inbox
 from trellis.notifications.domain.subscription import DisableReason, WebhookSubscription

@@ -23,7 +23,7 @@ from trellis.contracts.notifications import (
     WebhookSubscriptionDisabled,
     WebhookSubscriptionEnabled,
 )
-from trellis.core.events import EventEnvelope, EventRegistry
+from trellis.core.store.events import EventEnvelope, EventRegistry
 from trellis.notifications.tables import webhook_secrets, webhook_subscriptions
 from trellis.notifications.webhooks.signing import new_secret
 

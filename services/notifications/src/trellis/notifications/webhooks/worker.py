@@ -34,8 +34,8 @@ import httpx
 import structlog
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from trellis.core.event_store import EventStore
-from trellis.core.events import utcnow
+from trellis.core.store.event_store import EventStore
+from trellis.core.store.events import utcnow
 from trellis.notifications.application.notifier import Notifier
 from trellis.notifications.settings import NotificationsSettings
 from trellis.notifications.webhooks import deliveries, subscriptions

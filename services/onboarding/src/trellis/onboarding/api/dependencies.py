@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
-from trellis.core.auth import Actor
 from trellis.core.errors import NotFound
-from trellis.core.service import Runtime
+from trellis.core.runtime.auth import Actor
+from trellis.core.runtime.service import Runtime
 from trellis.onboarding.application import Accepted
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.org import OrgCommands

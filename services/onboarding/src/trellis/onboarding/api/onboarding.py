@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Query, status
 
 from trellis.core.errors import NotFound
-from trellis.core.http import CorrelationId, CurrentActor, api_router
+from trellis.core.runtime.http import CorrelationId, CurrentActor, api_router
 from trellis.onboarding.api.dependencies import (
     CommandAnswer,
     Plans,

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import status
 
-from trellis.core.http import CorrelationId, CurrentActor, IfMatch, api_router
+from trellis.core.runtime.http import CorrelationId, CurrentActor, IfMatch, api_router
 from trellis.onboarding.api.dependencies import (
     CommandAnswer,
     Org,

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from trellis.contracts.onboarding import GoalTemplate, MilestoneTemplate
-from trellis.core.http import Date, Id, RequestBody
+from trellis.core.runtime.http import Date, Id, RequestBody
 from trellis.onboarding.application.plans import PlanSpec
 
 Name = Annotated[str, Field(min_length=1, max_length=300)]

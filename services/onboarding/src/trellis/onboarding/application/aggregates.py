@@ -8,8 +8,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.errors import NotFound
-from trellis.core.event_store import EventStore
-from trellis.core.repository import Repository
+from trellis.core.store.event_store import EventStore
+from trellis.core.store.repository import Repository
 from trellis.onboarding.domain.employee import Employee
 from trellis.onboarding.domain.ids import employee_stream_id, plan_id_of
 from trellis.onboarding.domain.plan import OnboardingPlan

@@ -1,4 +1,4 @@
-"""Missed milestones, through the core's deadlines (``trellis.core.deadlines``).
+"""Missed milestones, through the core's deadlines (``trellis.core.consuming.deadlines``).
 
 Every open milestone has one deadline, armed in the transaction that gives it its due
 date (the plan started, the milestone rescheduled) and removed in the one that makes it
@@ -19,9 +19,9 @@ import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core import deadlines
-from trellis.core.deadlines import Deadline
-from trellis.core.events import Metadata
+from trellis.core.consuming import deadlines
+from trellis.core.consuming.deadlines import Deadline
+from trellis.core.store.events import Metadata
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.domain.calendar import missed_at, today
 from trellis.onboarding.domain.plan import Milestone, OnboardingPlan

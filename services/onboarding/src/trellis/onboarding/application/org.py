@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core.auth import Actor
 from trellis.core.errors import ConcurrencyError
+from trellis.core.runtime.auth import Actor
 from trellis.onboarding.application import Accepted, roster
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.plans import PlanCommands, PlanSpec

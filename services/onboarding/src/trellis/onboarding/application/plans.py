@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts.onboarding import MilestoneTemplate
-from trellis.core.auth import Actor
-from trellis.core.clock import Clock
+from trellis.core.consuming.clock import Clock
 from trellis.core.errors import InvalidInput
+from trellis.core.runtime.auth import Actor
 from trellis.onboarding.application import Accepted
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.missed_milestones import arm, disarm

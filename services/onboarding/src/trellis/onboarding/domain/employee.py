@@ -19,9 +19,9 @@ from trellis.contracts.onboarding import (
     EmployeeTeamChanged,
     EmployeeTitleChanged,
 )
-from trellis.core.aggregate import Aggregate
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 
 if TYPE_CHECKING:
     from trellis.onboarding.domain.team import Team

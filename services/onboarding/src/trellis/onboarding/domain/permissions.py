@@ -9,8 +9,8 @@
 
 from __future__ import annotations
 
-from trellis.core.auth import Actor
 from trellis.core.errors import Forbidden
+from trellis.core.runtime.auth import Actor
 from trellis.onboarding.domain.plan import Milestone
 
 

@@ -34,9 +34,9 @@ from trellis.contracts.onboarding import (
     PlannedGoal,
     PlannedMilestone,
 )
-from trellis.core.aggregate import Aggregate
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 from trellis.onboarding.domain.calendar import quarter_of
 from trellis.onboarding.domain.ids import planned_goal_id
 from trellis.onboarding.domain.template import checked_milestones

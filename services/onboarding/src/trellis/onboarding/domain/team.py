@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from trellis.contracts.onboarding import TeamCreated, TeamLeadAssigned, TeamMoved, TeamRenamed
-from trellis.core.aggregate import Aggregate
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 from trellis.onboarding.domain.employee import Offboarded
 
 if TYPE_CHECKING:

@@ -14,9 +14,9 @@ from trellis.contracts.onboarding import (
     OnboardingTemplateRetired,
     OnboardingTemplateRevised,
 )
-from trellis.core.aggregate import Aggregate
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
-from trellis.core.events import DomainEvent
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.events import DomainEvent
 from trellis.onboarding.domain.ids import checked_id
 
 MAX_MILESTONES = 100

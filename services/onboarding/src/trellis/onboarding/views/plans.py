@@ -23,8 +23,8 @@ from trellis.contracts.onboarding import (
     OnboardingTemplateRetired,
     OnboardingTemplateRevised,
 )
-from trellis.core.events import EventEnvelope
-from trellis.core.projection import Projection, on
+from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.events import EventEnvelope
 from trellis.onboarding.views.tables import plan_milestones, plan_summaries, template_summaries
 
 

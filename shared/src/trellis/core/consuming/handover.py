@@ -26,17 +26,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core.events import EventEnvelope, utcnow
-from trellis.core.tables import (
+from trellis.core.store.events import EventEnvelope, utcnow
+from trellis.core.store.tables import (
     consumer_failures,
     dead_letters,
     projection_rebuilds,
     projection_watermarks,
 )
-from trellis.core.tables import events as events_table
+from trellis.core.store.tables import events as events_table
 
 if TYPE_CHECKING:
-    from trellis.core.shadow import ShadowTables
+    from trellis.core.rebuild.shadow import ShadowTables
 
 GLOBAL_POSITION = "global_position"  # the source service's event store order
 STREAM_SEQUENCE = "stream_sequence"  # the source stream's sequence

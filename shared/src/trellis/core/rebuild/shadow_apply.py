@@ -21,12 +21,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core.event_sources import SourceEvent
-from trellis.core.events import utcnow
-from trellis.core.projection import Projection
-from trellis.core.shadow import ShadowTables
-from trellis.core.subjects import Subjects
-from trellis.core.undecodable import Undecodable
+from trellis.core.consuming.projection import Projection
+from trellis.core.consuming.undecodable import Undecodable
+from trellis.core.rebuild.event_sources import SourceEvent
+from trellis.core.rebuild.shadow import ShadowTables
+from trellis.core.store.events import utcnow
+from trellis.core.store.subjects import Subjects
 
 log = structlog.get_logger("trellis.replay")
 

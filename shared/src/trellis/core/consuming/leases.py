@@ -45,8 +45,8 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core.events import utcnow
-from trellis.core.tables import consumer_leases
+from trellis.core.store.events import utcnow
+from trellis.core.store.tables import consumer_leases
 
 log = structlog.get_logger("trellis.leases")
 

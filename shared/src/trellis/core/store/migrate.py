@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def _core_location() -> Path:
-    return Path(str(resources.files("trellis.core") / "migrations"))
+    return Path(str(resources.files("trellis.core.store") / "migrations"))
 
 
 async def migrate(engine: AsyncEngine, *extra_version_locations: Path, schema: str | None = None) -> None:

@@ -64,16 +64,16 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.core.consuming.handover import GLOBAL_POSITION, Watermark, current_watermark
+from trellis.core.consuming.leases import LeaseLost, Leases, Slot
+from trellis.core.consuming.projection import Projection
+from trellis.core.consuming.undecodable import Undecodable
 from trellis.core.errors import MalformedEvent
-from trellis.core.events import EventEnvelope, EventRegistry, RecordedEvent, utcnow
-from trellis.core.handover import GLOBAL_POSITION, Watermark, current_watermark
-from trellis.core.leases import LeaseLost, Leases, Slot
-from trellis.core.messaging import ConsumerSpec, ensure_consumer
-from trellis.core.outbox import JetStreamProvider
-from trellis.core.projection import Projection
-from trellis.core.subjects import Subjects
-from trellis.core.tables import consumer_failures, dead_letters, processed_events
-from trellis.core.undecodable import Undecodable
+from trellis.core.messaging.jetstream import ConsumerSpec, ensure_consumer
+from trellis.core.messaging.outbox import JetStreamProvider
+from trellis.core.store.events import EventEnvelope, EventRegistry, RecordedEvent, utcnow
+from trellis.core.store.subjects import Subjects
+from trellis.core.store.tables import consumer_failures, dead_letters, processed_events
 
 log = structlog.get_logger("trellis.consumer")
 

@@ -34,10 +34,10 @@ import structlog
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core.clock import Clock, SystemClock
+from trellis.core.consuming.clock import Clock, SystemClock
 from trellis.core.errors import ConcurrencyError
-from trellis.core.events import utcnow
-from trellis.core.tables import deadlines as deadlines_table
+from trellis.core.store.events import utcnow
+from trellis.core.store.tables import deadlines as deadlines_table
 
 log = structlog.get_logger("trellis.deadlines")
 

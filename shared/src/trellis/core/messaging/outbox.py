@@ -46,8 +46,7 @@ from nats.js.errors import APIError, NotFoundError
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core.events import utcnow
-from trellis.core.outbox_parked import (
+from trellis.core.messaging.outbox_parked import (
     PERMANENT_API_ERRORS,
     any_parked,
     behind_parked,
@@ -55,7 +54,8 @@ from trellis.core.outbox_parked import (
     park,
     unpublishable,
 )
-from trellis.core.tables import outbox
+from trellis.core.store.events import utcnow
+from trellis.core.store.tables import outbox
 
 log = structlog.get_logger("trellis.outbox")
 

@@ -27,32 +27,31 @@ from nats.js.errors import NotFoundError
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from trellis import contracts
-from trellis.core.aggregate import Aggregate
-from trellis.core.asyncapi import asyncapi_document
-from trellis.core.auth import TokenVerifier
-from trellis.core.clock import Clock, SystemClock, TestClock
-from trellis.core.consumer import ConsumerRunner, RetryPolicy
-from trellis.core.database import create_engine, session_factory
-from trellis.core.deadlines import DeadlineScheduler
-from trellis.core.deadlines import Handler as DeadlineHandler
-from trellis.core.event_store import EventStore
-from trellis.core.events import EventRegistry
-from trellis.core.http import CorrelationMiddleware, install_error_handlers
-from trellis.core.leases import Leases, PartitionCoordinator, instance_id
-from trellis.core.messaging import (
+from trellis.core.consuming.clock import Clock, SystemClock, TestClock
+from trellis.core.consuming.consumer import ConsumerRunner, RetryPolicy
+from trellis.core.consuming.deadlines import DeadlineScheduler
+from trellis.core.consuming.deadlines import Handler as DeadlineHandler
+from trellis.core.consuming.leases import Leases, PartitionCoordinator, instance_id
+from trellis.core.consuming.projection import Projection
+from trellis.core.messaging.asyncapi import asyncapi_document
+from trellis.core.messaging.jetstream import (
     JetStreams,
     StreamSpec,
     connect_when_available,
     ensure_stream,
     stream_partitions,
 )
-from trellis.core.migrate import migrate
-from trellis.core.openapi import install_openapi
-from trellis.core.outbox import OutboxRelay
-from trellis.core.projection import Projection
-from trellis.core.settings import ServiceSettings
-from trellis.core.subjects import Subjects
+from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.runtime.auth import TokenVerifier
+from trellis.core.runtime.http import CorrelationMiddleware, install_error_handlers
+from trellis.core.runtime.openapi import install_openapi
+from trellis.core.runtime.settings import ServiceSettings
+from trellis.core.store.aggregate import Aggregate
+from trellis.core.store.database import create_engine, session_factory
+from trellis.core.store.event_store import EventStore
+from trellis.core.store.events import EventRegistry
+from trellis.core.store.migrate import migrate
+from trellis.core.store.subjects import Subjects
 
 log = structlog.get_logger("trellis.service")
 
@@ -79,6 +78,9 @@ class ServiceDefinition:
     # version (``trellis events history``); optional: it otherwise looks among the
     # ``Aggregate`` subclasses the service has imported
     aggregates: Mapping[str, type[Aggregate]] = field(default_factory=dict)
+    # the registry of another service's stream (``trellis.contracts.registry_of``): the core
+    # knows no service's events, each service hands it the contracts it consumes
+    contracts: Callable[[str], EventRegistry] | None = None
 
 
 class Runtime:
@@ -166,7 +168,9 @@ class Runtime:
         """The registry that decodes ``service``'s stream (this service's own, or a contract)."""
         if service == self.definition.name:
             return self.definition.registry
-        return contracts.registry_of(service)
+        if self.definition.contracts is None:
+            raise KeyError(f"{self.definition.name} was given no contracts to read {service!r}'s stream")
+        return self.definition.contracts(service)
 
     async def start(self) -> None:
         """Migrate, start the deadline scheduler, then connect to NATS in the background:
@@ -402,7 +406,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
         )
 
     if settings.test_clock:
-        from trellis.core.test_clock import router as test_clock_router
+        from trellis.core.runtime.clock_api import router as test_clock_router
 
         app.include_router(test_clock_router)
     for router in definition.routers():

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Table, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core.events import DomainEvent, EventEnvelope, RecordedEvent
+from trellis.core.store.events import DomainEvent, EventEnvelope, RecordedEvent
 
 Handler = Callable[[Any, AsyncSession, Any, EventEnvelope], Awaitable[None]]
 

@@ -17,9 +17,9 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from trellis.core.clock import TestClock
+from trellis.core.consuming.clock import TestClock
 from trellis.core.errors import Forbidden, InvalidInput
-from trellis.core.http import CurrentActor, api_router
+from trellis.core.runtime.http import CurrentActor, api_router
 
 router = api_router(prefix="/v1/test-clock", tags=["testing"])
 

@@ -44,18 +44,18 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from trellis.core.database import session_factory
-from trellis.core.event_sources import EventSource
-from trellis.core.event_store import EventStore
-from trellis.core.events import utcnow
-from trellis.core.handover import GLOBAL_POSITION, lock_projection, settle
+from trellis.core.consuming.handover import GLOBAL_POSITION, lock_projection, settle
+from trellis.core.consuming.projection import Projection
 from trellis.core.ids import uuid7
-from trellis.core.projection import Projection
-from trellis.core.shadow import ShadowTables, TableDiff
-from trellis.core.shadow_apply import ShadowApplier
-from trellis.core.subjects import Subjects
-from trellis.core.tables import events as events_table
-from trellis.core.tables import processed_events, projection_rebuilds
+from trellis.core.rebuild.event_sources import EventSource
+from trellis.core.rebuild.shadow import ShadowTables, TableDiff
+from trellis.core.rebuild.shadow_apply import ShadowApplier
+from trellis.core.store.database import session_factory
+from trellis.core.store.event_store import EventStore
+from trellis.core.store.events import utcnow
+from trellis.core.store.subjects import Subjects
+from trellis.core.store.tables import events as events_table
+from trellis.core.store.tables import processed_events, projection_rebuilds
 
 log = structlog.get_logger("trellis.replay")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar, Self
 
-from trellis.core.events import DomainEvent
+from trellis.core.store.events import DomainEvent
 
 
 class Aggregate:

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from trellis.core.embedded import EmbeddedNats
+from trellis.core.runtime.embedded import EmbeddedNats
 
 
 def docker_available() -> bool:
@@ -175,8 +175,8 @@ class StreamWriter:
     async def emit(
         self, aggregate_id: str, *events: Any, actor_id: str = "test", tenant_id: str = ""
     ) -> None:
-        from trellis.core.events import EventEnvelope
-        from trellis.core.messaging import StreamSpec, ensure_stream
+        from trellis.core.messaging.jetstream import StreamSpec, ensure_stream
+        from trellis.core.store.events import EventEnvelope
 
         await ensure_stream(
             self.js,

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.core import strict_json
 from trellis.core.errors import ConcurrencyError, ContractViolation, MalformedEvent
-from trellis.core.events import (
+from trellis.core.store.events import (
     DomainEvent,
     EventEnvelope,
     EventRegistry,
@@ -46,9 +46,9 @@ from trellis.core.events import (
     RecordedEvent,
     utcnow,
 )
-from trellis.core.subjects import Subjects
-from trellis.core.tables import events as events_table
-from trellis.core.tables import outbox as outbox_table
+from trellis.core.store.subjects import Subjects
+from trellis.core.store.tables import events as events_table
+from trellis.core.store.tables import outbox as outbox_table
 
 # NATS refuses a message over its max_payload (1 MiB by default); an event is capped well
 # under it, so the envelope and headers always fit.

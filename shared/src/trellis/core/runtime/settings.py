@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from trellis.core.database import is_sqlite
+from trellis.core.store.database import is_sqlite
 
 DEV_JWT_SECRET = "trellis-dev-secret-change-me-in-production"
 EMBEDDED_NATS_URL = "nats://127.0.0.1:14222"

@@ -30,7 +30,7 @@ import structlog
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core.tables import events, outbox
+from trellis.core.store.tables import events, outbox
 
 log = structlog.get_logger("trellis.outbox")
 

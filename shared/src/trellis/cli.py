@@ -24,9 +24,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from trellis.core.auth import ROLES, mint_token
-from trellis.core.embedded import EmbeddedNats, port_open
-from trellis.core.settings import DEV_JWT_SECRET, EMBEDDED_NATS_URL, DevelopmentValueRefused
+from trellis.core.runtime.auth import ROLES, mint_token
+from trellis.core.runtime.embedded import EmbeddedNats, port_open
+from trellis.core.runtime.settings import DEV_JWT_SECRET, EMBEDDED_NATS_URL, DevelopmentValueRefused
 from trellis.ops.cli import register as register_ops_commands
 
 app = typer.Typer(help="Trellis: run, serve and develop; operate a running system.", no_args_is_help=True)
@@ -46,8 +46,8 @@ def serve(service: Annotated[str, typer.Argument(help="goals, feedback, onboardi
     """Run one service (HTTP API, outbox relay and consumers) with settings from the environment."""
     import uvicorn
 
-    from trellis.core.logging import configure_logging
-    from trellis.core.service import create_app, tune_gc
+    from trellis.core.runtime.logging import configure_logging
+    from trellis.core.runtime.service import create_app, tune_gc
 
     eps = service_definitions()
     if service not in eps:
@@ -79,8 +79,8 @@ def migrate(service: Annotated[str, typer.Argument(help="goals, feedback, onboar
     """
     import asyncio
 
-    from trellis.core.database import create_engine
-    from trellis.core.migrate import migrate as upgrade
+    from trellis.core.store.database import create_engine
+    from trellis.core.store.migrate import migrate as upgrade
 
     eps = service_definitions()
     if service not in eps:
@@ -124,7 +124,7 @@ def up(
             env[f"{prefix}EMBEDDED"] = "true"  # development values (the dev secret) may run here
             settings = definition.settings(data_dir=data_dir, nats_url=nats.url)
             url = f"http://{settings.http_host}:{settings.http_port}"
-            proc = subprocess.Popen([sys.executable, "-m", "trellis.core.cli", "serve", name], env=env)
+            proc = subprocess.Popen([sys.executable, "-m", "trellis.cli", "serve", name], env=env)
             children.append((name, proc, url))
         _wait_until_up(children)
         _print_summary(children)

@@ -16,8 +16,8 @@ from typing import Any
 import jwt
 
 from trellis.core.errors import Unauthenticated
-from trellis.core.events import Metadata
-from trellis.core.subjects import check_token
+from trellis.core.store.events import Metadata
+from trellis.core.store.subjects import check_token
 
 ROLES = frozenset({"admin", "hr", "manager", "employee"})
 MAX_CLAIM_LENGTH = 64  # a tenant or employee id, as everywhere else
