@@ -26,6 +26,7 @@ from nats.aio.client import Client as NATS
 from sqlalchemy import text
 
 from trellis import contracts
+from trellis.core.admission import install_admission
 from trellis.core.aggregate import Aggregate
 from trellis.core.asyncapi import asyncapi_document
 from trellis.core.auth import TokenVerifier
@@ -325,6 +326,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
     )
+    app.state.admission = admission = install_admission(app, settings, app.state.token_verifier)
     app.add_middleware(CorrelationMiddleware)
     install_error_handlers(app)
 
@@ -332,13 +334,18 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": definition.name}
 
-    @app.get("/ready", tags=["operations"], summary="Readiness: database and NATS reachable")
+    @app.get("/ready", tags=["operations"], summary="Readiness: database reachable, not overloaded")
     async def ready() -> JSONResponse:
         checks = await runtime.readiness()
+        checks["load"] = admission.load()
         # NATS being down does not make the service unready: commands still commit and
-        # the outbox catches up. Only the database is essential.
+        # the outbox catches up. Only the database is essential. An overloaded instance
+        # is unready so that a load balancer sends new requests to the others.
         ok = checks["database"] == "ok"
-        return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks}, 200 if ok else 503)
+        status = "ok" if ok else "degraded"
+        if ok and admission.overloaded:
+            ok, status = False, "overloaded"
+        return JSONResponse({"status": status, "checks": checks}, 200 if ok else 503)
 
     @app.get("/v1/event-schemas", tags=["events"], summary="JSON Schema of every event type")
     async def event_schemas() -> dict[str, Any]:
