@@ -19,6 +19,7 @@ import uvicorn
 from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
+from trellis.core.admission import Admission
 from trellis.core.auth import mint_token
 from trellis.core.embedded import free_port
 from trellis.core.service import Runtime, create_app
@@ -297,3 +298,27 @@ async def test_a_body_within_the_limit_still_works(sqlite_database: Database, st
 
     chunked = await service.client.post("/v1/goals", content=chunks(), headers=JSON | auth())
     assert chunked.status_code == 201, chunked.text
+
+
+def test_the_commands_bound_shrinks_while_commands_are_slow_and_grows_back_when_they_are_fast() -> None:
+    now = [0.0]
+    admission = Admission(
+        max_commands=64, max_reads=0, retry_after=1, latency_target=0.1, clock=lambda: now[0]
+    )
+    for _ in range(10):  # a slow burst within one target interval counts once
+        admission.command_done(0.5)
+    assert int(admission.command_bound) == 57
+    for _ in range(40):
+        now[0] += 0.1
+        admission.command_done(0.5)
+    assert admission.command_bound == 2  # the floor
+    admission.commands = 2
+    assert admission.commands_full and admission.overloaded
+
+    for _ in range(200):
+        admission.command_done(0.01)
+    assert 15 < admission.command_bound < 25  # about +1 per round of commands
+    assert not admission.commands_full
+    for _ in range(10_000):
+        admission.command_done(0.01)
+    assert admission.command_bound == 64  # the ceiling

@@ -200,7 +200,16 @@ class TenantRates:
 
 
 class Admission:
-    """The bounds, the requests in flight and the recent refusals of one service process."""
+    """The bounds, the requests in flight and the recent refusals of one service process.
+
+    The commands' bound adapts (additive increase, multiplicative decrease, as TCP does):
+    a fixed count cannot hold latency, since the commands a process serves in a second
+    vary with the machine and its neighbours (the same bound that keeps commands under
+    100 ms on an idle machine let them wait seconds on a starved one). Each command that
+    took longer than ``latency_target`` lowers the bound by a tenth (at most once per
+    ``latency_target``, so one slow burst counts once); each faster one raises it by
+    ``1/bound`` (about one per round of commands), up to ``max_commands``.
+    """
 
     def __init__(
         self,
@@ -208,10 +217,16 @@ class Admission:
         max_commands: int,
         max_reads: int,
         retry_after: int,
+        latency_target: float = 0.0,
+        min_commands: int = 2,
         tenant_rates: TenantRates | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_commands = max_commands  # 0: unbounded
+        self.latency_target = latency_target  # 0: the bound stays at max_commands
+        self.min_commands = min(min_commands, max_commands)
+        self.command_bound = float(max_commands)
+        self._last_decrease = -math.inf
         self.max_reads = max_reads  # 0: unbounded
         self.retry_after = retry_after
         self.tenant_rates = tenant_rates
@@ -226,7 +241,7 @@ class Admission:
     @property
     def overloaded(self) -> bool:
         """At a bound now, or refused a request for it within the last second."""
-        at_bound = (0 < self.max_commands <= self.commands) or (0 < self.max_reads <= self.reads)
+        at_bound = self.commands_full or (0 < self.max_reads <= self.reads)
         return at_bound or self.clock() - self._last_refusal < OVERLOAD_MEMORY
 
     def load(self) -> dict[str, Any]:
@@ -234,11 +249,28 @@ class Admission:
         return {
             "status": "overloaded" if self.overloaded else "ok",
             "commands_in_flight": self.commands,
+            "command_bound": int(self.command_bound),
             "max_commands_in_flight": self.max_commands,
             "reads_in_flight": self.reads,
             "max_reads_in_flight": self.max_reads,
             "refused": self.refused,
         }
+
+    @property
+    def commands_full(self) -> bool:
+        return self.max_commands > 0 and self.commands >= int(self.command_bound)
+
+    def command_done(self, seconds: float) -> None:
+        """Adapt the commands' bound to how long a command just took."""
+        if not self.latency_target or not self.max_commands:
+            return
+        if seconds > self.latency_target:
+            now = self.clock()
+            if now - self._last_decrease >= self.latency_target:
+                self.command_bound = max(float(self.min_commands), self.command_bound * 0.9)
+                self._last_decrease = now
+        else:
+            self.command_bound = min(float(self.max_commands), self.command_bound + 1 / self.command_bound)
 
     def note_refusal(self, kind: str) -> None:
         now = self.clock()
@@ -264,8 +296,8 @@ class AdmissionControl:
             return
         admission = self.admission
         if scope["method"] in COMMAND_METHODS:
-            if 0 < admission.max_commands <= admission.commands:
-                await self._overloaded(send, "commands", admission.max_commands)
+            if admission.commands_full:
+                await self._overloaded(send, "commands", admission.commands)
                 return
             rates = admission.tenant_rates
             tenant = rates.tenant_of(scope) if rates is not None else None
@@ -282,10 +314,12 @@ class AdmissionControl:
                     )
                     return
             admission.commands += 1
+            started = time.perf_counter()
             try:
                 await self.app(scope, receive, send)
             finally:
                 admission.commands -= 1
+                admission.command_done(time.perf_counter() - started)
             return
         if 0 < admission.max_reads <= admission.reads:
             await self._overloaded(send, "reads", admission.max_reads)
@@ -319,6 +353,7 @@ def install_admission(app: Any, settings: Any, verifier: TokenVerifier) -> Admis
         max_commands=settings.max_commands_in_flight,
         max_reads=settings.max_reads_in_flight,
         retry_after=settings.overload_retry_after,
+        latency_target=settings.command_latency_target,
         tenant_rates=rates,
     )
     # Added last, the body limit runs first: a huge body is refused before it is counted in flight.
