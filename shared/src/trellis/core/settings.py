@@ -63,7 +63,7 @@ class ServiceSettings(BaseSettings):
     # commands take about command_latency_target seconds (0: a fixed bound); see
     # bench/overload.py for what it holds at twice the saturating rate.
     max_commands_in_flight: int = Field(default=64, ge=0)
-    command_latency_target: float = Field(default=0.1, ge=0)
+    command_latency_target: float = Field(default=0.05, ge=0)
     max_reads_in_flight: int = Field(default=256, ge=0)  # GETs; cheaper, but they share the loop
     overload_retry_after: int = Field(default=1, ge=0)  # seconds, the 503's Retry-After
     # Commands a second per tenant (a token bucket, bursts of tenant_command_burst, 0: one
