@@ -103,7 +103,7 @@ class Phase:
     """What an open-loop phase saw."""
 
     offered: float
-    seconds: float = 0.0
+    seconds: float = 0.0  # from the first command's scheduled time to the last answer
     accepted: list[float] = field(default_factory=list)  # ms, from each command's scheduled time
     refused: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
@@ -247,8 +247,8 @@ async def open_loop(
         if delay > 0:
             await asyncio.sleep(delay)
         pending.append(asyncio.create_task(one(i, scheduled)))
-    phase.seconds = time.perf_counter() - start
     await asyncio.gather(*pending)
+    phase.seconds = time.perf_counter() - start  # to the last answer: the rate served
     probing.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await probing
