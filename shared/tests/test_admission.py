@@ -305,11 +305,19 @@ def test_the_commands_bound_shrinks_while_commands_are_slow_and_grows_back_when_
     admission = Admission(
         max_commands=64, max_reads=0, retry_after=1, latency_target=0.1, clock=lambda: now[0]
     )
+    admission.commands = 3  # slow with few in flight: not the queue's doing
+    for _ in range(10):
+        now[0] += 0.1
+        admission.command_done(0.5)
+    assert admission.command_bound == 64
+
+    admission.commands = 40
     for _ in range(10):  # a slow burst within one target interval counts once
         admission.command_done(0.5)
     assert int(admission.command_bound) == 57
     for _ in range(40):
         now[0] += 0.1
+        admission.commands = int(admission.command_bound)
         admission.command_done(0.5)
     assert admission.command_bound == 2  # the floor
     admission.commands = 2

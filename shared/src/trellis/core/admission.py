@@ -206,9 +206,11 @@ class Admission:
     a fixed count cannot hold latency, since the commands a process serves in a second
     vary with the machine and its neighbours (the same bound that keeps commands under
     100 ms on an idle machine let them wait seconds on a starved one). Each command that
-    took longer than ``latency_target`` lowers the bound by a tenth (at most once per
-    ``latency_target``, so one slow burst counts once); each faster one raises it by
-    ``1/bound`` (about one per round of commands), up to ``max_commands``.
+    took longer than ``latency_target`` while at least half the bound was in flight lowers
+    the bound by a tenth (at most once per ``latency_target``, so one slow burst counts
+    once); each faster one raises it by ``1/bound`` (about one per round of commands), up
+    to ``max_commands``. A slow command with few others in flight was not slowed by the
+    queue the bound shortens (a slow database, a big command): it leaves the bound alone.
     """
 
     def __init__(
@@ -261,10 +263,13 @@ class Admission:
         return self.max_commands > 0 and self.commands >= int(self.command_bound)
 
     def command_done(self, seconds: float) -> None:
-        """Adapt the commands' bound to how long a command just took."""
+        """Adapt the commands' bound to how long a command just took (it has left
+        ``commands`` already)."""
         if not self.latency_target or not self.max_commands:
             return
         if seconds > self.latency_target:
+            if self.commands + 1 < self.command_bound / 2:
+                return
             now = self.clock()
             if now - self._last_decrease >= self.latency_target:
                 self.command_bound = max(float(self.min_commands), self.command_bound * 0.9)
