@@ -42,6 +42,7 @@ from trellis.core.messaging.jetstream import (
     stream_partitions,
 )
 from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.runtime.admission import install_admission
 from trellis.core.runtime.auth import TokenVerifier
 from trellis.core.runtime.http import CorrelationMiddleware, install_error_handlers
 from trellis.core.runtime.openapi import install_openapi
@@ -314,8 +315,8 @@ class Runtime:
 
 
 class Readiness(BaseModel):
-    status: Literal["ok", "degraded"]
-    checks: dict[str, str] = Field(description="`database` and `nats`: `ok` or what is wrong")
+    status: Literal["ok", "degraded", "overloaded"]
+    checks: dict[str, str] = Field(description="`database`, `nats` and `load`: `ok` or what is wrong")
 
 
 def tune_gc() -> None:
@@ -358,6 +359,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
     )
+    app.state.admission = admission = install_admission(app, settings, app.state.token_verifier)
     app.add_middleware(CorrelationMiddleware)
     install_error_handlers(app)
 
@@ -368,16 +370,23 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     @app.get(
         "/ready",
         tags=["operations"],
-        summary="Readiness: database and NATS reachable",
+        summary="Readiness: database reachable, not overloaded",
         response_model=Readiness,
-        responses={503: {"model": Readiness, "description": "degraded: the database is not reachable"}},
+        responses={
+            503: {"model": Readiness, "description": "degraded (the database is not reachable) or overloaded"}
+        },
     )
     async def ready() -> JSONResponse:
         checks = await runtime.readiness()
+        checks["load"] = admission.load()
         # NATS being down does not make the service unready: commands still commit and
-        # the outbox catches up. Only the database is essential.
+        # the outbox catches up. Only the database is essential. An overloaded instance
+        # is unready so that a load balancer sends new requests to the others.
         ok = checks["database"] == "ok"
-        return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks}, 200 if ok else 503)
+        status = "ok" if ok else "degraded"
+        if ok and admission.overloaded:
+            ok, status = False, "overloaded"
+        return JSONResponse({"status": status, "checks": checks}, 200 if ok else 503)
 
     @app.get("/v1/event-schemas", tags=["events"], summary="JSON Schema of every event type")
     async def event_schemas() -> dict[str, Any]:

@@ -67,6 +67,20 @@ class ServiceSettings(BaseSettings):
     run_deadlines: bool = True
     run_workers: bool = True  # the service's own loops (ServiceDefinition.workers)
     shutdown_grace: float = 10.0  # seconds to finish in-flight batches and flush the outbox
+    # Admission (core/admission.py): refused at once, before parsing or authentication.
+    max_body_bytes: int = Field(default=1_048_576, ge=1)  # larger bodies: 413
+    # Commands (POST/PUT/PATCH/DELETE) in flight at once; more: 503 with Retry-After, and
+    # /ready reports overload. 0: unbounded. The bound adapts below this ceiling so that
+    # commands take about command_latency_target seconds (0: a fixed bound); see
+    # bench/overload.py for what it holds at twice the saturating rate.
+    max_commands_in_flight: int = Field(default=64, ge=0)
+    command_latency_target: float = Field(default=0.05, ge=0)
+    max_reads_in_flight: int = Field(default=256, ge=0)  # GETs; cheaper, but they share the loop
+    overload_retry_after: int = Field(default=1, ge=0)  # seconds, the 503's Retry-After
+    # Commands a second per tenant (a token bucket, bursts of tenant_command_burst, 0: one
+    # second's worth); more: 429 with Retry-After. 0: no per-tenant limit.
+    tenant_command_rate: float = Field(default=0.0, ge=0)
+    tenant_command_burst: float = Field(default=0.0, ge=0)
     # Never in production: a clock an admin can move over HTTP (POST /v1/test-clock), for
     # trying deadlines out (a milestone missed, a check-in missed) without waiting days. It
     # is one clock for the whole process, so every tenant's time moves: refused outside the
