@@ -136,7 +136,7 @@ class OpsSystem:
         return int((await self.js.stream_info(self.subjects.stream(service))).state.messages)
 
     async def settled(self, service: str = "goals") -> None:
-        """The service's outbox is published and its alignment tree caught up with its stream."""
+        """The service's outbox is published and every consumer of its stream has caught up."""
         runtime = self.runtimes[service]
 
         async def caught_up() -> bool:
@@ -151,11 +151,16 @@ class OpsSystem:
                 ).scalar_one()
             if left or (await self.stream_messages(service)) < head:
                 return False
-            for runner in runtime.runners:
-                spec = runner.spec()
-                info = await self.js.consumer_info(spec.stream, spec.durable)
-                if info.num_pending or info.num_ack_pending:
-                    return False
+            stream = runtime.subjects.stream(service)
+            # every consumer of this stream, whichever service runs it (notifications follows goals)
+            for other in self.runtimes.values():
+                for runner in other.runners:
+                    spec = runner.spec()
+                    if spec.stream != stream:
+                        continue
+                    info = await self.js.consumer_info(spec.stream, spec.durable)
+                    if info.num_pending or info.num_ack_pending:
+                        return False
             return True
 
         await eventually(caught_up, timeout=20)
