@@ -103,7 +103,7 @@ class DeadlineScheduler:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker,
+        sessions: async_sessionmaker[AsyncSession],
         clock: Clock | None = None,
         batch_size: int = 200,
         poll_interval: float = 5.0,

@@ -39,9 +39,11 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import structlog
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -63,7 +65,7 @@ class LeaseLost(Exception):
 class Leases:
     """Named leases, each held by at most one holder until it expires unless renewed."""
 
-    def __init__(self, sessions: async_sessionmaker, *, holder: str, ttl: float) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, holder: str, ttl: float) -> None:
         self.sessions = sessions
         self.holder = holder
         self.ttl = dt.timedelta(seconds=ttl)
@@ -72,11 +74,14 @@ class Leases:
         """Take ``name`` if it is free, expired or already ours (then it is renewed)."""
         now = utcnow()
         async with self.sessions() as session, session.begin():
-            taken = await session.execute(
-                update(consumer_leases)
-                .where(consumer_leases.c.name == name)
-                .where((consumer_leases.c.holder == self.holder) | (consumer_leases.c.expires_at < now))
-                .values(holder=self.holder, expires_at=now + self.ttl, acquired_at=now)
+            taken = cast(
+                "CursorResult[Any]",
+                await session.execute(
+                    update(consumer_leases)
+                    .where(consumer_leases.c.name == name)
+                    .where((consumer_leases.c.holder == self.holder) | (consumer_leases.c.expires_at < now))
+                    .values(holder=self.holder, expires_at=now + self.ttl, acquired_at=now)
+                ),
             )
             if taken.rowcount:
                 return True

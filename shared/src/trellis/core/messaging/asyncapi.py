@@ -41,7 +41,7 @@ VERSION_GAPS = (
 
 def _schema(model: type[Any], schemas: dict[str, Any]) -> dict[str, Any]:
     """``model``'s JSON Schema with its definitions hoisted into ``schemas``."""
-    schema = model.model_json_schema(ref_template=_REF)
+    schema: dict[str, Any] = model.model_json_schema(ref_template=_REF)
     schemas.update(schema.pop("$defs", {}))
     return schema
 

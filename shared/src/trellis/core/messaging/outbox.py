@@ -68,7 +68,7 @@ class OutboxRelay:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker,
+        sessions: async_sessionmaker[AsyncSession],
         jetstream: JetStreamProvider,
         stream: str,
         batch_size: int = 500,

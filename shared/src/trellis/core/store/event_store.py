@@ -65,7 +65,7 @@ class EventStore:
         *,
         service: str,
         registry: EventRegistry,
-        sessions: async_sessionmaker,
+        sessions: async_sessionmaker[AsyncSession],
         subjects: Subjects,
         cache_size: int = 10_000,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
