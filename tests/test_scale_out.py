@@ -13,7 +13,7 @@ brought back. At the end:
 - every webhook delivery arrived, and no event was delivered under two webhook-ids.
 
 The figures (commands, events, time to recover after each kill) are printed; the
-README quotes them.
+deployment docs (docs/deployment.md) quote them.
 """
 
 from __future__ import annotations

@@ -2,5 +2,5 @@
 
 They work on every installed service (the ``trellis.services`` entry points), against the
 embedded run by default and against production with flags or the services' own
-environment. See ``README.md`` in this folder.
+environment. See ``docs/operations.md`` at the repository root.
 """

@@ -7,7 +7,7 @@ applies an aggregate's events out of order (``trellis.core.consuming.consumer``)
 event whose envelope names its aggregate heads its aggregate's chain like any other.
 
 - ``redrive`` (after a fix is deployed: for an undecodable event, a contract that reads
-  its stored form, i.e. a new schema version and an upcaster; see the README's
+  its stored form, i.e. a new schema version and an upcaster; see docs/operations.md,
   "Repairing a poisoned aggregate") applies dead letters through the projection, in
   order: redriving one dead letter of an aggregate redrives the whole chain of that
   aggregate's unresolved dead letters for that consumer, oldest first, each with its
