@@ -1,9 +1,10 @@
 """Aggregates: state changes only through events.
 
-An aggregate's command methods check rules against the current state and return
-the events that record the decision (``decide``); ``apply`` folds an event into
-the state. Loading replays stored events through ``apply``; saving appends the
-new events with the version the aggregate was loaded at as the expected version.
+An aggregate's command methods check rules against the current state and ``record``
+the events of their decision (applied at once, kept in ``pending`` for saving);
+``apply`` folds an event into the state. Loading folds the stored events through
+``apply``; saving appends the pending events with the version the aggregate was loaded
+at as the expected version.
 """
 
 from __future__ import annotations
