@@ -24,6 +24,7 @@ import httpx
 import pytest
 import structlog
 from click.testing import Result
+from nats.js.errors import NotFoundError
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
@@ -158,7 +159,10 @@ class OpsSystem:
                     spec = runner.spec()
                     if spec.stream != stream:
                         continue
-                    info = await self.js.consumer_info(spec.stream, spec.durable)
+                    try:
+                        info = await self.js.consumer_info(spec.stream, spec.durable)
+                    except NotFoundError:  # its runner has not created it yet
+                        return False
                     if info.num_pending or info.num_ack_pending:
                         return False
             return True

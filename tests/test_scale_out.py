@@ -324,8 +324,24 @@ async def trellis_status(system: ScaledSystem) -> Any:
     return json.loads(result.stdout)
 
 
-async def count_webhook_events(system: ScaledSystem) -> int:
-    """How many events of goals and feedback are on their streams (what the subscription matches)."""
+async def count_webhook_events(system: ScaledSystem, timeout: float = 60.0) -> int:
+    """How many events of goals and feedback are on their streams (what the subscription
+    matches), once their outboxes are drained: a killed instance's last commits are
+    published by the instance that takes its place, after the load has stopped."""
+    deadline = time.monotonic() + timeout
+    for service in ("goals", "feedback"):
+        while True:
+            pending = (
+                await query(
+                    system,
+                    service,
+                    "SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL",
+                )
+            )[0][0]
+            if not pending:
+                break
+            assert time.monotonic() < deadline, f"{service}: {pending} events never published"
+            await asyncio.sleep(0.5)
     nc = await connect(system.nats_url("ops"), name="fault-test-count", inbox_prefix=OPS_INBOX)
     try:
         streams = JetStreams(nc, home=None, import_prefix=IMPORT_PREFIX)

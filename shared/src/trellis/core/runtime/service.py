@@ -314,9 +314,27 @@ class Runtime:
         return checks
 
 
+class Load(BaseModel):
+    """How loaded the instance is, from its admission control."""
+
+    status: Literal["ok", "overloaded"]
+    commands_in_flight: int
+    command_bound: int = Field(description="the adaptive bound on commands in flight now")
+    max_commands_in_flight: int
+    reads_in_flight: int
+    max_reads_in_flight: int
+    refused: int = Field(description="requests refused for overload since start")
+
+
+class Checks(BaseModel):
+    database: str = Field(description="`ok` or the error met")
+    nats: str = Field(description="`ok` or `disconnected`")
+    load: Load
+
+
 class Readiness(BaseModel):
     status: Literal["ok", "degraded", "overloaded"]
-    checks: dict[str, str] = Field(description="`database`, `nats` and `load`: `ok` or what is wrong")
+    checks: Checks
 
 
 def tune_gc() -> None:
