@@ -1,0 +1,88 @@
+"""What every service's HTTP API answers alike: a command's answer and an aggregate's
+audit trail, with their response models, and the runtime as a dependency.
+
+A command answers ``{"id", "version", "events", "related"}``: the aggregate changed,
+its version after the command (the next ``If-Match``), the event types recorded, and
+the ids of whatever else it created. A service may extend ``CommandAnswer`` with named
+fields it documented before (the goals service's ``goal_id``).
+
+The audit trail is every event of one aggregate, who and when, oldest first; private
+events (``published=False``, such as why someone left) only for admin and hr. An
+aggregate of another tenant is not found, as one that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, Field
+
+from trellis.core.errors import NotFound
+from trellis.core.runtime.auth import Actor
+from trellis.core.runtime.service import Runtime
+from trellis.core.store.accepted import Accepted
+
+
+class CommandAnswer(BaseModel):
+    """What a command did."""
+
+    id: str = Field(description="the aggregate the command changed")
+    version: int = Field(description="its version now: the `If-Match` of the next change")
+    events: list[str] = Field(description="the event types recorded, in order")
+    related: dict[str, str] = Field(
+        default_factory=dict, description="ids of what else the command created, by role"
+    )
+
+    @classmethod
+    def of(cls, accepted: Accepted, **fields: Any) -> CommandAnswer:
+        return cls(
+            id=accepted.id,
+            version=accepted.version,
+            events=list(accepted.events),
+            related=dict(accepted.related),
+            **fields,
+        )
+
+
+class AuditEntry(BaseModel):
+    """One event of an aggregate's history."""
+
+    version: int
+    type: str
+    occurred_at: str = Field(description="ISO 8601, with its offset")
+    actor_id: str
+    event_id: str
+    correlation_id: str | None
+    causation_id: str | None
+    data: dict[str, Any]
+
+
+async def audit_trail(runtime: Runtime, aggregate_id: str, actor: Actor, what: str) -> list[AuditEntry]:
+    """Every event of ``aggregate_id`` the actor may see, oldest first."""
+    async with runtime.sessions() as session:
+        recorded = await runtime.store.load(session, aggregate_id)
+    if not recorded or recorded[0].tenant_id != actor.tenant_id:
+        raise NotFound(f"{what} {aggregate_id} not found")
+    return [
+        AuditEntry(
+            version=r.envelope.aggregate_version,
+            type=r.envelope.event_type,
+            occurred_at=r.envelope.occurred_at.isoformat(),
+            actor_id=r.envelope.actor_id,
+            event_id=str(r.envelope.event_id),
+            correlation_id=r.envelope.correlation_id,
+            causation_id=r.envelope.causation_id,
+            data=r.event.model_dump(mode="json"),
+        )
+        for r in recorded
+        if r.event.published or actor.is_admin_or_hr
+    ]
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
