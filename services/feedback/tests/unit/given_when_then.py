@@ -15,7 +15,7 @@ A = TypeVar("A", bound=Aggregate)
 
 
 def given(cls: type[A], aggregate_id: str, *events: DomainEvent) -> A:
-    return cls.replay(aggregate_id, TENANT, events)
+    return cls.rehydrate(aggregate_id, TENANT, events)
 
 
 def then(aggregate: A, when: Callable[[A], None], *expected: DomainEvent) -> None:

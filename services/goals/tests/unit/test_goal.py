@@ -46,7 +46,7 @@ def created(
 
 
 def given(goal_id: str, *events: DomainEvent, tenant: str = TENANT) -> Goal:
-    return Goal.replay(goal_id, tenant, events)
+    return Goal.rehydrate(goal_id, tenant, events)
 
 
 def then(goal: Goal, when: Callable[[Goal], None], *expected: DomainEvent) -> None:

@@ -52,7 +52,7 @@ def test_a_notification_id_is_the_same_for_the_same_cause_and_recipient_only() -
 
 
 def test_creating_a_notification_that_exists_records_nothing() -> None:
-    note = Notification.replay("n", TENANT, [created()])
+    note = Notification.rehydrate("n", TENANT, [created()])
     note.create(
         recipient_id="emil",
         type="goal.completed",
@@ -66,17 +66,17 @@ def test_creating_a_notification_that_exists_records_nothing() -> None:
 
 
 def test_marking_read_twice_records_once_and_only_the_recipient_may() -> None:
-    note = Notification.replay("n", TENANT, [created()])
+    note = Notification.rehydrate("n", TENANT, [created()])
     assert note.readable_by(EMIL) and not note.readable_by(HR)
     note.mark_read(EMIL)
     assert note.pending == [NotificationRead(notification_id="n", recipient_id="emil", read_by="emil")]
-    again = Notification.replay("n", TENANT, [created(), *note.pending])
+    again = Notification.rehydrate("n", TENANT, [created(), *note.pending])
     again.mark_read(EMIL)
     assert again.pending == []
 
 
 def test_a_role_inbox_is_read_by_everyone_holding_the_role() -> None:
-    note = Notification.replay("n", TENANT, [created("role:hr")])
+    note = Notification.rehydrate("n", TENANT, [created("role:hr")])
     assert note.readable_by(HR) and not note.readable_by(EMIL)
     assert inboxes_of(HR) == ["hana", "role:hr"]
 
@@ -93,14 +93,14 @@ def test_preferences_refuse_unknown_types_and_record_only_changes() -> None:
             employee_id="emil", muted_types=["recognition.received"], daily_digest=True
         )
     ]
-    same = Preferences.replay("p", TENANT, prefs.pending)
+    same = Preferences.rehydrate("p", TENANT, prefs.pending)
     same.change("emil", muted_types=["recognition.received"], daily_digest=True)
     assert same.pending == [] and same.mutes("recognition.received")
 
 
 def subscription(*events: object) -> WebhookSubscription:
     base = WebhookSubscriptionCreated(subscription_id="s", url="https://h.example/x", event_types=["goals.*"])
-    return WebhookSubscription.replay("s", TENANT, [base, *events])  # type: ignore[list-item]
+    return WebhookSubscription.rehydrate("s", TENANT, [base, *events])  # type: ignore[list-item]
 
 
 def test_a_subscription_checks_its_patterns_and_url_shape() -> None:

@@ -88,7 +88,7 @@ STARTED = OnboardingPlanStarted(
 
 
 def plan(*events: DomainEvent) -> OnboardingPlan:
-    return OnboardingPlan.replay("p", TENANT, [STARTED, *events])
+    return OnboardingPlan.rehydrate("p", TENANT, [STARTED, *events])
 
 
 def then(agg: Any, when: Callable[[Any], None], *expected: DomainEvent) -> None:
@@ -160,16 +160,16 @@ def test_bad_templates_are_refused(milestones: list[MilestoneTemplate], match: s
 
 def test_revising_and_retiring_a_template() -> None:
     created = OnboardingTemplateCreated(template_id="t", name="T", milestones=THIRTY_SIXTY_NINETY[1:2])
-    template = OnboardingTemplate.replay("t", TENANT, [created])
+    template = OnboardingTemplate.rehydrate("t", TENANT, [created])
     then(template, lambda t: t.revise("T", THIRTY_SIXTY_NINETY[1:2]))  # the same: nothing
     then(
-        OnboardingTemplate.replay("t", TENANT, [created]),
+        OnboardingTemplate.rehydrate("t", TENANT, [created]),
         lambda t: t.revise("T2", THIRTY_SIXTY_NINETY[1:2]),
         OnboardingTemplateRevised(template_id="t", name="T2", milestones=THIRTY_SIXTY_NINETY[1:2]),
     )
-    retired = OnboardingTemplate.replay("t", TENANT, [created])
+    retired = OnboardingTemplate.rehydrate("t", TENANT, [created])
     then(retired, lambda t: t.retire(), OnboardingTemplateRetired(template_id="t"))
-    retired = OnboardingTemplate.replay("t", TENANT, [created, OnboardingTemplateRetired(template_id="t")])
+    retired = OnboardingTemplate.rehydrate("t", TENANT, [created, OnboardingTemplateRetired(template_id="t")])
     then_raises(retired, lambda t: t.milestones_to_start(), RuleViolation, "retired")
     then_raises(retired, lambda t: t.revise("T", THIRTY_SIXTY_NINETY), RuleViolation, "retired")
 

@@ -41,11 +41,11 @@ def hired(who: str, manager: str | None = None, team: str | None = None) -> Empl
 
 
 def employee(who: str, *events: DomainEvent, tenant: str = TENANT) -> Employee:
-    return Employee.replay(f"stream-{who}", tenant, [hired(who), *events])
+    return Employee.rehydrate(f"stream-{who}", tenant, [hired(who), *events])
 
 
 def team(team_id: str, *events: DomainEvent, tenant: str = TENANT, parent: str | None = None) -> Team:
-    return Team.replay(
+    return Team.rehydrate(
         team_id, tenant, [TeamCreated(team_id=team_id, name=team_id.title(), parent_team_id=parent), *events]
     )
 

@@ -205,7 +205,7 @@ def _history(
     state = None
     if cls is not None:
         decoded = [registry.decode(e) for e, _ in envelopes if e.aggregate_version <= version]
-        aggregate = cls.replay(first.aggregate_id, first.tenant_id, decoded)
+        aggregate = cls.rehydrate(first.aggregate_id, first.tenant_id, decoded)
         state = to_jsonable_python(public_state(aggregate), fallback=str)
     return {
         "service": definition.name,

@@ -36,7 +36,8 @@ class Aggregate:
             self.pending.append(ev)
 
     @classmethod
-    def replay(cls, aggregate_id: str, tenant_id: str, events: Iterable[DomainEvent]) -> Self:
+    def rehydrate(cls, aggregate_id: str, tenant_id: str, events: Iterable[DomainEvent]) -> Self:
+        """The aggregate as its stored events left it (nothing pending)."""
         agg = cls(aggregate_id, tenant_id)
         for ev in events:
             agg.apply(ev)

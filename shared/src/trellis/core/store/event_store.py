@@ -230,7 +230,7 @@ class EventStore:
         result = await session.execute(query)
         return [self.registry.record(row_to_envelope(row)) for row in result.mappings()]
 
-    async def load_for_replay(
+    async def load_for_rehydration(
         self, session: AsyncSession, aggregate_id: str
     ) -> tuple[str | None, str | None, list[DomainEvent]]:
         """(tenant, aggregate type, events) of an aggregate: the fast path for rebuilding state.

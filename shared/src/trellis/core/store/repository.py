@@ -28,10 +28,10 @@ class Repository(Generic[A]):
         return agg
 
     async def find(self, session: AsyncSession, aggregate_id: str, tenant_id: str) -> A | None:
-        tenant, aggregate_type, events = await self.store.load_for_replay(session, aggregate_id)
+        tenant, aggregate_type, events = await self.store.load_for_rehydration(session, aggregate_id)
         if tenant != tenant_id or aggregate_type != self.cls.aggregate_type:
             return None
-        return self.cls.replay(aggregate_id, tenant_id, events)
+        return self.cls.rehydrate(aggregate_id, tenant_id, events)
 
     def new(self, aggregate_id: str, tenant_id: str) -> A:
         return self.cls(aggregate_id, tenant_id)

@@ -171,7 +171,7 @@ class FeedbackCommands:
                 or first.aggregate_type != Feedback.aggregate_type
             ):
                 raise NotFound(f"feedback {feedback_id} not found")
-            item = Feedback.replay(feedback_id, actor.tenant_id, [r.event for r in recorded])
+            item = Feedback.rehydrate(feedback_id, actor.tenant_id, [r.event for r in recorded])
             manages = item.visibility == "manager" and await self.org.manages(
                 session, actor.tenant_id, actor.employee_id, item.recipient_id
             )
