@@ -64,3 +64,47 @@ def test_a_token_signed_with_another_secret_is_refused() -> None:
     token = mint_token(secret="another-secret-entirely-and-long", tenant="a", employee="e", roles=[])
     with pytest.raises(Unauthenticated, match="invalid token"):
         TokenVerifier(secret=SECRET).verify(token)
+
+
+def test_a_verified_token_is_remembered_until_it_expires_and_never_after() -> None:
+    now = [1_000.0]
+    verifier = TokenVerifier(secret=SECRET, clock=lambda: now[0], cache_size=2)
+    token = jwt.encode({"sub": "e-1", "tenant": "acme", "roles": [], "exp": 1_060}, SECRET, algorithm="HS256")
+    calls = []
+    verify = verifier._verify
+    verifier._verify = lambda t: calls.append(t) or verify(t)  # type: ignore[method-assign]
+    # PyJWT checks ``exp`` against the real clock: this token expired long ago for it,
+    # so the first verification is made under a clock of its own too
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jwt.api_jwt, "datetime", _frozen_at(1_000))
+        assert verifier.verify(token).employee_id == "e-1"
+        assert verifier.verify(token).employee_id == "e-1"
+        assert len(calls) == 1  # the second answer came from the cache
+        now[0] = 1_060.0  # the moment it expires, the cache no longer answers
+        patch.setattr(jwt.api_jwt, "datetime", _frozen_at(1_061))
+        with pytest.raises(Unauthenticated, match="expired"):
+            verifier.verify(token)
+    assert len(calls) == 2
+
+
+def test_a_refused_token_is_not_remembered_and_the_cache_is_bounded() -> None:
+    verifier = TokenVerifier(secret=SECRET, cache_size=2)
+    forged = mint_token(secret="another-secret-entirely-and-long", tenant="a", employee="e", roles=[])
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            verifier.verify(forged)
+    tokens = [mint_token(secret=SECRET, tenant="acme", employee=f"e-{i}", roles=[]) for i in range(3)]
+    for token in tokens:
+        verifier.verify(token)
+    assert list(verifier._verified) == tokens[1:]
+
+
+def _frozen_at(epoch: float) -> type[dt.datetime]:
+    """PyJWT's ``datetime``, with ``now`` at a given epoch second."""
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> Frozen:  # type: ignore[override]
+            return cls.fromtimestamp(epoch, tz)
+
+    return Frozen

@@ -80,7 +80,7 @@ async def audit_trail(runtime: Runtime, aggregate_id: str, actor: Actor, what: s
     ]
 
 
-def _runtime(request: Request) -> Runtime:
+async def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -10,6 +10,9 @@ learns it from the onboarding service's events (``trellis.orgchart``).
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +52,16 @@ class Actor:
 
 
 class TokenVerifier:
+    """Verifies bearer tokens; a verified token is remembered until it expires.
+
+    A client sends the same token with every request until it expires, and checking its
+    signature is the dearest step of a request (an RSA or EdDSA verification, or an HMAC
+    and the claims' checks). The cache is keyed by the whole token, signature included,
+    so only a token that verified is ever answered from it, and never past its ``exp``.
+    Tokens that fail are not remembered (each costs a verification, as before). The
+    cache holds at most ``cache_size`` tokens, the least recently used leaving first.
+    """
+
     def __init__(
         self,
         *,
@@ -57,6 +70,8 @@ class TokenVerifier:
         algorithms: list[str] | None = None,
         audience: str | None = None,
         issuer: str | None = None,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not secret and not public_key:
             raise ValueError("a JWT secret or public key is required")
@@ -64,8 +79,26 @@ class TokenVerifier:
         self.algorithms = algorithms or (["RS256", "ES256", "EdDSA"] if public_key else ["HS256"])
         self.audience = audience
         self.issuer = issuer
+        self.cache_size = cache_size
+        self.clock = clock
+        self._verified: OrderedDict[str, tuple[Actor, float]] = OrderedDict()
 
     def verify(self, token: str) -> Actor:
+        known = self._verified.get(token)
+        if known is not None:
+            actor, expires = known
+            if self.clock() < expires:
+                self._verified.move_to_end(token)
+                return actor
+            del self._verified[token]
+        actor, expires = self._verify(token)
+        if self.cache_size > 0:
+            self._verified[token] = (actor, expires)
+            if len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)
+        return actor
+
+    def _verify(self, token: str) -> tuple[Actor, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -79,7 +112,7 @@ class TokenVerifier:
             raise Unauthenticated("token expired") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from exc
-        return actor_from_claims(claims)
+        return actor_from_claims(claims), float(claims["exp"])
 
 
 def actor_from_claims(claims: dict[str, Any]) -> Actor:

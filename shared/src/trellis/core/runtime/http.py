@@ -179,7 +179,7 @@ async def withheld_actor(
     return actor
 
 
-def correlation_id(request: Request) -> str:
+async def correlation_id(request: Request) -> str:  # async: a sync dependency hops to a thread
     return str(request.state.correlation_id) if hasattr(request.state, "correlation_id") else str(uuid7())
 
 
