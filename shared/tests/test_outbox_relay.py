@@ -71,6 +71,29 @@ async def test_the_relay_publishes_every_event_once_with_its_id_in_aggregate_ord
     assert await unpublished(core) == 0
 
 
+async def test_the_relay_fetches_the_head_message_only_when_someone_else_moved_the_stream(
+    core: Core, js: Any
+) -> None:
+    stream = await provision(js, core)
+    relay = OutboxRelay(sessions=core.sessions, stream=stream, jetstream=lambda: js, batch_size=5)
+    other = OutboxRelay(sessions=core.sessions, stream=stream, jetstream=lambda: js, batch_size=5)
+    for i in range(12):
+        await core.append(f"c-{i % 2}", i)
+    await drain(relay)
+    assert relay.head_fetches == 0  # an empty stream, then always where its last pass left it
+    for i in range(3):
+        await core.append("c-0", 100 + i)
+    await drain(other)  # another replica's pass moves the stream
+    for i in range(4):
+        await core.append("c-1", 200 + i)
+    await drain(relay)
+    assert relay.head_fetches == 1  # it saw the stream move and asked what is there
+    msgs = await stream_messages(js, stream)
+    ids = [m.headers["Nats-Msg-Id"] for m in msgs]
+    assert len(ids) == len(set(ids)) == 19
+    assert await unpublished(core) == 0
+
+
 class CrashBeforeMarking(OutboxRelay):
     """Publishes, then dies before recording that it did (the worst moment)."""
 
