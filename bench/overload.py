@@ -26,6 +26,7 @@ import contextlib
 import itertools
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -47,7 +48,7 @@ from trellis.core.messaging.jetstream import connect
 from trellis.core.runtime.auth import mint_token
 from trellis.core.runtime.embedded import EmbeddedNats, free_port
 from trellis.core.runtime.logging import configure_logging
-from trellis.core.runtime.settings import DEV_JWT_SECRET, ServiceSettings
+from trellis.core.runtime.settings import ServiceSettings
 from trellis.core.store.database import create_engine
 from trellis.core.store.subjects import Subjects
 from trellis.core.store.tables import events, outbox
@@ -55,6 +56,7 @@ from trellis.core.store.tables import events, outbox
 console = Console()
 TENANT = "bench"
 PROGRESS = "KeyResultProgressRecorded"
+SECRET = secrets.token_hex(32)  # this run's own, as a deployment has
 DEFAULT_BOUND: int = ServiceSettings.model_fields["max_commands_in_flight"].default
 
 
@@ -74,6 +76,8 @@ class Goals:
             "TRELLIS_GOALS_LOG_LEVEL": "ERROR",
             "TRELLIS_GOALS_MAX_COMMANDS_IN_FLIGHT": str(bound),
             "TRELLIS_GOALS_MAX_READS_IN_FLIGHT": "0" if bound == 0 else "256",
+            # `trellis serve` refuses the development secret outside the embedded run
+            "TRELLIS_GOALS_JWT_SECRET": SECRET,
         }
         self.proc = subprocess.Popen([sys.executable, "-m", "trellis.cli", "serve", "goals"], env=env)
 
@@ -328,7 +332,7 @@ async def run(
     unbounded: bool,
 ) -> dict[str, Any]:
     root = f"bench{uuid.uuid4().hex[:6]}"
-    token = mint_token(secret=DEV_JWT_SECRET, tenant=TENANT, employee="bencher", roles=["admin"])
+    token = mint_token(secret=SECRET, tenant=TENANT, employee="bencher", roles=["admin"])
     ledger = Ledger(db_url, nats_url, root)
     figures: dict[str, Any] = {"bound": bound, "cores": os.cpu_count()}
     service = Goals(db_url, nats_url, workdir, root, bound)

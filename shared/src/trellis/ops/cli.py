@@ -24,6 +24,7 @@ from trellis.ops.options import (
     out,
     print_json,
     run,
+    show,
     targeted,
 )
 from trellis.ops.target import OpsError, Target, operator_name
@@ -63,10 +64,7 @@ def status_command(
 ) -> None:
     """Streams, consumers' lag and pending acks, outboxes, projections against the head, dead letters."""
     found = run(status.collect(where))
-    if as_json:
-        print_json(found)
-    else:
-        status.render(found, out)
+    show(found, as_json, status.render)
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -122,10 +120,7 @@ def events_history(
 ) -> None:
     """An aggregate's history from its event store (who, what, when, version) and its state."""
     found = run(events.history(where, aggregate_id, at_version=at_version, reveal_private=reveal_private))
-    if as_json:
-        print_json(found)
-    else:
-        events.render_history(found, out)
+    show(found, as_json, events.render_history)
 
 
 @events_app.command("find")
@@ -158,10 +153,7 @@ def events_find(
             reveal_private=reveal_private,
         )
     )
-    if as_json:
-        print_json(found)
-    else:
-        events.render_found(found, out)
+    show(found, as_json, events.render_found)
 
 
 # --- projections ----------------------------------------------------------------------------
@@ -195,10 +187,7 @@ def projections_rebuild(
                 progress=None if discard else bar,
             )
         )
-    if as_json:
-        print_json(found)
-    else:
-        projections.render_rebuild(found, out)
+    show(found, as_json, projections.render_rebuild)
 
 
 @projections_app.command("reset")
@@ -231,10 +220,7 @@ def dlq_list(
 ) -> None:
     """Dead letters per consumer, with their reasons."""
     found = run(dlq.list_letters(where, consumer=consumer, include_resolved=include_resolved))
-    if as_json:
-        print_json(found)
-    else:
-        dlq.render_list(found, out)
+    show(found, as_json, dlq.render_list)
 
 
 @dlq_app.command("show")
@@ -246,10 +232,7 @@ def dlq_show(
 ) -> None:
     """One dead letter: its reason, headers and message."""
     found = run(dlq.show(where, letter_id))
-    if as_json:
-        print_json(found)
-    else:
-        dlq.render_show(found, out)
+    show(found, as_json, dlq.render_show)
 
 
 @dlq_app.command("redrive")
@@ -272,10 +255,7 @@ def dlq_redrive(
             where, operator=operator_name(operator), ids=ids or [], consumer=consumer, everything=everything
         )
     )
-    if as_json:
-        print_json(found)
-    else:
-        dlq.render_report(found, out)
+    show(found, as_json, dlq.render_report)
     if found["failed"]:
         raise typer.Exit(1)
 
@@ -304,10 +284,7 @@ def dlq_drop(
             everything=everything,
         )
     )
-    if as_json:
-        print_json(found)
-    else:
-        dlq.render_report(found, out)
+    show(found, as_json, dlq.render_report)
 
 
 # --- outbox, replay -------------------------------------------------------------------------
@@ -332,10 +309,7 @@ def outbox_relay(
 def outbox_dead(where: Target, as_json: AsJson = False) -> None:
     """Outbox rows NATS will never accept as they are, with their reasons and the rows behind them."""
     found = run(outbox.dead(where))
-    if as_json:
-        print_json(found)
-    else:
-        outbox.render_dead(found, out)
+    show(found, as_json, outbox.render_dead)
 
 
 @outbox_app.command("retry")
@@ -348,10 +322,7 @@ def outbox_retry(
 ) -> None:
     """Put dead outbox rows back in line after a fix (the rows behind them follow, in order)."""
     found = run(outbox.resolve_dead(where, operator=operator_name(operator), event_ids=event_ids, retry=True))
-    if as_json:
-        print_json(found)
-    else:
-        outbox.render_resolved(found, out)
+    show(found, as_json, outbox.render_resolved)
     if found["not_found"]:
         raise typer.Exit(1)
 
@@ -371,10 +342,7 @@ def outbox_drop(
             where, operator=operator_name(operator), event_ids=event_ids, retry=False, reason=reason
         )
     )
-    if as_json:
-        print_json(found)
-    else:
-        outbox.render_resolved(found, out)
+    show(found, as_json, outbox.render_resolved)
     if found["not_found"]:
         raise typer.Exit(1)
 

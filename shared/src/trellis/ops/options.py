@@ -165,3 +165,11 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, default=str) + "\n")
     sys.stdout.flush()
+
+
+def show(found: T, as_json: bool, render: Callable[[T, Console], None]) -> None:
+    """A command's findings: one JSON document on stdout (``--json``), else rendered for people."""
+    if as_json:
+        print_json(found)
+    else:
+        render(found, out)
