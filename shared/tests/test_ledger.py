@@ -214,3 +214,18 @@ async def dead_letter_both(consumer: Consumer, first: EventEnvelope, second: Eve
         await consumer.deliver(first, second)
     assert await consumer.deliver(first, second) == [ACK, ACK]
     assert len(await consumer.rows(dead_letters)) == 2
+
+
+async def test_an_event_dead_lettered_at_its_first_failure_leaves_no_line_behind(core: Core) -> None:
+    """(``max_attempts=1``, or a handler raising ``MalformedEvent``.) Once it is redriven,
+    the aggregate's next events apply: no failure row of it holds them back."""
+    consumer = Consumer(core, RetryPolicy(max_attempts=1))
+    consumer.projection.fail_for = {"a"}
+    first, second = await core.append("a", 1, 2)
+    assert await consumer.deliver(first) == [ACK]
+    assert await consumer.rows(consumer_failures) == []
+    consumer.projection.fail_for = set()
+    chain = [r._mapping for r in await consumer.rows(dead_letters)]
+    await consumer.ledger.redrive(consumer.projection, registry, chain, operator="tester")
+    assert await consumer.deliver(second) == [ACK]
+    assert await core.totals() == {"a": (3, 2)}

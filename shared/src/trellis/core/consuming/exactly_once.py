@@ -196,6 +196,8 @@ class ExactlyOnce:
                 if isinstance(exc, MalformedEvent) or attempts >= self.retry.max_attempts:
                     log.error("consumer.dead_lettered", reason=reason, attempts=attempts)
                     await self.ledger.dead_letter(session, delivery, reason, deliveries=attempts)
+                    if not line:  # its failure row, counted just now, is in no line yet
+                        await self.ledger.leave_line(session, event_id)
                     await self._leave_line(session, batch, aggregate, event_id)  # the dead letter parks now
                     batch.parked[aggregate] = event_id
                     return ACK
