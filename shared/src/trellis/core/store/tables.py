@@ -14,10 +14,13 @@
 - ``consumer_positions``: catch-up position of consumers that read the event store
   directly, so they can resume.
 - ``projection_rebuilds``: a rebuild in progress (its shadow copy's position), so an
-  interrupted rebuild resumes where it stopped (see ``replay.py``).
+  interrupted rebuild resumes where it stopped (see ``trellis.core.rebuild``).
 - ``projection_watermarks``: "this consumer's view already holds every event up to this
   position", recorded in the transaction that swapped a rebuilt view in; the consumer
   skips what is below it and applies what is above it.
+- The four consumer-state tables above (``processed_events``, ``dead_letters``,
+  ``consumer_failures``, ``projection_watermarks``) are written by the consumer's ledger
+  (``trellis.core.consuming.ledger``) and nothing else.
 - ``consumer_leases``: which instance consumes which partition of a projection, and the
   instances' heartbeats (see ``leases.py``).
 - ``deadlines``: what must be decided when a time passes (see ``deadlines.py``), read
@@ -153,7 +156,7 @@ projection_rebuilds = Table(
     metadata,
     Column("consumer", String(200), primary_key=True),
     Column("rebuild_id", String(36), nullable=False),
-    Column("kind", String(20), nullable=False),  # what ``position`` counts (see replay.py)
+    Column("kind", String(20), nullable=False),  # what ``position`` counts (see rebuild/rebuilder.py)
     Column("position", BigInteger, nullable=False),
     Column("applied", BigInteger, nullable=False),
     Column("fingerprint", String(64), nullable=False),  # of the view's table definitions
