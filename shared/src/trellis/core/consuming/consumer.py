@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 import structlog
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
 from nats.js.errors import FetchTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -194,7 +195,7 @@ class ConsumerRunner:
                 await self._pause(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def _let_predecessor_go(self, js: Any, spec: ConsumerSpec) -> None:
+    async def _let_predecessor_go(self, js: JetStreamContext, spec: ConsumerSpec) -> None:
         """Taking over from an instance that died: wait until what it had in flight is due
         for redelivery (served before new messages), unless nothing is in flight."""
         wait, self.takeover_wait = self.takeover_wait, 0.0
@@ -208,8 +209,8 @@ class ConsumerRunner:
         )
         await self._pause(wait)
 
-    async def _loop(self, sub: Any) -> None:
-        upcoming: asyncio.Task[list[Any]] | None = asyncio.create_task(self._fetch(sub))
+    async def _loop(self, sub: JetStreamContext.PullSubscription) -> None:
+        upcoming: asyncio.Task[list[Msg]] | None = asyncio.create_task(self._fetch(sub))
         try:
             while upcoming is not None:  # None once the last batch is in hand
                 msgs = await upcoming
@@ -225,7 +226,7 @@ class ConsumerRunner:
             if upcoming is not None:
                 await self._release(upcoming)
 
-    async def _fetch(self, sub: Any) -> list[Any]:
+    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
         try:
             msgs = list(await sub.fetch(self.batch_size, timeout=self.fetch_timeout))
             # redeliveries come first: apply in stream order, which is each aggregate's order
@@ -234,7 +235,7 @@ class ConsumerRunner:
         except (FetchTimeoutError, NatsTimeoutError, TimeoutError):
             return []
 
-    async def _release(self, upcoming: asyncio.Task[list[Any]]) -> None:
+    async def _release(self, upcoming: asyncio.Task[list[Msg]]) -> None:
         """Hand back a batch fetched but never applied, so it is redelivered at once.
 
         A fetch in progress is waited for (at most its timeout), not cancelled: its pull
@@ -253,7 +254,7 @@ class ConsumerRunner:
             with contextlib.suppress(Exception):
                 await msg.nak()
 
-    async def process(self, msgs: list[Any]) -> None:
+    async def process(self, msgs: list[Msg]) -> None:
         """Apply one fetched batch and settle every message (ack or delayed nak)."""
         keepalive = asyncio.create_task(self._keep_alive(msgs))
         try:
@@ -271,25 +272,25 @@ class ConsumerRunner:
             keepalive.cancel()
         await self._settle(msgs, outcomes)
 
-    async def _settle(self, msgs: list[Any], outcomes: list[Outcome]) -> None:
+    async def _settle(self, msgs: list[Msg], outcomes: list[Outcome]) -> None:
         for msg, outcome in zip(msgs, outcomes, strict=True):
             if outcome.ack:
                 await msg.ack()
             else:
                 await msg.nak(delay=outcome.nak_delay)
 
-    async def _keep_alive(self, msgs: list[Any]) -> None:
+    async def _keep_alive(self, msgs: list[Msg]) -> None:
         """Tell the server we are still working on a long batch, so it is not redelivered."""
         while True:
             await asyncio.sleep(self.ack_wait / 3)
             for msg in msgs:
                 await msg.in_progress()
 
-    async def _apply(self, msgs: list[Any]) -> list[Outcome]:
+    async def _apply(self, msgs: list[Msg]) -> list[Outcome]:
         deliveries = [self._delivery(m) for m in msgs]
         return await self.exactly_once.apply(deliveries, fence=self._fence)
 
-    def _delivery(self, msg: Any) -> Delivery:
+    def _delivery(self, msg: Msg) -> Delivery:
         return Delivery.of(
             self.registry,
             subject=msg.subject,
@@ -308,14 +309,14 @@ class ConsumerRunner:
             await self.leases.renew(session, self.lease_name)
 
 
-def _deliveries(msg: Any) -> int:
+def _deliveries(msg: Msg) -> int:
     try:
         return int(msg.metadata.num_delivered)
     except Exception:
         return 1
 
 
-def _stream_sequence(msg: Any) -> int | None:
+def _stream_sequence(msg: Msg) -> int | None:
     try:
         return int(msg.metadata.sequence.stream)
     except Exception:
