@@ -22,7 +22,7 @@ record for a batch of deliveries is ``exactly_once.py``'s job.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -325,7 +325,12 @@ class ConsumerLedger:
     # -- operators' commands on dead letters
 
     async def redrive(
-        self, projection: Projection, registry: EventRegistry, chain: Sequence[Any], *, operator: str
+        self,
+        projection: Projection,
+        registry: EventRegistry,
+        chain: Sequence[Mapping[str, Any]],
+        *,
+        operator: str,
     ) -> list[Redriven]:
         """Apply an aggregate's chain of dead letters (rows of ``dead_letters``, oldest first)
         under the hand-over lock, each with its processed record, and mark them resolved. One
