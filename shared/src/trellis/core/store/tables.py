@@ -14,7 +14,7 @@
 - ``consumer_positions``: catch-up position of consumers that read the event store
   directly, so they can resume.
 - ``projection_rebuilds``: a rebuild in progress (its shadow copy's position), so an
-  interrupted rebuild resumes where it stopped (see ``trellis.core.rebuild``).
+  interrupted rebuild resumes where it stopped (see ``replay.py``).
 - ``projection_watermarks``: "this consumer's view already holds every event up to this
   position", recorded in the transaction that swapped a rebuilt view in; the consumer
   skips what is below it and applies what is above it.
@@ -156,7 +156,7 @@ projection_rebuilds = Table(
     metadata,
     Column("consumer", String(200), primary_key=True),
     Column("rebuild_id", String(36), nullable=False),
-    Column("kind", String(20), nullable=False),  # what ``position`` counts (see rebuild/rebuilder.py)
+    Column("kind", String(20), nullable=False),  # what ``position`` counts (see replay.py)
     Column("position", BigInteger, nullable=False),
     Column("applied", BigInteger, nullable=False),
     Column("fingerprint", String(64), nullable=False),  # of the view's table definitions
