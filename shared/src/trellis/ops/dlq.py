@@ -3,7 +3,7 @@
 A dead letter is an event a consumer gave up on (its handler kept failing, or the
 message could not be decoded), with the reason and the raw message; later events of the
 same aggregate are parked behind it, as dead letters of their own, so a view never
-applies an aggregate's events out of order (``trellis.core.consuming.consumer``). An undecodable
+applies an aggregate's events out of order (``trellis.core.consuming.exactly_once``). An undecodable
 event whose envelope names its aggregate heads its aggregate's chain like any other.
 
 - ``redrive`` (after a fix is deployed: for an undecodable event, a contract that reads
@@ -31,12 +31,11 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 
-from trellis.core.consuming.handover import lock_projection
+from trellis.core.consuming.ledger import ConsumerLedger
 from trellis.core.runtime.service import Runtime
-from trellis.core.store.events import EventEnvelope, utcnow
-from trellis.core.store.tables import dead_letters, processed_events
+from trellis.core.store.tables import dead_letters
 from trellis.ops import audit
 from trellis.ops.target import OpsError, Target, nats_if_reachable, require_current_schema
 
@@ -160,18 +159,14 @@ async def drop(
             chosen = chosen.where(d.id.in_(list(ids))) if ids else chosen.where(d.consumer == consumer)
             async with runtime.sessions() as session, session.begin():
                 rows = (await session.execute(chosen.order_by(d.id))).all()
-                for name in {r.consumer for r in rows}:
-                    await lock_projection(session, name, exclusive=True)
-                if rows:
-                    await session.execute(
-                        update(dead_letters)
-                        .where(d.id.in_([r.id for r in rows]))
-                        .values(
-                            resolved_at=utcnow(),
-                            resolution="dropped",
-                            resolution_reason=reason,
-                            resolved_by=operator,
-                        )
+                ledgers = {
+                    name: ConsumerLedger(runtime.sessions, name) for name in {r.consumer for r in rows}
+                }
+                for ledger in ledgers.values():
+                    await ledger.lock(session, exclusive=True)
+                for name, ledger in ledgers.items():
+                    await ledger.drop(
+                        session, [r.id for r in rows if r.consumer == name], reason=reason, operator=operator
                     )
                 for r in rows:
                     report["dropped"].append(
@@ -257,56 +252,20 @@ async def _redrive_chain(runtime: Runtime, chain: list[Any], operator: str, repo
         for letter in chain:
             report["skipped"].append({"service": service, "id": letter["id"], "why": f"no projection {name}"})
         return
-    registry = runtime.registry_of(projection.source)
-    d = dead_letters.c
-    async with runtime.sessions() as session, session.begin():
-        await lock_projection(session, name, exclusive=True)
-        for letter in chain:
-            entry = {"service": service, "id": letter["id"], "consumer": name, "event_id": letter["event_id"]}
-            try:
-                recorded = registry.record(EventEnvelope.model_validate_json(bytes(letter["raw"])))
-            except Exception as exc:
-                report["failed"].append({**entry, "error": f"still undecodable: {exc}"})
-                return
-            resolved = {"resolved_at": utcnow(), "resolved_by": operator}
-            done = await session.execute(
-                select(processed_events.c.event_id).where(
-                    processed_events.c.consumer == name, processed_events.c.event_id == str(recorded.event_id)
-                )
+    ledger = ConsumerLedger(runtime.sessions, name)
+    done = await ledger.redrive(projection, runtime.registry_of(projection.source), chain, operator=operator)
+    for result in done:
+        entry = {"service": service, "id": result.letter_id, "consumer": name, "event_id": result.event_id}
+        if result.outcome in ("failed", "undecodable"):
+            report["failed"].append({**entry, "error": result.error})
+        else:
+            report[result.outcome].append(entry)
+    if done and done[-1].outcome == "failed":  # the rest stays parked behind it
+        failed = done[-1].letter_id
+        for rest in chain[len(done) :]:
+            report["skipped"].append(
+                {"service": service, "id": rest["id"], "why": f"parked behind {failed}, which failed"}
             )
-            if done.first() is not None:
-                await session.execute(
-                    update(dead_letters)
-                    .where(d.id == letter["id"])
-                    .values(**resolved, resolution="redriven", resolution_reason="already applied")
-                )
-                report["already_applied"].append(entry)
-                continue
-            try:
-                async with session.begin_nested():
-                    await projection.handle(session, recorded)
-                    await session.execute(
-                        insert(processed_events).values(
-                            consumer=name, event_id=str(recorded.event_id), processed_at=utcnow()
-                        )
-                    )
-                    await session.execute(
-                        update(dead_letters)
-                        .where(d.id == letter["id"])
-                        .values(**resolved, resolution="redriven", resolution_reason="applied by redrive")
-                    )
-            except Exception as exc:
-                report["failed"].append({**entry, "error": f"{type(exc).__name__}: {exc}"})
-                for rest in chain[chain.index(letter) + 1 :]:
-                    report["skipped"].append(
-                        {
-                            "service": service,
-                            "id": rest["id"],
-                            "why": f"parked behind {letter['id']}, which failed",
-                        }
-                    )
-                return
-            report["redriven"].append(entry)
 
 
 def _jsonable(row: Any) -> dict[str, Any]:

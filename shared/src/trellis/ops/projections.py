@@ -27,16 +27,16 @@ from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 
 from trellis.core.consuming.consumer import ConsumerRunner
+from trellis.core.consuming.ledger import ConsumerLedger
 from trellis.core.messaging.jetstream import JetStreams
 from trellis.core.rebuild.event_sources import EventSource, StoreSource, StreamSource
 from trellis.core.rebuild.rebuilder import NotReplayable, Rebuild, RebuildRefused
 from trellis.core.rebuild.rebuilder import Progress as ProgressFn
 from trellis.core.runtime.service import Runtime
-from trellis.core.store.events import utcnow
-from trellis.core.store.tables import consumer_failures, dead_letters, processed_events, projection_watermarks
+from trellis.core.store.tables import consumer_failures, dead_letters, processed_events
 from trellis.ops import audit
 from trellis.ops.target import (
     FoundProjection,
@@ -302,24 +302,9 @@ async def reset(target: Target, name: str, *, operator: str, yes: bool, console:
         with contextlib.suppress(NotFoundError):
             await js.delete_consumer(spec.stream, spec.durable)
         await Rebuild(projection, engine=runtime.engine, source=_NoSource(), subjects=subjects).discard()
-        now = utcnow()
         async with runtime.sessions() as session, session.begin():
             await projection.clear(session)
-            await session.execute(delete(processed_events).where(processed_events.c.consumer == name))
-            await session.execute(delete(consumer_failures).where(consumer_failures.c.consumer == name))
-            await session.execute(
-                delete(projection_watermarks).where(projection_watermarks.c.consumer == name)
-            )
-            await session.execute(
-                update(dead_letters)
-                .where(dead_letters.c.consumer == name, dead_letters.c.resolved_at.is_(None))
-                .values(
-                    resolved_at=now,
-                    resolution="superseded",
-                    resolution_reason="projections reset",
-                    resolved_by=operator,
-                )
-            )
+            await ConsumerLedger(runtime.sessions, name).reset(session, operator=operator)
         await audit.record(
             nc,
             subjects,

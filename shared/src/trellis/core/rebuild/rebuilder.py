@@ -44,7 +44,8 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from trellis.core.consuming.handover import GLOBAL_POSITION, lock_projection, settle
+from trellis.core.consuming.handover import GLOBAL_POSITION
+from trellis.core.consuming.ledger import ConsumerLedger
 from trellis.core.consuming.projection import Projection
 from trellis.core.ids import uuid7
 from trellis.core.rebuild.event_sources import EventSource
@@ -54,8 +55,7 @@ from trellis.core.store.database import session_factory
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.events import utcnow
 from trellis.core.store.subjects import Subjects
-from trellis.core.store.tables import events as events_table
-from trellis.core.store.tables import processed_events, projection_rebuilds
+from trellis.core.store.tables import projection_rebuilds
 
 log = structlog.get_logger("trellis.replay")
 
@@ -72,22 +72,17 @@ async def rebuild(
     """Rebuild ``projection`` in place from scratch; returns the number of events applied."""
     if not projection.replayable:
         raise NotReplayable(projection.name)
+    ledger = ConsumerLedger(store.sessions, projection.name)
     async with store.sessions() as session, session.begin():
         await projection.clear(session)
-        await session.execute(delete(processed_events).where(processed_events.c.consumer == projection.name))
+        await ledger.forget_processed(session)
     head = await store.head()
     applied = 0
     async for batch in store.iterate(0, batch_size=batch_size):
         async with store.sessions() as session, session.begin():
             handled = [store.registry.record(e) for e in batch if projection.handles(e.event_type)]
-            await projection.handle_batch(session, handled)
-            records = [
-                {"consumer": projection.name, "event_id": str(r.event_id), "processed_at": utcnow()}
-                for r in handled
-            ]
-            if records:
-                await session.execute(insert(processed_events), records)
-            applied += len(records)
+            await ledger.apply_all(session, projection, handled)
+            applied += len(handled)
         if progress is not None:
             progress(batch[-1].global_position or 0, head)
     return applied
@@ -162,6 +157,7 @@ class Rebuild:
         self.name = projection.name
         self.engine = engine
         self.main = session_factory(engine)
+        self.ledger = ConsumerLedger(self.main, self.name)
         self.source = source
         self.subjects = subjects
         self.operator = operator or "unknown"
@@ -249,7 +245,7 @@ class Rebuild:
         if progress:
             progress(position, position, applied)
         if self.source.kind == GLOBAL_POSITION:
-            await self._forget_processed(position)
+            await self.ledger.forget_covered(position)
         log.info("rebuild.swapped", projection=self.name, watermark=position, applied=applied)
         return RebuildResult(
             self.name,
@@ -372,7 +368,7 @@ class Rebuild:
         shadow = await self.shadow()
         async with sessions() as session, session.begin():
             if shadow.dialect == "postgresql":
-                await lock_projection(session, self.name, exclusive=True)
+                await self.ledger.lock(session, exclusive=True)
                 await session.execute(text(f"SET LOCAL lock_timeout = '{int(self.lock_timeout * 1000)}ms'"))
             else:  # the first statement writes the service's file: its write lock, held to the commit
                 await session.execute(
@@ -392,15 +388,25 @@ class Rebuild:
                 (await session.execute(select(func.count()).select_from(shadow.failures))).scalar_one()
             )
             await shadow.swap(session)
-            await settle(
-                session,
-                shadow,
-                consumer=self.name,
-                kind=self.source.kind,
-                position=position,
-                operator=self.operator,
-            )
+            await self._settle(session, position)
         return position, applied, dead_lettered
+
+    async def _settle(self, session: AsyncSession, position: int) -> None:
+        """The rest of the swap's transaction: the watermark, dead letters and held events as
+        the swapped-in view makes them (the ledger's), and the rebuild's bookkeeping gone."""
+        shadow = await self.shadow()
+        rebuild_id = (await session.execute(select(shadow.state.c.rebuild_id))).scalar_one()
+        await self.ledger.hand_over(
+            session,
+            failures=shadow.failures,
+            rebuild_id=rebuild_id,
+            kind=self.source.kind,
+            position=position,
+            operator=self.operator,
+        )
+        await session.execute(delete(projection_rebuilds).where(projection_rebuilds.c.consumer == self.name))
+        if shadow.dialect == "postgresql":
+            await shadow.drop(session)  # what is left of it: the rebuild's bookkeeping
 
     async def _compare(
         self,
@@ -429,25 +435,6 @@ class Rebuild:
             seconds=time.monotonic() - started,
             differences=differences,
         )
-
-    async def _forget_processed(self, position: int, chunk: int = 50_000) -> None:
-        """Processed records of events the watermark covers are no longer needed: drop them."""
-        p = processed_events.c
-        async with self.main() as session:
-            any_left = await session.execute(select(p.event_id).where(p.consumer == self.name).limit(1))
-            if any_left.first() is None:
-                return
-        low = 0
-        while low < position:
-            high = min(low + chunk, position)
-            covered = select(events_table.c.event_id).where(
-                events_table.c.global_position > low, events_table.c.global_position <= high
-            )
-            async with self.main() as session, session.begin():
-                await session.execute(
-                    delete(processed_events).where(p.consumer == self.name, p.event_id.in_(covered))
-                )
-            low = high
 
 
 @contextlib.contextmanager

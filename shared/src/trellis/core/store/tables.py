@@ -18,6 +18,9 @@
 - ``projection_watermarks``: "this consumer's view already holds every event up to this
   position", recorded in the transaction that swapped a rebuilt view in; the consumer
   skips what is below it and applies what is above it.
+- The four consumer-state tables above (``processed_events``, ``dead_letters``,
+  ``consumer_failures``, ``projection_watermarks``) are written by the consumer's ledger
+  (``trellis.core.consuming.ledger``) and nothing else.
 - ``consumer_leases``: which instance consumes which partition of a projection, and the
   instances' heartbeats (see ``leases.py``).
 - ``deadlines``: what must be decided when a time passes (see ``deadlines.py``), read
