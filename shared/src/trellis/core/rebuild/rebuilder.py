@@ -38,9 +38,11 @@ import gc
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, cast
 
 import structlog
 from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -207,7 +209,7 @@ class Rebuild:
             if shadow.dialect == "postgresql":
                 await shadow.drop(session)
         shadow.remove_file()
-        return bool(found.rowcount)
+        return bool(cast("CursorResult[Any]", found).rowcount)
 
     async def run(
         self, *, from_scratch: bool = False, dry_run: bool = False, progress: Progress | None = None
@@ -260,7 +262,7 @@ class Rebuild:
         )
 
     async def _resume(
-        self, sessions: async_sessionmaker, noted: RebuildState | None
+        self, sessions: async_sessionmaker[AsyncSession], noted: RebuildState | None
     ) -> tuple[str, int, int] | None:
         """(rebuild id, position, applied) of the shadow to go on with, if it is whole."""
         if noted is None:
@@ -274,7 +276,7 @@ class Rebuild:
             return None
         return row.rebuild_id, int(row.position), int(row.applied)
 
-    async def _start(self, sessions: async_sessionmaker) -> str:
+    async def _start(self, sessions: async_sessionmaker[AsyncSession]) -> str:
         shadow = await self.shadow()
         rebuild_id, now = str(uuid7()), utcnow()
         async with self.main() as session, session.begin():
@@ -300,7 +302,11 @@ class Rebuild:
         return rebuild_id
 
     async def _catch_up(
-        self, sessions: async_sessionmaker, position: int, applied: int, progress: Progress | None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        position: int,
+        applied: int,
+        progress: Progress | None,
     ) -> tuple[int, int]:
         """Passes, each to the head as it was when the pass began. A pass that found little to
         do means the rest fits in the hand-over (which holds the live consumer back while it
@@ -348,7 +354,7 @@ class Rebuild:
             )
 
     async def _hand_over_retrying(
-        self, sessions: async_sessionmaker, position: int, applied: int
+        self, sessions: async_sessionmaker[AsyncSession], position: int, applied: int
     ) -> tuple[int, int, int]:
         for attempt in range(1, self.hand_over_attempts + 1):
             await self._applier.load_parked(sessions)  # as committed: a failed try rolled back
@@ -362,7 +368,7 @@ class Rebuild:
         raise AssertionError("unreachable")
 
     async def _hand_over(
-        self, sessions: async_sessionmaker, position: int, applied: int
+        self, sessions: async_sessionmaker[AsyncSession], position: int, applied: int
     ) -> tuple[int, int, int]:
         """Under the consumer's lock: apply the rest up to the head, swap, record the watermark."""
         shadow = await self.shadow()
@@ -410,7 +416,7 @@ class Rebuild:
 
     async def _compare(
         self,
-        sessions: async_sessionmaker,
+        sessions: async_sessionmaker[AsyncSession],
         rebuild_id: str,
         position: int,
         applied: int,

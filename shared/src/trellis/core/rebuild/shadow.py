@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
@@ -154,7 +154,7 @@ class ShadowTables:
         return digest.hexdigest()[:32]
 
     @contextlib.asynccontextmanager
-    async def sessions(self, engine: AsyncEngine) -> AsyncIterator[async_sessionmaker]:
+    async def sessions(self, engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
         """Sessions that see the live tables and the shadow. SQLite: a connection of the
         rebuild's own, with the shadow file attached, whose transactions begin deferred."""
         if self.dialect == "postgresql":
@@ -317,11 +317,12 @@ def _clean(name: str) -> str:
     return re.sub(r"[^a-z0-9_]", "_", name.lower())
 
 
-def _dialect(name: str) -> Any:
+def _dialect(name: str) -> Dialect:
     if name == "postgresql":
-        from sqlalchemy.dialects import postgresql
+        from sqlalchemy.dialects.postgresql.base import PGDialect
 
-        return postgresql.dialect()
-    from sqlalchemy.dialects import sqlite
+        postgresql: Callable[[], Dialect] = PGDialect  # its __init__ is not annotated
+        return postgresql()
+    from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 
-    return sqlite.dialect()
+    return SQLiteDialect()

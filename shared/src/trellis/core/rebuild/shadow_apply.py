@@ -48,7 +48,7 @@ class ShadowApplier:
         self.subjects = subjects
         self.parked: dict[str, str] = {}  # aggregate -> the event dead-lettered first
 
-    async def load_parked(self, sessions: async_sessionmaker) -> None:
+    async def load_parked(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         """Aggregates the rebuild has dead-lettered an event of, as committed (kept across a
         resume; a hand-over that rolled back forgets what it parked)."""
         f = self.shadow.failures.c
