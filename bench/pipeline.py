@@ -115,12 +115,12 @@ class TimedTree(ConsumerRunner):
     committed: dict[tuple[str, int], float]
     timing = False  # only in the latency phase: parsing costs time the catch-up must not pay
 
-    async def _settle(self, msgs: list[Any], outcomes: list[Any]) -> None:
+    async def _answer(self, msgs: list[Any], outcomes: list[Any]) -> None:
         now = time.perf_counter()
         for msg in msgs if self.timing else ():
             envelope = json.loads(msg.data)
             self.committed[(envelope["aggregate_id"], envelope["aggregate_version"])] = now
-        await super()._settle(msgs, outcomes)
+        await super()._answer(msgs, outcomes)
 
 
 async def goals_pipeline(db_url: str, nats_url: str, data_dir: Path, events: int, rate: int, seconds: float):

@@ -99,11 +99,11 @@ async def test_a_projection_killed_mid_batch_and_restarted_applies_every_event_o
 class DiesBeforeAcking(ConsumerRunner):
     crashed = 0
 
-    async def _settle(self, msgs: list[Any], outcomes: list[Any]) -> None:
+    async def _answer(self, msgs: list[Any], outcomes: list[Any]) -> None:
         if DiesBeforeAcking.crashed == 0:
             DiesBeforeAcking.crashed += 1
             raise RuntimeError("killed after the commit, before the acks")
-        await super()._settle(msgs, outcomes)
+        await super()._answer(msgs, outcomes)
 
 
 async def test_a_redelivered_event_is_applied_once(core: Core, js: Any) -> None:

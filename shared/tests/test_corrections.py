@@ -170,7 +170,7 @@ def test_a_recorded_old_event_shows_the_current_version_and_the_corrected_payloa
         payload=stored,
         global_position=7,
     )
-    recorded = goals.record(envelope)
+    recorded = goals.recorded(envelope)
     assert recorded.envelope.schema_version == 2 and recorded.envelope.payload["value"] == 2.0
     assert recorded.envelope.event_id == envelope.event_id and recorded.envelope.global_position == 7
     assert envelope.payload["value"] is None  # what is stored stays as it was

@@ -47,7 +47,7 @@ class Org:
             payload=ev.model_dump(mode="json"),
         )
         async with self.sessions() as session, session.begin():
-            await self.chart.handle(session, registry.record(envelope))
+            await self.chart.handle(session, registry.recorded(envelope))
 
     async def hire(
         self, who: str, manager: str | None = None, team: str | None = None, tenant: str = TENANT

@@ -122,7 +122,7 @@ async def test_the_same_plan_processed_twice_creates_each_goal_once(goals: Goals
         payload=started.model_dump(mode="json"),
     )
     async with goals.runtime.sessions() as session, session.begin():
-        await reaction.handle(session, registry.record(envelope))  # a second delivery, past the record
+        await reaction.handle(session, registry.recorded(envelope))  # a second delivery, past the record
     for goal_id in ("g-once", "g-twice"):
         history = (await goals.client.get(f"/v1/goals/{goal_id}/history", headers=ADMIN)).json()["events"]
         assert len(history) == 1, history

@@ -255,7 +255,7 @@ class ConsumerRunner:
                 await msg.nak()
 
     async def process(self, msgs: list[Msg]) -> None:
-        """Apply one fetched batch and settle every message (ack or delayed nak)."""
+        """Apply one fetched batch and answer every message (ack, or nak with a delay)."""
         keepalive = asyncio.create_task(self._keep_alive(msgs))
         try:
             try:
@@ -270,9 +270,9 @@ class ConsumerRunner:
                 outcomes = [Outcome(ack=False, nak_delay=self.retry.delay(1))] * len(msgs)
         finally:
             keepalive.cancel()
-        await self._settle(msgs, outcomes)
+        await self._answer(msgs, outcomes)
 
-    async def _settle(self, msgs: list[Msg], outcomes: list[Outcome]) -> None:
+    async def _answer(self, msgs: list[Msg], outcomes: list[Outcome]) -> None:
         for msg, outcome in zip(msgs, outcomes, strict=True):
             if outcome.ack:
                 await msg.ack()

@@ -96,7 +96,7 @@ def decode(
         reason = f"not a Trellis event envelope: {type(exc).__name__}: {exc}"
         return Undecodable.read(data, reason, message_id=message_id)
     try:
-        return registry.record(envelope)
+        return registry.recorded(envelope)
     except MalformedEvent as exc:
         return _undecodable(envelope, exc.message)
     except Exception as exc:

@@ -341,7 +341,7 @@ class ConsumerLedger:
             await self.lock(session, exclusive=True)
             for letter in chain:
                 try:
-                    recorded = registry.record(EventEnvelope.model_validate_json(bytes(letter["raw"])))
+                    recorded = registry.recorded(EventEnvelope.model_validate_json(bytes(letter["raw"])))
                 except Exception as exc:
                     done.append(
                         Redriven(letter["id"], letter["event_id"], "undecodable", f"still undecodable: {exc}")

@@ -194,7 +194,7 @@ class StreamSource:
         )
         try:
             found.envelope = EventEnvelope.model_validate_json(msg.data)
-            found.recorded = self.registry.record(found.envelope)
+            found.recorded = self.registry.recorded(found.envelope)
         except MalformedEvent as exc:
             found.error = exc.message
         except Exception as exc:

@@ -82,7 +82,7 @@ async def rebuild(
     applied = 0
     async for batch in store.iterate(0, batch_size=batch_size):
         async with store.sessions() as session, session.begin():
-            handled = [store.registry.record(e) for e in batch if projection.handles(e.event_type)]
+            handled = [store.registry.recorded(e) for e in batch if projection.handles(e.event_type)]
             await ledger.apply_all(session, projection, handled)
             applied += len(handled)
         if progress is not None:
@@ -394,10 +394,10 @@ class Rebuild:
                 (await session.execute(select(func.count()).select_from(shadow.failures))).scalar_one()
             )
             await shadow.swap(session)
-            await self._settle(session, position)
+            await self._finish_swap(session, position)
         return position, applied, dead_lettered
 
-    async def _settle(self, session: AsyncSession, position: int) -> None:
+    async def _finish_swap(self, session: AsyncSession, position: int) -> None:
         """The rest of the swap's transaction: the watermark, dead letters and held events as
         the swapped-in view makes them (the ledger's), and the rebuild's bookkeeping gone."""
         shadow = await self.shadow()

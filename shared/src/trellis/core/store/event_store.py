@@ -228,7 +228,7 @@ class EventStore:
         if up_to_version is not None:
             query = query.where(events_table.c.aggregate_version <= up_to_version)
         result = await session.execute(query)
-        return [self.registry.record(row_to_envelope(row)) for row in result.mappings()]
+        return [self.registry.recorded(row_to_envelope(row)) for row in result.mappings()]
 
     async def load_for_rehydration(
         self, session: AsyncSession, aggregate_id: str

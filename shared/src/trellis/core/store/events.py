@@ -161,7 +161,7 @@ class EventRegistry:
         except ValidationError as exc:
             raise MalformedEvent(f"{event_type} payload invalid: {exc}") from exc
 
-    def record(self, envelope: EventEnvelope) -> RecordedEvent:
+    def recorded(self, envelope: EventEnvelope) -> RecordedEvent:
         """The event decoded; an envelope of an older schema version is given the upcast
         payload and the current version, so whoever passes the envelope on (webhooks, the
         history) shows what the current contract describes, never the stored old form (a

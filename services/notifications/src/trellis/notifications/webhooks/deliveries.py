@@ -213,7 +213,7 @@ async def record_attempt(session: AsyncSession, **values: Any) -> None:
     await session.execute(insert(webhook_attempts).values(**values))
 
 
-async def settle(session: AsyncSession, seq: int, **values: Any) -> None:
+async def release(session: AsyncSession, seq: int, **values: Any) -> None:
     """Write where a delivery stands after an attempt, and release its lease."""
     await session.execute(
         update(webhook_deliveries).where(webhook_deliveries.c.seq == seq).values(leased_until=None, **values)

@@ -115,14 +115,14 @@ class OutcomeRecorder:
             }
             if kind == "retry":
                 delay = self._delay(attempt, outcome.retry_after)
-                await deliveries.settle(
+                await deliveries.release(
                     session, row["seq"], next_attempt_at=now + dt.timedelta(seconds=delay), **common
                 )
                 log.info(
                     "webhooks.retry_scheduled", attempt=attempt, retry_in=round(delay, 2), error=outcome.error
                 )
                 return
-            await deliveries.settle(
+            await deliveries.release(
                 session,
                 row["seq"],
                 status=deliveries.DELIVERED if kind == "delivered" else deliveries.FAILED,

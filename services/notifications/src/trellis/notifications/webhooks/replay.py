@@ -72,7 +72,7 @@ async def events_in_range(
                 try:
                     # upcast as a live delivery is: a replayed old event shows the current
                     # contract, never the stored form (a version 1 payload may hold nulls)
-                    envelope = registry.record(EventEnvelope.model_validate_json(msg.data)).envelope
+                    envelope = registry.recorded(EventEnvelope.model_validate_json(msg.data)).envelope
                 except (ValueError, MalformedEvent):
                     continue
                 if since <= envelope.occurred_at < until:

@@ -170,7 +170,7 @@ class DeliveryWorker:
                 sub = await subscriptions.find(session, row["tenant_id"], row["subscription_id"])
                 secrets = await subscriptions.live_secrets(session, row["subscription_id"], utcnow())
                 if sub is None or not sub["enabled"] or not secrets:
-                    await deliveries.settle(session, row["seq"])  # release: not ours to send now
+                    await deliveries.release(session, row["seq"])  # release: not ours to send now
                     return
             outcome = await self._attempt(row, sub["url"], secrets)
             self.attempts += 1
