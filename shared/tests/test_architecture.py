@@ -1,5 +1,6 @@
 """The shape of the code, checked: packages import each other in one direction only.
 
+- No module imports itself back, through any path, not even for annotations.
 - Top-level packages: ``trellis.core`` imports none of the others; ``contracts`` and
   ``orgchart`` build on the core; ``ops``, the command line (``trellis.cli``), the test
   fixtures (``trellis.testing``) and the services sit on top; no service imports another.
@@ -103,3 +104,67 @@ def test_the_check_sees_a_cycle_when_there_is_one(tmp_path: Path) -> None:
     imports = _runtime_imports(scratch)
     assert "trellis.core.runtime.http" in imports and "trellis.ops" not in imports
     assert CORE_LAYERS.index(_core_layer("trellis.core.runtime.http") or "") > CORE_LAYERS.index("store")
+
+
+def _all_imports(path: Path) -> list[str]:
+    """Every ``trellis`` module ``path`` imports, annotations included."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+    return [name for name in found if name.startswith("trellis.")]
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of ``graph`` (one path per strongly connected group), by Tarjan's method."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_module_imports_itself_back_not_even_for_annotations() -> None:
+    modules = {
+        _module_of(path): _all_imports(path)
+        for source in SOURCES
+        for path in source.rglob("*.py")
+        if "migrations" not in path.parts and path.name != "__init__.py"
+    }
+    graph = {
+        module: {target for target in imports if target in modules and target != module}
+        for module, imports in modules.items()
+    }
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -22,7 +22,8 @@ from trellis.contracts.onboarding import (
 )
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
 from trellis.core.store.events import DomainEvent
-from trellis.onboarding.domain.employee import Employee, ManagerCycle, Offboarded
+from trellis.onboarding.domain.employee import Employee, ManagerCycle
+from trellis.onboarding.domain.org import Offboarded
 from trellis.onboarding.domain.team import Team, TeamCycle
 
 TENANT = "acme"

@@ -15,8 +15,9 @@ from trellis.onboarding.application import Accepted
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.missed_milestones import arm, disarm
 from trellis.onboarding.domain.calendar import today
-from trellis.onboarding.domain.employee import Employee, Offboarded
+from trellis.onboarding.domain.employee import Employee
 from trellis.onboarding.domain.ids import new_id
+from trellis.onboarding.domain.org import Offboarded
 from trellis.onboarding.domain.permissions import (
     ensure_may_complete,
     ensure_may_manage_plan,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import TYPE_CHECKING
 
 from trellis.contracts.onboarding import (
     EmployeeHired,
@@ -22,9 +21,7 @@ from trellis.contracts.onboarding import (
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
 from trellis.core.store.aggregate import Aggregate
 from trellis.core.store.events import DomainEvent
-
-if TYPE_CHECKING:
-    from trellis.onboarding.domain.team import Team
+from trellis.onboarding.domain.org import Offboarded, TeamRef
 
 # Deliberately loose: one @, something on both sides, a dot in the domain. The address
 # is the HRIS's; this only catches obvious typing mistakes.
@@ -37,12 +34,6 @@ def normalised_email(email: str) -> str:
     if not _EMAIL.fullmatch(value) or len(value) > 320:
         raise InvalidInput(f"{email!r} is not an e-mail address")
     return value
-
-
-class Offboarded(RuleViolation):
-    """The employee has left: nothing about them changes any more."""
-
-    code = "employee_offboarded"
 
 
 class ManagerCycle(RuleViolation):
@@ -104,7 +95,7 @@ class Employee(Aggregate):
         email: str,
         title: str = "",
         start_date: dt.date,
-        team: Team | None = None,
+        team: TeamRef | None = None,
         manager: Employee | None = None,
     ) -> None:
         if self.exists:
@@ -149,7 +140,7 @@ class Employee(Aggregate):
             )
         )
 
-    def change_team(self, team: Team | None) -> None:
+    def change_team(self, team: TeamRef | None) -> None:
         self._require_active()
         new_id = team.id if team else None
         if new_id == self.team_id:
@@ -201,6 +192,6 @@ class Employee(Aggregate):
         if not manager.is_active:
             raise Offboarded(f"{manager.employee_id} has been offboarded and manages nobody")
 
-    def _check_team(self, team: Team) -> None:
+    def _check_team(self, team: TeamRef) -> None:
         if team.tenant_id != self.tenant_id or not team.exists:
             raise NotFound(f"team {team.id} not found")

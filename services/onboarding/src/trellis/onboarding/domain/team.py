@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from trellis.contracts.onboarding import TeamCreated, TeamLeadAssigned, TeamMoved, TeamRenamed
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
 from trellis.core.store.aggregate import Aggregate
 from trellis.core.store.events import DomainEvent
-from trellis.onboarding.domain.employee import Offboarded
-
-if TYPE_CHECKING:
-    from trellis.onboarding.domain.employee import Employee
+from trellis.onboarding.domain.org import EmployeeRef, Offboarded
 
 
 class TeamCycle(RuleViolation):
@@ -44,7 +39,7 @@ class Team(Aggregate):
             case _:
                 raise TypeError(f"Team cannot apply {type(event).__name__}")
 
-    def create(self, *, name: str, parent: Team | None = None, lead: Employee | None = None) -> None:
+    def create(self, *, name: str, parent: Team | None = None, lead: EmployeeRef | None = None) -> None:
         if self.exists:
             raise RuleViolation(f"team {self.id} exists already")
         name = _name(name)
@@ -80,7 +75,7 @@ class Team(Aggregate):
             TeamMoved(team_id=self.id, parent_team_id=new_id, previous_parent_team_id=self.parent_team_id)
         )
 
-    def assign_lead(self, lead: Employee | None) -> None:
+    def assign_lead(self, lead: EmployeeRef | None) -> None:
         self._require_exists()
         new_id = lead.employee_id if lead else None
         if new_id == self.lead_id:
@@ -102,7 +97,7 @@ class Team(Aggregate):
                 details={"parent_team_id": parent.id, "parent_chain": parent_chain},
             )
 
-    def _check_lead(self, lead: Employee) -> None:
+    def _check_lead(self, lead: EmployeeRef) -> None:
         if lead.tenant_id != self.tenant_id or not lead.exists:
             raise NotFound(f"employee {lead.employee_id} not found")
         if not lead.is_active:
