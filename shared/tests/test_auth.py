@@ -72,7 +72,7 @@ def test_a_verified_token_is_remembered_until_it_expires_and_never_after() -> No
     token = jwt.encode({"sub": "e-1", "tenant": "acme", "roles": [], "exp": 1_060}, SECRET, algorithm="HS256")
     calls = []
     verify = verifier._verify
-    verifier._verify = lambda t: calls.append(t) or verify(t)  # type: ignore[method-assign]
+    verifier._verify = lambda t, key: calls.append(t) or verify(t, key)  # type: ignore[method-assign]
     # PyJWT checks ``exp`` against the real clock: this token expired long ago for it,
     # so the first verification is made under a clock of its own too
     with pytest.MonkeyPatch.context() as patch:

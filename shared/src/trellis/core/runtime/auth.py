@@ -2,13 +2,16 @@
 
 Tokens are JWTs. Development and the embedded run use HS256 with a shared secret;
 production configures a public key (RS256, ES256 or EdDSA) so services can verify
-but never mint. Claims: ``sub`` (employee id), ``tenant``, ``roles`` (any of admin,
+but never mint, or the identity provider's JWKS URL (``JwksKeys``): its keys are
+fetched and refreshed as it rotates them, each token verified with the key its ``kid``
+names. Claims: ``sub`` (employee id), ``tenant``, ``roles`` (any of admin,
 hr, manager, employee) and ``exp``. Who manages whom is not a claim: each service
 learns it from the onboarding service's events (``trellis.orgchart``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections import OrderedDict
@@ -17,10 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+import structlog
 
 from trellis.core.errors import Unauthenticated
+from trellis.core.runtime.settings import ServiceSettings
 from trellis.core.store.events import Metadata
 from trellis.core.store.subjects import check_token
+
+log = structlog.get_logger("trellis.auth")
 
 ROLES = frozenset({"admin", "hr", "manager", "employee"})
 MAX_CLAIM_LENGTH = 64  # a tenant or employee id, as everywhere else
@@ -51,6 +58,67 @@ class Actor:
         )
 
 
+class JwksKeys:
+    """The identity provider's signing keys, from its JWKS URL, by key id (``kid``).
+
+    Fetched on first use and again once ``max_age`` old; a token naming a ``kid`` not
+    known yet (the provider rotated its keys) makes one fetch, at most one every
+    ``min_refresh`` seconds, so tokens with made-up key ids cannot make the service
+    hammer the provider. A failed fetch keeps the keys known so far (and is logged).
+    Fetches run on a worker thread, one at a time.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_age: float = 600.0,
+        min_refresh: float = 30.0,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self.max_age = max_age
+        self.min_refresh = min_refresh
+        self.clock = clock
+        self._client = jwt.PyJWKClient(url, cache_keys=False, cache_jwk_set=False, timeout=int(timeout))
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+
+    def known(self, kid: str) -> jwt.PyJWK | None:
+        """The key, if it is known already (no fetch)."""
+        return self._keys.get(kid)
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        """The key named ``kid``, fetching the key set when it is old or lacks it."""
+        if self._stale() or (kid not in self._keys and self._may_refresh()):
+            async with self._lock:
+                if self._stale() or (kid not in self._keys and self._may_refresh()):
+                    await self._fetch()
+        return self._keys.get(kid)
+
+    def _stale(self) -> bool:
+        return self._fetched_at is None or self.clock() - self._fetched_at >= self.max_age
+
+    def _may_refresh(self) -> bool:
+        return self._fetched_at is None or self.clock() - self._fetched_at >= self.min_refresh
+
+    async def _fetch(self) -> None:
+        self.fetches += 1
+        self._fetched_at = self.clock()  # a failure waits as long as a success before the next try
+        try:
+            found = await asyncio.to_thread(self._client.get_jwk_set, True)
+        except jwt.PyJWKClientError as exc:
+            log.warning("auth.jwks_fetch_failed", url=self.url, error=str(exc))
+            return
+        self._keys = {
+            key.key_id: key for key in found.keys if key.key_id and key.public_key_use in (None, "sig")
+        }
+        log.info("auth.jwks_fetched", url=self.url, keys=sorted(self._keys))
+
+
 class TokenVerifier:
     """Verifies bearer tokens; a verified token is remembered until it expires.
 
@@ -72,11 +140,14 @@ class TokenVerifier:
         issuer: str | None = None,
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
+        jwks: JwksKeys | None = None,
     ) -> None:
-        if not secret and not public_key:
-            raise ValueError("a JWT secret or public key is required")
+        if not secret and not public_key and jwks is None:
+            raise ValueError("a JWT secret, a public key or a JWKS URL is required")
         self.key: str = public_key or secret or ""
-        self.algorithms = algorithms or (["RS256", "ES256", "EdDSA"] if public_key else ["HS256"])
+        self.jwks = jwks
+        asymmetric = public_key or jwks is not None
+        self.algorithms = algorithms or (["RS256", "ES256", "EdDSA"] if asymmetric else ["HS256"])
         self.audience = audience
         self.issuer = issuer
         self.cache_size = cache_size
@@ -84,25 +155,53 @@ class TokenVerifier:
         self._verified: OrderedDict[str, tuple[Actor, float]] = OrderedDict()
 
     def verify(self, token: str) -> Actor:
+        """The actor of ``token``; with a JWKS, only keys already fetched are used (see
+        ``verify_fetching``, which the requests' authentication uses)."""
+        actor = self._remembered(token)
+        if actor is not None:
+            return actor
+        key: Any = self.key
+        if self.jwks is not None:
+            key = self.jwks.known(_kid_of(token))
+            if key is None:
+                raise Unauthenticated("the token's signing key is not known")
+        return self._remember(token, *self._verify(token, key))
+
+    async def verify_fetching(self, token: str) -> Actor:
+        """The actor of ``token``, fetching the identity provider's keys if need be."""
+        if self.jwks is None:
+            return self.verify(token)
+        actor = self._remembered(token)
+        if actor is not None:
+            return actor
+        key = await self.jwks.key(_kid_of(token))
+        if key is None:
+            raise Unauthenticated("the token's signing key is not one the identity provider publishes")
+        return self._remember(token, *self._verify(token, key))
+
+    def _remembered(self, token: str) -> Actor | None:
         known = self._verified.get(token)
-        if known is not None:
-            actor, expires = known
-            if self.clock() < expires:
-                self._verified.move_to_end(token)
-                return actor
-            del self._verified[token]
-        actor, expires = self._verify(token)
+        if known is None:
+            return None
+        actor, expires = known
+        if self.clock() < expires:
+            self._verified.move_to_end(token)
+            return actor
+        del self._verified[token]
+        return None
+
+    def _remember(self, token: str, actor: Actor, expires: float) -> Actor:
         if self.cache_size > 0:
             self._verified[token] = (actor, expires)
             if len(self._verified) > self.cache_size:
                 self._verified.popitem(last=False)
         return actor
 
-    def _verify(self, token: str) -> tuple[Actor, float]:
+    def _verify(self, token: str, key: Any) -> tuple[Actor, float]:
         try:
             claims = jwt.decode(
                 token,
-                self.key,
+                key,
                 algorithms=self.algorithms,
                 audience=self.audience,
                 issuer=self.issuer,
@@ -113,6 +212,31 @@ class TokenVerifier:
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from exc
         return actor_from_claims(claims), float(claims["exp"])
+
+
+def verifier_for(settings: ServiceSettings) -> TokenVerifier:
+    """The token verifier a service's settings describe."""
+    jwks = (
+        JwksKeys(settings.jwt_jwks_url, max_age=settings.jwt_jwks_max_age) if settings.jwt_jwks_url else None
+    )
+    return TokenVerifier(
+        secret=None if jwks else settings.jwt_secret,
+        public_key=settings.jwt_public_key,
+        algorithms=settings.jwt_algorithms,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        jwks=jwks,
+    )
+
+
+def _kid_of(token: str) -> str:
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.InvalidTokenError as exc:
+        raise Unauthenticated(f"invalid token: {exc}") from exc
+    if not isinstance(kid, str) or not kid:
+        raise Unauthenticated("the token names no signing key (kid)")
+    return kid
 
 
 def actor_from_claims(claims: dict[str, Any]) -> Actor:

@@ -148,18 +148,18 @@ def _correlation_id_from(header: bytes | None) -> str:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Actor:
+async def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Actor:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise errors.Unauthenticated("a bearer token is required")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(credentials.credentials)
+    return await verifier.verify_fetching(credentials.credentials)
 
 
 async def current_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
-    actor = _authenticate(request, credentials)
+    actor = await _authenticate(request, credentials)
     structlog.contextvars.bind_contextvars(tenant=actor.tenant_id, actor=actor.employee_id)
     return actor
 
@@ -174,7 +174,7 @@ async def withheld_actor(
     """Authenticates like ``current_actor`` but keeps the actor out of the request's log lines
     (``actor="withheld"``): for requests that may have to stay anonymous (anonymous feedback).
     The route binds the actor itself once it knows it may be named."""
-    actor = _authenticate(request, credentials)
+    actor = await _authenticate(request, credentials)
     structlog.contextvars.bind_contextvars(tenant=actor.tenant_id, actor=WITHHELD)
     return actor
 

@@ -43,7 +43,7 @@ from trellis.core.messaging.jetstream import (
 )
 from trellis.core.messaging.outbox import OutboxRelay
 from trellis.core.runtime.admission import install_admission
-from trellis.core.runtime.auth import TokenVerifier
+from trellis.core.runtime.auth import verifier_for
 from trellis.core.runtime.http import CorrelationMiddleware, install_error_handlers
 from trellis.core.runtime.openapi import install_openapi
 from trellis.core.runtime.settings import ServiceSettings
@@ -370,13 +370,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.token_verifier = TokenVerifier(
-        secret=settings.jwt_secret,
-        public_key=settings.jwt_public_key,
-        algorithms=settings.jwt_algorithms,
-        audience=settings.jwt_audience,
-        issuer=settings.jwt_issuer,
-    )
+    app.state.token_verifier = verifier_for(settings)
     app.state.admission = admission = install_admission(app, settings, app.state.token_verifier)
     app.add_middleware(CorrelationMiddleware)
     install_error_handlers(app)

@@ -56,6 +56,12 @@ class ServiceSettings(BaseSettings):
     jwt_secret: str = DEV_JWT_SECRET
     jwt_public_key: str | None = Field(default=None, description="PEM; switches to asymmetric")
     jwt_algorithms: list[str] = ["HS256"]
+    jwt_jwks_url: str | None = Field(
+        default=None, description="the identity provider's JWKS URL; switches to its rotating keys"
+    )
+    jwt_jwks_max_age: float = Field(
+        default=600.0, gt=0, description="seconds before the keys are fetched again"
+    )
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
@@ -94,7 +100,7 @@ class ServiceSettings(BaseSettings):
     def _default_database(self) -> ServiceSettings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / (self.service + '.db')}"
-        if self.jwt_public_key and self.jwt_algorithms == ["HS256"]:
+        if (self.jwt_public_key or self.jwt_jwks_url) and self.jwt_algorithms == ["HS256"]:
             self.jwt_algorithms = ["RS256", "ES256", "EdDSA"]
         return self
 
