@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import structlog
 from nats.aio.msg import Msg
@@ -38,6 +39,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import FetchTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.core import metrics
 from trellis.core.consuming.delivery import Delivery, Outcome, RetryPolicy
 from trellis.core.consuming.exactly_once import ExactlyOnce
 from trellis.core.consuming.leases import LeaseLost, Leases, Slot
@@ -256,6 +258,7 @@ class ConsumerRunner:
 
     async def process(self, msgs: list[Msg]) -> None:
         """Apply one fetched batch and answer every message (ack, or nak with a delay)."""
+        started = time.perf_counter()
         keepalive = asyncio.create_task(self._keep_alive(msgs))
         try:
             try:
@@ -271,6 +274,17 @@ class ConsumerRunner:
         finally:
             keepalive.cancel()
         await self._answer(msgs, outcomes)
+        self._measure(msgs, outcomes, time.perf_counter() - started)
+
+    def _measure(self, msgs: list[Msg], outcomes: list[Outcome], seconds: float) -> None:
+        metrics.CONSUMER_BATCH_SECONDS.labels(self.name).observe(seconds)
+        acked = sum(1 for outcome in outcomes if outcome.ack)
+        if acked:
+            metrics.CONSUMER_MESSAGES.labels(self.name, "ack").inc(acked)
+        if acked < len(outcomes):
+            metrics.CONSUMER_MESSAGES.labels(self.name, "nak").inc(len(outcomes) - acked)
+        with contextlib.suppress(Exception):  # a message without JetStream metadata: no figure
+            metrics.CONSUMER_LAG.labels(self.name).set(msgs[-1].metadata.num_pending)
 
     async def _answer(self, msgs: list[Msg], outcomes: list[Outcome]) -> None:
         for msg, outcome in zip(msgs, outcomes, strict=True):

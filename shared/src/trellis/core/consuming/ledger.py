@@ -31,6 +31,7 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.core import metrics
 from trellis.core.consuming.delivery import Delivery
 from trellis.core.consuming.handover import GLOBAL_POSITION, Watermark, lock_projection
 from trellis.core.consuming.projection import Projection
@@ -305,6 +306,7 @@ class ConsumerLedger:
         """Give up on ``delivery``: a dead letter with ``reason`` and the raw message (the
         envelope fields from ``letter``, the delivery's own by default)."""
         event = letter if letter is not None else delivery.letter
+        metrics.DEAD_LETTERED.labels(self.consumer).inc()
         await session.execute(
             insert(dead_letters).values(
                 consumer=self.consumer,

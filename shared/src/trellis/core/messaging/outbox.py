@@ -51,6 +51,7 @@ from nats.js.errors import APIError, NotFoundError
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.core import metrics
 from trellis.core.messaging.outbox_parked import (
     PERMANENT_API_ERRORS,
     any_parked,
@@ -111,6 +112,7 @@ class OutboxRelay:
                 failures += 1
                 delay = min(self.max_backoff, 0.1 * 2**failures) * (0.5 + random.random() / 2)
                 log.warning("outbox.publish_failed", error=str(exc), retry_in=round(delay, 2))
+                metrics.RELAY_ERRORS.labels(self.stream).inc()
                 await asyncio.sleep(delay)
                 continue
             if count >= self.batch_size:
@@ -297,6 +299,7 @@ class OutboxRelay:
         if acked == len(futures) and unsent is not None:
             self._refusal = unsent
         self.published += acked
+        metrics.RELAY_PUBLISHED.labels(self.stream).inc(acked)
         return acked
 
     async def _probe(self, js: Any, row: Any, expected_last: int) -> int:

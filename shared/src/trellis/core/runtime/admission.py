@@ -31,6 +31,7 @@ import structlog
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from trellis.core import metrics
 from trellis.core.errors import Unauthenticated
 from trellis.core.runtime.auth import TokenVerifier
 from trellis.core.runtime.http import error_body
@@ -40,7 +41,7 @@ log = structlog.get_logger("trellis.admission")
 COMMAND_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Never refused: a load balancer must always be able to ask whether the service is alive
 # and whether it should get requests.
-OPERATIONS_PATHS = frozenset({"/health", "/ready"})
+OPERATIONS_PATHS = frozenset({"/health", "/ready", "/metrics"})
 # A refusal this recent still counts as overload for readiness (a load balancer polls
 # every few seconds: "at the bound at this very instant" would rarely be seen).
 OVERLOAD_MEMORY = 1.0
@@ -54,6 +55,7 @@ async def refuse(
     details: dict[str, Any],
     headers: dict[str, str] | None = None,
 ) -> None:
+    metrics.REFUSED.labels(code).inc()
     response = JSONResponse(error_body(code, message, details), status, headers=headers)
     await response({"type": "http"}, _no_body, send)
 

@@ -45,6 +45,7 @@ from trellis.core.messaging.outbox import OutboxRelay
 from trellis.core.runtime.admission import install_admission
 from trellis.core.runtime.auth import verifier_for
 from trellis.core.runtime.http import CorrelationMiddleware, install_error_handlers
+from trellis.core.runtime.metrics_api import install_metrics
 from trellis.core.runtime.openapi import install_openapi
 from trellis.core.runtime.settings import ServiceSettings
 from trellis.core.store.aggregate import Aggregate
@@ -373,6 +374,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     app.state.token_verifier = verifier_for(settings)
     app.state.admission = admission = install_admission(app, settings, app.state.token_verifier)
     app.add_middleware(CorrelationMiddleware)
+    install_metrics(app, runtime)  # outermost: refusals are counted too
     install_error_handlers(app)
 
     @app.get("/health", tags=["operations"], summary="Liveness: the process is up")

@@ -36,7 +36,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core import strict_json
+from trellis.core import metrics, strict_json
 from trellis.core.errors import ConcurrencyError, ContractViolation, MalformedEvent
 from trellis.core.store.events import (
     DomainEvent,
@@ -105,6 +105,7 @@ class EventStore:
             # was, a concurrent append still collides on (aggregate_id, version) below.
             current = await self.current_version(session, aggregate_id)
         if current != expected_version:
+            metrics.CONFLICTS.labels(self.service).inc()
             raise ConcurrencyError(
                 f"{aggregate_type} {aggregate_id} is at version {current}, "
                 f"not {expected_version}: reload and retry",
@@ -152,6 +153,7 @@ class EventStore:
             )
             positions = [r[0] for r in result.all()]
         except IntegrityError as exc:
+            metrics.CONFLICTS.labels(self.service).inc()
             raise ConcurrencyError(
                 f"{aggregate_type} {aggregate_id} was changed concurrently: reload and retry",
                 details={"expected_version": expected_version},
@@ -175,6 +177,7 @@ class EventStore:
         session.info.get(_LOADED_VERSIONS, {}).pop(aggregate_id, None)
         session.info.setdefault(_APPENDED, set()).add(aggregate_id)
         self._notify_after_commit(session)
+        metrics.EVENTS_APPENDED.labels(self.service).inc(len(stored))
         return stored
 
     def checked_payload(self, event: DomainEvent) -> dict[str, Any]:

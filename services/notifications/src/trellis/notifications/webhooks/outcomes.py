@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts.notifications import Subject, WebhookDelivered, WebhookDeliveryFailed
+from trellis.core import metrics
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.events import DomainEvent, Metadata, utcnow
 from trellis.core.store.repository import Repository
@@ -94,6 +95,7 @@ class OutcomeRecorder:
         kind, reason = outcome.kind, outcome.error or ""
         if kind == "retry" and attempt > len(schedule):
             kind, reason = "failed", f"gave up after {attempt} attempts: {outcome.error}"
+        metrics.WEBHOOK_ATTEMPTS.labels("gone" if outcome.gone else kind).inc()
         async with self.sessions() as session, session.begin():
             await deliveries.record_attempt(
                 session,
