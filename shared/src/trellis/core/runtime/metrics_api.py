@@ -11,20 +11,45 @@ request that matched no route counts as ``unmatched``.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Sequence
+from typing import Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trellis.core import metrics
+from trellis.core.consuming.clock import Clock
 from trellis.core.store.events import utcnow
 from trellis.core.store.tables import dead_letters, deadlines, outbox
 
-if TYPE_CHECKING:
-    from trellis.core.runtime.service import Runtime
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class _Holding(Protocol):
+    @property
+    def held(self) -> Collection[str]: ...
+
+
+class Observed(Protocol):
+    """What a scrape reads of a running service (the Runtime, seen from here)."""
+
+    @property
+    def definition(self) -> _Named: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+    @property
+    def runners(self) -> Sequence[_Named]: ...
+    @property
+    def coordinator(self) -> _Holding: ...
 
 
 class RequestMetrics:
@@ -56,7 +81,7 @@ class RequestMetrics:
             metrics.REQUEST_SECONDS.labels(self.service, method, route).observe(time.perf_counter() - started)
 
 
-async def collect(runtime: Runtime) -> None:
+async def collect(runtime: Observed) -> None:
     """Read the figures that live in the database into their gauges."""
     service = runtime.definition.name
     now = utcnow()
@@ -91,7 +116,7 @@ async def collect(runtime: Runtime) -> None:
     metrics.LEASES_HELD.labels(service).set(len(runtime.coordinator.held))
 
 
-def install_metrics(app: FastAPI, runtime: Runtime) -> None:
+def install_metrics(app: FastAPI, runtime: Observed) -> None:
     """Count the app's requests, and serve ``/metrics``."""
     app.add_middleware(RequestMetrics, service=runtime.definition.name)
 
