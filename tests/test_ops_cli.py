@@ -43,7 +43,7 @@ async def test_status_shows_streams_consumers_outboxes_and_projections_with_real
     assert {p["name"] for p in goals["projections"]} >= {"goals-alignment-tree", "goals-realignment"}
     notifications = next(s for s in found["services"] if s["name"] == "notifications")
     webhooks = next(p for p in notifications["projections"] if p["name"] == "notifications-webhooks-goals")
-    assert (webhooks["position"], webhooks["head"], webhooks["replayable"]) == (made, made, False)
+    assert (webhooks["position"], webhooks["head"], webhooks["rebuildable"]) == (made, made, False)
 
     # The consumer falls behind when its service stops: the lag is what is left to read.
     await ops.stop("notifications")

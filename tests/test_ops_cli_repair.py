@@ -69,7 +69,7 @@ async def test_rebuild_under_live_traffic_dry_run_differences_and_from_scratch(o
     scratch = await ops.trellis_json("projections", "rebuild", TREE, "--from-scratch")
     assert scratch["swapped"] and scratch["resumed_from"] is None and scratch["applied"] == len(goals)
     refused = await ops.trellis("projections", "rebuild", "notifications-webhooks-goals", exit_code=1)
-    assert "replay" in refused.stderr.lower()
+    assert "not rebuildable" in refused.stderr and "trellis replay webhooks" in refused.stderr
 
     events = await ops.audit_events()
     rebuilds = audited(ops, events, "projections-rebuild")
@@ -79,7 +79,7 @@ async def test_rebuild_under_live_traffic_dry_run_differences_and_from_scratch(o
         (True, False, "done"),
         (False, False, "done"),
         (False, True, "done"),
-        (False, False, "refused: not replayable"),
+        (False, False, "refused: not rebuildable"),
     ]
 
 

@@ -356,7 +356,7 @@ async def count_webhook_events(system: ScaledSystem, timeout: float = 60.0) -> i
 
 
 async def rebuilt_views_differ(system: ScaledSystem) -> dict[str, Any]:
-    """The operators' dry-run rebuild of every replayable view, against the live one."""
+    """The operators' dry-run rebuild of every rebuildable view, against the live one."""
     found: dict[str, Any] = {}
     target = Target(
         nats_url=system.nats_url("ops"),
@@ -367,7 +367,7 @@ async def rebuilt_views_differ(system: ScaledSystem) -> dict[str, Any]:
         data_dir=system.folder,
     )
     async with target.runtimes() as runtimes:
-        names = [(rt.definition.name, p.name) for rt in runtimes for p in rt.projections if p.replayable]
+        names = [(rt.definition.name, p.name) for rt in runtimes for p in rt.projections if p.rebuildable]
     for service, name in names:
         one = Target(**{**target.__dict__, "services": [service]})
         result = await ops_projections.rebuild(one, name, operator="fault-test", dry_run=True)

@@ -12,13 +12,16 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.consuming.consumer import ConsumerRunner
+from trellis.core.consuming.projection import Reaction, on
 from trellis.core.messaging.jetstream import connect
 from trellis.core.messaging.outbox import OutboxRelay
 from trellis.core.rebuild.event_sources import StoreSource, StreamSource
-from trellis.core.rebuild.rebuilder import NotReplayable, Rebuild
+from trellis.core.rebuild.rebuilder import NotRebuildable, Rebuild
 from trellis.core.store.database import create_engine
+from trellis.core.store.events import EventEnvelope
 from trellis.core.store.tables import (
     dead_letters,
     processed_events,
@@ -27,7 +30,7 @@ from trellis.core.store.tables import (
 )
 from trellis.testing import eventually
 
-from .conftest import SERVICE, Core, CounterTotals, registry, totals
+from .conftest import SERVICE, Core, Counted, CounterTotals, registry, totals
 from .test_consumer_runner import FAST_RETRY, stop
 from .test_outbox_relay import provision
 
@@ -263,17 +266,22 @@ async def test_an_event_failing_in_a_rebuild_becomes_a_dead_letter_and_parks_its
 
 
 async def test_a_projection_with_side_effects_is_never_rebuilt(core: Core) -> None:
-    class Reaction(CounterTotals):
-        replayable = False
+    class Announce(Reaction):  # acts on each count: running it again would act again
+        name = "counter-announcements"
+        source = SERVICE
 
-    projection = Reaction()
+        @on(Counted)
+        async def counted(self, session: AsyncSession, ev: Counted, env: EventEnvelope) -> None:
+            raise AssertionError("a rebuild must not run a reaction")
+
+    projection = Announce()
     rebuild = Rebuild(
         projection,
         engine=core.engine,
         source=StoreSource(core.store, projection.event_types()),
         subjects=core.subjects,
     )
-    with pytest.raises(NotReplayable, match="side effects"):
+    with pytest.raises(NotRebuildable, match="reaction, not rebuildable: it has side effects"):
         await rebuild.run()
 
 

@@ -3,9 +3,8 @@
 ``rebuild`` drives ``trellis.core.rebuild.rebuilder.Rebuild`` (see there for the shadow copy, the
 swap and the watermark): the view of a service's own events is rebuilt from its event
 store; a view of another service's events (the org chart replica, say) from that
-service's stream, since a service never reads another's database. A projection with
-side effects (``replayable = False``: it appends events, sends notifications or
-webhooks) is refused.
+service's stream, since a service never reads another's database. A reaction (it
+appends events, sends notifications or webhooks) is refused: it is not rebuildable.
 
 ``reset`` is the repair with downtime: it empties the view, forgets what its consumer
 processed, and deletes the durable consumer, so that the service, when its consumers
@@ -31,9 +30,10 @@ from sqlalchemy import func, select
 
 from trellis.core.consuming.consumer import ConsumerRunner
 from trellis.core.consuming.ledger import ConsumerLedger
+from trellis.core.consuming.projection import Projection
 from trellis.core.messaging.jetstream import JetStreams
 from trellis.core.rebuild.event_sources import EventSource, StoreSource, StreamSource
-from trellis.core.rebuild.rebuilder import NotReplayable, Rebuild, RebuildRefused
+from trellis.core.rebuild.rebuilder import NotRebuildable, Rebuild, RebuildRefused
 from trellis.core.rebuild.rebuilder import Progress as ProgressFn
 from trellis.core.runtime.service import Runtime
 from trellis.core.store.tables import consumer_failures, dead_letters, processed_events
@@ -87,18 +87,18 @@ async def rebuild(
         runtime = found.runtime
         await require_current_schema(runtime)
         subjects = runtime.subjects
-        if not found.projection.replayable:
+        if not isinstance(found.projection, Projection):
             await audit.record(
                 nc,
                 subjects,
                 operator=operator,
                 command="projections-rebuild",
                 arguments=arguments,
-                outcome="refused: not replayable",
+                outcome="refused: not rebuildable",
             )
             raise OpsError(
-                str(NotReplayable(name)) + ". Rebuild only the read views it keeps, if any, "
-                "through a replayable projection of their own."
+                str(NotRebuildable(name)) + ". (Webhooks of a time range can be sent to a "
+                "subscriber again with `trellis replay webhooks`.)"
             )
         source = _source(found, target.streams(nc) if nc else None)
         try:
@@ -259,8 +259,8 @@ async def reset(target: Target, name: str, *, operator: str, yes: bool, console:
         runtime, projection = found.runtime, found.projection
         await require_current_schema(runtime)
         subjects = runtime.subjects
-        if not projection.replayable:
-            raise OpsError(str(NotReplayable(name)) + ": resetting it would replay its side effects")
+        if not isinstance(projection, Projection):
+            raise OpsError(str(NotRebuildable(name)) + ": resetting it would act on every event again")
         spec = _runner(runtime, name).spec()
         counts = await _reset_counts(runtime, name, projection.tables)
         console.print(f"[bold]projections reset {name}[/] ({runtime.definition.name}) will:")

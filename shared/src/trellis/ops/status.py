@@ -157,7 +157,7 @@ def _projections(runtime: Runtime, entry: dict[str, Any]) -> list[dict[str, Any]
             {
                 "name": projection.name,
                 "source": projection.source,
-                "replayable": projection.replayable,
+                "rebuildable": projection.rebuildable,
                 "partitions": consumer.get("partitions", 1) if consumer else None,
                 "lag": (consumer["num_pending"] + consumer["num_ack_pending"]) if consumer else None,
                 "position": consumer["ack_floor_seq"] if consumer else None,
@@ -259,7 +259,7 @@ def render(status: dict[str, Any], console: Console) -> None:
             rebuild = p["rebuild"]
             projections.add_row(
                 name,
-                p["name"] + ("" if p["replayable"] else " (reaction)"),
+                p["name"] + ("" if p["rebuildable"] else " (reaction)"),
                 p["source"],
                 "?" if p["lag"] is None else f"{p['lag']:,}",
                 "?" if p["position"] is None else f"{p['position']} / {p['head']}",

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from trellis.core.consuming.projection import Projection
+from trellis.core.consuming.projection import Consumer
 from trellis.core.messaging.jetstream import JetStreams, connect
 from trellis.core.runtime.service import Runtime, ServiceDefinition
 from trellis.core.runtime.settings import ServiceSettings
@@ -210,10 +210,10 @@ async def require_current_schema(runtime: Runtime) -> None:
 
 @dataclass(frozen=True)
 class FoundProjection:
-    """A projection, and the runtime of the service that keeps it."""
+    """A consumer (a projection or a reaction), and the runtime of the service that runs it."""
 
     runtime: Runtime
-    projection: Projection
+    projection: Consumer
 
 
 def find_projection(runtimes: list[Runtime], name: str) -> FoundProjection:

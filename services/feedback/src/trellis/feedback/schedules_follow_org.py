@@ -22,7 +22,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.onboarding import EmployeeManagerChanged, EmployeeOffboarded
-from trellis.core.consuming.projection import Projection, on
+from trellis.core.consuming.projection import Reaction, on
 from trellis.core.store.events import EventEnvelope, Metadata
 from trellis.core.store.repository import Repository
 from trellis.feedback.application import schedule_index
@@ -30,10 +30,9 @@ from trellis.feedback.application.scheduling import Schedules
 from trellis.feedback.domain.checkin_schedule import CheckInSchedule
 
 
-class SchedulesFollowOrg(Projection):
+class SchedulesFollowOrg(Reaction):
     name = "feedback-schedules-follow-org"
     source = "onboarding"
-    replayable = False  # it appends events: replaying it would move schedules again
 
     def __init__(self, schedules: Repository[CheckInSchedule]) -> None:
         self.schedules = schedules

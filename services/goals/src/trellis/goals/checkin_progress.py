@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.feedback import CheckInCompleted, KeyResultUpdate
-from trellis.core.consuming.projection import Projection, on
+from trellis.core.consuming.projection import Reaction, on
 from trellis.core.errors import TrellisError
 from trellis.core.store.events import EventEnvelope, Metadata
 from trellis.core.store.repository import Repository
@@ -25,10 +25,9 @@ from trellis.goals.domain.goal import Goal
 log = structlog.get_logger("trellis.goals.checkin_progress")
 
 
-class CheckInProgress(Projection):
+class CheckInProgress(Reaction):
     name = "goals-checkin-progress"
     source = "feedback"
-    replayable = False  # it appends events: replaying it would record the progress again
 
     def __init__(self, goals: Repository[Goal]) -> None:
         self.goals = goals

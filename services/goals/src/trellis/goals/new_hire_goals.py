@@ -21,17 +21,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.onboarding import OnboardingPlanStarted
-from trellis.core.consuming.projection import Projection, on
+from trellis.core.consuming.projection import Reaction, on
 from trellis.core.store.events import EventEnvelope, Metadata
 from trellis.core.store.repository import Repository
 from trellis.goals.domain.goal import Goal
 from trellis.goals.views.tables import goal_nodes
 
 
-class NewHireGoals(Projection):
+class NewHireGoals(Reaction):
     name = "goals-new-hire-goals"
     source = "onboarding"
-    replayable = False  # it appends events: a replay must not run it again
 
     def __init__(self, goals: Repository[Goal]) -> None:
         self.goals = goals

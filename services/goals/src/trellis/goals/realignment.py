@@ -23,17 +23,16 @@ from trellis.contracts.goals import (
     GoalRetired,
     GoalUnaligned,
 )
-from trellis.core.consuming.projection import Projection, on
+from trellis.core.consuming.projection import Reaction, on
 from trellis.core.store.events import EventEnvelope, Metadata
 from trellis.core.store.repository import Repository
 from trellis.goals.domain.goal import Goal
 from trellis.goals.views.tables import realignment_links
 
 
-class Realignment(Projection):
+class Realignment(Reaction):
     name = "goals-realignment"
     source = "goals"
-    replayable = False  # it appends events: replaying it would ask again
 
     def __init__(self, goals: Repository[Goal]) -> None:
         self.goals = goals

@@ -44,7 +44,7 @@ from trellis.core.consuming.delivery import Delivery, Outcome, RetryPolicy
 from trellis.core.consuming.exactly_once import ExactlyOnce
 from trellis.core.consuming.leases import LeaseLost, Leases, Slot
 from trellis.core.consuming.ledger import ConsumerLedger
-from trellis.core.consuming.projection import Projection
+from trellis.core.consuming.projection import Consumer
 from trellis.core.messaging.jetstream import ConsumerSpec, ensure_consumer
 from trellis.core.messaging.outbox import JetStreamProvider
 from trellis.core.store.events import EventRegistry
@@ -61,7 +61,7 @@ class ConsumerRunner:
     def __init__(
         self,
         *,
-        projection: Projection,
+        projection: Consumer,
         sessions: async_sessionmaker[AsyncSession],
         registry: EventRegistry,
         jetstream: JetStreamProvider,

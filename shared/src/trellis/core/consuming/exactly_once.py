@@ -48,7 +48,7 @@ from trellis.core.consuming.delivery import ACK, Delivery, Outcome, RetryPolicy
 from trellis.core.consuming.handover import GLOBAL_POSITION, Watermark
 from trellis.core.consuming.leases import LeaseLost
 from trellis.core.consuming.ledger import ConsumerLedger
-from trellis.core.consuming.projection import Projection
+from trellis.core.consuming.projection import Consumer
 from trellis.core.consuming.undecodable import Undecodable
 from trellis.core.errors import MalformedEvent
 from trellis.core.store.events import RecordedEvent
@@ -75,7 +75,7 @@ class _Batch:
 class ExactlyOnce:
     """Applies batches of deliveries to ``projection``, recording them in ``ledger``."""
 
-    def __init__(self, ledger: ConsumerLedger, projection: Projection, retry: RetryPolicy) -> None:
+    def __init__(self, ledger: ConsumerLedger, projection: Consumer, retry: RetryPolicy) -> None:
         self.ledger = ledger
         self.projection = projection
         self.retry = retry

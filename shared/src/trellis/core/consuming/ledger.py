@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from trellis.core import metrics
 from trellis.core.consuming.delivery import Delivery
 from trellis.core.consuming.handover import GLOBAL_POSITION, Watermark, lock_projection
-from trellis.core.consuming.projection import Projection
+from trellis.core.consuming.projection import Consumer
 from trellis.core.consuming.undecodable import Undecodable
 from trellis.core.store.events import EventEnvelope, EventRegistry, RecordedEvent, utcnow
 from trellis.core.store.tables import (
@@ -171,7 +171,7 @@ class ConsumerLedger:
         return set(result.scalars())
 
     async def apply_all(
-        self, session: AsyncSession, projection: Projection, events: list[RecordedEvent]
+        self, session: AsyncSession, projection: Consumer, events: list[RecordedEvent]
     ) -> None:
         """Apply ``events`` (none already applied) in the caller's transaction, and record them."""
         await projection.handle_batch(session, events)
@@ -184,7 +184,7 @@ class ConsumerLedger:
 
     @asynccontextmanager
     async def applying(
-        self, session: AsyncSession, projection: Projection, recorded: RecordedEvent
+        self, session: AsyncSession, projection: Consumer, recorded: RecordedEvent
     ) -> AsyncIterator[None]:
         """Apply ``recorded`` and record it, in a savepoint that also holds what the caller
         writes in the block: all of it, or (the handler or the block raising) none of it."""
@@ -328,7 +328,7 @@ class ConsumerLedger:
 
     async def redrive(
         self,
-        projection: Projection,
+        projection: Consumer,
         registry: EventRegistry,
         chain: Sequence[Mapping[str, Any]],
         *,

@@ -1,4 +1,4 @@
-"""Projections and reactions: handlers keyed by event type.
+"""Consumers of a stream: projections (read views) and reactions, handlers keyed by event type.
 
 One way to register a projection::
 
@@ -10,9 +10,10 @@ One way to register a projection::
         async def created(self, session, event: GoalCreated, envelope: EventEnvelope): ...
 
 The consumer runner calls ``handle`` inside a transaction that also records the
-event as processed; a handler only writes through ``session``. A reaction is the same
-thing, except that its handlers append events (through a repository) instead of, or
-besides, updating tables.
+event as processed; a handler only writes through ``session``. A ``Projection`` keeps a
+read view (its ``tables``) that can be rebuilt from the stream at any time. A ``Reaction``
+acts on events: it appends events (through a repository), notifies people or queues
+webhooks; running it again would do it again, so it is never rebuilt.
 """
 
 from __future__ import annotations
@@ -38,22 +39,21 @@ def on(*event_types: type[DomainEvent]) -> Callable[[Handler], Handler]:
     return decorate
 
 
-class Projection:
-    """Base of read-view projections and reactions.
+class Consumer:
+    """What a consumer runner runs: a projection or a reaction.
 
     ``name`` is the durable consumer name and the key of its processed-event records.
-    ``source`` is the service whose stream it follows. ``tables`` are the read view's
-    tables, cleared on a rebuild (a reaction that must never run twice lists none and
-    sets ``replayable = False``).
+    ``source`` is the service whose stream it follows.
     """
 
     name: str  # a class attribute; an instance may set its own (one projection, several consumers)
     source: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]] = ()
-    # Event types a projection consumes through its own ``handle_batch`` rather than
+    # Event types a consumer handles through its own ``handle_batch`` rather than
     # through ``@on`` methods (a batch-oriented projection lists them here).
     consumes: ClassVar[tuple[type[DomainEvent], ...]] = ()
-    replayable: ClassVar[bool] = True
+    # whether the operators may rebuild it from its stream (a projection, not a reaction)
+    rebuildable: ClassVar[bool] = False
     _handlers: ClassVar[dict[str, str]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -83,7 +83,18 @@ class Projection:
         for recorded in batch:
             await self.handle(session, recorded)
 
+
+class Projection(Consumer):
+    """A read view: its ``tables``, kept from the stream, cleared and rebuilt at will."""
+
+    rebuildable: ClassVar[bool] = True
+
     async def clear(self, session: AsyncSession) -> None:
         """Empty the read view (for a rebuild). Children before parents."""
         for table in reversed(self.tables):
             await session.execute(delete(table))
+
+
+class Reaction(Consumer):
+    """Acts on events (appends events, notifies, queues webhooks): never rebuilt, since
+    running it again would act again. It keeps no read view of its own."""

@@ -26,7 +26,7 @@ from trellis.core.store.event_store import EventStore
 from trellis.core.store.events import EventEnvelope, EventRegistry, RecordedEvent
 from trellis.core.store.tables import events as events_table
 
-log = structlog.get_logger("trellis.replay")
+log = structlog.get_logger("trellis.rebuild")
 
 
 @dataclass(slots=True)

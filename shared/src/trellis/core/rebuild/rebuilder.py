@@ -22,8 +22,8 @@ keeps serving, then swaps it in:
    (``handover.py``): the live consumer skips what the new view holds and applies the
    rest, exactly once.
 
-A rebuild never re-sends notifications or webhooks: it refuses projections with
-``replayable = False`` (reactions). A handler failing during the rebuild follows the
+A rebuild never re-sends notifications or webhooks: it refuses reactions
+(``Reaction``), which are not rebuildable. A handler failing during the rebuild follows the
 consumer's policy: the event becomes a dead letter and later events of its aggregate are
 parked behind it; at the swap those replace the live consumer's dead letters, which are
 all for events the new view holds or has dead-lettered again.
@@ -59,7 +59,7 @@ from trellis.core.store.events import utcnow
 from trellis.core.store.subjects import Subjects
 from trellis.core.store.tables import projection_rebuilds
 
-log = structlog.get_logger("trellis.replay")
+log = structlog.get_logger("trellis.rebuild")
 
 Progress = Callable[[int, int, int], None]  # position, head, events applied
 
@@ -72,8 +72,8 @@ async def rebuild(
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Rebuild ``projection`` in place from scratch; returns the number of events applied."""
-    if not projection.replayable:
-        raise NotReplayable(projection.name)
+    if not isinstance(projection, Projection):
+        raise NotRebuildable(projection.name)
     ledger = ConsumerLedger(store.sessions, projection.name)
     async with store.sessions() as session, session.begin():
         await projection.clear(session)
@@ -90,12 +90,12 @@ async def rebuild(
     return applied
 
 
-class NotReplayable(Exception):
+class NotRebuildable(Exception):
     """The projection has side effects (it appends events, sends messages): never replayed."""
 
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"{name} is not replayable: it has side effects (it appends events or makes "
+            f"{name} is a reaction, not rebuildable: it has side effects (it appends events or makes "
             "notifications and webhooks go out), and a rebuild would cause them again"
         )
 
@@ -215,8 +215,8 @@ class Rebuild:
         self, *, from_scratch: bool = False, dry_run: bool = False, progress: Progress | None = None
     ) -> RebuildResult:
         """Build (or resume) the shadow copy, catch up, then swap it in, or compare it (dry run)."""
-        if not self.projection.replayable:
-            raise NotReplayable(self.name)
+        if not isinstance(self.projection, Projection):
+            raise NotRebuildable(self.name)
         started = time.monotonic()
         shadow = await self.shadow()
         noted = await self.state()

@@ -28,7 +28,7 @@ from trellis.core.rebuild.shadow import ShadowTables
 from trellis.core.store.events import utcnow
 from trellis.core.store.subjects import Subjects
 
-log = structlog.get_logger("trellis.replay")
+log = structlog.get_logger("trellis.rebuild")
 
 FATAL = (DBAPIError,)  # the database failing is not the event's fault: stop (resumable)
 REFUSED = (IntegrityError, DataError)  # the database refusing an event's row is: dead-letter it

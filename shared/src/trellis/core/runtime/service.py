@@ -32,7 +32,7 @@ from trellis.core.consuming.consumer import ConsumerRunner, RetryPolicy
 from trellis.core.consuming.deadlines import DeadlineScheduler
 from trellis.core.consuming.deadlines import Handler as DeadlineHandler
 from trellis.core.consuming.leases import Leases, PartitionCoordinator, instance_id
-from trellis.core.consuming.projection import Projection
+from trellis.core.consuming.projection import Consumer
 from trellis.core.messaging.asyncapi import asyncapi_document
 from trellis.core.messaging.jetstream import (
     JetStreams,
@@ -68,7 +68,7 @@ class ServiceDefinition:
     settings: type[ServiceSettings]
     registry: EventRegistry
     migrations: tuple[Path, ...]  # the service's own Alembic version folders (the core's are added)
-    projections: Callable[[Runtime], list[Projection]]
+    projections: Callable[[Runtime], list[Consumer]]
     routers: Callable[[], list[APIRouter]]
     version: str = "0.1.0"
     extras: Callable[[Runtime], dict[str, Any]] = field(default=lambda _rt: {})

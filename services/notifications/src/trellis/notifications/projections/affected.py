@@ -5,7 +5,7 @@ that stream. For every event it (1) asks the rules (``rules.py``) who is affecte
 the facts as they stood just before the event, (2) learns from the event
 (``knowledge.py``), and (3) lets the ``Notifier`` create the notifications, all in the
 consumer's transaction, with the processed-event record. A reaction appends events, so
-it is never replayed (``replayable = False``): rebuilding the inbox, or any read view,
+it is a ``Reaction``, never rebuilt: rebuilding the inbox, or any read view,
 notifies nobody.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts import feedback, goals, onboarding
-from trellis.core.consuming.projection import Projection
+from trellis.core.consuming.projection import Reaction
 from trellis.core.store.events import RecordedEvent
 from trellis.notifications.application.notifier import Notifier
 from trellis.notifications.facts import StoredFacts
@@ -22,10 +22,8 @@ from trellis.notifications.projections.knowledge import learn
 from trellis.notifications.rules import notices_for
 
 
-class AffectedReaction(Projection):
+class AffectedReaction(Reaction):
     """Base of the three reactions; a subclass names its stream and the events it needs."""
-
-    replayable = False
 
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier

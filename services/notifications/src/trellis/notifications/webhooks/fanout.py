@@ -6,7 +6,7 @@ For each event it finds the tenant's enabled subscriptions whose patterns match
 delivery per subscription (body built now, sent as is on every attempt), in the
 consumer's transaction. The delivery worker is woken once that commits. Events about
 webhooks themselves are never fanned out (no subscription can feed on its own deliveries).
-A reaction: never replayed (``replayable = False``); replays of a time range to one
+A ``Reaction``: never rebuilt; replays of a time range to one
 subscription go through ``application/webhooks.py``.
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.notifications import WEBHOOK_AGGREGATES
-from trellis.core.consuming.projection import Projection
+from trellis.core.consuming.projection import Reaction
 from trellis.core.store.events import EventEnvelope, RecordedEvent, utcnow
 from trellis.notifications.domain.subscription import matches, webhook_event_type
 from trellis.notifications.webhooks import subscriptions
@@ -40,10 +40,8 @@ def wanted(subscription: dict[str, Any], service: str, envelope: EventEnvelope) 
     return matches(subscription["event_types"], webhook_event_type(service, envelope.event_type))
 
 
-class WebhookFanOut(Projection):
+class WebhookFanOut(Reaction):
     """Base; a subclass names the stream. Follows every event type of it."""
-
-    replayable = False
 
     def __init__(self, wake: Callable[[], None]) -> None:
         self.wake = wake
