@@ -33,6 +33,7 @@ from sqlalchemy import Table as SATable
 from trellis.core.consuming.consumer import ConsumerRunner
 from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
 from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.runtime.api_kit import application_in
 from trellis.core.runtime.auth import Actor, mint_token
 from trellis.core.runtime.embedded import EmbeddedNats, free_port
 from trellis.core.runtime.logging import configure_logging
@@ -41,6 +42,7 @@ from trellis.core.runtime.settings import DEV_JWT_SECRET
 from trellis.core.store.database import create_engine
 from trellis.core.store.events import utcnow
 from trellis.core.store.tables import outbox
+from trellis.goals.application import GoalsApplication
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
 from trellis.goals.views.alignment_tree import AlignmentTree
 
@@ -144,7 +146,7 @@ async def goals_pipeline(db_url: str, nats_url: str, data_dir: Path, events: int
     while not server.started:
         await asyncio.sleep(0.05)
     await runtime.wait_ready()
-    commands = runtime.extras["commands"]
+    commands = application_in(runtime, GoalsApplication).commands
     actor = Actor(employee_id="bencher", tenant_id=TENANT, roles=frozenset({"admin"}))
     results: dict[str, Any] = {}
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from trellis.contracts import SERVICES
 from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
@@ -40,23 +41,24 @@ DEFINITIONS: dict[str, tuple[ServiceDefinition, Any]] = {
 }
 
 
-def client_of(runtime: Runtime) -> httpx.AsyncClient:
+def client_of(app: FastAPI) -> httpx.AsyncClient:
     """An HTTP client of a running service's app (in process)."""
-    app = runtime.extras["app"]
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url=f"http://{runtime.definition.name}"
-    )
+    name = app.state.runtime.definition.name
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
 
 
 @contextlib.asynccontextmanager
 async def four_services(
     nats_url: str, subject_root: str, data_dir: Path
-) -> AsyncIterator[dict[str, Runtime]]:
+) -> AsyncIterator[dict[str, FastAPI]]:
+    """The four services' apps, each started on its own SQLite database (runtime:
+    ``app.state.runtime``)."""
     nc = await connect(nats_url, name="strict-requests-test")
     subjects = Subjects(subject_root)
     for source in SERVICES:
         await ensure_stream(nc.jetstream(), StreamSpec(subjects.stream(source), [subjects.all_of(source)]))
-    runtimes: dict[str, Runtime] = {}
+    apps: dict[str, FastAPI] = {}
+    runtimes: list[Runtime] = []
     try:
         for name, (definition, settings_type) in DEFINITIONS.items():
             settings = settings_type(
@@ -68,13 +70,13 @@ async def four_services(
             )
             app = create_app(definition, settings)
             runtime: Runtime = app.state.runtime
-            runtime.extras["app"] = app
             await runtime.start()
-            runtimes[name] = runtime
-        for runtime in runtimes.values():
+            runtimes.append(runtime)
+            apps[name] = app
+        for runtime in runtimes:
             await runtime.wait_ready()
-        yield runtimes
+        yield apps
     finally:
-        for runtime in runtimes.values():
+        for runtime in runtimes:
             await runtime.stop()
         await nc.close()

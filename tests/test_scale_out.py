@@ -367,7 +367,7 @@ async def rebuilt_views_differ(system: ScaledSystem) -> dict[str, Any]:
         data_dir=system.folder,
     )
     async with target.runtimes() as runtimes:
-        names = [(rt.definition.name, p.name) for rt in runtimes for p in rt.projections if p.rebuildable]
+        names = [(rt.definition.name, p.name) for rt in runtimes for p in rt.consumers if p.rebuildable]
     for service, name in names:
         one = Target(**{**target.__dict__, "services": [service]})
         result = await ops_projections.rebuild(one, name, operator="fault-test", dry_run=True)

@@ -75,9 +75,8 @@ async def test_forged_tokens_answer_401_on_every_operation_of_every_service(
     nats_url: str, subject_root: str, tmp_path: Path
 ) -> None:
     probes = list(forged_credentials())
-    async with four_services(nats_url, subject_root, tmp_path) as runtimes:
-        for name, runtime in runtimes.items():
-            app = runtime.extras["app"]
+    async with four_services(nats_url, subject_root, tmp_path) as apps:
+        for name, app in apps.items():
             operations = list(authenticated_operations(app.openapi()))
             assert len(operations) >= 5, name
             async with httpx.AsyncClient(
@@ -94,8 +93,8 @@ async def test_forged_tokens_answer_401_on_every_operation_of_every_service(
 async def test_an_identifier_with_a_trailing_newline_is_refused(
     nats_url: str, subject_root: str, tmp_path: Path
 ) -> None:
-    async with four_services(nats_url, subject_root, tmp_path) as runtimes:
-        async with client_of(runtimes["onboarding"]) as client:
+    async with four_services(nats_url, subject_root, tmp_path) as apps:
+        async with client_of(apps["onboarding"]) as client:
             hire = {"name": "Nell", "email": "nell@acme.test", "start_date": "2026-01-05"}
             for employee_id in ("nl-1\n", "nl-1\r\n", "nl 1", "nl.1", "n" * 65):
                 resp = await client.post(

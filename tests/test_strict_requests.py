@@ -120,9 +120,9 @@ async def test_no_route_of_any_service_accepts_a_non_finite_number(
     nats_url: str, subject_root: str, tmp_path: Path
 ) -> None:
     tried: list[str] = []
-    async with four_services(nats_url, subject_root, tmp_path) as runtimes:
-        for name, runtime in runtimes.items():
-            app = runtime.extras["app"]
+    async with four_services(nats_url, subject_root, tmp_path) as apps:
+        for name, app in apps.items():
+            runtime = app.state.runtime
             spec = app.openapi()
             before = await stored(runtime)
             async with httpx.AsyncClient(
@@ -159,8 +159,8 @@ async def test_no_route_of_any_service_accepts_a_non_finite_number(
 async def test_a_body_that_is_not_strict_json_is_a_400_with_a_clear_message(
     nats_url: str, subject_root: str, tmp_path: Path
 ) -> None:
-    async with four_services(nats_url, subject_root, tmp_path) as runtimes:
-        async with client_of(runtimes["goals"]) as client:
+    async with four_services(nats_url, subject_root, tmp_path) as apps:
+        async with client_of(apps["goals"]) as client:
             resp = await client.post(
                 "/v1/goals",
                 content='{"level": "company", "title": "t", "period": "2027-Q1", "weight": NaN}',
@@ -193,9 +193,8 @@ async def test_a_body_that_is_not_strict_json_is_a_400_with_a_clear_message(
 async def test_a_correlation_id_that_is_not_ascii_is_replaced_not_a_500(
     nats_url: str, subject_root: str, tmp_path: Path
 ) -> None:
-    async with four_services(nats_url, subject_root, tmp_path) as runtimes:
-        for name, runtime in runtimes.items():
-            app = runtime.extras["app"]
+    async with four_services(nats_url, subject_root, tmp_path) as apps:
+        for name, app in apps.items():
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://t"
             ) as client:

@@ -137,12 +137,12 @@ def _body(op: dict[str, Any], spec: dict[str, Any]) -> Any:
 async def test_another_tenants_ids_answer_404_and_leak_nothing(
     nats_url: str, subject_root: str, tmp_path: Path
 ) -> None:
-    async with four_services(nats_url, subject_root, tmp_path) as runtimes:
-        clients = {name: client_of(runtime) for name, runtime in runtimes.items()}
+    async with four_services(nats_url, subject_root, tmp_path) as apps:
+        clients = {name: client_of(app) for name, app in apps.items()}
         ids = await _acme(clients)
         probed, unfilled = [], []
-        for name, runtime in runtimes.items():
-            spec = runtime.extras["app"].openapi()
+        for name, app in apps.items():
+            spec = app.openapi()
             for path, methods in spec["paths"].items():
                 if "{" not in path:
                     continue

@@ -84,7 +84,7 @@ async def test_two_instances_decide_each_due_and_missed_checkin_once_and_a_resta
 
     else:  # one process owns a SQLite file: a second scheduler shares its connection
         extra = DeadlineScheduler(sessions=first.sessions, clock=clock, batch_size=3)
-        for kind, handler in first.definition.deadlines(first).items():
+        for kind, handler in first.application.deadlines.items():
             extra.add_handler(kind, handler)
         task = asyncio.create_task(extra.run())
 

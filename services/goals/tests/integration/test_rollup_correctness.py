@@ -15,10 +15,12 @@ from sqlalchemy import func, select
 from trellis.contracts.goals import GoalCreated, KeyResultAdded
 from trellis.core.rebuild.event_sources import StoreSource
 from trellis.core.rebuild.rebuilder import Rebuild, rebuild
+from trellis.core.runtime.api_kit import application_in
 from trellis.core.runtime.auth import Actor
 from trellis.core.runtime.service import Runtime, create_app
 from trellis.core.store.events import Metadata
 from trellis.core.store.tables import dead_letters, processed_events
+from trellis.goals.application import GoalsApplication
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
 from trellis.goals.views.tables import goal_nodes
 from trellis.testing import Database, eventually
@@ -92,7 +94,7 @@ async def progress_everywhere(goals: GoalsService, goal: str) -> tuple[float, ..
 
 async def command(goals: GoalsService, method: str, *args: Any) -> None:
     actor = Actor(employee_id="ceo", tenant_id=TENANT, roles=frozenset({"admin"}))
-    await getattr(goals.runtime.extras["commands"], method)(actor, "test", *args)
+    await getattr(application_in(goals.runtime, GoalsApplication).commands, method)(actor, "test", *args)
 
 
 # ---- every ancestor follows a child leaving or joining its roll-up -----------------------

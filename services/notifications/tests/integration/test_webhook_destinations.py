@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from trellis.contracts.goals import GoalCreated
+from trellis.core.runtime.api_kit import application_in
+from trellis.notifications.application.wiring import NotificationsApplication
 from trellis.notifications.webhooks.destinations import DestinationRefused, Destinations
 from trellis.notifications.webhooks.transport import CheckedAddressTransport
 from trellis.testing import Database, eventually
@@ -62,7 +64,7 @@ async def test_a_delivery_reaches_the_address_its_host_resolved_to_with_the_host
     notifications: NotificationsService, receiver: Receiver
 ) -> None:
     resolver = Answers(["127.0.0.1"])  # only this resolver knows the name: the system's does not
-    notifications.runtime.extras["destinations"].resolver = resolver
+    application_in(notifications.runtime, NotificationsApplication).destinations.resolver = resolver
     await subscribe(notifications, f"http://hooks.acme.test:{receiver.port}/hooks", ["goals.*"])
     await notifications.stream("goals").emit("g1", created("g1"))
 
@@ -80,7 +82,9 @@ async def test_a_name_rebound_to_loopback_after_the_check_is_refused_and_shows_n
 ) -> None:
     assert not strict.settings.allow_private_webhook_urls
     # public when the subscription is checked, loopback (the receiver) ever after
-    strict.runtime.extras["destinations"].resolver = Answers(["93.184.215.14"], ["127.0.0.1"])
+    application_in(strict.runtime, NotificationsApplication).destinations.resolver = Answers(
+        ["93.184.215.14"], ["127.0.0.1"]
+    )
     sub = await subscribe(strict, f"http://rebind.attacker.test:{receiver.port}/hooks", ["goals.*"])
     await strict.stream("goals").emit("g1", created("g1"))
 
@@ -113,7 +117,9 @@ class FailingAfterTheCheck(Answers):
 async def test_a_host_that_does_not_resolve_at_delivery_is_retried_not_given_up(
     strict: NotificationsService,
 ) -> None:
-    strict.runtime.extras["destinations"].resolver = FailingAfterTheCheck(["93.184.215.14"])
+    application_in(strict.runtime, NotificationsApplication).destinations.resolver = FailingAfterTheCheck(
+        ["93.184.215.14"]
+    )
     sub = await subscribe(strict, "https://hooks.acme.example/in", ["goals.*"])
     await strict.stream("goals").emit("g1", created("g1"))
 
@@ -142,7 +148,7 @@ async def test_with_an_egress_proxy_deliveries_go_through_it_unresolved(
     try:
         await service.hire_org()
         resolver = Answers(["93.184.215.14"])
-        service.runtime.extras["destinations"].resolver = resolver
+        application_in(service.runtime, NotificationsApplication).destinations.resolver = resolver
         await subscribe(service, "http://hooks.acme.example/in", ["goals.*"])
         await service.stream("goals").emit("g1", created("g1"))
 

@@ -12,6 +12,8 @@ import standardwebhooks
 
 from trellis.contracts.goals import GoalCompleted, GoalCreated, GoalStatusChanged
 from trellis.core.errors import NotFound
+from trellis.core.runtime.api_kit import application_in
+from trellis.notifications.application.wiring import NotificationsApplication
 from trellis.notifications.operations import replay_to_subscription
 from trellis.testing import Database, eventually
 
@@ -421,7 +423,7 @@ async def test_the_operators_replay_function_schedules_deliveries_the_running_se
     [original] = await received(receiver, 1)
     if notifications.settings.database_url.startswith("sqlite"):
         # one process owns an SQLite file (see core/database.py): ask the service's own admin
-        result = await notifications.runtime.extras["webhooks"].replay(
+        result = await application_in(notifications.runtime, NotificationsApplication).webhooks.replay(
             "acme", sub["id"], since=start, until=dt.datetime.now(dt.UTC)
         )
     else:
@@ -433,4 +435,6 @@ async def test_the_operators_replay_function_schedules_deliveries_the_running_se
     assert replayed.webhook_id == original.webhook_id and replayed.body == original.body
     assert replayed.headers["trellis-replay-id"] == result.replay_id
     with pytest.raises(NotFound):
-        await notifications.runtime.extras["webhooks"].replay("globex", sub["id"], since=start)
+        await application_in(notifications.runtime, NotificationsApplication).webhooks.replay(
+            "globex", sub["id"], since=start
+        )

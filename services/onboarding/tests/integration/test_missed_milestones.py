@@ -16,12 +16,14 @@ from sqlalchemy import func, select, text, update
 from trellis.contracts.onboarding import MilestoneTemplate
 from trellis.core.consuming.clock import TestClock
 from trellis.core.consuming.deadlines import DeadlineScheduler
+from trellis.core.runtime.api_kit import application_in
 from trellis.core.runtime.auth import Actor
 from trellis.core.runtime.service import Runtime
 from trellis.core.store.events import Metadata
 from trellis.core.store.tables import deadlines, events
 from trellis.onboarding.application.missed_milestones import MILESTONE_DUE, MissedMilestones, arm
 from trellis.onboarding.application.plans import PlanSpec
+from trellis.onboarding.application.wiring import OnboardingApplication
 from trellis.onboarding.bootstrap import SERVICE
 from trellis.onboarding.domain.ids import plan_id_of
 from trellis.testing import Database, eventually
@@ -56,7 +58,9 @@ async def detectors(db: Database, settings: Any, clock: TestClock) -> AsyncItera
         second = await running(settings, clock)
     else:
         scheduler = DeadlineScheduler(sessions=first.sessions, clock=clock)
-        scheduler.add_handler(MILESTONE_DUE, MissedMilestones(first.extras["aggregates"]))
+        scheduler.add_handler(
+            MILESTONE_DUE, MissedMilestones(application_in(first, OnboardingApplication).aggregates)
+        )
         extra = asyncio.create_task(scheduler.run())
     try:
         yield first
@@ -93,7 +97,7 @@ async def test_two_detectors_and_a_restart_between_due_dates_miss_each_milestone
     settings = settings_for(database, nats_url, subject_root, tmp_path)
     hires = 30
     async with detectors(database, settings, clock) as runtime:
-        org = runtime.extras["org"]
+        org = application_in(runtime, OnboardingApplication).org
         for i in range(hires):
             await org.hire(
                 HR,
@@ -148,7 +152,7 @@ async def test_moving_the_clock_past_thousands_of_due_dates_misses_each_once_thr
         database, nats_url, subject_root, tmp_path, run_relay=False, run_consumers=False, run_deadlines=False
     )
     runtime = await running(settings, clock)
-    plans = runtime.extras["aggregates"].plans
+    plans = application_in(runtime, OnboardingApplication).aggregates.plans
     count = 1000  # three milestones each
     try:
         for chunk in range(0, count, 250):  # seeded a chunk a transaction: the setup, not the subject

@@ -247,7 +247,7 @@ async def _chains(
 async def _redrive_chain(runtime: Runtime, chain: list[Any], operator: str, report: dict[str, Any]) -> None:
     service = runtime.definition.name
     name = chain[0]["consumer"]
-    projection = next((p for p in runtime.projections if p.name == name), None)
+    projection = next((p for p in runtime.consumers if p.name == name), None)
     if projection is None:
         for letter in chain:
             report["skipped"].append({"service": service, "id": letter["id"], "why": f"no projection {name}"})

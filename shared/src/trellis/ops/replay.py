@@ -2,8 +2,8 @@
 
 The notifications service owns webhook subscriptions and their delivery (signing,
 retries, the "replay" marking), so the replay itself is its job; this command is the
-operators' entry to it. A service offers it by putting a ``webhook_replay`` callable in
-its runtime's extras (``ServiceDefinition.extras``)::
+operators' entry to it. A service offers it by giving its application (``Application``) a
+``webhook_replay`` callable (``ReplaysWebhooks``)::
 
     async def webhook_replay(
         *, subscription_id: str, since: datetime, until: datetime | None,
@@ -19,13 +19,21 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, runtime_checkable
 
 from rich.console import Console
 
 from trellis.core.errors import TrellisError
 from trellis.ops import audit
 from trellis.ops.target import OpsError, Target
+
+
+@runtime_checkable
+class ReplaysWebhooks(Protocol):
+    """An application that can replay a time range of events to one webhook subscriber."""
+
+    webhook_replay: Callable[..., Awaitable[dict[str, Any]]]
 
 
 async def webhooks(
@@ -41,15 +49,16 @@ async def webhooks(
     if until is not None and until <= since:
         raise OpsError("--until must be after --since")
     async with target.runtimes() as runtimes, target.nats() as nc:
-        offering = [rt for rt in runtimes if callable(rt.extras.get("webhook_replay"))]
+        offering = [rt for rt in runtimes if isinstance(rt.application, ReplaysWebhooks)]
         if not offering:
             raise OpsError(
                 "no installed service offers webhook replay yet (the notifications service will: "
                 "see trellis/ops/replay.py for how it plugs in)"
             )
         runtime = offering[0]
+        assert isinstance(runtime.application, ReplaysWebhooks)
         replay = functools.partial(
-            runtime.extras["webhook_replay"],
+            runtime.application.webhook_replay,
             subscription_id=subscription_id,
             since=since,
             until=until,

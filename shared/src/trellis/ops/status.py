@@ -151,7 +151,7 @@ def _consumer(stream: str, info: Any) -> dict[str, Any]:
 def _projections(runtime: Runtime, entry: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     sources = entry.get("sources", {})
-    for projection in runtime.projections:
+    for projection in runtime.consumers:
         consumer = sources.get(projection.name)
         out.append(
             {

@@ -217,9 +217,9 @@ class FoundProjection:
 
 
 def find_projection(runtimes: list[Runtime], name: str) -> FoundProjection:
-    found = [FoundProjection(rt, p) for rt in runtimes for p in rt.projections if p.name == name]
+    found = [FoundProjection(rt, p) for rt in runtimes for p in rt.consumers if p.name == name]
     if not found:
-        names = sorted(p.name for rt in runtimes for p in rt.projections)
+        names = sorted(p.name for rt in runtimes for p in rt.consumers)
         raise OpsError(f"no projection {name!r}; known: {', '.join(names) or 'none'}")
     if len(found) > 1:
         services = ", ".join(f.runtime.definition.name for f in found)

@@ -2,10 +2,10 @@
 
 Services never read each other's tables: a service that needs "who manages whom" (the
 goals service for permissions, feedback for visibility, notifications for who is told)
-adds ``OrgChart(<its name>)`` to its projections and ``MIGRATIONS`` to its migrations,
+adds ``OrgChart(<its name>)`` to its consumers and ``MIGRATIONS`` to its migrations,
 and asks an ``OrgDirectory``::
 
-    projections=lambda rt: [OrgChart("goals"), ...]
+    consumers=[OrgChart("goals"), ...]
     migrations=(Path(...) / "versions", orgchart.MIGRATIONS)
 """
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from trellis.contracts import registry_of
 from trellis.contracts.feedback import registry
-from trellis.core.consuming.deadlines import Handler as DeadlineHandler
 from trellis.core.runtime.service import Runtime, ServiceDefinition
 from trellis.core.runtime.settings import GENERATE_A_SECRET, ServiceSettings
 from trellis.core.store.repository import Repository
@@ -21,6 +20,7 @@ from trellis.feedback.application.feedback import FeedbackCommands, FeedbackPoli
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.application.recognition import RecognitionCommands
 from trellis.feedback.application.reviews import ReviewCommands
+from trellis.feedback.application.wiring import FeedbackApplication
 from trellis.feedback.domain.anonymity import AnonymousFeedbackFingerprint
 from trellis.feedback.domain.checkin import CheckIn
 from trellis.feedback.domain.checkin_schedule import CheckInSchedule
@@ -63,18 +63,26 @@ class FeedbackSettings(ServiceSettings):
         return found
 
 
-def _extras(runtime: Runtime) -> dict[str, Any]:
+def build(runtime: Runtime) -> FeedbackApplication:
     settings = runtime.settings
     assert isinstance(settings, FeedbackSettings)
     org = OrgDirectory()
     oversight = Oversight(org)
     schedules = Repository(runtime.store, CheckInSchedule)
     checkins = Repository(runtime.store, CheckIn)
-    return {
-        "oversight": oversight,
-        "schedules": schedules,
-        "checkin_deadlines": CheckInDeadlines(schedules, checkins),
-        "checkins": CheckInCommands(
+    checkin_deadlines = CheckInDeadlines(schedules, checkins)
+    reviews = ReviewCommands(
+        sessions=runtime.sessions,
+        cycles=Repository(runtime.store, ReviewCycle),
+        org=org,
+        clock=runtime.clock,
+        wake_deadlines=runtime.deadlines.wake,
+    )
+    return FeedbackApplication(
+        oversight=oversight,
+        schedules=schedules,
+        checkin_deadlines=checkin_deadlines,
+        checkins=CheckInCommands(
             sessions=runtime.sessions,
             schedules=schedules,
             checkins=checkins,
@@ -82,7 +90,7 @@ def _extras(runtime: Runtime) -> dict[str, Any]:
             clock=runtime.clock,
             wake_deadlines=runtime.deadlines.wake,
         ),
-        "feedback": FeedbackCommands(
+        feedback=FeedbackCommands(
             sessions=runtime.sessions,
             feedback=Repository(runtime.store, Feedback),
             requests=Repository(runtime.store, FeedbackRequest),
@@ -96,35 +104,23 @@ def _extras(runtime: Runtime) -> dict[str, Any]:
                 anonymity_window=settings.anonymous_window,
             ),
         ),
-        "recognition": RecognitionCommands(
+        recognition=RecognitionCommands(
             sessions=runtime.sessions,
             recognitions=Repository(runtime.store, Recognition),
             oversight=oversight,
             company_values=tuple(settings.company_values),
         ),
-        "reviews": ReviewCommands(
-            sessions=runtime.sessions,
-            cycles=Repository(runtime.store, ReviewCycle),
-            org=org,
-            clock=runtime.clock,
-            wake_deadlines=runtime.deadlines.wake,
-        ),
-    }
-
-
-def _projections(runtime: Runtime) -> list[Any]:
-    return [
-        OrgChart("feedback"),
-        CheckInBoard(),
-        FeedbackIndex(),
-        RecognitionWall(),
-        ReviewProgress(),
-        SchedulesFollowOrg(runtime.extras["schedules"]),
-    ]
-
-
-def _deadlines(runtime: Runtime) -> dict[str, DeadlineHandler]:
-    return {**runtime.extras["checkin_deadlines"].handlers(), **runtime.extras["reviews"].handlers()}
+        reviews=reviews,
+        consumers=[
+            OrgChart("feedback"),
+            CheckInBoard(),
+            FeedbackIndex(),
+            RecognitionWall(),
+            ReviewProgress(),
+            SchedulesFollowOrg(schedules),
+        ],
+        deadlines={**checkin_deadlines.handlers(), **reviews.handlers()},
+    )
 
 
 SERVICE = ServiceDefinition(
@@ -138,8 +134,6 @@ SERVICE = ServiceDefinition(
     settings=FeedbackSettings,
     registry=registry,
     migrations=(Path(__file__).parent / "migrations" / "versions", ORGCHART_MIGRATIONS),
-    projections=_projections,
+    build=build,
     routers=routers,
-    extras=_extras,
-    deadlines=_deadlines,
 )

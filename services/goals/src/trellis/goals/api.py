@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request, status
+from fastapi import Depends, status
 from pydantic import BaseModel, Field, model_validator
 
 from trellis.core.errors import NotFound
+from trellis.core.runtime.api_kit import RuntimeDep, application_of
 from trellis.core.runtime.http import (
     CorrelationId,
     CurrentActor,
@@ -18,8 +19,7 @@ from trellis.core.runtime.http import (
     RequestBody,
     api_router,
 )
-from trellis.core.runtime.service import Runtime
-from trellis.goals.application import CommandResult, GoalCommands
+from trellis.goals.application import CommandResult, GoalsApplication
 from trellis.goals.domain.progress import MAX_WEIGHT
 from trellis.goals.views import queries
 
@@ -94,17 +94,7 @@ class Accepted(BaseModel):
     key_result_id: str | None = None
 
 
-def _commands(request: Request) -> GoalCommands:
-    runtime: Runtime = request.app.state.runtime
-    return runtime.extras["commands"]
-
-
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
-Commands = Annotated[GoalCommands, Depends(_commands)]
-RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+Goals = Annotated[GoalsApplication, Depends(application_of(GoalsApplication))]
 
 
 def _accepted(result: CommandResult) -> Accepted:
@@ -117,8 +107,8 @@ def _accepted(result: CommandResult) -> Accepted:
 
 
 @router.post("/goals", status_code=status.HTTP_201_CREATED, response_model=Accepted)
-async def create_goal(body: CreateGoal, actor: CurrentActor, cid: CorrelationId, commands: Commands):
-    return _accepted(await commands.create_goal(actor, cid, **body.model_dump()))
+async def create_goal(body: CreateGoal, actor: CurrentActor, cid: CorrelationId, goals: Goals):
+    return _accepted(await goals.commands.create_goal(actor, cid, **body.model_dump()))
 
 
 @router.patch("/goals/{goal_id}", response_model=Accepted)
@@ -127,11 +117,11 @@ async def change_goal(
     body: ChangeGoal,
     actor: CurrentActor,
     cid: CorrelationId,
-    commands: Commands,
+    goals: Goals,
     if_match: IfMatch = None,
 ):
     changes = body.model_dump(exclude_unset=True)
-    return _accepted(await commands.change(actor, cid, goal_id, if_match, changes))
+    return _accepted(await goals.commands.change(actor, cid, goal_id, if_match, changes))
 
 
 @router.put("/goals/{goal_id}/alignment", response_model=Accepted)
@@ -140,17 +130,17 @@ async def align_goal(
     body: Align,
     actor: CurrentActor,
     cid: CorrelationId,
-    commands: Commands,
+    goals: Goals,
     if_match: IfMatch = None,
 ):
-    return _accepted(await commands.align(actor, cid, goal_id, body.parent_id, if_match))
+    return _accepted(await goals.commands.align(actor, cid, goal_id, body.parent_id, if_match))
 
 
 @router.delete("/goals/{goal_id}/alignment", response_model=Accepted)
 async def unalign_goal(
-    goal_id: str, actor: CurrentActor, cid: CorrelationId, commands: Commands, if_match: IfMatch = None
+    goal_id: str, actor: CurrentActor, cid: CorrelationId, goals: Goals, if_match: IfMatch = None
 ):
-    return _accepted(await commands.unalign(actor, cid, goal_id, if_match))
+    return _accepted(await goals.commands.unalign(actor, cid, goal_id, if_match))
 
 
 @router.post("/goals/{goal_id}/key-results", status_code=status.HTTP_201_CREATED, response_model=Accepted)
@@ -159,10 +149,10 @@ async def add_key_result(
     body: AddKeyResult,
     actor: CurrentActor,
     cid: CorrelationId,
-    commands: Commands,
+    goals: Goals,
     if_match: IfMatch = None,
 ):
-    return _accepted(await commands.add_key_result(actor, cid, goal_id, if_match, **body.model_dump()))
+    return _accepted(await goals.commands.add_key_result(actor, cid, goal_id, if_match, **body.model_dump()))
 
 
 @router.post("/goals/{goal_id}/key-results/{key_result_id}/progress", response_model=Accepted)
@@ -172,11 +162,13 @@ async def record_progress(
     body: RecordProgress,
     actor: CurrentActor,
     cid: CorrelationId,
-    commands: Commands,
+    goals: Goals,
     if_match: IfMatch = None,
 ):
     return _accepted(
-        await commands.record_progress(actor, cid, goal_id, key_result_id, if_match, **body.model_dump())
+        await goals.commands.record_progress(
+            actor, cid, goal_id, key_result_id, if_match, **body.model_dump()
+        )
     )
 
 
@@ -186,17 +178,17 @@ async def set_status(
     body: SetStatus,
     actor: CurrentActor,
     cid: CorrelationId,
-    commands: Commands,
+    goals: Goals,
     if_match: IfMatch = None,
 ):
-    return _accepted(await commands.set_status(actor, cid, goal_id, if_match, body.status))
+    return _accepted(await goals.commands.set_status(actor, cid, goal_id, if_match, body.status))
 
 
 @router.post("/goals/{goal_id}/complete", response_model=Accepted)
 async def complete_goal(
-    goal_id: str, actor: CurrentActor, cid: CorrelationId, commands: Commands, if_match: IfMatch = None
+    goal_id: str, actor: CurrentActor, cid: CorrelationId, goals: Goals, if_match: IfMatch = None
 ):
-    return _accepted(await commands.complete(actor, cid, goal_id, if_match))
+    return _accepted(await goals.commands.complete(actor, cid, goal_id, if_match))
 
 
 @router.post("/goals/{goal_id}/retire", response_model=Accepted)
@@ -205,20 +197,20 @@ async def retire_goal(
     body: Retire,
     actor: CurrentActor,
     cid: CorrelationId,
-    commands: Commands,
+    goals: Goals,
     if_match: IfMatch = None,
 ):
-    return _accepted(await commands.retire(actor, cid, goal_id, if_match, body.reason))
+    return _accepted(await goals.commands.retire(actor, cid, goal_id, if_match, body.reason))
 
 
 @router.get("/goals/{goal_id}", summary="A goal with its key results and rolled-up progress")
-async def get_goal(goal_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_goal(goal_id: str, actor: CurrentActor, runtime: RuntimeDep, goals: Goals) -> dict[str, Any]:
     async with runtime.sessions() as session:
         view = await queries.goal_node(session, actor.tenant_id, goal_id)
         if view is None or view["version"] < await runtime.store.current_version(session, goal_id):
             # The read view lags the write by milliseconds: answer from the events, so a
             # client always reads its own writes.
-            goal = await runtime.extras["goals"].get(session, goal_id, actor.tenant_id)
+            goal = await goals.goals.get(session, goal_id, actor.tenant_id)
             return queries.goal_from_aggregate(goal, view)
     return view
 

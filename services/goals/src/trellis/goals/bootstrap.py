@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic_settings import SettingsConfigDict
 
@@ -13,7 +12,7 @@ from trellis.core.runtime.service import Runtime, ServiceDefinition
 from trellis.core.runtime.settings import ServiceSettings
 from trellis.core.store.repository import Repository
 from trellis.goals.api import router
-from trellis.goals.application import GoalCommands
+from trellis.goals.application import GoalCommands, GoalsApplication
 from trellis.goals.checkin_progress import CheckInProgress
 from trellis.goals.domain.goal import Goal
 from trellis.goals.new_hire_goals import NewHireGoals
@@ -32,20 +31,19 @@ class GoalsSettings(ServiceSettings):
     http_port: int = 8001
 
 
-def _extras(runtime: Runtime) -> dict[str, Any]:
+def build(runtime: Runtime) -> GoalsApplication:
     goals = Repository(runtime.store, Goal)
-    return {"goals": goals, "commands": GoalCommands(runtime.sessions, goals, OrgDirectory())}
-
-
-def _projections(runtime: Runtime) -> list[Any]:
-    goals = runtime.extras["goals"]
-    return [
-        AlignmentTree(),
-        Realignment(goals),
-        OrgChart("goals"),
-        NewHireGoals(goals),
-        CheckInProgress(goals),
-    ]
+    return GoalsApplication(
+        goals=goals,
+        commands=GoalCommands(runtime.sessions, goals, OrgDirectory()),
+        consumers=[
+            AlignmentTree(),
+            Realignment(goals),
+            OrgChart("goals"),
+            NewHireGoals(goals),
+            CheckInProgress(goals),
+        ],
+    )
 
 
 SERVICE = ServiceDefinition(
@@ -59,7 +57,6 @@ SERVICE = ServiceDefinition(
     settings=GoalsSettings,
     registry=registry,
     migrations=(Path(__file__).parent / "migrations" / "versions", ORGCHART_MIGRATIONS),
-    projections=_projections,
+    build=build,
     routers=lambda: [router],
-    extras=_extras,
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 from trellis.contracts import registry_of
 from trellis.contracts.notifications import registry
@@ -15,6 +14,7 @@ from trellis.notifications.api.webhooks import router as webhooks_router
 from trellis.notifications.application.inbox import InboxCommands
 from trellis.notifications.application.notifier import DIGEST_DEADLINE, Notifier
 from trellis.notifications.application.webhooks import WebhookAdmin
+from trellis.notifications.application.wiring import NotificationsApplication
 from trellis.notifications.domain.notification import Notification
 from trellis.notifications.domain.preferences import Preferences
 from trellis.notifications.operations import webhook_replay
@@ -39,7 +39,7 @@ def _settings(runtime: Runtime) -> NotificationsSettings:
     return settings
 
 
-def _extras(runtime: Runtime) -> dict[str, Any]:
+def build(runtime: Runtime) -> NotificationsApplication:
     settings = _settings(runtime)
     notifications = Repository(runtime.store, Notification)
     preferences = Repository(runtime.store, Preferences)
@@ -61,30 +61,27 @@ def _extras(runtime: Runtime) -> dict[str, Any]:
         secret_overlap=dt.timedelta(hours=settings.webhook_secret_overlap_hours),
         wake_worker=worker.wake,
     )
-    return {
-        "destinations": destinations,  # one decision for subscriptions and deliveries
-        "notifier": notifier,
-        "worker": worker,
-        "inbox": InboxCommands(runtime.sessions, notifications, preferences),
-        "webhooks": webhooks,
-        "webhook_replay": webhook_replay(runtime, webhooks),  # for `trellis replay webhooks`
-    }
-
-
-def _projections(runtime: Runtime) -> list[Any]:
-    notifier: Notifier = runtime.extras["notifier"]
-    wake = runtime.extras["worker"].wake
-    return [
-        OrgChart("notifications"),
-        GoalsAffected(notifier),
-        OnboardingAffected(notifier),
-        FeedbackAffected(notifier),
-        Inbox(),
-        GoalsWebhooks(wake),
-        OnboardingWebhooks(wake),
-        FeedbackWebhooks(wake),
-        NotificationsWebhooks(wake),
-    ]
+    return NotificationsApplication(
+        destinations=destinations,
+        notifier=notifier,
+        worker=worker,
+        inbox=InboxCommands(runtime.sessions, notifications, preferences),
+        webhooks=webhooks,
+        webhook_replay=webhook_replay(runtime, webhooks),
+        consumers=[
+            OrgChart("notifications"),
+            GoalsAffected(notifier),
+            OnboardingAffected(notifier),
+            FeedbackAffected(notifier),
+            Inbox(),
+            GoalsWebhooks(worker.wake),
+            OnboardingWebhooks(worker.wake),
+            FeedbackWebhooks(worker.wake),
+            NotificationsWebhooks(worker.wake),
+        ],
+        deadlines={DIGEST_DEADLINE: notifier.send_digest},
+        workers={"webhook-deliveries": worker.run},
+    )
 
 
 SERVICE = ServiceDefinition(
@@ -98,9 +95,6 @@ SERVICE = ServiceDefinition(
     settings=NotificationsSettings,
     registry=registry,
     migrations=(Path(__file__).parent / "migrations" / "versions", ORGCHART_MIGRATIONS),
-    projections=_projections,
+    build=build,
     routers=lambda: [inbox_router, webhooks_router],
-    extras=_extras,
-    deadlines=lambda runtime: {DIGEST_DEADLINE: runtime.extras["notifier"].send_digest},
-    workers=lambda runtime: {"webhook-deliveries": runtime.extras["worker"].run},
 )

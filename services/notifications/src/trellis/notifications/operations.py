@@ -6,7 +6,7 @@ the service's database and NATS with the service's settings (the environment's
 service's delivery worker sends them within its poll interval, through the normal signed,
 retried, logged path.
 
-``webhook_replay`` is the same replay as the runtime's ``webhook_replay`` extra, the entry
+``webhook_replay`` is the same replay as the application's ``webhook_replay``, the entry
 the ``trellis replay webhooks`` command looks for (``trellis.ops.replay``); the tool opens
 the runtime without starting it, so the replay connects to NATS itself when the runtime
 has no connection.

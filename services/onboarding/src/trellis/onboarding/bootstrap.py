@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic_settings import SettingsConfigDict
 
 from trellis.contracts import registry_of
 from trellis.contracts.onboarding import registry
-from trellis.core.consuming.deadlines import Handler as DeadlineHandler
 from trellis.core.runtime.service import Runtime, ServiceDefinition
 from trellis.core.runtime.settings import ServiceSettings
 from trellis.onboarding.api import routers
@@ -17,6 +15,7 @@ from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.missed_milestones import MILESTONE_DUE, MissedMilestones
 from trellis.onboarding.application.org import OrgCommands
 from trellis.onboarding.application.plans import PlanCommands
+from trellis.onboarding.application.wiring import OnboardingApplication
 from trellis.onboarding.views.plans import OnboardingPlans
 from trellis.orgchart import MIGRATIONS as ORGCHART_MIGRATIONS
 from trellis.orgchart import OrgChart
@@ -31,18 +30,16 @@ class OnboardingSettings(ServiceSettings):
     http_port: int = 8002
 
 
-def _extras(runtime: Runtime) -> dict[str, Any]:
+def build(runtime: Runtime) -> OnboardingApplication:
     aggregates = Aggregates(runtime.store)
     plans = PlanCommands(runtime.sessions, aggregates, runtime.clock)
-    return {"aggregates": aggregates, "plans": plans, "org": OrgCommands(runtime.sessions, aggregates, plans)}
-
-
-def _projections(runtime: Runtime) -> list[Any]:
-    return [OrgChart("onboarding"), OnboardingPlans()]
-
-
-def _deadlines(runtime: Runtime) -> dict[str, DeadlineHandler]:
-    return {MILESTONE_DUE: MissedMilestones(runtime.extras["aggregates"])}
+    return OnboardingApplication(
+        aggregates=aggregates,
+        plans=plans,
+        org=OrgCommands(runtime.sessions, aggregates, plans),
+        consumers=[OrgChart("onboarding"), OnboardingPlans()],
+        deadlines={MILESTONE_DUE: MissedMilestones(aggregates)},
+    )
 
 
 SERVICE = ServiceDefinition(
@@ -57,8 +54,6 @@ SERVICE = ServiceDefinition(
     settings=OnboardingSettings,
     registry=registry,
     migrations=(Path(__file__).parent / "migrations" / "versions", ORGCHART_MIGRATIONS),
-    projections=_projections,
+    build=build,
     routers=routers,
-    extras=_extras,
-    deadlines=_deadlines,
 )

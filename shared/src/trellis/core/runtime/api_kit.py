@@ -1,5 +1,6 @@
 """What every service's HTTP API answers alike: a command's answer and an aggregate's
-audit trail, with their response models, and the runtime as a dependency.
+audit trail, with their response models, and the runtime and the service's application
+as dependencies (``RuntimeDep``, ``application_of``).
 
 A command answers ``{"id", "version", "events", "related"}``: the aggregate changed,
 its version after the command (the next ``If-Match``), the event types recorded, and
@@ -13,14 +14,15 @@ aggregate of another tenant is not found, as one that does not exist.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
 from trellis.core.errors import NotFound
 from trellis.core.runtime.auth import Actor
-from trellis.core.runtime.service import Runtime
+from trellis.core.runtime.service import Application, Runtime
 from trellis.core.store.accepted import Accepted
 
 
@@ -86,3 +88,27 @@ async def _runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+
+
+A = TypeVar("A", bound=Application)
+
+
+def application_in(runtime: Runtime, kind: type[A]) -> A:
+    """``runtime``'s application, typed as ``kind`` (a ``TypeError`` if it is another's)."""
+    built = runtime.application
+    if not isinstance(built, kind):  # a router mounted on another service's app
+        raise TypeError(f"this service's application is a {type(built).__name__}, not a {kind.__name__}")
+    return built
+
+
+def application_of(kind: type[A]) -> Callable[[Request], Awaitable[A]]:
+    """A FastAPI dependency giving the running service's application, typed as ``kind``::
+
+    Goals = Annotated[GoalsApplication, Depends(application_of(GoalsApplication))]
+    """
+
+    async def application(request: Request) -> A:
+        return application_in(request.app.state.runtime, kind)
+
+    application.__name__ = f"application_of_{kind.__name__}"
+    return application

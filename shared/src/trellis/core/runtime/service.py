@@ -58,6 +58,20 @@ from trellis.core.store.subjects import Subjects
 log = structlog.get_logger("trellis.service")
 
 
+@dataclass
+class Application:
+    """What a service builds on its runtime: the consumers its runners run, its deadline
+    handlers and its workers. Each service subclasses it with the typed parts its routers
+    use (its commands, repositories, read services), which they get through
+    ``application_of``; mypy sees every dependency and ``build`` shows the order."""
+
+    consumers: list[Consumer] = field(default_factory=list, kw_only=True)
+    deadlines: dict[str, DeadlineHandler] = field(default_factory=dict, kw_only=True)
+    # Long-running loops of the service's own (say a webhook delivery worker), started after
+    # the migrations and cancelled on stop like the relay and the consumers.
+    workers: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict, kw_only=True)
+
+
 @dataclass(frozen=True)
 class ServiceDefinition:
     """What makes a service: everything ``Runtime`` and ``create_app`` need to know."""
@@ -68,14 +82,9 @@ class ServiceDefinition:
     settings: type[ServiceSettings]
     registry: EventRegistry
     migrations: tuple[Path, ...]  # the service's own Alembic version folders (the core's are added)
-    projections: Callable[[Runtime], list[Consumer]]
+    build: Callable[[Runtime], Application]  # the service's parts, built on a runtime
     routers: Callable[[], list[APIRouter]]
     version: str = "0.1.0"
-    extras: Callable[[Runtime], dict[str, Any]] = field(default=lambda _rt: {})
-    deadlines: Callable[[Runtime], dict[str, DeadlineHandler]] = field(default=lambda _rt: {})
-    # Long-running loops of the service's own (say a webhook delivery worker), started after
-    # the migrations and cancelled on stop like the relay and the consumers.
-    workers: Callable[[Runtime], dict[str, Callable[[], Awaitable[None]]]] = field(default=lambda _rt: {})
     # aggregate type → class, so the operators' tool can show an aggregate's state at any
     # version (``trellis events history``); optional: it otherwise looks among the
     # ``Aggregate`` subclasses the service has imported
@@ -119,9 +128,9 @@ class Runtime:
         )
         self.store.on_commit(self.relay.wake)
         self.deadlines = DeadlineScheduler(sessions=self.sessions, clock=self.clock)
-        self.extras = definition.extras(self)
-        self.projections = definition.projections(self)
-        for kind, handler in definition.deadlines(self).items():
+        self.application = definition.build(self)
+        self.consumers = self.application.consumers
+        for kind, handler in self.application.deadlines.items():
             self.deadlines.add_handler(kind, handler)
         self.runners = [
             ConsumerRunner(
@@ -134,7 +143,7 @@ class Runtime:
                 retry=retry,
                 ack_wait=settings.consumer_ack_wait,
             )
-            for p in self.projections
+            for p in self.consumers
         ]
         self.instance = instance_id()
         self.leases = Leases(self.sessions, holder=self.instance, ttl=settings.lease_ttl)
@@ -182,7 +191,7 @@ class Runtime:
         if self.settings.run_deadlines and self.deadlines.has_handlers:
             self._spawn(self.deadlines.run(), "deadlines")
         if self.settings.run_workers:
-            for name, worker in self.definition.workers(self).items():
+            for name, worker in self.application.workers.items():
                 self._spawn(worker(), name)
         self._nats_task = asyncio.create_task(self._connect_and_run(), name="nats-startup")
 
@@ -422,7 +431,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
             subjects=runtime.subjects,
             consumes=[
                 (p.source, runtime.registry_of(p.source), p.event_types())
-                for p in runtime.projections
+                for p in runtime.consumers
                 if p.source != definition.name
             ],
             nats_url=settings.nats_url,

@@ -8,6 +8,7 @@ from fastapi import Query, status
 from pydantic import Field
 
 from trellis.contracts.feedback import KeyResultUpdate
+from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.auth import Actor
 from trellis.core.runtime.http import (
     CorrelationId,
@@ -19,7 +20,7 @@ from trellis.core.runtime.http import (
     RequestBody,
     api_router,
 )
-from trellis.feedback.api.dependencies import CheckIns, OversightDep, RuntimeDep, accepted, utc
+from trellis.feedback.api.dependencies import CheckIns, OversightDep, accepted, utc
 from trellis.feedback.domain.checkin import CheckIn
 from trellis.feedback.domain.checkin_schedule import MAX_GRACE_HOURS, CheckInSchedule
 from trellis.feedback.views import checkin_queries

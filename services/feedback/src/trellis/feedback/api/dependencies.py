@@ -5,35 +5,46 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from trellis.core.errors import InvalidInput
-from trellis.core.runtime.service import Runtime
+from trellis.core.runtime.api_kit import application_of
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.checkins import CheckInCommands
 from trellis.feedback.application.feedback import FeedbackCommands
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.application.recognition import RecognitionCommands
 from trellis.feedback.application.reviews import ReviewCommands
+from trellis.feedback.application.wiring import FeedbackApplication
+
+Feedback = Annotated[FeedbackApplication, Depends(application_of(FeedbackApplication))]
 
 
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+async def _checkins(feedback: Feedback) -> CheckInCommands:
+    return feedback.checkins
 
 
-def _extra(name: str) -> Any:
-    def get(request: Request) -> Any:
-        return request.app.state.runtime.extras[name]
-
-    return get
+async def _feedback(feedback: Feedback) -> FeedbackCommands:
+    return feedback.feedback
 
 
-RuntimeDep = Annotated[Runtime, Depends(_runtime)]
-CheckIns = Annotated[CheckInCommands, Depends(_extra("checkins"))]
-Feedbacks = Annotated[FeedbackCommands, Depends(_extra("feedback"))]
-Recognitions = Annotated[RecognitionCommands, Depends(_extra("recognition"))]
-Reviews = Annotated[ReviewCommands, Depends(_extra("reviews"))]
-OversightDep = Annotated[Oversight, Depends(_extra("oversight"))]
+async def _recognition(feedback: Feedback) -> RecognitionCommands:
+    return feedback.recognition
+
+
+async def _reviews(feedback: Feedback) -> ReviewCommands:
+    return feedback.reviews
+
+
+async def _oversight(feedback: Feedback) -> Oversight:
+    return feedback.oversight
+
+
+CheckIns = Annotated[CheckInCommands, Depends(_checkins)]
+Feedbacks = Annotated[FeedbackCommands, Depends(_feedback)]
+Recognitions = Annotated[RecognitionCommands, Depends(_recognition)]
+Reviews = Annotated[ReviewCommands, Depends(_reviews)]
+OversightDep = Annotated[Oversight, Depends(_oversight)]
 
 
 def accepted(result: Accepted) -> dict[str, Any]:

@@ -16,9 +16,10 @@ from fastapi import Query, status
 from pydantic import BaseModel, Field
 
 from trellis.core.ids import uuid7
+from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.cursors import Cursor
 from trellis.core.runtime.http import CorrelationId, CurrentActor, Id, RequestBody, WithheldActor, api_router
-from trellis.feedback.api.dependencies import Feedbacks, RuntimeDep, accepted
+from trellis.feedback.api.dependencies import Feedbacks, accepted
 from trellis.feedback.domain.feedback import ANONYMOUS_ACTOR, Feedback, FeedbackRequest
 from trellis.feedback.views import feedback_queries
 from trellis.feedback.views.feedback_queries import about_goal, given_by, received_by

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import Query
 
 from trellis.core.errors import InvalidInput
+from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.http import CurrentActor, DateTime, api_router
-from trellis.feedback.api.dependencies import OversightDep, RuntimeDep, utc
+from trellis.feedback.api.dependencies import OversightDep, utc
 from trellis.feedback.views import kpis
 
 router = api_router(prefix="/v1/kpis", tags=["kpis"])

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import Query, status
 from pydantic import BaseModel, Field
 
+from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.cursors import Cursor
 from trellis.core.runtime.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
-from trellis.feedback.api.dependencies import Recognitions, RuntimeDep, accepted
+from trellis.feedback.api.dependencies import Recognitions, accepted
 from trellis.feedback.views import recognition_queries
 
 router = api_router(prefix="/v1", tags=["recognition"])

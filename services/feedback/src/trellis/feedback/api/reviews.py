@@ -8,8 +8,9 @@ from fastapi import status
 from pydantic import AwareDatetime, Field
 
 from trellis.core.errors import NotFound
+from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
-from trellis.feedback.api.dependencies import OversightDep, Reviews, RuntimeDep, accepted
+from trellis.feedback.api.dependencies import OversightDep, Reviews, accepted
 from trellis.feedback.views import kpis, review_queries
 
 router = api_router(prefix="/v1", tags=["review cycles"])

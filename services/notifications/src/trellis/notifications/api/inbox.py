@@ -5,15 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
 from trellis.contracts.notifications import DigestItem, Subject
 from trellis.core.errors import NotFound
+from trellis.core.runtime.api_kit import RuntimeDep, application_of
 from trellis.core.runtime.cursors import Cursor
 from trellis.core.runtime.http import CorrelationId, CurrentActor, DateTime, RequestBody, api_router
-from trellis.core.runtime.service import Runtime
 from trellis.notifications.application.inbox import InboxCommands
+from trellis.notifications.application.wiring import NotificationsApplication
 from trellis.notifications.domain.notification import NOTIFICATION_TYPES, inboxes_of
 from trellis.notifications.projections.inbox import list_inbox, notification_view, unread_count
 from trellis.notifications.tables import inbox_notifications
@@ -73,15 +74,13 @@ class PreferencesOut(BaseModel):
     daily_digest: bool
 
 
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+Notifications = Annotated[NotificationsApplication, Depends(application_of(NotificationsApplication))]
 
 
-def _commands(request: Request) -> InboxCommands:
-    return _runtime(request).extras["inbox"]
+async def _commands(notifications: Notifications) -> InboxCommands:
+    return notifications.inbox
 
 
-RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 Commands = Annotated[InboxCommands, Depends(_commands)]
 
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Query, Request, Response, status
+from fastapi import Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
 from trellis.contracts import SERVICES, registry_of
 from trellis.contracts.notifications import WEBHOOK_AGGREGATES
 from trellis.core.runtime import cursors
+from trellis.core.runtime.api_kit import application_of
 from trellis.core.runtime.cursors import Cursor
 from trellis.core.runtime.http import CorrelationId, CurrentActor, DateTime, RequestBody, api_router
-from trellis.core.runtime.service import Runtime
 from trellis.notifications.application.webhooks import WebhookAdmin, ensure_admin
+from trellis.notifications.application.wiring import NotificationsApplication
 
 router = api_router(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -116,9 +117,10 @@ class ReplayOut(BaseModel):
     scheduled: int = Field(description="deliveries created for the replay")
 
 
-def _admin(request: Request) -> WebhookAdmin:
-    runtime: Runtime = request.app.state.runtime
-    return runtime.extras["webhooks"]
+async def _admin(
+    notifications: Annotated[NotificationsApplication, Depends(application_of(NotificationsApplication))],
+) -> WebhookAdmin:
+    return notifications.webhooks
 
 
 Admin = Annotated[WebhookAdmin, Depends(_admin)]

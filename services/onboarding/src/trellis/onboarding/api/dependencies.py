@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from pydantic import BaseModel, Field
 
 from trellis.core.errors import NotFound
+from trellis.core.runtime.api_kit import application_in, application_of
 from trellis.core.runtime.auth import Actor
 from trellis.core.runtime.service import Runtime
 from trellis.onboarding.application import Accepted
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.org import OrgCommands
 from trellis.onboarding.application.plans import PlanCommands
+from trellis.onboarding.application.wiring import OnboardingApplication
 from trellis.onboarding.domain.calendar import today
 
 
@@ -32,25 +34,23 @@ def answer(result: Accepted) -> CommandAnswer:
     )
 
 
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+Onboarding = Annotated[OnboardingApplication, Depends(application_of(OnboardingApplication))]
 
 
-def _org(request: Request) -> OrgCommands:
-    return request.app.state.runtime.extras["org"]
+async def _org(onboarding: Onboarding) -> OrgCommands:
+    return onboarding.org
 
 
-def _plans(request: Request) -> PlanCommands:
-    return request.app.state.runtime.extras["plans"]
+async def _plans(onboarding: Onboarding) -> PlanCommands:
+    return onboarding.plans
 
 
-RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 Org = Annotated[OrgCommands, Depends(_org)]
 Plans = Annotated[PlanCommands, Depends(_plans)]
 
 
 def aggregates(runtime: Runtime) -> Aggregates:
-    return runtime.extras["aggregates"]
+    return application_in(runtime, OnboardingApplication).aggregates
 
 
 def today_of(runtime: Runtime) -> Any:

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import Query, status
 
 from trellis.core.errors import NotFound
+from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.http import CorrelationId, CurrentActor, api_router
 from trellis.onboarding.api.dependencies import (
     CommandAnswer,
     Plans,
-    RuntimeDep,
     aggregates,
     answer,
     history,

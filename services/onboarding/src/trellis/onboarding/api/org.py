@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import status
 
+from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.http import CorrelationId, CurrentActor, IfMatch, api_router
 from trellis.onboarding.api.dependencies import (
     CommandAnswer,
     Org,
-    RuntimeDep,
     aggregates,
     answer,
     history,
