@@ -79,6 +79,26 @@ async def test_a_stale_expected_version_is_refused_not_merged(core: Core) -> Non
     assert info.value.details["actual_version"] == 1
 
 
+async def test_a_create_of_an_existing_aggregate_leaves_no_row_behind(core: Core) -> None:
+    # Expected version 0 skips the version query; the insert skips the rows that exist
+    # (version 1) and must not keep the others (version 2) either.
+    await core.append("c-1", 1)
+    async with core.sessions() as session:
+        with pytest.raises(ConcurrencyError) as info:
+            async with session.begin():
+                await core.store.append(
+                    session,
+                    aggregate_type="counter",
+                    aggregate_id="c-1",
+                    expected_version=0,
+                    events=[Counted(amount=5), Counted(amount=6)],
+                    metadata=Metadata(tenant_id="acme", actor_id="a"),
+                )
+    assert info.value.details == {"expected_version": 0, "actual_version": 1}
+    async with core.sessions() as session:
+        assert [r.envelope.aggregate_version for r in await core.store.load(session, "c-1")] == [1]
+
+
 async def test_reading_after_a_position_returns_every_event_in_order_in_batches(core: Core) -> None:
     for i in range(7):
         await core.append(f"c-{i % 3}", i)

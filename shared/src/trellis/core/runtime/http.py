@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
@@ -86,6 +87,29 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request)
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers or None)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not exc.connection_invalidated:  # a statement failed, not the connection
+            return await _unexpected(request, exc)
+        # The server dropped the connection (a restart, a failover): the pool is discarded
+        # and the next request gets a fresh one. Whether a COMMIT that was cut off went
+        # through is unknown (the client may find the change already made).
+        log.warning("http.database_connection_lost", error=str(exc.orig))
+        return JSONResponse(
+            error_body("database_unavailable", "the database connection was lost; retry"),
+            503,
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(ConnectionError)
+    async def _unreachable(_: Request, exc: ConnectionError) -> JSONResponse:
+        log.warning("http.database_unreachable", error=f"{type(exc).__name__}: {exc}")
+        return JSONResponse(
+            error_body("database_unavailable", "the database cannot be reached; retry"),
+            503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

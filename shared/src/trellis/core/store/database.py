@@ -12,8 +12,9 @@ Production uses PostgreSQL. ``BEGIN IMMEDIATE`` so a transaction never fails to
 upgrade its lock; the driver's own transaction handling is switched off so SAVEPOINTs
 (used by the consumer runner) work. Code must never hold two sessions at once.
 
-PostgreSQL (production): asyncpg; an optional schema puts every table of a service
-(or of one test) in its own namespace via ``search_path``.
+PostgreSQL (production): asyncpg, no ping per checkout (see ``create_engine``); an
+optional schema puts every table of a service (or of one test) in its own namespace via
+``search_path``.
 """
 
 from __future__ import annotations
@@ -72,7 +73,12 @@ def create_engine(
             connect_args=connect_args,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            # No ping per checkout (a round trip per transaction): a connection the server
+            # dropped fails its statement, SQLAlchemy then discards the whole pool, and the
+            # caller's retry (the relay's and the runners' loops, a client's on a 503) gets
+            # fresh ones. Old connections are replaced before idle timeouts can bite.
+            pool_pre_ping=False,
+            pool_recycle=1800,
             json_serializer=strict_json.dumps,
             json_deserializer=strict_json.loads,
         )

@@ -31,8 +31,9 @@ from typing import Any
 
 import structlog
 from pydantic import BaseModel
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -100,17 +101,15 @@ class EventStore:
             return []
         await self._serialise_appends(session)
         current = session.info.get(_LOADED_VERSIONS, {}).get(aggregate_id)
-        if current is None or expected_version != current:
+        # A new aggregate not looked up in this transaction (a fresh id): no version query,
+        # the insert skips rows whose (aggregate_id, version) exists and says so.
+        fresh = current is None and expected_version == 0
+        if not fresh and (current is None or expected_version != current):
             # Not loaded in this transaction (or loaded at another version): ask. When it
             # was, a concurrent append still collides on (aggregate_id, version) below.
             current = await self.current_version(session, aggregate_id)
-        if current != expected_version:
-            metrics.CONFLICTS.labels(self.service).inc()
-            raise ConcurrencyError(
-                f"{aggregate_type} {aggregate_id} is at version {current}, "
-                f"not {expected_version}: reload and retry",
-                details={"expected_version": expected_version, "actual_version": current},
-            )
+        if not fresh and current != expected_version:
+            raise self._conflict(aggregate_type, aggregate_id, expected_version, current)
         now = utcnow()
         envelopes = [
             EventEnvelope(
@@ -147,11 +146,20 @@ class EventStore:
             for env in envelopes
         ]
         try:
+            statement = _insert_new(session) if fresh else insert(events_table)
             result = await session.execute(
-                insert(events_table).returning(events_table.c.global_position, sort_by_parameter_order=True),
+                statement.returning(events_table.c.global_position, events_table.c.aggregate_version),
                 rows,
             )
-            positions = [r[0] for r in result.all()]
+            returned = sorted(result.all(), key=lambda r: r[1])
+            positions = [r[0] for r in returned]
+            if len(positions) < len(rows):  # fresh, and the aggregate exists after all
+                if positions:  # later versions than it has went in: take them out again
+                    await session.execute(
+                        delete(events_table).where(events_table.c.global_position.in_(positions))
+                    )
+                actual = await self.current_version(session, aggregate_id)
+                raise self._conflict(aggregate_type, aggregate_id, expected_version, actual)
         except IntegrityError as exc:
             metrics.CONFLICTS.labels(self.service).inc()
             raise ConcurrencyError(
@@ -179,6 +187,16 @@ class EventStore:
         self._notify_after_commit(session)
         metrics.EVENTS_APPENDED.labels(self.service).inc(len(stored))
         return stored
+
+    def _conflict(
+        self, aggregate_type: str, aggregate_id: str, expected_version: int, actual: int
+    ) -> ConcurrencyError:
+        metrics.CONFLICTS.labels(self.service).inc()
+        return ConcurrencyError(
+            f"{aggregate_type} {aggregate_id} is at version {actual}, "
+            f"not {expected_version}: reload and retry",
+            details={"expected_version": expected_version, "actual_version": actual},
+        )
 
     def checked_payload(self, event: DomainEvent) -> dict[str, Any]:
         """``event``'s JSON payload, once it has survived its own contract.
@@ -402,3 +420,13 @@ def row_to_envelope(row: object) -> EventEnvelope:
             data[key] = value.replace(tzinfo=dt.UTC)
     data.pop("recorded_at", None)
     return EventEnvelope.model_validate(data)
+
+
+def _insert_new(session: AsyncSession) -> Any:
+    """The events insert of a new aggregate: rows whose (aggregate_id, aggregate_version)
+    exists are skipped rather than failing the transaction, so the caller can tell the
+    client which version the aggregate is at."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(events_table).on_conflict_do_nothing(
+        index_elements=[events_table.c.aggregate_id, events_table.c.aggregate_version]
+    )
