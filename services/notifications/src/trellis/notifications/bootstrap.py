@@ -61,6 +61,7 @@ def build(runtime: Runtime) -> NotificationsApplication:
         secret_overlap=dt.timedelta(hours=settings.webhook_secret_overlap_hours),
         wake_worker=worker.wake,
     )
+    inbox = Inbox()  # also inline: a notification is in the inbox when its creation commits
     return NotificationsApplication(
         destinations=destinations,
         notifier=notifier,
@@ -73,7 +74,7 @@ def build(runtime: Runtime) -> NotificationsApplication:
             GoalsAffected(notifier),
             OnboardingAffected(notifier),
             FeedbackAffected(notifier),
-            Inbox(),
+            inbox,
             GoalsWebhooks(worker.wake),
             OnboardingWebhooks(worker.wake),
             FeedbackWebhooks(worker.wake),
@@ -81,6 +82,7 @@ def build(runtime: Runtime) -> NotificationsApplication:
         ],
         deadlines={DIGEST_DEADLINE: notifier.send_digest},
         workers={"webhook-deliveries": worker.run},
+        inline=[inbox],
     )
 
 

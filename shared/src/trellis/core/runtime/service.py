@@ -31,8 +31,9 @@ from trellis.core.consuming.clock import Clock, SystemClock, TestClock
 from trellis.core.consuming.consumer import ConsumerRunner, RetryPolicy
 from trellis.core.consuming.deadlines import DeadlineScheduler
 from trellis.core.consuming.deadlines import Handler as DeadlineHandler
+from trellis.core.consuming.inline import InlineProjection
 from trellis.core.consuming.leases import Leases, PartitionCoordinator, instance_id
-from trellis.core.consuming.projection import Consumer
+from trellis.core.consuming.projection import Consumer, Projection
 from trellis.core.messaging.asyncapi import asyncapi_document
 from trellis.core.messaging.jetstream import (
     JetStreams,
@@ -70,6 +71,9 @@ class Application:
     # Long-running loops of the service's own (say a webhook delivery worker), started after
     # the migrations and cancelled on stop like the relay and the consumers.
     workers: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict, kw_only=True)
+    # projections of this service's own events (among ``consumers``) that also write a new
+    # aggregate's first events in the appending transaction (``trellis.core.consuming.inline``)
+    inline: list[Projection] = field(default_factory=list, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,14 @@ class Runtime:
         self.deadlines = DeadlineScheduler(sessions=self.sessions, clock=self.clock)
         self.application = definition.build(self)
         self.consumers = self.application.consumers
+        for projection in self.application.inline:
+            if projection not in self.consumers or projection.source != definition.name:
+                raise ValueError(
+                    f"{projection.name}: inline only a consumer of {definition.name}'s own events"
+                )
+            self.store.after_append(
+                InlineProjection(projection, registry=definition.registry, sessions=self.sessions)
+            )
         for kind, handler in self.application.deadlines.items():
             self.deadlines.add_handler(kind, handler)
         self.runners = [

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,9 @@ DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 
 log = structlog.get_logger("trellis.event_store")
 
+# called in the appending transaction with the events just stored
+AppendHook = Callable[[AsyncSession, list[EventEnvelope]], Awaitable[None]]
+
 
 class EventStore:
     """Stores one service's events and queues them for publishing."""
@@ -76,12 +79,18 @@ class EventStore:
         self.sessions = sessions
         self.subjects = subjects
         self._commit_listeners: list[Callable[[], None]] = []
+        self._append_hooks: list[AppendHook] = []
         self._cache = _LRU(cache_size)
         self.max_event_bytes = max_event_bytes
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every commit that appended events (wakes the relay)."""
         self._commit_listeners.append(listener)
+
+    def after_append(self, hook: AppendHook) -> None:
+        """Await ``hook(session, stored)`` in every appending transaction, after the inserts
+        (an inline projection: ``trellis.core.consuming.inline``)."""
+        self._append_hooks.append(hook)
 
     async def append(
         self,
@@ -182,6 +191,8 @@ class EventStore:
         ]
         if outgoing:
             await session.execute(insert(outbox_table), outgoing)
+        for hook in self._append_hooks:
+            await hook(session, stored)
         session.info.get(_LOADED_VERSIONS, {}).pop(aggregate_id, None)
         session.info.setdefault(_APPENDED, set()).add(aggregate_id)
         self._notify_after_commit(session)
