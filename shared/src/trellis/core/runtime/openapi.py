@@ -6,7 +6,8 @@ follow from what it is, not from each route: any operation may be refused for ov
 limit (413); one taking a body may get 400 ``invalid_json``; one taking input may get 422;
 one behind a bearer token may get 401, 403, 404 and, unless it only reads, 409 (a domain
 rule, or a stale ``If-Match``: there is no 412/428, the version check answers 409
-``concurrency_conflict`` and ``If-Match`` is optional). ``install_openapi`` adds them to
+``concurrency_conflict`` and ``If-Match`` is optional); every change takes an optional
+``Idempotency-Key`` header. ``install_openapi`` adds them to
 the document FastAPI generates, keeping what a route documents itself.
 
 Parameters are never ``null`` in HTTP (absent is their "no value"), so the ``null`` that
@@ -40,27 +41,44 @@ _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"ty
 _WWW_AUTHENTICATE = {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}}
 
 ANSWERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "400": ("`invalid_json`: the body is not strict JSON", {}),
+    "400": ("`invalid_json`: the body is not strict JSON; `invalid_idempotency_key`", {}),
     "401": ("`unauthenticated`: no valid bearer token", _WWW_AUTHENTICATE),
     "403": ("`forbidden`: the token's roles or relations do not allow this", {}),
     "404": ("`not_found`: no such thing in your tenant", {}),
-    "409": ("`rule_violation`, or `concurrency_conflict` (a stale `If-Match`)", {}),
+    "409": (
+        "`rule_violation`, `concurrency_conflict` (a stale `If-Match`), or "
+        "`idempotency_outcome_unknown` (the key's first request made its change; its answer was lost)",
+        {},
+    ),
     "413": ("the body is over the size limit", {}),
-    "422": ("`invalid_input` (`details.problems`), `invalid_cursor`, `contract_violation`", {}),
+    "422": (
+        "`invalid_input` (`details.problems`), `invalid_cursor`, `contract_violation`, "
+        "`idempotency_key_reused` (the key was used for another request)",
+        {},
+    ),
     "429": ("`rate_limited`: too many requests; retry after `Retry-After`", _RETRY_AFTER),
     "503": ("`overloaded`: retry after `Retry-After`", _RETRY_AFTER),
 }
 
 _READS = {"get", "head", "options"}
+
+IDEMPOTENCY_KEY = {  # trellis.core.runtime.idempotency
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "run this change at most once: a retry with the same key and request gets the "
+    "first answer (with `Idempotent-Replayed: true`) for 24 hours",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
 _METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 def error_answers(method: str, operation: dict[str, Any]) -> list[str]:
     """The error statuses ``operation`` may answer, from what it is."""
     statuses = ["413", "429", "503"]
-    if "requestBody" in operation:
-        statuses.append("400")
     secured = bool(operation.get("security"))
+    if "requestBody" in operation or (secured and method not in _READS):
+        statuses.append("400")
     if secured or operation.get("parameters") or "requestBody" in operation:
         statuses.append("422")
     if secured:
@@ -82,6 +100,8 @@ def document_errors(document: dict[str, Any]) -> dict[str, Any]:
                 continue
             for parameter in operation.get("parameters", []):
                 parameter["schema"] = _without_null(parameter.get("schema", {}))
+            if operation.get("security") and method not in _READS:
+                operation.setdefault("parameters", []).append(dict(IDEMPOTENCY_KEY))
             responses = operation.setdefault("responses", {})
             for status in error_answers(method, operation):
                 default = "HTTPValidationError" in str(responses.get(status, {}))

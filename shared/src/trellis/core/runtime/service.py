@@ -46,6 +46,7 @@ from trellis.core.messaging.outbox import OutboxRelay
 from trellis.core.runtime.admission import install_admission
 from trellis.core.runtime.auth import verifier_for
 from trellis.core.runtime.http import CorrelationMiddleware, install_error_handlers
+from trellis.core.runtime.idempotency import IdempotencyKeys, IdempotencyMiddleware
 from trellis.core.runtime.metrics_api import install_metrics
 from trellis.core.runtime.openapi import install_openapi
 from trellis.core.runtime.settings import ServiceSettings
@@ -393,6 +394,9 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     )
     app.state.runtime = runtime
     app.state.token_verifier = verifier_for(settings)
+    keys = IdempotencyKeys(runtime.sessions)
+    runtime.store.after_append(keys.mark_committed)  # in the command's transaction
+    app.add_middleware(IdempotencyMiddleware, keys=keys, verifier=app.state.token_verifier)
     app.state.admission = admission = install_admission(app, settings, app.state.token_verifier)
     app.add_middleware(CorrelationMiddleware)
     install_metrics(app, runtime)  # outermost: refusals are counted too

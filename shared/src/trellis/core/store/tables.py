@@ -205,3 +205,23 @@ consumer_leases = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("acquired_at", DateTime(timezone=True), nullable=False),
 )
+
+idempotency_keys = Table(
+    # A client's ``Idempotency-Key`` and the answer its first request got (see
+    # ``trellis.core.runtime.idempotency``); ``committed_at`` is set in the command's own
+    # transaction, so a key whose command committed is never run again.
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("actor_id", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("locked_until", DateTime(timezone=True), nullable=False),
+    Column("committed_at", DateTime(timezone=True)),
+    Column("status", Integer),
+    Column("headers", JSON),
+    Column("body", LargeBinary),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_idempotency_keys_expires_at", "expires_at"),
+)
