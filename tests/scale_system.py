@@ -39,6 +39,7 @@ SUBJECT_ROOT = "trellis"  # the accounts' permissions are written for it
 # Real secrets, as in production: a service outside the embedded run refuses the development ones.
 JWT_SECRET = secrets.token_hex(32)
 ANONYMITY_KEY = secrets.token_hex(32)
+WEBHOOK_SECRET_KEYS = secrets.token_hex(32)
 
 
 def auth(employee: str, *roles: str) -> dict[str, str]:
@@ -135,6 +136,7 @@ class ScaledSystem:
             "CONSUMER_BATCH_SIZE": "200",
             "JWT_SECRET": JWT_SECRET,
             "ANONYMITY_KEY": ANONYMITY_KEY,  # read by the feedback service only
+            "WEBHOOK_SECRET_KEYS": WEBHOOK_SECRET_KEYS,  # by notifications only
             **extra,
         }
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}

@@ -25,6 +25,7 @@ NATS_NODES = ("nats-1", "nats-2", "nats-3")
 SECRETS = {
     "TRELLIS_JWT_SECRET": "jwt-" + "a" * 40,
     "TRELLIS_FEEDBACK_ANONYMITY_KEY": "anon-" + "b" * 40,
+    "TRELLIS_WEBHOOK_SECRET_KEYS": "seal-" + "c" * 40,
     **{f"{user.upper()}_NATS_PASSWORD": f"{user}-nats-pw" for user in (*SERVICES, "ops", "sys")},
 }
 

@@ -17,6 +17,8 @@ from trellis.core.runtime.embedded import free_port
 from trellis.core.runtime.settings import DevelopmentValueRefused, ServiceSettings
 from trellis.feedback.bootstrap import FeedbackSettings
 from trellis.goals.bootstrap import GoalsSettings
+from trellis.notifications.settings import NotificationsSettings
+from trellis.notifications.webhooks.secret_box import DEV_WEBHOOK_SECRET_KEY
 
 POSTGRES = "postgresql+asyncpg://goals@db.internal:5432/goals"
 SECRET = "0f3c8e5d7a9b1c2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d8e0f2a4b6c8d0e"
@@ -37,6 +39,16 @@ def test_the_development_anonymity_key_is_refused_naming_the_setting() -> None:
         settings.refuse_development_values()
     assert "TRELLIS_FEEDBACK_ANONYMITY_KEY" in str(refused.value)
     assert "JWT_SECRET" not in str(refused.value)
+
+
+def test_the_development_webhook_secret_key_is_refused_even_beside_a_real_one() -> None:
+    for keys in (DEV_WEBHOOK_SECRET_KEY, f"{SECRET},{DEV_WEBHOOK_SECRET_KEY}"):
+        settings = NotificationsSettings(database_url=POSTGRES, jwt_secret=SECRET, webhook_secret_keys=keys)
+        with pytest.raises(DevelopmentValueRefused, match="TRELLIS_NOTIFICATIONS_WEBHOOK_SECRET_KEYS"):
+            settings.refuse_development_values()
+    NotificationsSettings(
+        database_url=POSTGRES, jwt_secret=SECRET, webhook_secret_keys=SECRET
+    ).refuse_development_values()
 
 
 def test_the_test_clock_is_refused_outside_the_embedded_run() -> None:
@@ -84,6 +96,7 @@ def _serve(service: str, tmp_path: Path, **settings: str) -> subprocess.Popen[st
         ("goals", {}, "TRELLIS_GOALS_JWT_SECRET"),
         ("feedback", {"JWT_SECRET": SECRET}, "TRELLIS_FEEDBACK_ANONYMITY_KEY"),
         ("onboarding", {"JWT_SECRET": SECRET, "TEST_CLOCK": "true"}, "TRELLIS_ONBOARDING_TEST_CLOCK"),
+        ("notifications", {"JWT_SECRET": SECRET}, "TRELLIS_NOTIFICATIONS_WEBHOOK_SECRET_KEYS"),
     ],
 )
 def test_a_service_process_on_postgresql_refuses_to_start_with_a_development_value(

@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 import standardwebhooks
+from sqlalchemy import select
 
 from trellis.contracts.goals import GoalCompleted, GoalCreated, GoalStatusChanged
 from trellis.core.errors import NotFound
 from trellis.core.runtime.api_kit import application_in
 from trellis.notifications.application.wiring import NotificationsApplication
 from trellis.notifications.operations import replay_to_subscription
+from trellis.notifications.tables import webhook_secrets
+from trellis.notifications.webhooks.secret_box import SecretBox
 from trellis.testing import Database, eventually
 
 from ..conftest import (
@@ -320,6 +323,42 @@ async def test_rotated_secrets_both_sign_during_the_overlap(
     got = await received(receiver, 2)
     assert got[1].headers["webhook-signature"].count("v1,") == 1
     assert verify_signature(newest, got[1]) and not verify_signature(old, got[1])
+
+
+async def test_signing_secrets_are_sealed_at_rest_and_resealed_under_a_new_key(
+    database: Database, nats_url: str, subject_root: str, tmp_path: Path, js: Any, receiver: Receiver
+) -> None:
+    old_key, new_key = "old-key-" + "a" * 40, "new-key-" + "b" * 40
+    first = await new_service(database, nats_url, subject_root, tmp_path, js, webhook_secret_keys=old_key)
+    try:
+        await first.hire_org()
+        sub = await subscribe(first, receiver.url, ["goals.*"])
+        stored = await _stored_secrets(first)
+    finally:
+        await stop_service(first)
+    assert len(stored) == 1 and sub["secret"] not in stored[0] and stored[0].startswith("fernet:")
+
+    # rotation: the new key first, the old one still listed; the worker reseals at start
+    second = await new_service(
+        database, nats_url, subject_root, tmp_path, js, webhook_secret_keys=f"{new_key},{old_key}"
+    )
+    try:
+        await eventually(lambda: _changed(second, stored))
+        assert SecretBox([new_key]).open((await _stored_secrets(second))[0]) == sub["secret"]
+        await second.stream("goals").emit("g1", created("g1"))
+        [request] = await received(receiver, 1)
+        assert verify_signature(sub["secret"], request)
+    finally:
+        await stop_service(second)
+
+
+async def _stored_secrets(service: NotificationsService) -> list[str]:
+    async with service.runtime.sessions() as session:
+        return list((await session.execute(select(webhook_secrets.c.secret))).scalars())
+
+
+async def _changed(service: NotificationsService, before: list[str]) -> bool:
+    return await _stored_secrets(service) != before
 
 
 async def test_manual_redelivery_and_replay_send_the_stored_body_again_with_the_same_webhook_id(

@@ -28,6 +28,7 @@ from trellis.notifications.webhooks.fanout import (
     NotificationsWebhooks,
     OnboardingWebhooks,
 )
+from trellis.notifications.webhooks.secret_box import SecretBox
 from trellis.notifications.webhooks.worker import DeliveryWorker
 from trellis.orgchart import MIGRATIONS as ORGCHART_MIGRATIONS
 from trellis.orgchart import OrgChart
@@ -45,12 +46,14 @@ def build(runtime: Runtime) -> NotificationsApplication:
     preferences = Repository(runtime.store, Preferences)
     notifier = Notifier(notifications, preferences, runtime.clock, digest_hour_utc=settings.digest_hour_utc)
     destinations = Destinations(allow_private=settings.allow_private_webhook_urls)
+    secrets = SecretBox.from_setting(settings.webhook_secret_keys)
     worker = DeliveryWorker(
         sessions=runtime.sessions,
         store=runtime.store,
         notifier=notifier,
         settings=settings,
         destinations=destinations,
+        secrets=secrets,
     )
     webhooks = WebhookAdmin(
         sessions=runtime.sessions,
@@ -60,6 +63,7 @@ def build(runtime: Runtime) -> NotificationsApplication:
         destinations=destinations,
         secret_overlap=dt.timedelta(hours=settings.webhook_secret_overlap_hours),
         wake_worker=worker.wake,
+        secrets=secrets,
     )
     inbox = Inbox()  # also inline: a notification is in the inbox when its creation commits
     return NotificationsApplication(

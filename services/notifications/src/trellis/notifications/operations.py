@@ -32,6 +32,7 @@ from trellis.notifications.application.webhooks import ReplayResult, WebhookAdmi
 from trellis.notifications.settings import NotificationsSettings
 from trellis.notifications.tables import webhook_subscriptions
 from trellis.notifications.webhooks.destinations import Destinations
+from trellis.notifications.webhooks.secret_box import SecretBox
 
 
 async def replay_to_subscription(
@@ -64,6 +65,7 @@ async def replay_to_subscription(
             destinations=Destinations(allow_private=settings.allow_private_webhook_urls),
             secret_overlap=dt.timedelta(hours=settings.webhook_secret_overlap_hours),
             wake_worker=lambda: None,  # the service's worker polls
+            secrets=SecretBox.from_setting(settings.webhook_secret_keys),
         )
         return await admin.replay(
             tenant_id, subscription_id, since=since, until=until, event_types=event_types

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from trellis.core.runtime.settings import ServiceSettings
+from trellis.core.runtime.settings import GENERATE_A_SECRET, ServiceSettings
+from trellis.notifications.webhooks.secret_box import DEV_WEBHOOK_SECRET_KEY
 
 # After the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h (about 3 days).
 DEFAULT_RETRY_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0]
@@ -37,6 +38,16 @@ class NotificationsSettings(ServiceSettings):
     # Smokescreen). The proxy then resolves the hosts and must refuse internal addresses;
     # without one, each connection goes to the addresses checked for it.
     webhook_egress_proxy: str | None = None
+    # Keys sealing the webhook signing secrets at rest, comma-separated, newest first (see
+    # ``webhooks/secret_box.py`` for rotation); any high-entropy strings.
+    webhook_secret_keys: str = Field(default=DEV_WEBHOOK_SECRET_KEY, min_length=16)
+
+    def development_values(self) -> dict[str, str]:
+        found = super().development_values()
+        if DEV_WEBHOOK_SECRET_KEY in [k.strip() for k in self.webhook_secret_keys.split(",")]:
+            # a published key opens every stored signing secret
+            found[self.setting_name("webhook_secret_keys")] = GENERATE_A_SECRET
+        return found
 
     @property
     def allow_private_webhook_urls(self) -> bool:

@@ -123,7 +123,7 @@ webhook_secrets = Table(
     metadata,
     Column("id", Sequence, primary_key=True, autoincrement=True),
     Column("subscription_id", String(36), nullable=False, index=True),
-    Column("secret", String(200), nullable=False),
+    Column("secret", Text, nullable=False),  # sealed: webhooks/secret_box.py
     Column("created_at", When, nullable=False),
     Column("expires_at", When),
 )

@@ -32,6 +32,7 @@ from trellis.notifications.webhooks import deliveries, subscriptions
 from trellis.notifications.webhooks.destinations import Destinations
 from trellis.notifications.webhooks.fanout import wanted
 from trellis.notifications.webhooks.replay import events_in_range
+from trellis.notifications.webhooks.secret_box import SecretBox
 
 MAX_REPLAY_EVENTS = 100_000
 
@@ -61,6 +62,7 @@ class WebhookAdmin:
         destinations: Destinations,
         secret_overlap: dt.timedelta,
         wake_worker: Callable[[], None],
+        secrets: SecretBox,
     ) -> None:
         self.sessions = sessions
         self.store = store
@@ -69,6 +71,7 @@ class WebhookAdmin:
         self.destinations = destinations
         self.secret_overlap = secret_overlap
         self.wake_worker = wake_worker
+        self.secrets = secrets
         self.repo = Repository(store, WebhookSubscription)
 
     def reading_through(self, jetstream: Callable[[str], Any]) -> WebhookAdmin:
@@ -90,7 +93,7 @@ class WebhookAdmin:
             sub = self.repo.new(sid, actor.tenant_id)
             sub.create(url=url, event_types=event_types, description=description)
             await self._save(session, sub, actor, correlation_id)
-            secret = await subscriptions.issue_secret(session, sid, utcnow())
+            secret = await subscriptions.issue_secret(session, sid, utcnow(), self.secrets)
             view = await self._view(session, actor.tenant_id, sid)
         return view, secret
 
@@ -133,7 +136,7 @@ class WebhookAdmin:
             sub.rotate_secret(valid_until)
             await self._save(session, sub, actor, correlation_id)
             await subscriptions.retire_secrets(session, subscription_id, valid_until)
-            secret = await subscriptions.issue_secret(session, subscription_id, now)
+            secret = await subscriptions.issue_secret(session, subscription_id, now, self.secrets)
         return secret, valid_until
 
     async def delete(self, actor: Actor, correlation_id: str, subscription_id: str) -> None:

@@ -25,6 +25,7 @@ from trellis.contracts.notifications import (
 )
 from trellis.core.store.events import EventEnvelope, EventRegistry
 from trellis.notifications.tables import webhook_secrets, webhook_subscriptions
+from trellis.notifications.webhooks.secret_box import SecretBox
 from trellis.notifications.webhooks.signing import new_secret
 
 
@@ -129,12 +130,12 @@ async def enabled_of(session: AsyncSession, tenant_ids: set[str]) -> list[dict[s
     return [dict(r) for r in rows.mappings()]
 
 
-async def issue_secret(session: AsyncSession, subscription_id: str, now: dt.datetime) -> str:
-    """A new signing secret for the subscription (returned once, to show once)."""
+async def issue_secret(session: AsyncSession, subscription_id: str, now: dt.datetime, box: SecretBox) -> str:
+    """A new signing secret for the subscription (returned once, to show once; stored sealed)."""
     secret = new_secret()
     await session.execute(
         insert(webhook_secrets).values(
-            subscription_id=subscription_id, secret=secret, created_at=now, expires_at=None
+            subscription_id=subscription_id, secret=box.seal(secret), created_at=now, expires_at=None
         )
     )
     return secret
@@ -150,7 +151,9 @@ async def retire_secrets(session: AsyncSession, subscription_id: str, valid_unti
     )
 
 
-async def live_secrets(session: AsyncSession, subscription_id: str, now: dt.datetime) -> list[str]:
+async def live_secrets(
+    session: AsyncSession, subscription_id: str, now: dt.datetime, box: SecretBox
+) -> list[str]:
     """Every secret that signs now, newest first; expired ones are dropped on the way."""
     c = webhook_secrets.c
     await session.execute(
@@ -163,4 +166,4 @@ async def live_secrets(session: AsyncSession, subscription_id: str, now: dt.date
         .where(c.subscription_id == subscription_id, or_(c.expires_at.is_(None), c.expires_at > now))
         .order_by(c.id.desc())
     )
-    return list(rows.scalars())
+    return [box.open(stored) for stored in rows.scalars()]

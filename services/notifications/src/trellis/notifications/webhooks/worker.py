@@ -45,6 +45,7 @@ from trellis.notifications.webhooks.destinations import (
     DestinationUnresolved,
 )
 from trellis.notifications.webhooks.outcomes import Outcome, OutcomeRecorder, classify, retry_after_seconds
+from trellis.notifications.webhooks.secret_box import SecretBox
 from trellis.notifications.webhooks.signing import signed_headers
 from trellis.notifications.webhooks.transport import delivery_transport
 
@@ -64,8 +65,10 @@ class DeliveryWorker:
         notifier: Notifier,
         settings: NotificationsSettings,
         destinations: Destinations,
+        secrets: SecretBox,
     ) -> None:
         self.sessions = sessions
+        self.secrets = secrets
         self.store = store
         self.notifier = notifier
         self.settings = settings
@@ -85,6 +88,9 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self) -> None:
+        resealed = await self.secrets.reseal_all(self.sessions)  # under the newest key
+        if resealed:
+            log.info("webhooks.secrets_resealed", secrets=resealed)
         timeout = httpx.Timeout(
             self.settings.webhook_timeout, connect=min(5.0, self.settings.webhook_timeout)
         )
@@ -168,7 +174,9 @@ class DeliveryWorker:
         with bound:
             async with self.sessions() as session, session.begin():
                 sub = await subscriptions.find(session, row["tenant_id"], row["subscription_id"])
-                secrets = await subscriptions.live_secrets(session, row["subscription_id"], utcnow())
+                secrets = await subscriptions.live_secrets(
+                    session, row["subscription_id"], utcnow(), self.secrets
+                )
                 if sub is None or not sub["enabled"] or not secrets:
                     await deliveries.release(session, row["seq"])  # release: not ours to send now
                     return
