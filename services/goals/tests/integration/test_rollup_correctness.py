@@ -20,7 +20,7 @@ from trellis.core.runtime.auth import Actor
 from trellis.core.runtime.service import Runtime, create_app
 from trellis.core.store.events import Metadata
 from trellis.core.store.tables import dead_letters, processed_events
-from trellis.goals.application import GoalsApplication
+from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
 from trellis.goals.views.tables import goal_nodes
 from trellis.testing import Database, eventually

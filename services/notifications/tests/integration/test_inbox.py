@@ -15,8 +15,8 @@ from trellis.contracts.onboarding import EmployeeOffboarded, MilestoneMissed
 from trellis.core.rebuild.rebuilder import rebuild
 from trellis.core.store.events import EventEnvelope
 from trellis.core.store.tables import events, outbox, processed_events
-from trellis.notifications.projections.inbox import Inbox
 from trellis.notifications.tables import inbox_notifications
+from trellis.notifications.views.inbox import Inbox
 from trellis.orgchart import OrgDirectory
 from trellis.testing import Database, eventually
 

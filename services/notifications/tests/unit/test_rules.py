@@ -9,9 +9,9 @@ from trellis.contracts import feedback, goals, onboarding
 from trellis.contracts.feedback import ReviewAssignment
 from trellis.contracts.onboarding import PlannedMilestone
 from trellis.core.store.events import DomainEvent
-from trellis.notifications.facts import GoalFact, PlanFact
-from trellis.notifications.projections.affected import FeedbackAffected, GoalsAffected, OnboardingAffected
-from trellis.notifications.rules import RULES, Notice, notices_for
+from trellis.notifications.reactions.affected import FeedbackAffected, GoalsAffected, OnboardingAffected
+from trellis.notifications.reactions.facts import GoalFact, PlanFact
+from trellis.notifications.reactions.rules import RULES, Notice, notices_for
 
 #   ceo
 #   ├── mia (team lead, team "growth")

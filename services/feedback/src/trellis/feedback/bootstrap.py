@@ -27,7 +27,7 @@ from trellis.feedback.domain.checkin_schedule import CheckInSchedule
 from trellis.feedback.domain.feedback import Feedback, FeedbackRequest
 from trellis.feedback.domain.recognition import Recognition
 from trellis.feedback.domain.review_cycle import ReviewCycle
-from trellis.feedback.schedules_follow_org import SchedulesFollowOrg
+from trellis.feedback.reactions.schedules_follow_org import SchedulesFollowOrg
 from trellis.feedback.views.checkin_board import CheckInBoard
 from trellis.feedback.views.feedback_index import FeedbackIndex
 from trellis.feedback.views.recognition_wall import RecognitionWall

@@ -11,12 +11,13 @@ from trellis.contracts.goals import registry
 from trellis.core.runtime.service import Runtime, ServiceDefinition
 from trellis.core.runtime.settings import ServiceSettings
 from trellis.core.store.repository import Repository
-from trellis.goals.api import router
-from trellis.goals.application import GoalCommands, GoalsApplication
-from trellis.goals.checkin_progress import CheckInProgress
+from trellis.goals.api import routers
+from trellis.goals.application.commands import GoalCommands
+from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.domain.goal import Goal
-from trellis.goals.new_hire_goals import NewHireGoals
-from trellis.goals.realignment import Realignment
+from trellis.goals.reactions.checkin_progress import CheckInProgress
+from trellis.goals.reactions.new_hire_goals import NewHireGoals
+from trellis.goals.reactions.realignment import Realignment
 from trellis.goals.views.alignment_tree import AlignmentTree
 from trellis.orgchart import MIGRATIONS as ORGCHART_MIGRATIONS
 from trellis.orgchart import OrgChart, OrgDirectory
@@ -58,5 +59,5 @@ SERVICE = ServiceDefinition(
     registry=registry,
     migrations=(Path(__file__).parent / "migrations" / "versions", ORGCHART_MIGRATIONS),
     build=build,
-    routers=lambda: [router],
+    routers=routers,
 )

@@ -18,16 +18,16 @@ from trellis.notifications.application.wiring import NotificationsApplication
 from trellis.notifications.domain.notification import Notification
 from trellis.notifications.domain.preferences import Preferences
 from trellis.notifications.operations import webhook_replay
-from trellis.notifications.projections.affected import FeedbackAffected, GoalsAffected, OnboardingAffected
-from trellis.notifications.projections.inbox import Inbox
-from trellis.notifications.settings import NotificationsSettings
-from trellis.notifications.webhooks.destinations import Destinations
-from trellis.notifications.webhooks.fanout import (
+from trellis.notifications.reactions.affected import FeedbackAffected, GoalsAffected, OnboardingAffected
+from trellis.notifications.reactions.webhook_fanout import (
     FeedbackWebhooks,
     GoalsWebhooks,
     NotificationsWebhooks,
     OnboardingWebhooks,
 )
+from trellis.notifications.settings import NotificationsSettings
+from trellis.notifications.views.inbox import Inbox
+from trellis.notifications.webhooks.destinations import Destinations
 from trellis.notifications.webhooks.secret_box import SecretBox
 from trellis.notifications.webhooks.worker import DeliveryWorker
 from trellis.orgchart import MIGRATIONS as ORGCHART_MIGRATIONS

@@ -16,8 +16,8 @@ from trellis.core.runtime.http import CorrelationId, CurrentActor, DateTime, Req
 from trellis.notifications.application.inbox import InboxCommands
 from trellis.notifications.application.wiring import NotificationsApplication
 from trellis.notifications.domain.notification import NOTIFICATION_TYPES, inboxes_of
-from trellis.notifications.projections.inbox import list_inbox, notification_view, unread_count
 from trellis.notifications.tables import inbox_notifications
+from trellis.notifications.views.inbox import list_inbox, notification_view, unread_count
 
 router = api_router(prefix="/v1", tags=["inbox"])
 

@@ -12,7 +12,7 @@ from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
 from trellis.notifications.domain.notification import Notification, inboxes_of
 from trellis.notifications.domain.preferences import Preferences, preferences_id
-from trellis.notifications.projections.inbox import unread_ids
+from trellis.notifications.views.inbox import unread_ids
 
 MAX_MARK_ALL = 5_000  # one transaction; a client with more calls again
 

@@ -33,7 +33,7 @@ from trellis.notifications.domain.notification import (
     notification_id,
 )
 from trellis.notifications.domain.preferences import Preferences, preferences_id
-from trellis.notifications.rules import Notice
+from trellis.notifications.reactions.rules import Notice
 from trellis.orgchart import OrgDirectory
 
 DIGEST_DEADLINE = "notifications.daily-digest"

@@ -27,10 +27,10 @@ from trellis.core.store.events import EventEnvelope, utcnow
 from trellis.core.store.repository import Repository
 from trellis.core.store.subjects import Subjects
 from trellis.notifications.domain.subscription import WebhookSubscription, check_patterns, matches
+from trellis.notifications.reactions.webhook_fanout import wanted
 from trellis.notifications.tables import webhook_attempts, webhook_deliveries
 from trellis.notifications.webhooks import deliveries, subscriptions
 from trellis.notifications.webhooks.destinations import Destinations
-from trellis.notifications.webhooks.fanout import wanted
 from trellis.notifications.webhooks.replay import events_in_range
 from trellis.notifications.webhooks.secret_box import SecretBox
 

@@ -23,7 +23,7 @@ from trellis.core.store.repository import Repository
 from trellis.notifications.application.notifier import ACTOR, Notifier
 from trellis.notifications.domain.notification import role_inbox
 from trellis.notifications.domain.subscription import DisableReason, WebhookSubscription
-from trellis.notifications.rules import Notice
+from trellis.notifications.reactions.rules import Notice
 from trellis.notifications.settings import NotificationsSettings
 from trellis.notifications.tables import webhook_subscriptions
 from trellis.notifications.webhooks import deliveries, subscriptions

@@ -22,7 +22,7 @@ from trellis.core.store.events import EventEnvelope, Metadata
 from trellis.core.store.repository import Repository
 from trellis.goals.domain.goal import Goal
 
-log = structlog.get_logger("trellis.goals.checkin_progress")
+log = structlog.get_logger("trellis.goals.reactions.checkin_progress")
 
 
 class CheckInProgress(Reaction):

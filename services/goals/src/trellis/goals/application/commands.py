@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from trellis.core.errors import ConcurrencyError, NotFound
 from trellis.core.ids import uuid7
 from trellis.core.runtime.auth import Actor
-from trellis.core.runtime.service import Application
 from trellis.core.store.repository import Repository
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.permissions import (
@@ -236,11 +235,3 @@ def _call(method: str, *args: Any, **kwargs: Any) -> Callable[[AsyncSession, Goa
         getattr(goal, method)(*args, **kwargs)
 
     return decide
-
-
-@dataclass
-class GoalsApplication(Application):
-    """The goals service's parts, as its routers use them."""
-
-    goals: Repository[Goal]
-    commands: GoalCommands

@@ -17,9 +17,9 @@ from trellis.contracts import feedback, goals, onboarding
 from trellis.core.consuming.projection import Reaction
 from trellis.core.store.events import RecordedEvent
 from trellis.notifications.application.notifier import Notifier
-from trellis.notifications.facts import StoredFacts
-from trellis.notifications.projections.knowledge import learn
-from trellis.notifications.rules import notices_for
+from trellis.notifications.reactions.facts import StoredFacts
+from trellis.notifications.reactions.knowledge import learn
+from trellis.notifications.reactions.rules import notices_for
 
 
 class AffectedReaction(Reaction):

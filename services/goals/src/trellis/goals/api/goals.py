@@ -19,7 +19,8 @@ from trellis.core.runtime.http import (
     RequestBody,
     api_router,
 )
-from trellis.goals.application import CommandResult, GoalsApplication
+from trellis.goals.application.commands import CommandResult
+from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.domain.progress import MAX_WEIGHT
 from trellis.goals.views import queries
 

@@ -37,7 +37,7 @@ from trellis.contracts.notifications import Subject
 from trellis.contracts.onboarding import MilestoneMissed, OnboardingPlanStarted
 from trellis.core.store.events import DomainEvent
 from trellis.notifications.domain.notification import role_inbox
-from trellis.notifications.facts import Facts, GoalFact
+from trellis.notifications.reactions.facts import Facts, GoalFact
 
 MAX_TEXT = 280
 

@@ -1,0 +1,1 @@
+"""What the feedback service does when other things happen (``Reaction``s, never rebuilt)."""

@@ -1,0 +1,2 @@
+"""What the goals service does when other things happen: it appends events of its own
+(``Reaction``s, never rebuilt)."""

@@ -1,0 +1,1 @@
+"""The notifications service's read views: the inbox."""
