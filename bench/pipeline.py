@@ -42,7 +42,7 @@ from trellis.core.runtime.settings import DEV_JWT_SECRET
 from trellis.core.store.database import create_engine
 from trellis.core.store.events import utcnow
 from trellis.core.store.tables import outbox
-from trellis.goals.application import GoalsApplication
+from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
 from trellis.goals.views.alignment_tree import AlignmentTree
 
