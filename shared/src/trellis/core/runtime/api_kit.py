@@ -15,7 +15,7 @@ aggregate of another tenant is not found, as one that does not exist.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Self, TypeVar
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, Field
@@ -37,7 +37,7 @@ class CommandAnswer(BaseModel):
     )
 
     @classmethod
-    def of(cls, accepted: Accepted, **fields: Any) -> CommandAnswer:
+    def of(cls, accepted: Accepted, **fields: Any) -> Self:
         return cls(
             id=accepted.id,
             version=accepted.version,

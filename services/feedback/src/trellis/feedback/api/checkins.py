@@ -20,7 +20,7 @@ from trellis.core.runtime.http import (
     RequestBody,
     api_router,
 )
-from trellis.feedback.api.dependencies import CheckIns, OversightDep, accepted, utc
+from trellis.feedback.api.dependencies import CheckIns, FeedbackAnswer, OversightDep, accepted, utc
 from trellis.feedback.domain.checkin import CheckIn
 from trellis.feedback.domain.checkin_schedule import MAX_GRACE_HOURS, CheckInSchedule
 from trellis.feedback.views import checkin_queries
@@ -86,7 +86,7 @@ class PrivateNote(RequestBody):
 )
 async def create_schedule(
     body: CreateSchedule, actor: CurrentActor, cid: CorrelationId, checkins: CheckIns
-) -> dict[str, Any]:
+) -> FeedbackAnswer:
     return accepted(await checkins.create_schedule(actor, cid, **body.model_dump()))
 
 
@@ -108,7 +108,7 @@ async def get_schedule(schedule_id: str, actor: CurrentActor, checkins: CheckIns
 @router.patch("/checkin-schedules/{schedule_id}", summary="Change a schedule from its next occurrence on")
 async def change_schedule(
     schedule_id: str, body: ChangeSchedule, actor: CurrentActor, cid: CorrelationId, checkins: CheckIns
-) -> dict[str, Any]:
+) -> FeedbackAnswer:
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     return accepted(await checkins.change_schedule(actor, cid, schedule_id, changes))
 
@@ -116,7 +116,7 @@ async def change_schedule(
 @router.post("/checkin-schedules/{schedule_id}/end", summary="End a schedule: no more check-ins")
 async def end_schedule(
     schedule_id: str, body: EndSchedule, actor: CurrentActor, cid: CorrelationId, checkins: CheckIns
-) -> dict[str, Any]:
+) -> FeedbackAnswer:
     return accepted(await checkins.end_schedule(actor, cid, schedule_id, body.reason))
 
 
@@ -158,7 +158,7 @@ async def get_checkin(checkin_id: str, actor: CurrentActor, checkins: CheckIns) 
 @router.post("/checkins/{checkin_id}/complete", summary="Record that the check-in took place")
 async def complete_checkin(
     checkin_id: str, body: CompleteCheckIn, actor: CurrentActor, cid: CorrelationId, checkins: CheckIns
-) -> dict[str, Any]:
+) -> FeedbackAnswer:
     fields = body.model_dump()
     fields["key_result_updates"] = [KeyResultUpdate(**u) for u in fields["key_result_updates"]]
     return accepted(await checkins.complete(actor, cid, checkin_id, **fields))
@@ -167,7 +167,7 @@ async def complete_checkin(
 @router.post("/checkins/{checkin_id}/private-notes", summary="Add a note only you will read")
 async def add_private_note(
     checkin_id: str, body: PrivateNote, actor: CurrentActor, cid: CorrelationId, checkins: CheckIns
-) -> dict[str, Any]:
+) -> FeedbackAnswer:
     return accepted(await checkins.add_private_note(actor, cid, checkin_id, body.note))
 
 

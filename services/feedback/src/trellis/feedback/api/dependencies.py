@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends
+from pydantic import Field
 
 from trellis.core.errors import InvalidInput
-from trellis.core.runtime.api_kit import application_of
+from trellis.core.runtime.api_kit import CommandAnswer, application_of
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.checkins import CheckInCommands
 from trellis.feedback.application.feedback import FeedbackCommands
@@ -47,8 +48,17 @@ Reviews = Annotated[ReviewCommands, Depends(_reviews)]
 OversightDep = Annotated[Oversight, Depends(_oversight)]
 
 
-def accepted(result: Accepted) -> dict[str, Any]:
-    return {"id": result.id, "version": result.version, "events": result.events, **result.details}
+class FeedbackAnswer(CommandAnswer):
+    """What a command did, with what some commands say besides."""
+
+    next_due_at: str | None = Field(default=None, description="a schedule's next check-in (ISO 8601)")
+    late: bool | None = Field(default=None, description="a check-in completed after its due time")
+    reviews: int | None = Field(default=None, description="the reviews a cycle opened with")
+    kind: str | None = Field(default=None, description="feedback given: `manager`, `upward` or `peer`")
+
+
+def accepted(result: Accepted) -> FeedbackAnswer:
+    return FeedbackAnswer(id=result.id, version=result.version, events=result.events, **result.details)
 
 
 def utc(value: dt.datetime) -> dt.datetime:

@@ -19,7 +19,7 @@ from trellis.core.ids import uuid7
 from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.cursors import Cursor
 from trellis.core.runtime.http import CorrelationId, CurrentActor, Id, RequestBody, WithheldActor, api_router
-from trellis.feedback.api.dependencies import Feedbacks, accepted
+from trellis.feedback.api.dependencies import FeedbackAnswer, Feedbacks, accepted
 from trellis.feedback.domain.feedback import ANONYMOUS_ACTOR, Feedback, FeedbackRequest
 from trellis.feedback.views import feedback_queries
 from trellis.feedback.views.feedback_queries import about_goal, given_by, received_by
@@ -70,7 +70,7 @@ class Decline(RequestBody):
 @router.post("/feedback", status_code=status.HTTP_201_CREATED, summary="Give feedback (optionally anonymous)")
 async def give_feedback(
     body: GiveFeedback, actor: WithheldActor, cid: CorrelationId, feedback: Feedbacks
-) -> dict[str, Any]:
+) -> FeedbackAnswer:
     if body.anonymous:
         # Nothing of this request may name the giver: not the actor, not a correlation id
         # the client may reuse across its requests.
@@ -127,7 +127,7 @@ async def about(
 @router.post("/feedback-requests", status_code=status.HTTP_201_CREATED, summary="Ask someone for feedback")
 async def request_feedback(
     body: RequestFeedback, actor: CurrentActor, cid: CorrelationId, feedback: Feedbacks
-) -> dict[str, Any]:
+) -> FeedbackAnswer:
     return accepted(await feedback.request(actor, cid, **body.model_dump()))
 
 
@@ -150,7 +150,7 @@ async def get_request(request_id: str, actor: CurrentActor, feedback: Feedbacks)
 @router.post("/feedback-requests/{request_id}/decline", summary="Decline a request you were asked")
 async def decline_request(
     request_id: str, body: Decline, actor: CurrentActor, cid: CorrelationId, feedback: Feedbacks
-) -> dict[str, Any]:
+) -> FeedbackAnswer:
     return accepted(await feedback.decline(actor, cid, request_id, body.reason))
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.cursors import Cursor
 from trellis.core.runtime.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
-from trellis.feedback.api.dependencies import Recognitions, accepted
+from trellis.feedback.api.dependencies import FeedbackAnswer, Recognitions, accepted
 from trellis.feedback.views import recognition_queries
 
 router = api_router(prefix="/v1", tags=["recognition"])
@@ -41,7 +41,7 @@ class GiveRecognition(RequestBody):
 @router.post("/recognition", status_code=status.HTTP_201_CREATED, summary="Recognise colleagues (public)")
 async def give_recognition(
     body: GiveRecognition, actor: CurrentActor, cid: CorrelationId, recognition: Recognitions
-) -> dict[str, Any]:
+) -> FeedbackAnswer:
     return accepted(await recognition.give(actor, cid, **body.model_dump()))
 
 

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, Field
 from trellis.core.errors import NotFound
 from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
-from trellis.feedback.api.dependencies import OversightDep, Reviews, accepted
+from trellis.feedback.api.dependencies import FeedbackAnswer, OversightDep, Reviews, accepted
 from trellis.feedback.views import kpis, review_queries
 
 router = api_router(prefix="/v1", tags=["review cycles"])
@@ -38,7 +38,7 @@ class SubmitReview(RequestBody):
 @router.post("/review-cycles", status_code=status.HTTP_201_CREATED, summary="Open a review cycle (hr/admin)")
 async def open_cycle(
     body: OpenCycle, actor: CurrentActor, cid: CorrelationId, reviews: Reviews
-) -> dict[str, Any]:
+) -> FeedbackAnswer:
     return accepted(await reviews.open(actor, cid, **body.model_dump()))
 
 
@@ -70,7 +70,7 @@ async def get_cycle(
 @router.post("/review-cycles/{cycle_id}/peer-reviewers", summary="Choose peer reviewers for a report")
 async def choose_peers(
     cycle_id: str, body: ChoosePeers, actor: CurrentActor, cid: CorrelationId, reviews: Reviews
-) -> dict[str, Any]:
+) -> FeedbackAnswer:
     return accepted(
         await reviews.choose_peers(
             actor, cid, cycle_id, subject_id=body.subject_id, peer_ids=body.reviewer_ids
@@ -86,7 +86,7 @@ async def submit_review(
     actor: CurrentActor,
     cid: CorrelationId,
     reviews: Reviews,
-) -> dict[str, Any]:
+) -> FeedbackAnswer:
     return accepted(
         await reviews.submit(actor, cid, cycle_id, review_id, answers=body.answers, rating=body.rating)
     )
@@ -108,7 +108,7 @@ async def get_review(cycle_id: str, review_id: str, actor: CurrentActor, reviews
 @router.post("/review-cycles/{cycle_id}/close", summary="Close a cycle by hand (hr/admin)")
 async def close_cycle(
     cycle_id: str, actor: CurrentActor, cid: CorrelationId, reviews: Reviews
-) -> dict[str, Any]:
+) -> FeedbackAnswer:
     return accepted(await reviews.close(actor, cid, cycle_id))
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, status
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from trellis.core.errors import NotFound
-from trellis.core.runtime.api_kit import RuntimeDep, application_of
+from trellis.core.runtime.api_kit import CommandAnswer, RuntimeDep, application_of
 from trellis.core.runtime.http import (
     CorrelationId,
     CurrentActor,
@@ -19,6 +19,7 @@ from trellis.core.runtime.http import (
     RequestBody,
     api_router,
 )
+from trellis.core.store.accepted import Accepted
 from trellis.goals.application.commands import CommandResult
 from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.domain.progress import MAX_WEIGHT
@@ -88,31 +89,31 @@ class Retire(RequestBody):
     reason: str = Field(default="", max_length=5_000)
 
 
-class Accepted(BaseModel):
+class GoalAnswer(CommandAnswer):
+    """What a command did (``id`` and ``goal_id``: the goal changed)."""
+
     goal_id: str
-    version: int
-    events: list[str]
-    key_result_id: str | None = None
+    key_result_id: str | None = Field(default=None, description="the key result added, if any")
 
 
 Goals = Annotated[GoalsApplication, Depends(application_of(GoalsApplication))]
 
 
-def _accepted(result: CommandResult) -> Accepted:
-    return Accepted(
+def _accepted(result: CommandResult) -> GoalAnswer:
+    related = {"key_result_id": result.key_result_id} if result.key_result_id else {}
+    return GoalAnswer.of(
+        Accepted(result.goal_id, result.version, result.events, related),
         goal_id=result.goal_id,
-        version=result.version,
-        events=result.events,
         key_result_id=result.key_result_id,
     )
 
 
-@router.post("/goals", status_code=status.HTTP_201_CREATED, response_model=Accepted)
+@router.post("/goals", status_code=status.HTTP_201_CREATED, response_model=GoalAnswer)
 async def create_goal(body: CreateGoal, actor: CurrentActor, cid: CorrelationId, goals: Goals):
     return _accepted(await goals.commands.create_goal(actor, cid, **body.model_dump()))
 
 
-@router.patch("/goals/{goal_id}", response_model=Accepted)
+@router.patch("/goals/{goal_id}", response_model=GoalAnswer)
 async def change_goal(
     goal_id: str,
     body: ChangeGoal,
@@ -125,7 +126,7 @@ async def change_goal(
     return _accepted(await goals.commands.change(actor, cid, goal_id, if_match, changes))
 
 
-@router.put("/goals/{goal_id}/alignment", response_model=Accepted)
+@router.put("/goals/{goal_id}/alignment", response_model=GoalAnswer)
 async def align_goal(
     goal_id: str,
     body: Align,
@@ -137,14 +138,14 @@ async def align_goal(
     return _accepted(await goals.commands.align(actor, cid, goal_id, body.parent_id, if_match))
 
 
-@router.delete("/goals/{goal_id}/alignment", response_model=Accepted)
+@router.delete("/goals/{goal_id}/alignment", response_model=GoalAnswer)
 async def unalign_goal(
     goal_id: str, actor: CurrentActor, cid: CorrelationId, goals: Goals, if_match: IfMatch = None
 ):
     return _accepted(await goals.commands.unalign(actor, cid, goal_id, if_match))
 
 
-@router.post("/goals/{goal_id}/key-results", status_code=status.HTTP_201_CREATED, response_model=Accepted)
+@router.post("/goals/{goal_id}/key-results", status_code=status.HTTP_201_CREATED, response_model=GoalAnswer)
 async def add_key_result(
     goal_id: str,
     body: AddKeyResult,
@@ -156,7 +157,7 @@ async def add_key_result(
     return _accepted(await goals.commands.add_key_result(actor, cid, goal_id, if_match, **body.model_dump()))
 
 
-@router.post("/goals/{goal_id}/key-results/{key_result_id}/progress", response_model=Accepted)
+@router.post("/goals/{goal_id}/key-results/{key_result_id}/progress", response_model=GoalAnswer)
 async def record_progress(
     goal_id: str,
     key_result_id: str,
@@ -173,7 +174,7 @@ async def record_progress(
     )
 
 
-@router.put("/goals/{goal_id}/status", response_model=Accepted)
+@router.put("/goals/{goal_id}/status", response_model=GoalAnswer)
 async def set_status(
     goal_id: str,
     body: SetStatus,
@@ -185,14 +186,14 @@ async def set_status(
     return _accepted(await goals.commands.set_status(actor, cid, goal_id, if_match, body.status))
 
 
-@router.post("/goals/{goal_id}/complete", response_model=Accepted)
+@router.post("/goals/{goal_id}/complete", response_model=GoalAnswer)
 async def complete_goal(
     goal_id: str, actor: CurrentActor, cid: CorrelationId, goals: Goals, if_match: IfMatch = None
 ):
     return _accepted(await goals.commands.complete(actor, cid, goal_id, if_match))
 
 
-@router.post("/goals/{goal_id}/retire", response_model=Accepted)
+@router.post("/goals/{goal_id}/retire", response_model=GoalAnswer)
 async def retire_goal(
     goal_id: str,
     body: Retire,

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from trellis.core.errors import NotFound
-from trellis.core.runtime.api_kit import application_in, application_of
+from trellis.core.runtime.api_kit import CommandAnswer, application_in, application_of
 from trellis.core.runtime.auth import Actor
 from trellis.core.runtime.service import Runtime
-from trellis.onboarding.application import Accepted
+from trellis.core.store.accepted import Accepted
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.org import OrgCommands
 from trellis.onboarding.application.plans import PlanCommands
@@ -19,19 +19,14 @@ from trellis.onboarding.application.wiring import OnboardingApplication
 from trellis.onboarding.domain.calendar import today
 
 
-class CommandAnswer(BaseModel):
-    """What a command did."""
+class OnboardingAnswer(CommandAnswer):
+    """What a command did (``id``: the employee, team, template or plan changed)."""
 
-    id: str = Field(description="the employee, team, template or plan changed")
-    version: int
-    events: list[str]
     plan_id: str | None = Field(default=None, description="the plan started with a hire, if any")
 
 
-def answer(result: Accepted) -> CommandAnswer:
-    return CommandAnswer(
-        id=result.id, version=result.version, events=result.events, plan_id=result.related.get("plan_id")
-    )
+def answer(result: Accepted) -> OnboardingAnswer:
+    return OnboardingAnswer.of(result, plan_id=result.related.get("plan_id"))
 
 
 Onboarding = Annotated[OnboardingApplication, Depends(application_of(OnboardingApplication))]

@@ -10,7 +10,7 @@ from trellis.core.errors import NotFound
 from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.http import CorrelationId, CurrentActor, api_router
 from trellis.onboarding.api.dependencies import (
-    CommandAnswer,
+    OnboardingAnswer,
     Plans,
     aggregates,
     answer,
@@ -29,12 +29,12 @@ WithinDays = Annotated[int | None, Query(ge=0, le=3650, description="only those 
 @router.post(
     "/onboarding-templates",
     status_code=status.HTTP_201_CREATED,
-    response_model=CommandAnswer,
+    response_model=OnboardingAnswer,
     summary="Create a template (e.g. day 30/60/90 milestones)",
 )
 async def create_template(
     body: Template, actor: CurrentActor, cid: CorrelationId, plans: Plans
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     return answer(await plans.create_template(actor, cid, body.name, milestone_templates(body.milestones)))
 
 
@@ -62,34 +62,34 @@ async def get_template(template_id: str, actor: CurrentActor, runtime: RuntimeDe
 
 @router.put(
     "/onboarding-templates/{template_id}",
-    response_model=CommandAnswer,
+    response_model=OnboardingAnswer,
     summary="Revise a template (running plans keep their milestones)",
 )
 async def revise_template(
     template_id: str, body: Template, actor: CurrentActor, cid: CorrelationId, plans: Plans
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     milestones = milestone_templates(body.milestones)
     return answer(await plans.revise_template(actor, cid, template_id, body.name, milestones))
 
 
 @router.post(
-    "/onboarding-templates/{template_id}/retire", response_model=CommandAnswer, summary="Retire a template"
+    "/onboarding-templates/{template_id}/retire", response_model=OnboardingAnswer, summary="Retire a template"
 )
 async def retire_template(
     template_id: str, actor: CurrentActor, cid: CorrelationId, plans: Plans
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     return answer(await plans.retire_template(actor, cid, template_id))
 
 
 @router.post(
     "/employees/{employee_id}/onboarding-plan",
     status_code=status.HTTP_201_CREATED,
-    response_model=CommandAnswer,
+    response_model=OnboardingAnswer,
     summary="Start a new hire's plan (from a template, or ad hoc)",
 )
 async def start_plan(
     employee_id: str, body: StartPlan, actor: CurrentActor, cid: CorrelationId, plans: Plans
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     return answer(await plans.start_plan(actor, cid, employee_id, body.spec()))
 
 
@@ -122,32 +122,34 @@ async def plan_history(plan_id: str, actor: CurrentActor, runtime: RuntimeDep) -
     return {"plan_id": plan_id, "events": await history(runtime, plan_id, actor, f"plan {plan_id}")}
 
 
-@router.put("/onboarding-plans/{plan_id}/mentor", response_model=CommandAnswer, summary="Assign the mentor")
+@router.put(
+    "/onboarding-plans/{plan_id}/mentor", response_model=OnboardingAnswer, summary="Assign the mentor"
+)
 async def assign_mentor(
     plan_id: str, body: AssignMentor, actor: CurrentActor, cid: CorrelationId, plans: Plans
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     return answer(await plans.assign_mentor(actor, cid, plan_id, body.mentor_id))
 
 
 @router.post(
     "/onboarding-plans/{plan_id}/milestones/{milestone_id}/complete",
-    response_model=CommandAnswer,
+    response_model=OnboardingAnswer,
     summary="Complete a milestone (its assignee, or admin/hr)",
 )
 async def complete_milestone(
     plan_id: str, milestone_id: str, actor: CurrentActor, cid: CorrelationId, plans: Plans
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     return answer(await plans.complete_milestone(actor, cid, plan_id, milestone_id))
 
 
 @router.post(
     "/onboarding-plans/{plan_id}/milestones/{milestone_id}/reschedule",
-    response_model=CommandAnswer,
+    response_model=OnboardingAnswer,
     summary="Give a milestone a new due date, with the reason",
 )
 async def reschedule_milestone(
     plan_id: str, milestone_id: str, body: Reschedule, actor: CurrentActor, cid: CorrelationId, plans: Plans
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     return answer(
         await plans.reschedule_milestone(actor, cid, plan_id, milestone_id, body.due_date, body.reason)
     )

@@ -9,7 +9,7 @@ from fastapi import status
 from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.http import CorrelationId, CurrentActor, IfMatch, api_router
 from trellis.onboarding.api.dependencies import (
-    CommandAnswer,
+    OnboardingAnswer,
     Org,
     aggregates,
     answer,
@@ -35,10 +35,10 @@ router = api_router(prefix="/v1", tags=["org"])
 @router.post(
     "/employees",
     status_code=status.HTTP_201_CREATED,
-    response_model=CommandAnswer,
+    response_model=OnboardingAnswer,
     summary="Hire an employee (and start their onboarding plan)",
 )
-async def hire(body: Hire, actor: CurrentActor, cid: CorrelationId, org: Org) -> CommandAnswer:
+async def hire(body: Hire, actor: CurrentActor, cid: CorrelationId, org: Org) -> OnboardingAnswer:
     fields = body.model_dump(exclude={"plan"})
     return answer(await org.hire(actor, cid, **fields, plan=body.plan.spec() if body.plan else None))
 
@@ -79,7 +79,7 @@ async def employee_history(employee_id: str, actor: CurrentActor, runtime: Runti
     return {"employee_id": employee_id, "events": events}
 
 
-@router.put("/employees/{employee_id}/manager", response_model=CommandAnswer, summary="Change the manager")
+@router.put("/employees/{employee_id}/manager", response_model=OnboardingAnswer, summary="Change the manager")
 async def change_manager(
     employee_id: str,
     body: ChangeManager,
@@ -87,11 +87,11 @@ async def change_manager(
     cid: CorrelationId,
     org: Org,
     if_match: IfMatch = None,
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     return answer(await org.change_manager(actor, cid, employee_id, body.manager_id, if_match))
 
 
-@router.put("/employees/{employee_id}/team", response_model=CommandAnswer, summary="Move to another team")
+@router.put("/employees/{employee_id}/team", response_model=OnboardingAnswer, summary="Move to another team")
 async def change_team(
     employee_id: str,
     body: ChangeTeam,
@@ -99,11 +99,11 @@ async def change_team(
     cid: CorrelationId,
     org: Org,
     if_match: IfMatch = None,
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     return answer(await org.change_team(actor, cid, employee_id, body.team_id, if_match))
 
 
-@router.put("/employees/{employee_id}/title", response_model=CommandAnswer, summary="Change the job title")
+@router.put("/employees/{employee_id}/title", response_model=OnboardingAnswer, summary="Change the job title")
 async def change_title(
     employee_id: str,
     body: ChangeTitle,
@@ -111,13 +111,13 @@ async def change_title(
     cid: CorrelationId,
     org: Org,
     if_match: IfMatch = None,
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     return answer(await org.change_title(actor, cid, employee_id, body.title, if_match))
 
 
 @router.post(
     "/employees/{employee_id}/offboard",
-    response_model=CommandAnswer,
+    response_model=OnboardingAnswer,
     summary="Offboard (refused while anyone reports to them)",
 )
 async def offboard(
@@ -127,7 +127,7 @@ async def offboard(
     cid: CorrelationId,
     org: Org,
     if_match: IfMatch = None,
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     return answer(await org.offboard(actor, cid, employee_id, body.last_day, body.reason, if_match))
 
 
@@ -146,9 +146,11 @@ async def get_manager_chain(employee_id: str, actor: CurrentActor, runtime: Runt
 
 
 @router.post(
-    "/teams", status_code=status.HTTP_201_CREATED, response_model=CommandAnswer, summary="Create a team"
+    "/teams", status_code=status.HTTP_201_CREATED, response_model=OnboardingAnswer, summary="Create a team"
 )
-async def create_team(body: CreateTeam, actor: CurrentActor, cid: CorrelationId, org: Org) -> CommandAnswer:
+async def create_team(
+    body: CreateTeam, actor: CurrentActor, cid: CorrelationId, org: Org
+) -> OnboardingAnswer:
     return answer(await org.create_team(actor, cid, **body.model_dump()))
 
 
@@ -164,7 +166,7 @@ async def get_team(team_id: str, actor: CurrentActor, runtime: RuntimeDep) -> di
         return await org_queries.team(session, actor.tenant_id, team_id)
 
 
-@router.put("/teams/{team_id}/name", response_model=CommandAnswer, summary="Rename a team")
+@router.put("/teams/{team_id}/name", response_model=OnboardingAnswer, summary="Rename a team")
 async def rename_team(
     team_id: str,
     body: RenameTeam,
@@ -172,18 +174,18 @@ async def rename_team(
     cid: CorrelationId,
     org: Org,
     if_match: IfMatch = None,
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     return answer(await org.rename_team(actor, cid, team_id, body.name, if_match))
 
 
-@router.put("/teams/{team_id}/parent", response_model=CommandAnswer, summary="Move a team under another")
+@router.put("/teams/{team_id}/parent", response_model=OnboardingAnswer, summary="Move a team under another")
 async def move_team(
     team_id: str, body: MoveTeam, actor: CurrentActor, cid: CorrelationId, org: Org, if_match: IfMatch = None
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     return answer(await org.move_team(actor, cid, team_id, body.parent_team_id, if_match))
 
 
-@router.put("/teams/{team_id}/lead", response_model=CommandAnswer, summary="Assign a team's lead")
+@router.put("/teams/{team_id}/lead", response_model=OnboardingAnswer, summary="Assign a team's lead")
 async def assign_lead(
     team_id: str,
     body: AssignLead,
@@ -191,7 +193,7 @@ async def assign_lead(
     cid: CorrelationId,
     org: Org,
     if_match: IfMatch = None,
-) -> CommandAnswer:
+) -> OnboardingAnswer:
     return answer(await org.assign_lead(actor, cid, team_id, body.lead_id, if_match))
 
 

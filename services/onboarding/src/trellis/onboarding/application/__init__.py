@@ -7,15 +7,3 @@ else must change atomically with them (an e-mail reservation, a deadline).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """What a command did: the aggregate it changed, its new version, the events recorded."""
-
-    id: str
-    version: int
-    events: list[str]
-    related: dict[str, str] = field(default_factory=dict)  # e.g. the plan started with a hire

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.core.errors import ConcurrencyError
 from trellis.core.runtime.auth import Actor
-from trellis.onboarding.application import Accepted, roster
+from trellis.core.store.accepted import Accepted
+from trellis.onboarding.application import roster
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.plans import PlanCommands, PlanSpec
 from trellis.onboarding.domain.employee import Employee

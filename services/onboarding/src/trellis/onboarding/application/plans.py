@@ -11,7 +11,7 @@ from trellis.contracts.onboarding import MilestoneTemplate
 from trellis.core.consuming.clock import Clock
 from trellis.core.errors import InvalidInput
 from trellis.core.runtime.auth import Actor
-from trellis.onboarding.application import Accepted
+from trellis.core.store.accepted import Accepted
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.missed_milestones import arm, disarm
 from trellis.onboarding.domain.calendar import today
