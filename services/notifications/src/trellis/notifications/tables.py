@@ -152,6 +152,7 @@ webhook_deliveries = Table(
     Column("replay_id", String(36)),
     Column("created_at", When, nullable=False),
     Column("finished_at", When),
+    Column("traceparent", String(55)),  # the trace of the event it delivers (core/tracing.py)
     Index(
         "ix_webhook_deliveries_due",
         "next_attempt_at",

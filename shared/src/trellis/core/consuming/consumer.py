@@ -39,7 +39,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import FetchTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core import metrics
+from trellis.core import metrics, tracing
 from trellis.core.consuming.delivery import Delivery, Outcome, RetryPolicy
 from trellis.core.consuming.exactly_once import ExactlyOnce
 from trellis.core.consuming.leases import LeaseLost, Leases, Slot
@@ -302,7 +302,10 @@ class ConsumerRunner:
 
     async def _apply(self, msgs: list[Msg]) -> list[Outcome]:
         deliveries = [self._delivery(m) for m in msgs]
-        return await self.exactly_once.apply(deliveries, fence=self._fence)
+        with tracing.tracer.start_as_current_span(
+            f"consume {self.name}", attributes={"trellis.batch_size": len(msgs)}
+        ):
+            return await self.exactly_once.apply(deliveries, fence=self._fence)
 
     def _delivery(self, msg: Msg) -> Delivery:
         return Delivery.of(

@@ -12,6 +12,7 @@ nak with a delay (to be delivered again).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -67,6 +68,9 @@ class Delivery:
         """The delivery of a message, its body decoded with ``registry``."""
         message_id = (headers or {}).get("Nats-Msg-Id")
         event = decode(registry, data, message_id=str(message_id) if message_id is not None else None)
+        trace = (headers or {}).get("traceparent")
+        if trace and isinstance(event, RecordedEvent):
+            event = dataclasses.replace(event, traceparent=trace)
         return cls(event, subject, data, headers, stream_sequence, deliveries)
 
     @property

@@ -27,11 +27,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core import metrics
+from trellis.core import metrics, tracing
 from trellis.core.consuming.delivery import Delivery
 from trellis.core.consuming.handover import GLOBAL_POSITION, Watermark, lock_projection
 from trellis.core.consuming.projection import Consumer
@@ -174,7 +175,24 @@ class ConsumerLedger:
         self, session: AsyncSession, projection: Consumer, events: list[RecordedEvent]
     ) -> None:
         """Apply ``events`` (none already applied) in the caller's transaction, and record them."""
-        await projection.handle_batch(session, events)
+        if type(projection).handle_batch is Consumer.handle_batch:
+            await projection.handle_batch(session, events)  # a span per event, in ``handle``
+        else:  # applied together: each event's trace gets a span of the batch that applied it
+            spans = [
+                tracing.tracer.start_span(
+                    f"handle {e.envelope.event_type}",
+                    context=tracing.context_of(e.traceparent),
+                    kind=SpanKind.CONSUMER,
+                    attributes={"trellis.consumer": projection.name, "trellis.event_id": str(e.event_id)},
+                )
+                for e in events
+                if e.traceparent
+            ]
+            try:
+                await projection.handle_batch(session, events)
+            finally:
+                for span in spans:
+                    span.end()
         now = utcnow()
         records = [
             {"consumer": self.consumer, "event_id": str(e.event_id), "processed_at": now} for e in events

@@ -21,9 +21,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Table, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.core import tracing
 from trellis.core.store.events import DomainEvent, EventEnvelope, RecordedEvent
 
 Handler = Callable[[Any, AsyncSession, Any, EventEnvelope], Awaitable[None]]
@@ -75,7 +77,13 @@ class Consumer:
     async def handle(self, session: AsyncSession, recorded: RecordedEvent) -> None:
         attr = self._handlers.get(recorded.envelope.event_type)
         if attr:
-            await getattr(self, attr)(session, recorded.event, recorded.envelope)
+            with tracing.tracer.start_as_current_span(
+                f"handle {recorded.envelope.event_type}",
+                context=tracing.context_of(recorded.traceparent),
+                kind=SpanKind.CONSUMER,
+                attributes={"trellis.consumer": self.name, "trellis.event_id": str(recorded.event_id)},
+            ):
+                await getattr(self, attr)(session, recorded.event, recorded.envelope)
 
     async def handle_batch(self, session: AsyncSession, batch: list[RecordedEvent]) -> None:
         """Apply events in order. A projection may override this to load what the batch

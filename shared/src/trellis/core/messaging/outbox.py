@@ -48,10 +48,11 @@ import structlog
 from nats.errors import BadSubjectError, MaxPayloadError
 from nats.js.api import StreamConfig
 from nats.js.errors import APIError, NotFoundError
+from opentelemetry.trace import SpanKind
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core import metrics
+from trellis.core import metrics, tracing
 from trellis.core.messaging.outbox_parked import (
     PERMANENT_API_ERRORS,
     any_parked,
@@ -230,9 +231,9 @@ class OutboxRelay:
         return count
 
     async def _unpublished(self, session: AsyncSession, some_parked: bool) -> list[Any]:
-        query = select(outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.body).where(
-            outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None)
-        )
+        query = select(
+            outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.body, outbox.c.traceparent
+        ).where(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None))
         if some_parked:
             query = query.where(~behind_parked())
         result = await session.execute(query.order_by(outbox.c.id).limit(self.batch_size))
@@ -268,12 +269,21 @@ class OutboxRelay:
         """Publish ``rows`` pipelined and fenced; the length of the acknowledged prefix."""
         if not rows:
             return 0
+        with tracing.tracer.start_as_current_span(
+            f"publish {self.stream}",
+            kind=SpanKind.PRODUCER,
+            attributes={"trellis.events": len(rows)},
+            links=tracing.links([row.traceparent for row in rows]),
+        ):
+            return await self._publish_rows(js, rows, last_seq)
+
+    async def _publish_rows(self, js: Any, rows: list[Any], last_seq: int) -> int:
         self._refusal = None
         futures = []
         unsent: str | None = None
         try:
             for i, row in enumerate(rows):
-                headers = {"Nats-Msg-Id": row.event_id, "Nats-Expected-Last-Sequence": str(last_seq + i)}
+                headers = _headers(row, last_seq + i)
                 futures.append(await js.publish_async(row.subject, row.body, headers=headers))
         except (MaxPayloadError, BadSubjectError) as exc:  # missed by the checks: refused for good
             unsent = f"{type(exc).__name__}: {exc}"
@@ -305,7 +315,7 @@ class OutboxRelay:
     async def _probe(self, js: Any, row: Any, expected_last: int) -> int:
         """Publish ``row`` once more and wait for the answer: 1 if it is now on the stream;
         records a refusal for good (``PERMANENT_API_ERRORS``) in ``_refusal``."""
-        headers = {"Nats-Msg-Id": row.event_id, "Nats-Expected-Last-Sequence": str(expected_last)}
+        headers = _headers(row, expected_last)
         try:
             await js.publish(row.subject, row.body, headers=headers, timeout=self.ack_timeout)
         except APIError as exc:
@@ -328,3 +338,11 @@ class OutboxRelay:
                 .where(outbox.c.id == rows[done].id)
                 .values(attempts=outbox.c.attempts + 1, last_error="not acknowledged")
             )
+
+
+def _headers(row: Any, expected_last: int) -> dict[str, str]:
+    """The NATS headers of an outbox row: its id (dedupe), the fence, its trace context."""
+    headers = {"Nats-Msg-Id": row.event_id, "Nats-Expected-Last-Sequence": str(expected_last)}
+    if row.traceparent:
+        headers["traceparent"] = row.traceparent
+    return headers

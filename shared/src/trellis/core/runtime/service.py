@@ -27,6 +27,7 @@ from nats.js.errors import NotFoundError
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from trellis.core import tracing
 from trellis.core.consuming.clock import Clock, SystemClock, TestClock
 from trellis.core.consuming.consumer import ConsumerRunner, RetryPolicy
 from trellis.core.consuming.deadlines import DeadlineScheduler
@@ -399,6 +400,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     app.add_middleware(IdempotencyMiddleware, keys=keys, verifier=app.state.token_verifier)
     app.state.admission = admission = install_admission(app, settings, app.state.token_verifier)
     app.add_middleware(CorrelationMiddleware)
+    tracing.configure(definition.name)  # exports only when the OTEL_* variables say so
     install_metrics(app, runtime)  # outermost: refusals are counted too
     install_error_handlers(app)
 

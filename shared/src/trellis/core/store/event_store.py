@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core import metrics, strict_json
+from trellis.core import metrics, strict_json, tracing
 from trellis.core.errors import ConcurrencyError, ContractViolation, MalformedEvent
 from trellis.core.store.events import (
     DomainEvent,
@@ -108,6 +108,23 @@ class EventStore:
         """
         if not events:
             return []
+        with tracing.tracer.start_as_current_span(
+            f"append {aggregate_type}",
+            attributes={"trellis.aggregate_id": aggregate_id, "trellis.events": len(events)},
+        ):
+            return await self._append(
+                session, aggregate_type, aggregate_id, expected_version, events, metadata
+            )
+
+    async def _append(
+        self,
+        session: AsyncSession,
+        aggregate_type: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        metadata: Metadata,
+    ) -> list[EventEnvelope]:
         await self._serialise_appends(session)
         current = session.info.get(_LOADED_VERSIONS, {}).get(aggregate_id)
         # A new aggregate not looked up in this transaction (a fresh id): no version query,
@@ -179,12 +196,14 @@ class EventStore:
             env.model_copy(update={"global_position": pos})
             for env, pos in zip(envelopes, positions, strict=True)
         ]
+        trace = tracing.traceparent()  # sent with each event: consumers continue the trace
         outgoing = [
             {
                 "event_id": str(env.event_id),
                 "subject": self.subjects.for_event(self.service, env),
                 "body": env.model_dump_json().encode(),
                 "created_at": now,
+                "traceparent": trace,
             }
             for env, ev in zip(stored, events, strict=True)
             if ev.published  # private events stay in this store

@@ -83,6 +83,7 @@ class RecordedEvent:
 
     envelope: EventEnvelope
     event: DomainEvent
+    traceparent: str | None = None  # the trace it came with (a NATS header), if any
 
     @property
     def event_id(self) -> uuid.UUID:

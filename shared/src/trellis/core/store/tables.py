@@ -83,6 +83,7 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
     Column("parked_at", DateTime(timezone=True)),  # never publishable as it is: see outbox.py
+    Column("traceparent", String(55)),  # the W3C trace context of the append (``core/tracing.py``)
     # Partial index: the relay only ever scans rows not yet published.
     Index(
         "ix_outbox_unpublished",

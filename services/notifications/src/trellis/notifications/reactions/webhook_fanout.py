@@ -57,7 +57,7 @@ class WebhookFanOut(Reaction):
             return
         now = utcnow()
         rows = [
-            new_delivery(sub, self.source, recorded.envelope, now)
+            new_delivery(sub, self.source, recorded.envelope, now, traceparent=recorded.traceparent)
             for recorded in batch
             for sub in subs
             if wanted(sub, self.source, recorded.envelope)

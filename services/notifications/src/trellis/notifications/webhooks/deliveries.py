@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from trellis.contracts import registry_of
-from trellis.core import strict_json
+from trellis.core import strict_json, tracing
 from trellis.core.errors import MalformedEvent
 from trellis.core.store.events import EventEnvelope
 from trellis.notifications.domain.subscription import webhook_event_type
@@ -98,7 +98,9 @@ def new_delivery(
     now: dt.datetime,
     *,
     replay_id: str | None = None,
+    traceparent: str | None = None,
 ) -> dict[str, Any]:
+    """``traceparent``: the event's trace (as it came); by default the current span's."""
     sub, event = subscription["subscription_id"], str(envelope.event_id)
     return {
         "delivery_id": delivery_id(sub, event, replay_id),
@@ -120,6 +122,7 @@ def new_delivery(
         "replay_id": replay_id,
         "created_at": now,
         "finished_at": None,
+        "traceparent": traceparent or tracing.traceparent(),  # the attempts continue it
     }
 
 

@@ -32,8 +32,10 @@ import time
 
 import httpx
 import structlog
+from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from trellis.core import tracing
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.events import utcnow
 from trellis.notifications.application.notifier import Notifier
@@ -185,6 +187,20 @@ class DeliveryWorker:
             await self.recorder.record(row, outcome)
 
     async def _attempt(self, row: dict, url: str, secrets: list[str]) -> Outcome:
+        with tracing.tracer.start_as_current_span(
+            f"webhook {row['event_type']}",
+            context=tracing.context_of(row.get("traceparent")),
+            kind=SpanKind.CLIENT,
+            attributes={
+                "trellis.subscription_id": row["subscription_id"],
+                "trellis.attempt": row["attempts"] + 1,
+            },
+        ) as span:
+            outcome = await self._send(row, url, secrets)
+            span.set_attribute("trellis.outcome", outcome.kind)
+            return outcome
+
+    async def _send(self, row: dict, url: str, secrets: list[str]) -> Outcome:
         try:
             # through a proxy the host is never resolved here: a literal address still is checked
             await self.destinations.check(url, resolve=False)
@@ -198,6 +214,9 @@ class DeliveryWorker:
         }
         if row["replay_id"]:
             headers["trellis-replay-id"] = row["replay_id"]
+        trace = tracing.traceparent()
+        if trace:  # the subscriber may continue the trace
+            headers["traceparent"] = trace
         assert self.client is not None
         started = time.perf_counter()
         try:
