@@ -12,7 +12,7 @@ Production uses PostgreSQL. ``BEGIN IMMEDIATE`` so a transaction never fails to
 upgrade its lock; the driver's own transaction handling is switched off so SAVEPOINTs
 (used by the consumer runner) work. Code must never hold two sessions at once.
 
-PostgreSQL (production): asyncpg, no ping per checkout (see ``create_engine``); an
+PostgreSQL (production): asyncpg, a ping per checkout (see ``create_engine``); an
 optional schema puts every table of a service (or of one test) in its own namespace via
 ``search_path``.
 """
@@ -73,11 +73,11 @@ def create_engine(
             connect_args=connect_args,
             pool_size=pool_size,
             max_overflow=pool_size,
-            # No ping per checkout (a round trip per transaction): a connection the server
-            # dropped fails its statement, SQLAlchemy then discards the whole pool, and the
-            # caller's retry (the relay's and the runners' loops, a client's on a 503) gets
-            # fresh ones. Old connections are replaced before idle timeouts can bite.
-            pool_pre_ping=False,
+            # A ping per checkout (one round trip): measured without it, a connection left
+            # broken by a task cancelled mid-query (a consumer stopped during a fetch) was
+            # handed out again and failed the lease hand-back that followed. A connection
+            # dropped mid-request still answers 503 (``runtime/http.py``).
+            pool_pre_ping=True,
             pool_recycle=1800,
             json_serializer=strict_json.dumps,
             json_deserializer=strict_json.loads,
