@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, MetaData, String, Table
+import pytest
+from sqlalchemy import Column, MetaData, String, Table, delete, select, update
 from sqlalchemy.dialects import sqlite
 
 from trellis.core.runtime.api_kit import CommandAnswer
 from trellis.core.store.accepted import Accepted
-from trellis.core.store.tenancy import for_tenant, select_for
+from trellis.core.store.tenancy import scoped
 
 metadata = MetaData()
 things = Table("things", metadata, Column("tenant_id", String), Column("name", String))
@@ -25,9 +26,34 @@ def test_a_command_answer_carries_what_the_command_created() -> None:
     }
 
 
+def _sql(statement: object) -> str:
+    return str(statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))  # type: ignore[attr-defined]
+
+
 def test_every_table_a_query_reads_is_scoped_to_the_tenant() -> None:
-    query = select_for("acme", things, things.c.name == "x").where(*for_tenant("acme", owners))
-    sql = str(query.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    other = owners.alias("other")
+    query = scoped(
+        "acme",
+        select(things.c.name)
+        .join(owners, owners.c.name == things.c.name)
+        .join(other, other.c.name == owners.c.name)
+        .where(things.c.name == "x"),
+    )
+    sql = _sql(query)
     assert "things.tenant_id = 'acme'" in sql
     assert "owners.tenant_id = 'acme'" in sql
+    assert "other.tenant_id = 'acme'" in sql
     assert "things.name = 'x'" in sql
+
+
+def test_a_write_is_scoped_to_the_tenant_too() -> None:
+    assert "WHERE things.name = 'x' AND things.tenant_id = 'acme'" in _sql(
+        scoped("acme", delete(things).where(things.c.name == "x"))
+    )
+    assert "WHERE things.tenant_id = 'acme'" in _sql(scoped("acme", update(things).values(name="y")))
+
+
+def test_a_table_without_a_tenant_cannot_be_read_as_if_scoped() -> None:
+    loose = Table("loose", metadata, Column("name", String))
+    with pytest.raises(TypeError, match="loose has no tenant_id"):
+        scoped("acme", select(loose))

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.core.store.tenancy import scoped
 from trellis.orgchart.tables import org_employees, org_reporting_lines, org_team_tree, org_teams
 
 
@@ -34,7 +35,7 @@ class OrgDirectory:
         row = (
             (
                 await session.execute(
-                    select(org_employees).where(c.tenant_id == tenant_id, c.employee_id == employee_id)
+                    scoped(tenant_id, select(org_employees).where(c.employee_id == employee_id))
                 )
             )
             .mappings()
@@ -46,9 +47,7 @@ class OrgDirectory:
         if not ids:
             return {}
         c = org_employees.c
-        rows = await session.execute(
-            select(org_employees).where(c.tenant_id == tenant_id, c.employee_id.in_(ids))
-        )
+        rows = await session.execute(scoped(tenant_id, select(org_employees).where(c.employee_id.in_(ids))))
         return {row["employee_id"]: _employee(row) for row in rows.mappings()}
 
     async def manager_of(self, session: AsyncSession, tenant_id: str, employee_id: str) -> str | None:
@@ -59,9 +58,7 @@ class OrgDirectory:
         """The employee's manager, their manager, and so on up (nearest first)."""
         c = org_reporting_lines.c
         rows = await session.execute(
-            select(c.manager_id)
-            .where(c.tenant_id == tenant_id, c.employee_id == employee_id)
-            .order_by(c.depth)
+            scoped(tenant_id, select(c.manager_id).where(c.employee_id == employee_id).order_by(c.depth))
         )
         return list(rows.scalars())
 
@@ -78,8 +75,8 @@ class OrgDirectory:
         if manager_id == employee_id:
             return False
         c = org_reporting_lines.c
-        query = select(c.depth).where(
-            c.tenant_id == tenant_id, c.manager_id == manager_id, c.employee_id == employee_id
+        query = scoped(
+            tenant_id, select(c.depth).where(c.manager_id == manager_id, c.employee_id == employee_id)
         )
         if not indirect:
             query = query.where(c.depth == 1)
@@ -90,7 +87,7 @@ class OrgDirectory:
     ) -> list[str]:
         """Who reports to ``manager_id``: directly, or at any depth."""
         c = org_reporting_lines.c
-        query = select(c.employee_id).where(c.tenant_id == tenant_id, c.manager_id == manager_id)
+        query = scoped(tenant_id, select(c.employee_id).where(c.manager_id == manager_id))
         if not indirect:
             query = query.where(c.depth == 1)
         rows = await session.execute(query.order_by(c.depth, c.employee_id))
@@ -110,7 +107,7 @@ class OrgDirectory:
         teams = [team_id]
         if subtree:
             teams = await self.subteams(session, tenant_id, team_id)
-        query = select(e.employee_id).where(e.tenant_id == tenant_id, e.team_id.in_(teams))
+        query = scoped(tenant_id, select(e.employee_id).where(e.team_id.in_(teams)))
         if active:
             query = query.where(e.status == "active")
         return list((await session.execute(query.order_by(e.employee_id))).scalars())
@@ -119,14 +116,14 @@ class OrgDirectory:
         """``team_id`` and every team beneath it."""
         t = org_team_tree.c
         rows = await session.execute(
-            select(t.team_id).where(t.tenant_id == tenant_id, t.ancestor_id == team_id).order_by(t.depth)
+            scoped(tenant_id, select(t.team_id).where(t.ancestor_id == team_id).order_by(t.depth))
         )
         return list(rows.scalars()) or [team_id]
 
     async def team(self, session: AsyncSession, tenant_id: str, team_id: str) -> dict[str, Any] | None:
         c = org_teams.c
         row = (
-            (await session.execute(select(org_teams).where(c.tenant_id == tenant_id, c.team_id == team_id)))
+            (await session.execute(scoped(tenant_id, select(org_teams).where(c.team_id == team_id))))
             .mappings()
             .first()
         )

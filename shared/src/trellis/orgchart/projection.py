@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.onboarding import (
@@ -20,6 +20,7 @@ from trellis.contracts.onboarding import (
 )
 from trellis.core.consuming.projection import Projection, on
 from trellis.core.store.events import EventEnvelope
+from trellis.core.store.tenancy import scoped
 from trellis.orgchart.tables import org_employees, org_reporting_lines, org_team_tree, org_teams
 
 
@@ -160,7 +161,7 @@ class OrgChart(Projection):
 async def _update_employee(session: AsyncSession, tenant: str, employee: str, **values: Any) -> None:
     c = org_employees.c
     result = await session.execute(
-        update(org_employees).where(and_(c.tenant_id == tenant, c.employee_id == employee)).values(**values)
+        scoped(tenant, update(org_employees).where(c.employee_id == employee).values(**values))
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise LookupError(f"employee {employee} is not in the org chart")
@@ -169,7 +170,7 @@ async def _update_employee(session: AsyncSession, tenant: str, employee: str, **
 async def _update_team(session: AsyncSession, tenant: str, team: str, **values: Any) -> None:
     c = org_teams.c
     result = await session.execute(
-        update(org_teams).where(and_(c.tenant_id == tenant, c.team_id == team)).values(**values)
+        scoped(tenant, update(org_teams).where(c.team_id == team).values(**values))
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise LookupError(f"team {team} is not in the org chart")

@@ -1,20 +1,44 @@
-"""Every read of a view is scoped to one tenant: the conditions written once.
+"""Every read and write of a view is scoped to one tenant: the condition written once.
 
-``for_tenant(tenant_id, goals, people)`` is the list of conditions a query over those
-tables needs; ``select_for(tenant_id, goals)`` a select of one table's rows of a tenant.
-A view table without a ``tenant_id`` column is a programming error, caught at once.
+``scoped(tenant_id, statement)`` adds ``tenant_id = :tenant`` for every table the
+statement reads from (each side of a join, each alias) or, for an ``UPDATE`` or
+``DELETE``, the table it changes::
+
+    rows = await session.execute(scoped(tenant_id, select(goal_nodes).where(goal_nodes.c.owner_id == me)))
+
+A table without a ``tenant_id`` column is a programming error, raised at once, so a
+query cannot silently read across tenants. A subquery used as a value (``in_(...)``)
+is a statement of its own: scope it too.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, Table, select
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Delete, FromClause, Join, Select, Update
+
+Statement = TypeVar("Statement", Select[Any], Update, Delete)
 
 
-def for_tenant(tenant_id: str, *tables: Table) -> list[ColumnElement[bool]]:
-    """The tenant condition of each table a query reads."""
-    return [table.c.tenant_id == tenant_id for table in tables]
+def _sources(from_: FromClause) -> list[FromClause]:
+    if isinstance(from_, Join):
+        return [*_sources(from_.left), *_sources(from_.right)]
+    return [from_]
 
 
-def select_for(tenant_id: str, table: Table, *conditions: ColumnElement[bool]) -> Select[tuple[object, ...]]:
-    """The rows of ``table`` that belong to ``tenant_id`` (and meet ``conditions``)."""
-    return select(table).where(*for_tenant(tenant_id, table), *conditions)
+def _condition(source: FromClause, tenant_id: str) -> ColumnElement[bool]:
+    column = source.c.get("tenant_id")
+    if column is None:
+        raise TypeError(f"{getattr(source, 'name', source)!s} has no tenant_id column: it cannot be scoped")
+    return column == tenant_id
+
+
+def scoped(tenant_id: str, statement: Statement) -> Statement:
+    """``statement`` limited to the rows of ``tenant_id`` in every table it touches."""
+    if isinstance(statement, Select):
+        sources = [s for f in statement.get_final_froms() for s in _sources(f)]
+    else:
+        sources = [statement.table]
+    if not sources:
+        raise TypeError("the statement reads no table: nothing to scope")
+    return statement.where(*(_condition(s, tenant_id) for s in sources))

@@ -31,6 +31,7 @@ from trellis.core.ids import uuid7
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.events import Metadata
 from trellis.core.store.repository import Repository
+from trellis.core.store.tenancy import scoped
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.application.scheduling import SCHEDULER
@@ -201,6 +202,6 @@ async def _everyone(session: AsyncSession, tenant_id: str) -> list[str]:
     """Every active employee of the tenant (the org chart replica)."""
     e = org_employees.c
     rows = await session.execute(
-        select(e.employee_id).where(e.tenant_id == tenant_id, e.status == "active").order_by(e.employee_id)
+        scoped(tenant_id, select(e.employee_id).where(e.status == "active").order_by(e.employee_id))
     )
     return list(rows.scalars())

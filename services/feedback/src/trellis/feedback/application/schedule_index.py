@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.errors import ConcurrencyError, RuleViolation
+from trellis.core.store.tenancy import scoped
 
 metadata = MetaData()
 
@@ -55,9 +56,7 @@ async def claim(
     session: AsyncSession, *, tenant_id: str, schedule_id: str, manager_id: str, report_id: str
 ) -> None:
     """Register a new live schedule; a report with one already is refused."""
-    taken = await session.execute(
-        select(_c.schedule_id).where(_c.tenant_id == tenant_id, _c.report_id == report_id)
-    )
+    taken = await session.execute(scoped(tenant_id, select(_c.schedule_id).where(_c.report_id == report_id)))
     existing = taken.scalar()
     if existing is not None:
         raise RuleViolation(
@@ -87,9 +86,12 @@ async def find(session: AsyncSession, schedule_id: str) -> LiveSchedule | None:
 async def involving(session: AsyncSession, tenant_id: str, employee_id: str) -> list[LiveSchedule]:
     """Live schedules where ``employee_id`` is the manager or the report."""
     rows = await session.execute(
-        select(checkin_schedule_index)
-        .where(_c.tenant_id == tenant_id, or_(_c.manager_id == employee_id, _c.report_id == employee_id))
-        .order_by(_c.schedule_id)
+        scoped(
+            tenant_id,
+            select(checkin_schedule_index)
+            .where(or_(_c.manager_id == employee_id, _c.report_id == employee_id))
+            .order_by(_c.schedule_id),
+        )
     )
     return [_live(row) for row in rows]
 

@@ -8,15 +8,19 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.core.store.tenancy import scoped
 from trellis.feedback.views.tables import aware, checkin_schedules, checkins
 
 
 async def schedules_of(session: AsyncSession, tenant_id: str, employee_id: str) -> list[dict[str, Any]]:
     c = checkin_schedules.c
     rows = await session.execute(
-        select(checkin_schedules)
-        .where(c.tenant_id == tenant_id, or_(c.manager_id == employee_id, c.report_id == employee_id))
-        .order_by(c.schedule_id)
+        scoped(
+            tenant_id,
+            select(checkin_schedules)
+            .where(or_(c.manager_id == employee_id, c.report_id == employee_id))
+            .order_by(c.schedule_id),
+        )
     )
     return [schedule_view(dict(r)) for r in rows.mappings()]
 
@@ -49,8 +53,8 @@ async def checkins_of(
 ) -> list[dict[str, Any]]:
     """Newest due first."""
     c = checkins.c
-    query = select(checkins).where(
-        c.tenant_id == tenant_id, or_(c.manager_id == employee_id, c.report_id == employee_id)
+    query = scoped(
+        tenant_id, select(checkins).where(or_(c.manager_id == employee_id, c.report_id == employee_id))
     )
     if status:
         query = query.where(c.status == status)

@@ -18,6 +18,7 @@ from trellis.contracts.feedback import FeedbackBodyRecorded, registry
 from trellis.core.runtime import cursors
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.tables import events
+from trellis.core.store.tenancy import scoped
 from trellis.feedback.views.tables import aware, feedback_items, feedback_requests
 from trellis.orgchart.tables import org_reporting_lines
 
@@ -28,7 +29,7 @@ def readable(viewer: Actor) -> ColumnElement[bool]:
     """Feedback ``viewer`` may read: theirs to receive, theirs given (never anonymous: those
     have no giver), public, or shared with the manager line of someone they manage."""
     r = org_reporting_lines.c
-    managed = select(r.employee_id).where(r.tenant_id == viewer.tenant_id, r.manager_id == viewer.employee_id)
+    managed = scoped(viewer.tenant_id, select(r.employee_id).where(r.manager_id == viewer.employee_id))
     return and_(
         _f.tenant_id == viewer.tenant_id,
         or_(
@@ -98,7 +99,7 @@ async def requests_of(
     """Requests the viewer made (``outgoing``) or was asked (``incoming``)."""
     c = feedback_requests.c
     mine = c.requester_id if role == "outgoing" else c.giver_id
-    query = select(feedback_requests).where(c.tenant_id == viewer.tenant_id, mine == viewer.employee_id)
+    query = scoped(viewer.tenant_id, select(feedback_requests).where(mine == viewer.employee_id))
     if status:
         query = query.where(c.status == status)
     rows = (await session.execute(query.order_by(c.request_id.desc()).limit(200))).mappings()
@@ -123,10 +124,11 @@ async def _bodies(session: AsyncSession, tenant_id: str, feedback_ids: list[str]
         return {}
     e = events.c
     rows = await session.execute(
-        select(e.aggregate_id, e.schema_version, e.payload).where(
-            e.tenant_id == tenant_id,
-            e.aggregate_id.in_(feedback_ids),
-            e.event_type == FeedbackBodyRecorded.event_type,
+        scoped(
+            tenant_id,
+            select(e.aggregate_id, e.schema_version, e.payload).where(
+                e.aggregate_id.in_(feedback_ids), e.event_type == FeedbackBodyRecorded.event_type
+            ),
         )
     )
     bodies: dict[str, str] = {}

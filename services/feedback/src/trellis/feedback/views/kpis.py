@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.core.store.tenancy import scoped
 from trellis.feedback.views.tables import checkins as checkins_table
 from trellis.feedback.views.tables import feedback_items, review_assignments, review_cycles
 from trellis.orgchart.tables import org_employees
@@ -44,7 +45,7 @@ def _rate(done: int, expected: int) -> float | None:
 
 async def _teams(session: AsyncSession, tenant_id: str) -> dict[str, str | None]:
     e = org_employees.c
-    rows = await session.execute(select(e.employee_id, e.team_id).where(e.tenant_id == tenant_id))
+    rows = await session.execute(scoped(tenant_id, select(e.employee_id, e.team_id)))
     return {employee: team for employee, team in rows}
 
 
@@ -53,11 +54,13 @@ async def checkin_completion(
 ) -> dict[str, Any]:
     c = checkins_table.c
     rows = await session.execute(
-        select(c.manager_id, c.report_id, c.status, c.was_missed).where(
-            c.tenant_id == tenant_id,
-            c.due_at >= start.astimezone(dt.UTC),
-            c.due_at < end.astimezone(dt.UTC),
-            c.status != "cancelled",
+        scoped(
+            tenant_id,
+            select(c.manager_id, c.report_id, c.status, c.was_missed).where(
+                c.due_at >= start.astimezone(dt.UTC),
+                c.due_at < end.astimezone(dt.UTC),
+                c.status != "cancelled",
+            ),
         )
     )
     teams = await _teams(session, tenant_id)
@@ -90,7 +93,7 @@ async def feedback_counts(
     session: AsyncSession, tenant_id: str, scope: Scope, start: dt.datetime | None, end: dt.datetime | None
 ) -> dict[str, Any]:
     f = feedback_items.c
-    query = select(f.recipient_id, f.giver_id).where(f.tenant_id == tenant_id)
+    query = scoped(tenant_id, select(f.recipient_id, f.giver_id))
     if start is not None:
         query = query.where(f.given_at >= start.astimezone(dt.UTC))
     if end is not None:
@@ -121,15 +124,18 @@ async def review_completion(
 ) -> list[dict[str, Any]]:
     """Per cycle (one, or every cycle of the tenant), newest first."""
     rc, ra = review_cycles.c, review_assignments.c
-    cycles_query = select(review_cycles).where(rc.tenant_id == tenant_id)
+    cycles_query = scoped(tenant_id, select(review_cycles))
     if cycle_id is not None:
         cycles_query = cycles_query.where(rc.cycle_id == cycle_id)
     cycles = [dict(r) for r in (await session.execute(cycles_query.order_by(rc.cycle_id.desc()))).mappings()]
     if not cycles:
         return []
     rows = await session.execute(
-        select(ra.cycle_id, ra.kind, ra.subject_id, ra.submitted_at).where(
-            ra.tenant_id == tenant_id, ra.cycle_id.in_([c["cycle_id"] for c in cycles])
+        scoped(
+            tenant_id,
+            select(ra.cycle_id, ra.kind, ra.subject_id, ra.submitted_at).where(
+                ra.cycle_id.in_([c["cycle_id"] for c in cycles])
+            ),
         )
     )
     teams = await _teams(session, tenant_id)

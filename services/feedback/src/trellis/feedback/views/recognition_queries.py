@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.runtime import cursors
+from trellis.core.store.tenancy import scoped
 from trellis.feedback.views.tables import aware, recognition_recipients, recognitions
 
 
@@ -24,11 +25,11 @@ async def wall(
 ) -> dict[str, Any]:
     """Newest first (ids are time-ordered); ``cursor`` is the ``next`` of the previous page."""
     c, rr = recognitions.c, recognition_recipients.c
-    query = select(recognitions).where(c.tenant_id == tenant_id)
+    query = scoped(tenant_id, select(recognitions))
     if recipient_id:
         query = query.where(
             c.recognition_id.in_(
-                select(rr.recognition_id).where(rr.tenant_id == tenant_id, rr.recipient_id == recipient_id)
+                scoped(tenant_id, select(rr.recognition_id).where(rr.recipient_id == recipient_id))
             )
         )
     if value:

@@ -7,14 +7,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.core.store.tenancy import scoped
 from trellis.feedback.views.tables import aware, review_assignments, review_cycles
 
 
 async def cycles(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
     c = review_cycles.c
-    rows = await session.execute(
-        select(review_cycles).where(c.tenant_id == tenant_id).order_by(c.cycle_id.desc())
-    )
+    rows = await session.execute(scoped(tenant_id, select(review_cycles).order_by(c.cycle_id.desc())))
     return [cycle_view(dict(r)) for r in rows.mappings()]
 
 
@@ -34,9 +33,12 @@ async def assignments_of(session: AsyncSession, tenant_id: str, reviewer_id: str
     """Every review ``reviewer_id`` is asked to write, in every cycle, with whether it is done."""
     a = review_assignments.c
     rows = await session.execute(
-        select(review_assignments)
-        .where(a.tenant_id == tenant_id, a.reviewer_id == reviewer_id)
-        .order_by(a.cycle_id.desc(), a.review_id)
+        scoped(
+            tenant_id,
+            select(review_assignments)
+            .where(a.reviewer_id == reviewer_id)
+            .order_by(a.cycle_id.desc(), a.review_id),
+        )
     )
     return [
         {

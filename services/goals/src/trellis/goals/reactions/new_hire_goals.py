@@ -24,6 +24,7 @@ from trellis.contracts.onboarding import OnboardingPlanStarted
 from trellis.core.consuming.projection import Reaction, on
 from trellis.core.store.events import EventEnvelope, Metadata
 from trellis.core.store.repository import Repository
+from trellis.core.store.tenancy import scoped
 from trellis.goals.domain.goal import Goal
 from trellis.goals.views.tables import goal_nodes
 
@@ -70,14 +71,12 @@ class NewHireGoals(Reaction):
     async def _live_team_goal(self, session: AsyncSession, tenant_id: str, team_id: str) -> Goal | None:
         c = goal_nodes.c
         candidates = await session.execute(
-            select(c.goal_id)
-            .where(
-                c.tenant_id == tenant_id,
-                c.level == "team",
-                c.team_id == team_id,
-                c.status.not_in(("retired", "completed")),
+            scoped(
+                tenant_id,
+                select(c.goal_id)
+                .where(c.level == "team", c.team_id == team_id, c.status.not_in(("retired", "completed")))
+                .order_by(c.created_at.desc(), c.goal_id.desc()),
             )
-            .order_by(c.created_at.desc(), c.goal_id.desc())
         )
         for goal_id in candidates.scalars():
             # the view may lag the goal's own events: the aggregate has the last word

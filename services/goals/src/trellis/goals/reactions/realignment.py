@@ -26,6 +26,7 @@ from trellis.contracts.goals import (
 from trellis.core.consuming.projection import Reaction, on
 from trellis.core.store.events import EventEnvelope, Metadata
 from trellis.core.store.repository import Repository
+from trellis.core.store.tenancy import scoped
 from trellis.goals.domain.goal import Goal
 from trellis.goals.views.tables import realignment_links
 
@@ -103,10 +104,11 @@ class Realignment(Reaction):
         seen = {goal_id}
         while frontier:
             result = await session.execute(
-                select(realignment_links.c.goal_id).where(
-                    realignment_links.c.tenant_id == tenant_id,
-                    realignment_links.c.parent_id.in_(frontier),
-                    realignment_links.c.retired.is_(False),
+                scoped(
+                    tenant_id,
+                    select(realignment_links.c.goal_id).where(
+                        realignment_links.c.parent_id.in_(frontier), realignment_links.c.retired.is_(False)
+                    ),
                 )
             )
             frontier = [g for g in result.scalars() if g not in seen]

@@ -8,20 +8,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.core.store.tenancy import scoped
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.progress import Child, goal_progress
 from trellis.goals.views.tables import goal_key_results, goal_nodes
 
 
 async def _tenant_nodes(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
-    result = await session.execute(
-        select(goal_nodes).where(goal_nodes.c.tenant_id == tenant_id).order_by(goal_nodes.c.created_at)
-    )
+    result = await session.execute(scoped(tenant_id, select(goal_nodes).order_by(goal_nodes.c.created_at)))
     return [dict(row) for row in result.mappings()]
 
 
 async def _key_results(session: AsyncSession, tenant_id: str) -> dict[str, list[dict[str, Any]]]:
-    result = await session.execute(select(goal_key_results).where(goal_key_results.c.tenant_id == tenant_id))
+    result = await session.execute(scoped(tenant_id, select(goal_key_results)))
     by_goal: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in result.mappings():
         kr = dict(row)
@@ -125,11 +124,7 @@ def goal_from_aggregate(goal: Goal, stale: dict[str, Any] | None) -> dict[str, A
 
 async def goal_node(session: AsyncSession, tenant_id: str, goal_id: str) -> GoalView | None:
     row = (
-        (
-            await session.execute(
-                select(goal_nodes).where(goal_nodes.c.tenant_id == tenant_id, goal_nodes.c.goal_id == goal_id)
-            )
-        )
+        (await session.execute(scoped(tenant_id, select(goal_nodes).where(goal_nodes.c.goal_id == goal_id))))
         .mappings()
         .first()
     )
@@ -137,13 +132,16 @@ async def goal_node(session: AsyncSession, tenant_id: str, goal_id: str) -> Goal
         return None
     krs = await session.execute(
         # key result ids are time-ordered (uuid7): creation order, as the goal's events list them
-        select(goal_key_results)
-        .where(goal_key_results.c.goal_id == goal_id)
-        .order_by(goal_key_results.c.key_result_id)
+        scoped(
+            tenant_id,
+            select(goal_key_results)
+            .where(goal_key_results.c.goal_id == goal_id)
+            .order_by(goal_key_results.c.key_result_id),
+        )
     )
     c = goal_nodes.c
     children = await session.execute(
-        select(c.progress, c.weight, c.status).where(c.tenant_id == tenant_id, c.parent_id == goal_id)
+        scoped(tenant_id, select(c.progress, c.weight, c.status).where(c.parent_id == goal_id))
     )
     return GoalView(
         node_view(dict(row), [dict(kr) for kr in krs.mappings()]),
@@ -259,9 +257,10 @@ async def alignment_coverage(session: AsyncSession, tenant_id: str) -> dict[str,
 
 async def employee_goals(session: AsyncSession, tenant_id: str, employee_id: str) -> list[dict[str, Any]]:
     result = await session.execute(
-        select(goal_nodes)
-        .where(goal_nodes.c.tenant_id == tenant_id, goal_nodes.c.owner_id == employee_id)
-        .order_by(goal_nodes.c.created_at)
+        scoped(
+            tenant_id,
+            select(goal_nodes).where(goal_nodes.c.owner_id == employee_id).order_by(goal_nodes.c.created_at),
+        )
     )
     nodes = [dict(r) for r in result.mappings()]
     krs = await _key_results(session, tenant_id)

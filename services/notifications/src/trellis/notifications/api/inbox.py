@@ -13,6 +13,7 @@ from trellis.core.errors import NotFound
 from trellis.core.runtime.api_kit import RuntimeDep, application_of
 from trellis.core.runtime.cursors import Cursor
 from trellis.core.runtime.http import CorrelationId, CurrentActor, DateTime, RequestBody, api_router
+from trellis.core.store.tenancy import scoped
 from trellis.notifications.application.inbox import InboxCommands
 from trellis.notifications.application.wiring import NotificationsApplication
 from trellis.notifications.domain.notification import NOTIFICATION_TYPES, inboxes_of
@@ -114,10 +115,11 @@ async def one(notification_id: str, actor: CurrentActor, runtime: RuntimeDep) ->
         row = (
             (
                 await session.execute(
-                    inbox_notifications.select().where(
-                        c.tenant_id == actor.tenant_id,
-                        c.notification_id == notification_id,
-                        c.recipient_id.in_(inboxes_of(actor)),
+                    scoped(
+                        actor.tenant_id,
+                        inbox_notifications.select().where(
+                            c.notification_id == notification_id, c.recipient_id.in_(inboxes_of(actor))
+                        ),
                     )
                 )
             )

@@ -14,6 +14,7 @@ from typing import Protocol
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.core.store.tenancy import scoped
 from trellis.notifications.tables import ntf_goals, ntf_onboarding_plans, ntf_review_assignments
 from trellis.orgchart import OrgDirectory
 
@@ -78,7 +79,7 @@ class StoredFacts:
         row = (
             (
                 await self.session.execute(
-                    select(ntf_goals).where(c.tenant_id == self.tenant_id, c.goal_id == goal_id)
+                    scoped(self.tenant_id, select(ntf_goals).where(c.goal_id == goal_id))
                 )
             )
             .mappings()
@@ -95,9 +96,12 @@ class StoredFacts:
             if not frontier:
                 break
             rows = await self.session.execute(
-                select(ntf_goals)
-                .where(c.tenant_id == self.tenant_id, c.parent_id.in_(frontier), c.status != "retired")
-                .order_by(c.goal_id)
+                scoped(
+                    self.tenant_id,
+                    select(ntf_goals)
+                    .where(c.parent_id.in_(frontier), c.status != "retired")
+                    .order_by(c.goal_id),
+                )
             )
             children = [_goal(r) for r in rows.mappings() if r["goal_id"] not in seen]
             seen.update(g.goal_id for g in children)
@@ -120,7 +124,7 @@ class StoredFacts:
         row = (
             (
                 await self.session.execute(
-                    select(ntf_onboarding_plans).where(c.tenant_id == self.tenant_id, c.plan_id == plan_id)
+                    scoped(self.tenant_id, select(ntf_onboarding_plans).where(c.plan_id == plan_id))
                 )
             )
             .mappings()
@@ -133,13 +137,11 @@ class StoredFacts:
     async def reviews_to_submit(self, cycle_id: str, reviewer_id: str) -> int:
         c = ntf_review_assignments.c
         result = await self.session.execute(
-            select(func.count())
-            .select_from(ntf_review_assignments)
-            .where(
-                c.tenant_id == self.tenant_id,
-                c.cycle_id == cycle_id,
-                c.reviewer_id == reviewer_id,
-                c.submitted.is_(False),
+            scoped(
+                self.tenant_id,
+                select(func.count())
+                .select_from(ntf_review_assignments)
+                .where(c.cycle_id == cycle_id, c.reviewer_id == reviewer_id, c.submitted.is_(False)),
             )
         )
         return int(result.scalar_one())

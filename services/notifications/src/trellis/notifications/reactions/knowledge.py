@@ -31,6 +31,7 @@ from trellis.contracts.goals import (
 )
 from trellis.contracts.onboarding import MentorAssigned, OnboardingPlanStarted
 from trellis.core.store.events import DomainEvent, EventEnvelope
+from trellis.core.store.tenancy import scoped
 from trellis.notifications.tables import ntf_goals, ntf_onboarding_plans, ntf_review_assignments
 
 Learner = Callable[[AsyncSession, Any, EventEnvelope], Awaitable[None]]
@@ -59,7 +60,7 @@ async def learn(session: AsyncSession, event: DomainEvent, envelope: EventEnvelo
 async def _goal(session: AsyncSession, env: EventEnvelope, goal_id: str, **values: Any) -> None:
     c = ntf_goals.c
     await session.execute(
-        update(ntf_goals).where(c.tenant_id == env.tenant_id, c.goal_id == goal_id).values(**values)
+        scoped(env.tenant_id, update(ntf_goals).where(c.goal_id == goal_id).values(**values))
     )
 
 
@@ -130,9 +131,10 @@ async def plan_started(session: AsyncSession, ev: OnboardingPlanStarted, env: Ev
 async def mentor_assigned(session: AsyncSession, ev: MentorAssigned, env: EventEnvelope) -> None:
     c = ntf_onboarding_plans.c
     await session.execute(
-        update(ntf_onboarding_plans)
-        .where(c.tenant_id == env.tenant_id, c.plan_id == ev.plan_id)
-        .values(mentor_id=ev.mentor_id)
+        scoped(
+            env.tenant_id,
+            update(ntf_onboarding_plans).where(c.plan_id == ev.plan_id).values(mentor_id=ev.mentor_id),
+        )
     )
 
 
@@ -147,9 +149,7 @@ async def _assign(
     c = ntf_review_assignments.c
     ids = [r.review_id for r in reviews]
     # a review assigned again (the same id) replaces the earlier row
-    await session.execute(
-        delete(ntf_review_assignments).where(c.tenant_id == env.tenant_id, c.review_id.in_(ids))
-    )
+    await session.execute(scoped(env.tenant_id, delete(ntf_review_assignments).where(c.review_id.in_(ids))))
     await session.execute(
         insert(ntf_review_assignments),
         [
@@ -180,7 +180,8 @@ async def peers_chosen(session: AsyncSession, ev: PeerReviewersChosen, env: Even
 async def review_submitted(session: AsyncSession, ev: ReviewSubmitted, env: EventEnvelope) -> None:
     c = ntf_review_assignments.c
     await session.execute(
-        update(ntf_review_assignments)
-        .where(c.tenant_id == env.tenant_id, c.review_id == ev.review_id)
-        .values(submitted=True)
+        scoped(
+            env.tenant_id,
+            update(ntf_review_assignments).where(c.review_id == ev.review_id).values(submitted=True),
+        )
     )

@@ -20,6 +20,7 @@ from trellis.contracts.notifications import NotificationCreated, NotificationRea
 from trellis.core.consuming.projection import Projection, on
 from trellis.core.runtime import cursors
 from trellis.core.store.events import EventEnvelope
+from trellis.core.store.tenancy import scoped
 from trellis.notifications.tables import inbox_notifications
 
 
@@ -75,8 +76,9 @@ async def list_inbox(
 ) -> InboxPage:
     """Newest first; ``cursor`` (from the previous page) continues where that page ended."""
     c = inbox_notifications.c
-    query = select(inbox_notifications).where(
-        c.tenant_id == tenant_id, c.recipient_id.in_(recipients), c.held_for_digest.is_(False)
+    query = scoped(
+        tenant_id,
+        select(inbox_notifications).where(c.recipient_id.in_(recipients), c.held_for_digest.is_(False)),
     )
     if unread_only:
         query = query.where(c.read_at.is_(None))
@@ -101,13 +103,11 @@ async def list_inbox(
 async def unread_count(session: AsyncSession, tenant_id: str, recipients: list[str]) -> int:
     c = inbox_notifications.c
     result = await session.execute(
-        select(func.count())
-        .select_from(inbox_notifications)
-        .where(
-            c.tenant_id == tenant_id,
-            c.recipient_id.in_(recipients),
-            c.held_for_digest.is_(False),
-            c.read_at.is_(None),
+        scoped(
+            tenant_id,
+            select(func.count())
+            .select_from(inbox_notifications)
+            .where(c.recipient_id.in_(recipients), c.held_for_digest.is_(False), c.read_at.is_(None)),
         )
     )
     return int(result.scalar_one())
@@ -117,11 +117,11 @@ async def unread_ids(
     session: AsyncSession, tenant_id: str, recipients: list[str], *, up_to: dt.datetime | None = None
 ) -> list[str]:
     c = inbox_notifications.c
-    query = select(c.notification_id).where(
-        c.tenant_id == tenant_id,
-        c.recipient_id.in_(recipients),
-        c.held_for_digest.is_(False),
-        c.read_at.is_(None),
+    query = scoped(
+        tenant_id,
+        select(c.notification_id).where(
+            c.recipient_id.in_(recipients), c.held_for_digest.is_(False), c.read_at.is_(None)
+        ),
     )
     if up_to is not None:
         query = query.where(c.created_at <= up_to)

@@ -24,6 +24,7 @@ from trellis.contracts.notifications import (
     WebhookSubscriptionEnabled,
 )
 from trellis.core.store.events import EventEnvelope, EventRegistry
+from trellis.core.store.tenancy import scoped
 from trellis.notifications.tables import webhook_secrets, webhook_subscriptions
 from trellis.notifications.webhooks.secret_box import SecretBox
 from trellis.notifications.webhooks.signing import new_secret
@@ -99,8 +100,11 @@ async def find(session: AsyncSession, tenant_id: str, subscription_id: str) -> d
     row = (
         (
             await session.execute(
-                select(webhook_subscriptions).where(
-                    c.tenant_id == tenant_id, c.subscription_id == subscription_id, c.deleted.is_(False)
+                scoped(
+                    tenant_id,
+                    select(webhook_subscriptions).where(
+                        c.subscription_id == subscription_id, c.deleted.is_(False)
+                    ),
                 )
             )
         )
@@ -113,9 +117,12 @@ async def find(session: AsyncSession, tenant_id: str, subscription_id: str) -> d
 async def of_tenant(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
     c = webhook_subscriptions.c
     rows = await session.execute(
-        select(webhook_subscriptions)
-        .where(c.tenant_id == tenant_id, c.deleted.is_(False))
-        .order_by(c.created_at, c.subscription_id)
+        scoped(
+            tenant_id,
+            select(webhook_subscriptions)
+            .where(c.deleted.is_(False))
+            .order_by(c.created_at, c.subscription_id),
+        )
     )
     return [dict(r) for r in rows.mappings()]
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.errors import RuleViolation
+from trellis.core.store.tenancy import scoped
 
 metadata = MetaData()
 
@@ -70,18 +71,14 @@ async def reserve_email(session: AsyncSession, tenant_id: str, email: str, emplo
 
 async def release_email(session: AsyncSession, tenant_id: str, employee_id: str) -> None:
     c = email_reservations.c
-    await session.execute(
-        delete(email_reservations).where(c.tenant_id == tenant_id, c.employee_id == employee_id)
-    )
+    await session.execute(scoped(tenant_id, delete(email_reservations).where(c.employee_id == employee_id)))
 
 
 async def set_manager(
     session: AsyncSession, tenant_id: str, employee_id: str, manager_id: str | None
 ) -> None:
     c = direct_reports.c
-    await session.execute(
-        delete(direct_reports).where(c.tenant_id == tenant_id, c.employee_id == employee_id)
-    )
+    await session.execute(scoped(tenant_id, delete(direct_reports).where(c.employee_id == employee_id)))
     if manager_id is not None:
         await session.execute(
             insert(direct_reports).values(tenant_id=tenant_id, employee_id=employee_id, manager_id=manager_id)
@@ -91,8 +88,6 @@ async def set_manager(
 async def reports_of(session: AsyncSession, tenant_id: str, manager_id: str) -> list[str]:
     c = direct_reports.c
     rows = await session.execute(
-        select(c.employee_id)
-        .where(c.tenant_id == tenant_id, c.manager_id == manager_id)
-        .order_by(c.employee_id)
+        scoped(tenant_id, select(c.employee_id).where(c.manager_id == manager_id).order_by(c.employee_id))
     )
     return list(rows.scalars())

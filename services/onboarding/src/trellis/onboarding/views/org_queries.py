@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.errors import NotFound
+from trellis.core.store.tenancy import scoped
 from trellis.orgchart.tables import org_employees, org_reporting_lines, org_teams
 
 
@@ -29,7 +30,7 @@ async def employees(
     session: AsyncSession, tenant_id: str, *, team_id: str | None = None, include_offboarded: bool = False
 ) -> list[dict[str, Any]]:
     c = org_employees.c
-    query = select(org_employees).where(c.tenant_id == tenant_id)
+    query = scoped(tenant_id, select(org_employees))
     if team_id is not None:
         query = query.where(c.team_id == team_id)
     if not include_offboarded:
@@ -41,11 +42,7 @@ async def employees(
 async def _employee_row(session: AsyncSession, tenant_id: str, employee_id: str) -> Any:
     c = org_employees.c
     row = (
-        (
-            await session.execute(
-                select(org_employees).where(c.tenant_id == tenant_id, c.employee_id == employee_id)
-            )
-        )
+        (await session.execute(scoped(tenant_id, select(org_employees).where(c.employee_id == employee_id))))
         .mappings()
         .first()
     )
@@ -59,13 +56,15 @@ async def reports(session: AsyncSession, tenant_id: str, manager_id: str) -> dic
     await _employee_row(session, tenant_id, manager_id)
     lines, e = org_reporting_lines.c, org_employees.c
     rows = await session.execute(
-        select(org_employees, lines.depth)
-        .join(
-            org_reporting_lines,
-            (lines.tenant_id == e.tenant_id) & (lines.employee_id == e.employee_id),
+        scoped(
+            tenant_id,
+            select(org_employees, lines.depth)
+            .join(
+                org_reporting_lines, (lines.tenant_id == e.tenant_id) & (lines.employee_id == e.employee_id)
+            )
+            .where(lines.manager_id == manager_id)
+            .order_by(lines.depth, e.name, e.employee_id),
         )
-        .where(lines.tenant_id == tenant_id, lines.manager_id == manager_id)
-        .order_by(lines.depth, e.name, e.employee_id)
     )
     found = [{**person(r), "depth": r["depth"]} for r in rows.mappings()]
     return {
@@ -80,13 +79,13 @@ async def manager_chain(session: AsyncSession, tenant_id: str, employee_id: str)
     await _employee_row(session, tenant_id, employee_id)
     lines, e = org_reporting_lines.c, org_employees.c
     rows = await session.execute(
-        select(org_employees, lines.depth)
-        .join(
-            org_reporting_lines,
-            (lines.tenant_id == e.tenant_id) & (lines.manager_id == e.employee_id),
+        scoped(
+            tenant_id,
+            select(org_employees, lines.depth)
+            .join(org_reporting_lines, (lines.tenant_id == e.tenant_id) & (lines.manager_id == e.employee_id))
+            .where(lines.employee_id == employee_id)
+            .order_by(lines.depth),
         )
-        .where(lines.tenant_id == tenant_id, lines.employee_id == employee_id)
-        .order_by(lines.depth)
     )
     return {
         "employee_id": employee_id,
@@ -95,23 +94,21 @@ async def manager_chain(session: AsyncSession, tenant_id: str, employee_id: str)
 
 
 async def teams(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        select(org_teams).where(org_teams.c.tenant_id == tenant_id).order_by(org_teams.c.name)
-    )
+    rows = await session.execute(scoped(tenant_id, select(org_teams).order_by(org_teams.c.name)))
     return [_team(r) for r in rows.mappings()]
 
 
 async def team(session: AsyncSession, tenant_id: str, team_id: str) -> dict[str, Any]:
     t = org_teams.c
     row = (
-        (await session.execute(select(org_teams).where(t.tenant_id == tenant_id, t.team_id == team_id)))
+        (await session.execute(scoped(tenant_id, select(org_teams).where(t.team_id == team_id))))
         .mappings()
         .first()
     )
     if row is None:
         raise NotFound(f"team {team_id} not found")
     subteams = await session.execute(
-        select(t.team_id).where(t.tenant_id == tenant_id, t.parent_team_id == team_id).order_by(t.name)
+        scoped(tenant_id, select(t.team_id).where(t.parent_team_id == team_id).order_by(t.name))
     )
     return {
         **_team(row),

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.core.store.tenancy import scoped
 from trellis.onboarding.domain.permissions import responsible_for
 from trellis.onboarding.domain.plan import OnboardingPlan
 from trellis.onboarding.views.tables import plan_milestones, plan_summaries, template_summaries
@@ -90,11 +91,12 @@ async def upcoming_for_manager(
 ) -> list[dict[str, Any]]:
     """Open milestones of the new hires who report to ``manager_id`` today (overdue ones first)."""
     m, e, s = plan_milestones.c, org_employees.c, plan_summaries.c
-    query = (
+    query = scoped(
+        tenant_id,
         select(plan_milestones, e.name, s.mentor_id)
         .join(org_employees, and_(e.tenant_id == m.tenant_id, e.employee_id == m.employee_id))
         .join(plan_summaries, s.plan_id == m.plan_id)
-        .where(m.tenant_id == tenant_id, e.manager_id == manager_id, e.status == "active")
+        .where(e.manager_id == manager_id, e.status == "active"),
     )
     rows = await session.execute(_upcoming(query, today, within_days))
     return [
@@ -112,11 +114,12 @@ async def upcoming_for_mentor(
 ) -> list[dict[str, Any]]:
     """Open milestones of the new hires ``mentor_id`` mentors."""
     m, e, s = plan_milestones.c, org_employees.c, plan_summaries.c
-    query = (
+    query = scoped(
+        tenant_id,
         select(plan_milestones, e.name, e.manager_id)
         .join(plan_summaries, s.plan_id == m.plan_id)
         .join(org_employees, and_(e.tenant_id == m.tenant_id, e.employee_id == m.employee_id))
-        .where(m.tenant_id == tenant_id, s.mentor_id == mentor_id, e.status == "active")
+        .where(s.mentor_id == mentor_id, e.status == "active"),
     )
     rows = await session.execute(_upcoming(query, today, within_days))
     return [
@@ -171,19 +174,11 @@ async def kpis(session: AsyncSession, tenant_id: str, *, today: dt.date) -> dict
     the milestones whose outcome is known; None while there are none."""
     m = plan_milestones.c
     t, tpl = org_teams.c, template_summaries.c
-    team_rows = (
-        (await session.execute(_counts(m.team_id, today).where(m.tenant_id == tenant_id))).mappings().all()
-    )
-    template_rows = (
-        (await session.execute(_counts(m.template_id, today).where(m.tenant_id == tenant_id)))
-        .mappings()
-        .all()
-    )
-    team_rows_named = await session.execute(select(t.team_id, t.name).where(t.tenant_id == tenant_id))
+    team_rows = (await session.execute(scoped(tenant_id, _counts(m.team_id, today)))).mappings().all()
+    template_rows = (await session.execute(scoped(tenant_id, _counts(m.template_id, today)))).mappings().all()
+    team_rows_named = await session.execute(scoped(tenant_id, select(t.team_id, t.name)))
     team_names = {row[0]: row[1] for row in team_rows_named}
-    template_rows_named = await session.execute(
-        select(tpl.template_id, tpl.name).where(tpl.tenant_id == tenant_id)
-    )
+    template_rows_named = await session.execute(scoped(tenant_id, select(tpl.template_id, tpl.name)))
     template_names = {row[0]: row[1] for row in template_rows_named}
     return {
         "as_of": today.isoformat(),
@@ -202,7 +197,7 @@ async def templates(
     session: AsyncSession, tenant_id: str, *, include_retired: bool = False
 ) -> list[dict[str, Any]]:
     c = template_summaries.c
-    query = select(template_summaries).where(c.tenant_id == tenant_id)
+    query = scoped(tenant_id, select(template_summaries))
     if not include_retired:
         query = query.where(c.retired.is_(False))
     rows = await session.execute(query.order_by(c.name))
