@@ -361,6 +361,11 @@ class Readiness(BaseModel):
     checks: Checks
 
 
+class Liveness(BaseModel):
+    status: Literal["ok"]
+    service: str
+
+
 def tune_gc() -> None:
     """Garbage-collector settings for a long-running service process.
 
@@ -405,8 +410,8 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     install_error_handlers(app)
 
     @app.get("/health", tags=["operations"], summary="Liveness: the process is up")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": definition.name}
+    async def health() -> Liveness:
+        return Liveness(status="ok", service=definition.name)
 
     @app.get(
         "/ready",

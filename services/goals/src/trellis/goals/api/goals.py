@@ -7,8 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, status
 from pydantic import Field, model_validator
 
-from trellis.core.errors import NotFound
-from trellis.core.runtime.api_kit import CommandAnswer, RuntimeDep, application_of
+from trellis.core.runtime.api_kit import CommandAnswer, RuntimeDep, application_of, audit_trail
 from trellis.core.runtime.http import (
     CorrelationId,
     CurrentActor,
@@ -20,6 +19,14 @@ from trellis.core.runtime.http import (
     api_router,
 )
 from trellis.core.store.accepted import Accepted
+from trellis.goals.api.answers import (
+    AlignmentCoverage,
+    AlignmentTree,
+    EmployeeGoals,
+    GoalHistory,
+    GoalView,
+    Objectives,
+)
 from trellis.goals.application.commands import CommandResult
 from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.domain.progress import MAX_WEIGHT
@@ -205,7 +212,9 @@ async def retire_goal(
     return _accepted(await goals.commands.retire(actor, cid, goal_id, if_match, body.reason))
 
 
-@router.get("/goals/{goal_id}", summary="A goal with its key results and rolled-up progress")
+@router.get(
+    "/goals/{goal_id}", response_model=GoalView, summary="A goal with its key results and rolled-up progress"
+)
 async def get_goal(goal_id: str, actor: CurrentActor, runtime: RuntimeDep, goals: Goals) -> dict[str, Any]:
     async with runtime.sessions() as session:
         view = await queries.goal_node(session, actor.tenant_id, goal_id)
@@ -218,52 +227,35 @@ async def get_goal(goal_id: str, actor: CurrentActor, runtime: RuntimeDep, goals
 
 
 @router.get("/goals/{goal_id}/history", summary="The goal's audit trail: every event, who, when")
-async def goal_history(goal_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
-    async with runtime.sessions() as session:
-        recorded = await runtime.store.load(session, goal_id)
-    if not recorded or recorded[0].tenant_id != actor.tenant_id:
-        raise NotFound(f"goal {goal_id} not found")
-    return {
-        "goal_id": goal_id,
-        "events": [
-            {
-                "version": r.envelope.aggregate_version,
-                "type": r.envelope.event_type,
-                "occurred_at": r.envelope.occurred_at.isoformat(),
-                "actor_id": r.envelope.actor_id,
-                "event_id": str(r.envelope.event_id),
-                "correlation_id": r.envelope.correlation_id,
-                "causation_id": r.envelope.causation_id,
-                "data": r.event.model_dump(mode="json"),
-            }
-            for r in recorded
-        ],
-    }
+async def goal_history(goal_id: str, actor: CurrentActor, runtime: RuntimeDep) -> GoalHistory:
+    return GoalHistory(goal_id=goal_id, events=await audit_trail(runtime, goal_id, actor, "goal"))
 
 
 @router.get("/alignment-tree", summary="Every goal in its place under the company objectives")
 async def get_alignment_tree(
     actor: CurrentActor, runtime: RuntimeDep, include_retired: bool = False
-) -> dict[str, Any]:
+) -> AlignmentTree:
     async with runtime.sessions() as session:
-        return {
-            "roots": await queries.alignment_tree(session, actor.tenant_id, include_retired=include_retired)
-        }
+        roots = await queries.alignment_tree(session, actor.tenant_id, include_retired=include_retired)
+    return AlignmentTree.model_validate({"roots": roots})
 
 
 @router.get("/objectives", summary="The one-page list of company objectives")
-async def get_objectives(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_objectives(actor: CurrentActor, runtime: RuntimeDep) -> Objectives:
     async with runtime.sessions() as session:
-        return {"objectives": await queries.company_objectives(session, actor.tenant_id)}
+        return Objectives.model_validate(
+            {"objectives": await queries.company_objectives(session, actor.tenant_id)}
+        )
 
 
 @router.get("/alignment-coverage", summary="Share of goals and people aligned to an objective")
-async def get_alignment_coverage(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_alignment_coverage(actor: CurrentActor, runtime: RuntimeDep) -> AlignmentCoverage:
     async with runtime.sessions() as session:
-        return await queries.alignment_coverage(session, actor.tenant_id)
+        return AlignmentCoverage.model_validate(await queries.alignment_coverage(session, actor.tenant_id))
 
 
 @router.get("/employees/{employee_id}/goals", summary="An employee's goals")
-async def get_employee_goals(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_employee_goals(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> EmployeeGoals:
     async with runtime.sessions() as session:
-        return {"goals": await queries.employee_goals(session, actor.tenant_id, employee_id)}
+        goals = await queries.employee_goals(session, actor.tenant_id, employee_id)
+    return EmployeeGoals.model_validate({"goals": goals})

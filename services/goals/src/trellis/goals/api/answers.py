@@ -1,0 +1,122 @@
+"""What the goals read routes answer: a goal with its key results, the alignment tree,
+the company objectives, coverage and an employee's goals.
+
+Every model forbids keys it does not name, so a view that grows a field without its
+answer growing too fails in the tests instead of being dropped in silence.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trellis.contracts.goals import Level, Rollup
+from trellis.core.runtime.api_kit import AuditEntry
+
+Status = Literal["on_track", "at_risk", "off_track", "completed", "retired"]
+
+
+class Answer(BaseModel):
+    """A read answer: exactly the keys it names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class KeyResultView(Answer):
+    """A key result with its current value and progress."""
+
+    id: str
+    name: str
+    start: float
+    target: float
+    current: float
+    unit: str
+    weight: float
+    progress: float = Field(description="0 to 1, on the linear scale from start to target")
+    confidence: int | None = Field(description="the owner's last confidence, 1 to 10")
+
+
+class GoalView(Answer):
+    """A goal, its key results and its rolled-up progress."""
+
+    id: str
+    level: Level
+    title: str
+    description: str
+    owner_id: str
+    team_id: str | None
+    period: str
+    due_date: str | None = Field(description="ISO date")
+    status: Status
+    parent_id: str | None = Field(description="the goal it is aligned to")
+    progress: float = Field(description="0 to 1, rolled up by `progress_rollup`")
+    progress_rollup: Rollup
+    weight: float = Field(description="its weight in its parent's roll-up")
+    needs_realignment: bool = Field(description="its parent was retired or changed materially")
+    version: int = Field(description="the `If-Match` of the next change")
+    key_results: list[KeyResultView]
+
+
+class AlignmentNode(GoalView):
+    """A goal in the alignment tree, with the goals aligned to it."""
+
+    children: list[AlignmentNode]
+
+
+class AlignmentTree(Answer):
+    """The forest of goals: company objectives and unaligned goals at the roots."""
+
+    roots: list[AlignmentNode]
+
+
+class Objective(Answer):
+    """A live company objective and how much work ladders up to it."""
+
+    id: str
+    title: str
+    owner_id: str
+    period: str
+    status: Status
+    progress: float
+    goals_aligned: int = Field(description="live goals beneath it, at any depth")
+    people_aligned: int = Field(description="distinct owners of those goals")
+
+
+class Objectives(Answer):
+    """The one-page list of company objectives."""
+
+    objectives: list[Objective]
+
+
+class ObjectiveRef(Answer):
+    """A company objective by id and title."""
+
+    id: str
+    title: str
+
+
+class AlignmentCoverage(Answer):
+    """How much of the work ladders up to a company objective."""
+
+    goals: int = Field(description="live team and individual goals")
+    goals_aligned: int
+    goal_coverage: float = Field(description="goals_aligned / goals, 0 when there are none")
+    people: int = Field(description="owners of those goals")
+    people_aligned: int
+    people_coverage: float
+    people_without_aligned_goal: list[str]
+    objectives_without_aligned_goals: list[ObjectiveRef]
+
+
+class EmployeeGoals(Answer):
+    """An employee's goals, oldest first."""
+
+    goals: list[GoalView]
+
+
+class GoalHistory(Answer):
+    """A goal's audit trail: every event, who, when."""
+
+    goal_id: str
+    events: list[AuditEntry]
