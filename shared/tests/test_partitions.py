@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+import structlog
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -287,3 +288,61 @@ async def _holds(coordinator: PartitionCoordinator, count: int) -> bool:
 
 async def _live(leases: Leases, count: int) -> bool:
     return await leases.live(f"instance/{SERVICE}/") == count
+
+
+class _FlakyRelease(Leases):
+    """Leases whose first ``failures`` releases fail, as on a connection broken by a
+    runner cancelled mid-query."""
+
+    def __init__(self, *args: Any, failures: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures = failures
+
+    async def release(self, name: str) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionResetError("connection was closed in the middle of operation")
+        await super().release(name)
+
+
+async def test_a_hand_back_that_fails_once_is_retried_so_the_partition_is_free_at_once(core: Core) -> None:
+    leases = _FlakyRelease(core.sessions, holder="flaky", ttl=30.0, failures=1)
+    coordinator = PartitionCoordinator(leases, service=SERVICE)
+    coordinator.add(
+        Slot(
+            lease="consumer/flaky/0", start=lambda _: asyncio.create_task(asyncio.sleep(0)), stop=lambda: None
+        )
+    )
+    task = asyncio.create_task(coordinator.run())
+    await eventually(lambda: _holds(coordinator, 1))
+    await coordinator.stop(timeout=2.0)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    async with core.sessions() as session:
+        left = (
+            (await session.execute(select(consumer_leases.c.name).where(consumer_leases.c.holder == "flaky")))
+            .scalars()
+            .all()
+        )
+    assert left == []  # not held until the lease's 30 s expire
+
+
+async def test_a_hand_back_that_keeps_failing_is_logged_and_does_not_stop_the_shutdown(core: Core) -> None:
+    leases = _FlakyRelease(core.sessions, holder="broken", ttl=30.0, failures=100)
+    coordinator = PartitionCoordinator(leases, service=SERVICE)
+    coordinator.add(
+        Slot(
+            lease="consumer/broken/0",
+            start=lambda _: asyncio.create_task(asyncio.sleep(0)),
+            stop=lambda: None,
+        )
+    )
+    task = asyncio.create_task(coordinator.run())
+    await eventually(lambda: _holds(coordinator, 1))
+    with structlog.testing.capture_logs() as logs:
+        await coordinator.stop(timeout=2.0)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    failed = [entry for entry in logs if entry["event"] == "leases.release_failed"]
+    assert {entry["lease"] for entry in failed} == {"consumer/broken/0", coordinator.heartbeat_lease}
+    assert all(entry["log_level"] == "error" for entry in failed)

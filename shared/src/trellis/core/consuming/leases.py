@@ -292,8 +292,23 @@ class PartitionCoordinator:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 task.result()
         self.held.discard(name)
-        with contextlib.suppress(Exception):
-            await self.leases.release(name)
+        await self._hand_back(name)
+
+    async def _hand_back(self, name: str, attempts: int = 3) -> None:
+        """Release a lease, retried: a connection broken under a cancelled task is dropped
+        from the pool by the failure, so the next attempt has a fresh one. A lease that
+        still cannot be handed back stays held until it expires, and the other instances
+        wait that long for its partition: said loudly, never swallowed."""
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.leases.release(name)
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure is retried, then logged
+                if attempt == attempts:
+                    log.error("leases.release_failed", lease=name, error=repr(exc), attempts=attempts)
+                    return
+                log.warning("leases.release_retried", lease=name, error=repr(exc), attempt=attempt)
+                await asyncio.sleep(0.05 * attempt)
 
     async def stop(self, timeout: float) -> None:
         """Stop every runner (each finishes its batch), then hand the leases back. A round
@@ -314,8 +329,7 @@ class PartitionCoordinator:
             await asyncio.wait(tasks, timeout=max(0.0, timeout))
         for name in [n for n, slot in self.slots.items() if n in self.held or slot.task is not None]:
             await self._drop(name, wait=0.0)
-        with contextlib.suppress(Exception):
-            await self.leases.release(self.heartbeat_lease)
+        await self._hand_back(self.heartbeat_lease)
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
