@@ -44,13 +44,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from trellis.contracts.subjects import Subjects
 from trellis.core.messaging.jetstream import connect
 from trellis.core.runtime.auth import mint_token
 from trellis.core.runtime.embedded import EmbeddedNats, free_port
 from trellis.core.runtime.logging import configure_logging
 from trellis.core.runtime.settings import ServiceSettings
 from trellis.core.store.database import create_engine
-from trellis.core.store.subjects import Subjects
 from trellis.core.store.tables import events, outbox
 
 console = Console()

@@ -30,6 +30,7 @@ from rich.table import Table
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Text, func, select
 from sqlalchemy import Table as SATable
 
+from trellis.contracts.envelope import utcnow
 from trellis.core.consuming.consumer import ConsumerRunner
 from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
 from trellis.core.messaging.outbox import OutboxRelay
@@ -40,7 +41,6 @@ from trellis.core.runtime.logging import configure_logging
 from trellis.core.runtime.service import create_app, tune_gc
 from trellis.core.runtime.settings import DEV_JWT_SECRET
 from trellis.core.store.database import create_engine
-from trellis.core.store.events import utcnow
 from trellis.core.store.tables import outbox
 from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.bootstrap import SERVICE, GoalsSettings

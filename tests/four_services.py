@@ -12,11 +12,11 @@ import httpx
 from fastapi import FastAPI
 
 from trellis.contracts import SERVICES
+from trellis.contracts.subjects import Subjects
 from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
 from trellis.core.runtime.auth import mint_token
 from trellis.core.runtime.service import Runtime, ServiceDefinition, create_app
 from trellis.core.runtime.settings import DEV_JWT_SECRET
-from trellis.core.store.subjects import Subjects
 from trellis.feedback.bootstrap import SERVICE as FEEDBACK
 from trellis.feedback.bootstrap import FeedbackSettings
 from trellis.goals.bootstrap import SERVICE as GOALS

@@ -31,12 +31,12 @@ from typer.testing import CliRunner
 
 from trellis.cli import app as trellis_app
 from trellis.contracts import SERVICES
+from trellis.contracts.subjects import Subjects
 from trellis.core.consuming.consumer import RetryPolicy
 from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
 from trellis.core.runtime.auth import mint_token
 from trellis.core.runtime.service import Runtime, ServiceDefinition, create_app
 from trellis.core.runtime.settings import DEV_JWT_SECRET
-from trellis.core.store.subjects import Subjects
 from trellis.goals.bootstrap import SERVICE as GOALS
 from trellis.goals.bootstrap import GoalsSettings
 from trellis.goals.views.tables import goal_nodes

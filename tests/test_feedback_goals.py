@@ -23,12 +23,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from trellis.contracts.onboarding import EmployeeHired
+from trellis.contracts.subjects import Subjects
 from trellis.core.consuming.clock import TestClock
 from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
 from trellis.core.runtime.auth import mint_token
 from trellis.core.runtime.service import Runtime, create_app
 from trellis.core.runtime.settings import DEV_JWT_SECRET
-from trellis.core.store.subjects import Subjects
 from trellis.feedback.bootstrap import SERVICE as FEEDBACK
 from trellis.feedback.bootstrap import FeedbackSettings
 from trellis.goals.bootstrap import SERVICE as GOALS

@@ -16,9 +16,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from trellis.contracts.envelope import utcnow
 from trellis.core.runtime.idempotency import _RUNNING, IdempotencyKeys, Refused
 from trellis.core.runtime.service import create_app
-from trellis.core.store.events import utcnow
 from trellis.core.store.tables import events, idempotency_keys
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
 from trellis.testing import Database

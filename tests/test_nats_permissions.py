@@ -26,12 +26,12 @@ from typer.testing import CliRunner
 
 from trellis.cli import app as trellis_app
 from trellis.contracts import SERVICES
+from trellis.contracts.subjects import Subjects
 from trellis.core.messaging.jetstream import JetStreams, connect
 from trellis.core.runtime.auth import mint_token
 from trellis.core.runtime.embedded import EmbeddedNats
 from trellis.core.runtime.service import Runtime, create_app
 from trellis.core.runtime.settings import DEV_JWT_SECRET
-from trellis.core.store.subjects import Subjects
 from trellis.notifications.webhooks.replay import events_in_range
 from trellis.ops.nats_accounts import render
 from trellis.ops.target import OPS_INBOX, installed_services

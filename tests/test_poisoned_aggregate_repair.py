@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import insert, select
 
 from trellis.contracts import registry_of
+from trellis.contracts.envelope import DomainEvent, EventEnvelope, EventRegistry, utcnow
 from trellis.contracts.feedback import CheckInCompleted
 from trellis.contracts.goals import GoalChanged, GoalCreated, KeyResultAdded, KeyResultProgressRecorded
-from trellis.core.ids import uuid7
-from trellis.core.store.events import DomainEvent, EventEnvelope, EventRegistry, utcnow
+from trellis.contracts.ids import uuid7
 from trellis.core.store.tables import dead_letters, outbox
 from trellis.core.store.tables import events as events_table
 from trellis.goals.views.tables import goal_key_results

@@ -34,9 +34,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from trellis.cli import app as trellis_app
+from trellis.contracts.subjects import Subjects
 from trellis.core.messaging.jetstream import JetStreams, connect
 from trellis.core.runtime.embedded import EmbeddedCluster
-from trellis.core.store.subjects import Subjects
 from trellis.notifications.testing import Receiver
 from trellis.ops import projections as ops_projections
 from trellis.ops.target import OPS_INBOX, Target

@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from trellis.contracts.envelope import DomainEvent, EventEnvelope, EventRegistry, Metadata, event
+from trellis.contracts.subjects import Subjects
 from trellis.core.consuming.projection import Projection, on
 from trellis.core.messaging.jetstream import connect
 from trellis.core.store.aggregate import Aggregate
 from trellis.core.store.database import create_engine, session_factory
 from trellis.core.store.event_store import EventStore
-from trellis.core.store.events import DomainEvent, EventEnvelope, EventRegistry, Metadata, event
 from trellis.core.store.migrate import migrate
-from trellis.core.store.subjects import Subjects
 from trellis.testing import Database
 
 SERVICE = "counting"

@@ -1,8 +1,9 @@
 """The shape of the code, checked: packages import each other in one direction only.
 
 - No module imports itself back, through any path, not even for annotations.
-- Top-level packages: ``trellis.core`` imports none of the others; ``contracts`` and
-  ``orgchart`` build on the core; ``ops``, the command line (``trellis.cli``), the test
+- Top-level packages: ``trellis.contracts`` (its own distribution, what a consumer
+  installs) imports none of the others; ``trellis.core`` only the contracts; ``orgchart``
+  builds on the core; ``ops``, the command line (``trellis.cli``), the test
   fixtures (``trellis.testing``) and the services sit on top; no service imports another.
 - Inside the core, each subsystem imports only the ones below it:
   root (errors, ids, strict_json) < store < messaging < consuming < rebuild < runtime.
@@ -16,9 +17,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [ROOT / "shared/src", *sorted((ROOT / "services").glob("*/src"))]
+SOURCES = [ROOT / "contracts/src", ROOT / "shared/src", *sorted((ROOT / "services").glob("*/src"))]
 CORE_LAYERS = ["root", "store", "messaging", "consuming", "rebuild", "runtime"]
-TOP_LAYERS = {"core": 0, "contracts": 1, "orgchart": 2, "ops": 3, "cli": 4, "testing": 4}
+TOP_LAYERS = {"contracts": 0, "core": 1, "orgchart": 2, "ops": 3, "cli": 4, "testing": 4}
 SERVICES = {"goals", "onboarding", "feedback", "notifications"}
 
 
@@ -71,7 +72,7 @@ def test_the_core_subsystems_import_only_those_below_them() -> None:
             continue
         for imported in imports:
             target = _core_layer(imported)
-            if imported.split(".")[1] != "core":
+            if imported.split(".")[1] not in ("core", "contracts"):
                 wrong.append(f"{module} imports {imported}, outside the core")
             elif target is not None and CORE_LAYERS.index(target) > CORE_LAYERS.index(layer):
                 wrong.append(f"{module} ({layer}) imports {imported} ({target})")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from trellis.contracts import registry_of
+from trellis.contracts.subjects import Subjects
 from trellis.core.messaging.asyncapi import VERSION_GAPS, asyncapi_document
-from trellis.core.store.subjects import Subjects
 
 
 def document(service: str) -> dict[str, object]:

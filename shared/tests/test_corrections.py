@@ -12,12 +12,12 @@ import pytest
 from pydantic import BaseModel
 
 from trellis.contracts import SERVICES, registry_of
+from trellis.contracts.envelope import DomainEvent, EventEnvelope
 from trellis.contracts.feedback import CheckInCompleted, KeyResultUpdate
 from trellis.contracts.goals import GoalCreated, KeyResultAdded, KeyResultProgressRecorded
+from trellis.contracts.subjects import Subjects
 from trellis.core.errors import MalformedEvent
 from trellis.core.messaging.asyncapi import asyncapi_document
-from trellis.core.store.events import DomainEvent, EventEnvelope
-from trellis.core.store.subjects import Subjects
 
 goals = registry_of("goals")
 feedback = registry_of("feedback")

@@ -39,7 +39,7 @@ def scheduler(core: Core, clock: TestClock, sessions: Any = None, **kw: Any) -> 
 
 
 def _metadata(deadline: Deadline) -> Any:
-    from trellis.core.store.events import Metadata
+    from trellis.contracts.envelope import Metadata
 
     return Metadata(tenant_id=deadline.tenant_id, actor_id="deadlines")
 
@@ -205,7 +205,7 @@ async def test_due_deadlines_are_found_through_the_index_not_a_scan(core: Core) 
 
 
 async def test_a_private_event_is_stored_but_never_queued_for_the_stream(core: Core) -> None:
-    from trellis.core.store.events import Metadata
+    from trellis.contracts.envelope import Metadata
 
     from .conftest import Counted, CounterNoteTaken
 

@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 
+from trellis.contracts.envelope import DomainEvent, EventEnvelope, EventRegistry, event
+from trellis.contracts.ids import uuid7
+from trellis.contracts.subjects import Subjects, check_token
 from trellis.core.errors import MalformedEvent, UnknownEventType
-from trellis.core.ids import uuid7
-from trellis.core.store.events import DomainEvent, EventEnvelope, EventRegistry, event
-from trellis.core.store.subjects import Subjects, check_token
 
 registry = EventRegistry()
 

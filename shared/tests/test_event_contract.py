@@ -21,15 +21,15 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from trellis.contracts import SERVICES, registry_of
+from trellis.contracts.envelope import DomainEvent, Metadata
 from trellis.contracts.goals import GoalChanged, KeyResultAdded
 from trellis.contracts.goals import registry as goals_registry
+from trellis.contracts.subjects import Subjects
 from trellis.core import strict_json
 from trellis.core.errors import ContractViolation
 from trellis.core.store.database import create_engine, session_factory
 from trellis.core.store.event_store import EventStore
-from trellis.core.store.events import DomainEvent, Metadata
 from trellis.core.store.migrate import migrate
-from trellis.core.store.subjects import Subjects
 from trellis.core.store.tables import events as events_table
 from trellis.core.store.tables import outbox as outbox_table
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy import MetaData, insert, select
 
+from trellis.contracts.envelope import EventEnvelope, utcnow
 from trellis.core.consuming.delivery import ACK, Delivery, Outcome, RetryPolicy
 from trellis.core.consuming.exactly_once import ExactlyOnce
 from trellis.core.consuming.handover import GLOBAL_POSITION, Watermark
 from trellis.core.consuming.ledger import ConsumerLedger
-from trellis.core.store.events import EventEnvelope, utcnow
 from trellis.core.store.tables import consumer_failures, dead_letters, processed_events
 
 from .conftest import SERVICE, Core, CounterTotals, registry

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.core.consuming.consumer import ConsumerRunner
 from trellis.core.consuming.projection import Reaction, on
 from trellis.core.messaging.jetstream import connect
@@ -21,7 +22,6 @@ from trellis.core.messaging.outbox import OutboxRelay
 from trellis.core.rebuild.event_sources import StoreSource, StreamSource
 from trellis.core.rebuild.rebuilder import NotRebuildable, Rebuild
 from trellis.core.store.database import create_engine
-from trellis.core.store.events import EventEnvelope
 from trellis.core.store.tables import (
     dead_letters,
     processed_events,

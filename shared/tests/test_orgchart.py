@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.onboarding import (
     EmployeeHired,
     EmployeeManagerChanged,
@@ -18,7 +19,6 @@ from trellis.contracts.onboarding import (
     registry,
 )
 from trellis.core.store.database import create_engine, session_factory
-from trellis.core.store.events import EventEnvelope
 from trellis.core.store.migrate import migrate
 from trellis.orgchart import MIGRATIONS, OrgChart, OrgDirectory
 from trellis.testing import Database

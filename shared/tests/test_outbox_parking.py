@@ -18,11 +18,11 @@ from nats.js.api import StreamConfig
 from sqlalchemy import select, update
 from structlog.testing import capture_logs
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.core.messaging.jetstream import connect
 from trellis.core.messaging.outbox import OutboxRelay
 from trellis.core.messaging.outbox_parked import dead_rows, figures, resolve, subject_matches
 from trellis.core.runtime.embedded import EmbeddedNats
-from trellis.core.store.events import EventEnvelope
 from trellis.core.store.tables import outbox
 from trellis.testing import eventually
 

@@ -17,12 +17,12 @@ import structlog
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.core.consuming.consumer import ConsumerRunner, RetryPolicy
 from trellis.core.consuming.leases import LeaseLost, Leases, PartitionCoordinator, Slot
 from trellis.core.consuming.projection import Projection, on
 from trellis.core.messaging.jetstream import StreamSpec, ensure_stream, stream_partitions
 from trellis.core.messaging.outbox import OutboxRelay
-from trellis.core.store.events import EventEnvelope
 from trellis.core.store.tables import consumer_leases
 from trellis.testing import eventually
 

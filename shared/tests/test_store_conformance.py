@@ -8,8 +8,8 @@ import uuid
 import pytest
 from sqlalchemy import insert
 
+from trellis.contracts.envelope import Metadata, utcnow
 from trellis.core.errors import ConcurrencyError, NotFound
-from trellis.core.store.events import Metadata, utcnow
 from trellis.core.store.repository import Repository
 from trellis.core.store.tables import events as events_table
 

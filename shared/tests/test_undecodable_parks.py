@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
+from trellis.contracts.envelope import EventEnvelope, utcnow
 from trellis.core.consuming.consumer import RetryPolicy
 from trellis.core.consuming.undecodable import Undecodable
 from trellis.core.messaging.outbox import OutboxRelay
 from trellis.core.rebuild.event_sources import StoreSource
 from trellis.core.rebuild.rebuilder import Rebuild
-from trellis.core.store.events import EventEnvelope, utcnow
 from trellis.core.store.tables import dead_letters, outbox
 from trellis.core.store.tables import events as events_table
 from trellis.testing import eventually

@@ -23,13 +23,13 @@ from trellis.contracts.onboarding import (
     EmployeeOffboarded,
     TeamCreated,
 )
+from trellis.contracts.subjects import Subjects
 from trellis.core.consuming.clock import TestClock
 from trellis.core.consuming.consumer import RetryPolicy
 from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
 from trellis.core.runtime.auth import mint_token
 from trellis.core.runtime.service import Runtime, create_app
 from trellis.core.runtime.settings import DEV_JWT_SECRET
-from trellis.core.store.subjects import Subjects
 from trellis.core.store.tables import deadlines
 from trellis.feedback.bootstrap import SERVICE, FeedbackSettings
 from trellis.orgchart import OrgDirectory

@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 
 from trellis.contracts import SERVICES
 from trellis.contracts.onboarding import EmployeeHired
+from trellis.contracts.subjects import Subjects
 from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
 from trellis.core.runtime.auth import mint_token
 from trellis.core.runtime.service import Runtime, create_app
 from trellis.core.runtime.settings import DEV_JWT_SECRET
-from trellis.core.store.subjects import Subjects
 from trellis.core.store.tables import events
 from trellis.notifications.bootstrap import SERVICE
 from trellis.notifications.settings import NotificationsSettings

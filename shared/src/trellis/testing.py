@@ -175,8 +175,8 @@ class StreamWriter:
     async def emit(
         self, aggregate_id: str, *events: Any, actor_id: str = "test", tenant_id: str = ""
     ) -> None:
+        from trellis.contracts.envelope import EventEnvelope
         from trellis.core.messaging.jetstream import StreamSpec, ensure_stream
-        from trellis.core.store.events import EventEnvelope
 
         await ensure_stream(
             self.js,

@@ -11,11 +11,11 @@ from typing import Any
 import nats
 from sqlalchemy import select
 
+from trellis.contracts.subjects import Subjects
 from trellis.core.consuming.clock import TestClock
 from trellis.core.consuming.deadlines import DeadlineScheduler
 from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
 from trellis.core.runtime.service import Runtime
-from trellis.core.store.subjects import Subjects
 from trellis.core.store.tables import events
 from trellis.testing import Database, StreamWriter, eventually
 

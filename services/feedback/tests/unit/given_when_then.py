@@ -7,8 +7,8 @@ from typing import TypeVar
 
 import pytest
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 
 TENANT = "acme"
 A = TypeVar("A", bound=Aggregate)

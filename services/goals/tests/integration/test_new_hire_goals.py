@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.onboarding import OnboardingPlanStarted, PlannedGoal, PlannedMilestone, registry
-from trellis.core.store.events import EventEnvelope
 from trellis.goals.views.tables import goal_nodes
 from trellis.testing import eventually
 

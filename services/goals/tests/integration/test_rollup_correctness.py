@@ -12,13 +12,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from trellis.contracts.envelope import Metadata
 from trellis.contracts.goals import GoalCreated, KeyResultAdded
 from trellis.core.rebuild.event_sources import StoreSource
 from trellis.core.rebuild.rebuilder import Rebuild, rebuild
 from trellis.core.runtime.api_kit import application_in
 from trellis.core.runtime.auth import Actor
 from trellis.core.runtime.service import Runtime, create_app
-from trellis.core.store.events import Metadata
 from trellis.core.store.tables import dead_letters, processed_events
 from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.bootstrap import SERVICE, GoalsSettings

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.goals import (
     GoalAligned,
     GoalChanged,
@@ -23,7 +24,6 @@ from trellis.contracts.goals import (
 )
 from trellis.core.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from trellis.core.runtime.auth import Actor
-from trellis.core.store.events import DomainEvent
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.permissions import ensure_may_change, may_create
 from trellis.goals.domain.progress import key_result_progress, rolled_up_progress

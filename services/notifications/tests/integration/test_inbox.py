@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.feedback import CheckInCompleted, CheckInMissed, FeedbackGiven, RecognitionGiven
 from trellis.contracts.onboarding import EmployeeOffboarded, MilestoneMissed
 from trellis.core.rebuild.rebuilder import rebuild
-from trellis.core.store.events import EventEnvelope
 from trellis.core.store.tables import events, outbox, processed_events
 from trellis.notifications.tables import inbox_notifications
 from trellis.notifications.views.inbox import Inbox

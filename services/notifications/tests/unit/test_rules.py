@@ -6,9 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from trellis.contracts import feedback, goals, onboarding
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.feedback import ReviewAssignment
 from trellis.contracts.onboarding import PlannedMilestone
-from trellis.core.store.events import DomainEvent
 from trellis.notifications.reactions.affected import FeedbackAffected, GoalsAffected, OnboardingAffected
 from trellis.notifications.reactions.facts import GoalFact, PlanFact
 from trellis.notifications.reactions.rules import RULES, Notice, notices_for

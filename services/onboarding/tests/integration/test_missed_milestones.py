@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text, update
 
+from trellis.contracts.envelope import Metadata
 from trellis.contracts.onboarding import MilestoneTemplate
 from trellis.core.consuming.clock import TestClock
 from trellis.core.consuming.deadlines import DeadlineScheduler
 from trellis.core.runtime.api_kit import application_in
 from trellis.core.runtime.auth import Actor
 from trellis.core.runtime.service import Runtime
-from trellis.core.store.events import Metadata
 from trellis.core.store.tables import deadlines, events
 from trellis.onboarding.application.missed_milestones import MILESTONE_DUE, MissedMilestones, arm
 from trellis.onboarding.application.plans import PlanSpec

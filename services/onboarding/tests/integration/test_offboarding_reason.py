@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.onboarding import EmployeeOffboarded, registry
-from trellis.core.store.events import EventEnvelope
 from trellis.testing import eventually
 
 from ..conftest import HR, TENANT, OnboardingService, auth

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.onboarding import (
     GoalTemplate,
     MentorAssigned,
@@ -26,7 +27,6 @@ from trellis.contracts.onboarding import (
 )
 from trellis.core.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from trellis.core.runtime.auth import Actor
-from trellis.core.store.events import DomainEvent
 from trellis.onboarding.domain.calendar import missed_at, quarter_of
 from trellis.onboarding.domain.ids import employee_stream_id, plan_id_of, planned_goal_id
 from trellis.onboarding.domain.permissions import ensure_may_complete, ensure_may_manage_plan

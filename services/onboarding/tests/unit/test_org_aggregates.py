@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.onboarding import (
     EmployeeHired,
     EmployeeManagerChanged,
@@ -21,7 +22,6 @@ from trellis.contracts.onboarding import (
     TeamRenamed,
 )
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
-from trellis.core.store.events import DomainEvent
 from trellis.onboarding.domain.employee import Employee, ManagerCycle
 from trellis.onboarding.domain.org import Offboarded
 from trellis.onboarding.domain.team import Team, TeamCycle

@@ -1,19 +1,25 @@
-"""One error type per failure kind; the HTTP layer maps each to a status in one place."""
+"""One error type per failure kind; the HTTP layer maps each to a status in one place.
+
+The base and the two errors of reading an event live with the contracts (a consumer
+installs only those) and are the same classes here.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from trellis.contracts.errors import MalformedEvent, TrellisError, UnknownEventType
 
-
-class TrellisError(Exception):
-    """Base of every expected failure. ``code`` is machine-readable and stable."""
-
-    code = "error"
-
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
+__all__ = [
+    "ConcurrencyError",
+    "ContractViolation",
+    "Forbidden",
+    "InvalidInput",
+    "MalformedEvent",
+    "NotFound",
+    "RuleViolation",
+    "TrellisError",
+    "Unauthenticated",
+    "UnknownEventType",
+]
 
 
 class NotFound(TrellisError):
@@ -54,13 +60,3 @@ class ContractViolation(InvalidInput):
     Nothing is stored; ``details`` names the event type and the field."""
 
     code = "contract_violation"
-
-
-class MalformedEvent(TrellisError):
-    """An event that cannot be decoded: it goes to dead letters, it is never retried."""
-
-    code = "malformed_event"
-
-
-class UnknownEventType(MalformedEvent):
-    code = "unknown_event_type"

@@ -26,10 +26,10 @@ import structlog
 from nats.aio.client import Client as NATS
 from pydantic import BaseModel, Field
 
-from trellis.core.ids import uuid7
+from trellis.contracts.envelope import utcnow
+from trellis.contracts.ids import uuid7
+from trellis.contracts.subjects import Subjects
 from trellis.core.messaging.jetstream import StreamSpec, ensure_stream
-from trellis.core.store.events import utcnow
-from trellis.core.store.subjects import Subjects
 
 log = structlog.get_logger("trellis.ops")
 

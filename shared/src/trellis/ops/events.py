@@ -27,10 +27,10 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
+from trellis.contracts.envelope import EventEnvelope, EventRegistry
 from trellis.core.runtime.service import ServiceDefinition
 from trellis.core.store.aggregate import Aggregate
 from trellis.core.store.event_store import row_to_envelope
-from trellis.core.store.events import EventEnvelope, EventRegistry
 from trellis.core.store.tables import events
 from trellis.ops.target import OpsError, Target
 

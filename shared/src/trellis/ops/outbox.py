@@ -26,12 +26,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from trellis.contracts.envelope import utcnow
 from trellis.core.messaging.jetstream import ensure_stream
 from trellis.core.messaging.outbox import OutboxRelay
 from trellis.core.messaging.outbox_parked import dead_rows, resolve
 from trellis.core.messaging.outbox_parked import figures as outbox_figures
 from trellis.core.runtime.service import Runtime
-from trellis.core.store.events import utcnow
 from trellis.ops import audit
 from trellis.ops.target import OpsError, Target, nats_if_reachable, require_current_schema
 

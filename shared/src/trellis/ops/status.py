@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from trellis.contracts.envelope import utcnow
 from trellis.core.messaging.jetstream import JetStreams, stream_partitions
 from trellis.core.messaging.outbox_parked import figures as outbox_figures
 from trellis.core.runtime.service import Runtime
-from trellis.core.store.events import utcnow
 from trellis.core.store.tables import (
     consumer_failures,
     dead_letters,

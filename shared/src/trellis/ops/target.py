@@ -24,12 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from trellis.contracts.subjects import Subjects
 from trellis.core.consuming.projection import Consumer
 from trellis.core.messaging.jetstream import JetStreams, connect
 from trellis.core.runtime.service import Runtime, ServiceDefinition
 from trellis.core.runtime.settings import ServiceSettings
 from trellis.core.store.database import is_sqlite
-from trellis.core.store.subjects import Subjects
 from trellis.core.store.tables import projection_watermarks
 
 NATS_CONNECT_TIMEOUT = 5.0  # seconds before the tool reports NATS unreachable

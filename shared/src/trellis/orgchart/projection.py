@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.onboarding import (
     EmployeeHired,
     EmployeeManagerChanged,
@@ -19,7 +20,6 @@ from trellis.contracts.onboarding import (
     TeamRenamed,
 )
 from trellis.core.consuming.projection import Projection, on
-from trellis.core.store.events import EventEnvelope
 from trellis.core.store.tenancy import scoped
 from trellis.orgchart.tables import org_employees, org_reporting_lines, org_team_tree, org_teams
 

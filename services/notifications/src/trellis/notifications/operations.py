@@ -22,12 +22,12 @@ from typing import Any
 from sqlalchemy import select
 
 from trellis.contracts.notifications import registry
+from trellis.contracts.subjects import Subjects
 from trellis.core.errors import NotFound
 from trellis.core.messaging.jetstream import JetStreams, connect
 from trellis.core.runtime.service import Runtime
 from trellis.core.store.database import create_engine, session_factory
 from trellis.core.store.event_store import EventStore
-from trellis.core.store.subjects import Subjects
 from trellis.notifications.application.webhooks import ReplayResult, WebhookAdmin
 from trellis.notifications.settings import NotificationsSettings
 from trellis.notifications.tables import webhook_subscriptions

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Protocol
 
-from trellis.core.store.events import utcnow
+from trellis.contracts.envelope import utcnow
 
 
 class Clock(Protocol):

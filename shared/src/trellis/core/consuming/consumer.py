@@ -39,6 +39,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import FetchTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.contracts.envelope import EventRegistry
+from trellis.contracts.subjects import Subjects
 from trellis.core import metrics, tracing
 from trellis.core.consuming.delivery import Delivery, Outcome, RetryPolicy
 from trellis.core.consuming.exactly_once import ExactlyOnce
@@ -47,8 +49,6 @@ from trellis.core.consuming.ledger import ConsumerLedger
 from trellis.core.consuming.projection import Consumer
 from trellis.core.messaging.jetstream import ConsumerSpec, ensure_consumer
 from trellis.core.messaging.outbox import JetStreamProvider
-from trellis.core.store.events import EventRegistry
-from trellis.core.store.subjects import Subjects
 
 __all__ = ["ConsumerRunner", "RetryPolicy"]
 

@@ -34,9 +34,9 @@ import structlog
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.contracts.envelope import utcnow
 from trellis.core.consuming.clock import Clock, SystemClock
 from trellis.core.errors import ConcurrencyError
-from trellis.core.store.events import utcnow
 from trellis.core.store.tables import deadlines as deadlines_table
 
 log = structlog.get_logger("trellis.deadlines")

@@ -16,9 +16,9 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from trellis.contracts.envelope import EventEnvelope, EventRegistry, RecordedEvent
 from trellis.core.consuming.undecodable import Undecodable
 from trellis.core.errors import MalformedEvent
-from trellis.core.store.events import EventEnvelope, EventRegistry, RecordedEvent
 
 
 @dataclass(frozen=True)

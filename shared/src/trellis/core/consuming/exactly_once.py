@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import RecordedEvent
 from trellis.core.consuming.delivery import ACK, Delivery, Outcome, RetryPolicy
 from trellis.core.consuming.handover import GLOBAL_POSITION, Watermark
 from trellis.core.consuming.leases import LeaseLost
@@ -51,7 +52,6 @@ from trellis.core.consuming.ledger import ConsumerLedger
 from trellis.core.consuming.projection import Consumer
 from trellis.core.consuming.undecodable import Undecodable
 from trellis.core.errors import MalformedEvent
-from trellis.core.store.events import RecordedEvent
 
 log = structlog.get_logger("trellis.consumer")
 

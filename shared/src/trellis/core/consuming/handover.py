@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core.store.events import EventEnvelope
+from trellis.contracts.envelope import EventEnvelope
 
 GLOBAL_POSITION = "global_position"  # the source service's event store order
 STREAM_SEQUENCE = "stream_sequence"  # the source stream's sequence

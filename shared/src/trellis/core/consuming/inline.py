@@ -24,9 +24,9 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.contracts.envelope import EventEnvelope, EventRegistry
 from trellis.core.consuming.ledger import ConsumerLedger
 from trellis.core.consuming.projection import Projection
-from trellis.core.store.events import EventEnvelope, EventRegistry
 
 log = structlog.get_logger("trellis.inline")
 

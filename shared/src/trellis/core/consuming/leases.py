@@ -47,7 +47,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core.store.events import utcnow
+from trellis.contracts.envelope import utcnow
 from trellis.core.store.tables import consumer_leases
 
 log = structlog.get_logger("trellis.leases")
@@ -303,7 +303,7 @@ class PartitionCoordinator:
             try:
                 await self.leases.release(name)
                 return
-            except Exception as exc:  # noqa: BLE001 - any failure is retried, then logged
+            except Exception as exc:
                 if attempt == attempts:
                     log.error("leases.release_failed", lease=name, error=repr(exc), attempts=attempts)
                     return

@@ -32,12 +32,12 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.contracts.envelope import EventEnvelope, EventRegistry, RecordedEvent, utcnow
 from trellis.core import metrics, tracing
 from trellis.core.consuming.delivery import Delivery
 from trellis.core.consuming.handover import GLOBAL_POSITION, Watermark, lock_projection
 from trellis.core.consuming.projection import Consumer
 from trellis.core.consuming.undecodable import Undecodable
-from trellis.core.store.events import EventEnvelope, EventRegistry, RecordedEvent, utcnow
 from trellis.core.store.tables import (
     consumer_failures,
     dead_letters,

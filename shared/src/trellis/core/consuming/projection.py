@@ -25,8 +25,8 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import Table, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import DomainEvent, EventEnvelope, RecordedEvent
 from trellis.core import tracing
-from trellis.core.store.events import DomainEvent, EventEnvelope, RecordedEvent
 
 Handler = Callable[[Any, AsyncSession, Any, EventEnvelope], Awaitable[None]]
 

@@ -21,8 +21,8 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from trellis.core.store.events import DomainEvent, EventEnvelope, EventRegistry
-from trellis.core.store.subjects import Subjects
+from trellis.contracts.envelope import DomainEvent, EventEnvelope, EventRegistry
+from trellis.contracts.subjects import Subjects
 
 _REF = "#/components/schemas/{model}"
 

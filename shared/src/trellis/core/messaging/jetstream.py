@@ -22,7 +22,7 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
-from trellis.core.store.subjects import partitions_of
+from trellis.contracts.subjects import partitions_of
 
 log = structlog.get_logger("trellis.messaging")
 

@@ -52,6 +52,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.contracts.envelope import utcnow
 from trellis.core import metrics, tracing
 from trellis.core.messaging.outbox_parked import (
     PERMANENT_API_ERRORS,
@@ -61,7 +62,6 @@ from trellis.core.messaging.outbox_parked import (
     park,
     unpublishable,
 )
-from trellis.core.store.events import utcnow
 from trellis.core.store.tables import outbox
 
 log = structlog.get_logger("trellis.outbox")

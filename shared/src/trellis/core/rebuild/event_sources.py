@@ -20,10 +20,10 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope, EventRegistry, RecordedEvent
 from trellis.core.consuming.handover import GLOBAL_POSITION, STREAM_SEQUENCE
 from trellis.core.errors import MalformedEvent, UnknownEventType
 from trellis.core.store.event_store import EventStore
-from trellis.core.store.events import EventEnvelope, EventRegistry, RecordedEvent
 from trellis.core.store.tables import events as events_table
 
 log = structlog.get_logger("trellis.rebuild")

@@ -46,17 +46,17 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from trellis.contracts.envelope import utcnow
+from trellis.contracts.ids import uuid7
+from trellis.contracts.subjects import Subjects
 from trellis.core.consuming.handover import GLOBAL_POSITION
 from trellis.core.consuming.ledger import ConsumerLedger
 from trellis.core.consuming.projection import Projection
-from trellis.core.ids import uuid7
 from trellis.core.rebuild.event_sources import EventSource
 from trellis.core.rebuild.shadow import ShadowTables, TableDiff
 from trellis.core.rebuild.shadow_apply import ShadowApplier
 from trellis.core.store.database import session_factory
 from trellis.core.store.event_store import EventStore
-from trellis.core.store.events import utcnow
-from trellis.core.store.subjects import Subjects
 from trellis.core.store.tables import projection_rebuilds
 
 log = structlog.get_logger("trellis.rebuild")

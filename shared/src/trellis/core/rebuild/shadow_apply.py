@@ -21,12 +21,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.contracts.envelope import utcnow
+from trellis.contracts.subjects import Subjects
 from trellis.core.consuming.projection import Projection
 from trellis.core.consuming.undecodable import Undecodable
 from trellis.core.rebuild.event_sources import SourceEvent
 from trellis.core.rebuild.shadow import ShadowTables
-from trellis.core.store.events import utcnow
-from trellis.core.store.subjects import Subjects
 
 log = structlog.get_logger("trellis.rebuild")
 

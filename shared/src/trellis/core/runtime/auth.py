@@ -22,10 +22,10 @@ from typing import Any
 import jwt
 import structlog
 
+from trellis.contracts.envelope import Metadata
+from trellis.contracts.subjects import check_token
 from trellis.core.errors import Unauthenticated
 from trellis.core.runtime.settings import ServiceSettings
-from trellis.core.store.events import Metadata
-from trellis.core.store.subjects import check_token
 
 log = structlog.get_logger("trellis.auth")
 

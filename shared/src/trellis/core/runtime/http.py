@@ -31,8 +31,8 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from trellis.contracts.ids import uuid7
 from trellis.core import errors, strict_json
-from trellis.core.ids import uuid7
 from trellis.core.runtime.auth import Actor, TokenVerifier
 
 log = structlog.get_logger("trellis.http")

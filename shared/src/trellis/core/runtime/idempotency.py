@@ -41,10 +41,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from trellis.contracts.envelope import EventEnvelope, utcnow
 from trellis.core.errors import Unauthenticated
 from trellis.core.runtime.admission import header
 from trellis.core.runtime.auth import TokenVerifier
-from trellis.core.store.events import EventEnvelope, utcnow
 from trellis.core.store.tables import idempotency_keys
 
 log = structlog.get_logger("trellis.idempotency")

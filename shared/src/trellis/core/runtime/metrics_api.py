@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from trellis.contracts.envelope import utcnow
 from trellis.core import metrics
 from trellis.core.consuming.clock import Clock
-from trellis.core.store.events import utcnow
 from trellis.core.store.tables import dead_letters, deadlines, outbox
 
 

@@ -27,6 +27,8 @@ from nats.js.errors import NotFoundError
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from trellis.contracts.envelope import EventRegistry
+from trellis.contracts.subjects import Subjects
 from trellis.core import tracing
 from trellis.core.consuming.clock import Clock, SystemClock, TestClock
 from trellis.core.consuming.consumer import ConsumerRunner, RetryPolicy
@@ -54,9 +56,7 @@ from trellis.core.runtime.settings import ServiceSettings
 from trellis.core.store.aggregate import Aggregate
 from trellis.core.store.database import create_engine, session_factory
 from trellis.core.store.event_store import EventStore
-from trellis.core.store.events import EventRegistry
 from trellis.core.store.migrate import migrate
-from trellis.core.store.subjects import Subjects
 
 log = structlog.get_logger("trellis.service")
 

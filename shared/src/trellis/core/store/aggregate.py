@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar, Self
 
-from trellis.core.store.events import DomainEvent
+from trellis.contracts.envelope import DomainEvent
 
 
 class Aggregate:

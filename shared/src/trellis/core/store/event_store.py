@@ -37,9 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from trellis.core import metrics, strict_json, tracing
-from trellis.core.errors import ConcurrencyError, ContractViolation, MalformedEvent
-from trellis.core.store.events import (
+from trellis.contracts.envelope import (
     DomainEvent,
     EventEnvelope,
     EventRegistry,
@@ -47,7 +45,9 @@ from trellis.core.store.events import (
     RecordedEvent,
     utcnow,
 )
-from trellis.core.store.subjects import Subjects
+from trellis.contracts.subjects import Subjects
+from trellis.core import metrics, strict_json, tracing
+from trellis.core.errors import ConcurrencyError, ContractViolation, MalformedEvent
 from trellis.core.store.tables import events as events_table
 from trellis.core.store.tables import outbox as outbox_table
 

@@ -6,10 +6,10 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.core.errors import NotFound
 from trellis.core.store.aggregate import Aggregate
 from trellis.core.store.event_store import EventStore
-from trellis.core.store.events import EventEnvelope, Metadata
 
 A = TypeVar("A", bound=Aggregate)
 

@@ -15,7 +15,7 @@ import structlog
 from fastapi import Query, status
 from pydantic import BaseModel, Field
 
-from trellis.core.ids import uuid7
+from trellis.contracts.ids import uuid7
 from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.cursors import Cursor
 from trellis.core.runtime.http import CorrelationId, CurrentActor, Id, RequestBody, WithheldActor, api_router

@@ -23,10 +23,10 @@ import datetime as dt
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import Metadata
 from trellis.core.consuming import deadlines
 from trellis.core.consuming.deadlines import Deadline
 from trellis.core.consuming.deadlines import Handler as DeadlineHandler
-from trellis.core.store.events import Metadata
 from trellis.core.store.repository import Repository
 from trellis.feedback.application import schedule_index
 from trellis.feedback.application.scheduling import DUE, MISSED, SCHEDULER, Schedules, missed_key

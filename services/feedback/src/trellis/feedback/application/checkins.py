@@ -19,10 +19,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts.feedback import KeyResultUpdate
+from trellis.contracts.ids import uuid7
 from trellis.core.consuming import deadlines
 from trellis.core.consuming.clock import Clock
 from trellis.core.errors import Forbidden, NotFound, RuleViolation
-from trellis.core.ids import uuid7
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
 from trellis.feedback.application import schedule_index

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.contracts.envelope import Metadata
+from trellis.contracts.ids import uuid7
 from trellis.core.consuming.clock import Clock
 from trellis.core.errors import ConcurrencyError, Forbidden, InvalidInput, NotFound, RuleViolation
-from trellis.core.ids import uuid7
 from trellis.core.runtime.auth import Actor
-from trellis.core.store.events import Metadata
 from trellis.core.store.repository import Repository
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from trellis.core.ids import uuid7
+from trellis.contracts.ids import uuid7
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
 from trellis.feedback.application.accepted import Accepted

@@ -21,15 +21,15 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.contracts.envelope import Metadata
 from trellis.contracts.feedback import ReviewAnswersRecorded, ReviewAssignment
+from trellis.contracts.ids import uuid7
 from trellis.core.consuming import deadlines
 from trellis.core.consuming.clock import Clock
 from trellis.core.consuming.deadlines import Deadline
 from trellis.core.consuming.deadlines import Handler as DeadlineHandler
 from trellis.core.errors import Forbidden, NotFound
-from trellis.core.ids import uuid7
 from trellis.core.runtime.auth import Actor
-from trellis.core.store.events import Metadata
 from trellis.core.store.repository import Repository
 from trellis.core.store.tenancy import scoped
 from trellis.feedback.application.accepted import Accepted

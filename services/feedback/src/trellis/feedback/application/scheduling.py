@@ -17,8 +17,8 @@ import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import Metadata
 from trellis.core.consuming import deadlines
-from trellis.core.store.events import Metadata
 from trellis.core.store.repository import Repository
 from trellis.feedback.application import schedule_index
 from trellis.feedback.domain.checkin import checkin_id_for

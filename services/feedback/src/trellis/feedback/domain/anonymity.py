@@ -25,10 +25,10 @@ import datetime as dt
 import hashlib
 import hmac
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.feedback import AnonymousFeedbackFingerprinted
 from trellis.core.errors import InvalidInput, RuleViolation
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 
 WINDOWS = ("month", "quarter", "year")
 

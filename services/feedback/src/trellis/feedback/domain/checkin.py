@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.feedback import (
     CheckInCancelled,
     CheckInCompleted,
@@ -26,7 +27,6 @@ from trellis.contracts.feedback import (
 )
 from trellis.core.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 
 MAX_UPDATES = 50
 

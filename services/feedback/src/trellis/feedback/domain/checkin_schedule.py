@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.feedback import (
     CheckInScheduleChanged,
     CheckInScheduleCreated,
@@ -18,7 +19,6 @@ from trellis.contracts.feedback import (
 )
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 from trellis.feedback.domain.recurrence import Recurrence
 
 MAX_GRACE_HOURS = 24 * 14

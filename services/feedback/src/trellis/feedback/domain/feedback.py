@@ -8,6 +8,7 @@ derived from it later.
 
 from __future__ import annotations
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.feedback import (
     FeedbackBodyRecorded,
     FeedbackGiven,
@@ -17,7 +18,6 @@ from trellis.contracts.feedback import (
 )
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 
 VISIBILITIES = ("private", "manager", "public")
 ANONYMOUS_ACTOR = "anonymous"  # the envelope actor of every event of anonymous feedback

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.feedback import RecognitionGiven
 from trellis.core.errors import InvalidInput, RuleViolation
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 
 MAX_RECIPIENTS = 50
 

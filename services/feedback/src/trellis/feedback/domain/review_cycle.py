@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.feedback import (
     PeerReviewersChosen,
     ReviewAnswersRecorded,
@@ -21,7 +22,6 @@ from trellis.contracts.feedback import (
 )
 from trellis.core.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 
 MAX_PEERS = 10
 MAX_LENGTH = dt.timedelta(days=366)  # from opening to the deadline

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.contracts.onboarding import EmployeeManagerChanged, EmployeeOffboarded
 from trellis.core.consuming.projection import Reaction, on
-from trellis.core.store.events import EventEnvelope, Metadata
 from trellis.core.store.repository import Repository
 from trellis.feedback.application import schedule_index
 from trellis.feedback.application.scheduling import Schedules

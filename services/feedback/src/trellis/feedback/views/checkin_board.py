@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.feedback import (
     CheckInCancelled,
     CheckInCompleted,
@@ -16,7 +17,6 @@ from trellis.contracts.feedback import (
     CheckInScheduleReassigned,
 )
 from trellis.core.consuming.projection import Projection, on
-from trellis.core.store.events import EventEnvelope
 from trellis.feedback.views.tables import checkin_schedules, checkins
 
 

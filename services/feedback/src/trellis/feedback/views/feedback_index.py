@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.feedback import (
     FeedbackGiven,
     FeedbackRequestAnswered,
@@ -16,7 +17,6 @@ from trellis.contracts.feedback import (
     FeedbackRequested,
 )
 from trellis.core.consuming.projection import Projection, on
-from trellis.core.store.events import EventEnvelope
 from trellis.feedback.views.tables import feedback_items, feedback_requests
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.feedback import RecognitionGiven
 from trellis.core.consuming.projection import Projection, on
-from trellis.core.store.events import EventEnvelope
 from trellis.feedback.views.tables import recognition_recipients, recognitions
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.feedback import (
     PeerReviewersChosen,
     ReviewAssignment,
@@ -13,7 +14,6 @@ from trellis.contracts.feedback import (
     ReviewSubmitted,
 )
 from trellis.core.consuming.projection import Projection, on
-from trellis.core.store.events import EventEnvelope
 from trellis.feedback.views.tables import review_assignments, review_cycles
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.contracts.ids import uuid7
 from trellis.core.errors import ConcurrencyError, NotFound
-from trellis.core.ids import uuid7
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
 from trellis.goals.domain.goal import Goal

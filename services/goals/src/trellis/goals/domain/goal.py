@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.goals import (
     LEVELS,
     MANUAL_STATUSES,
@@ -29,7 +30,6 @@ from trellis.contracts.goals import (
 )
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 from trellis.goals.domain.progress import ROLLUPS, check_weight, key_result_progress
 
 # Which levels a goal of each level may align to.

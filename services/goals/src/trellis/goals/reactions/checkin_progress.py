@@ -15,10 +15,10 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.contracts.feedback import CheckInCompleted, KeyResultUpdate
 from trellis.core.consuming.projection import Reaction, on
 from trellis.core.errors import TrellisError
-from trellis.core.store.events import EventEnvelope, Metadata
 from trellis.core.store.repository import Repository
 from trellis.goals.domain.goal import Goal
 

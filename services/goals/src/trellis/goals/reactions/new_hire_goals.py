@@ -20,9 +20,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.contracts.onboarding import OnboardingPlanStarted
 from trellis.core.consuming.projection import Reaction, on
-from trellis.core.store.events import EventEnvelope, Metadata
 from trellis.core.store.repository import Repository
 from trellis.core.store.tenancy import scoped
 from trellis.goals.domain.goal import Goal

@@ -16,6 +16,7 @@ from typing import Literal
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.contracts.goals import (
     GoalAligned,
     GoalChanged,
@@ -24,7 +25,6 @@ from trellis.contracts.goals import (
     GoalUnaligned,
 )
 from trellis.core.consuming.projection import Reaction, on
-from trellis.core.store.events import EventEnvelope, Metadata
 from trellis.core.store.repository import Repository
 from trellis.core.store.tenancy import scoped
 from trellis.goals.domain.goal import Goal

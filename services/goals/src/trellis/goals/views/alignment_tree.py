@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import RecordedEvent
 from trellis.contracts.goals import (
     GoalAligned,
     GoalChanged,
@@ -38,7 +39,6 @@ from trellis.contracts.goals import (
     RealignmentResolved,
 )
 from trellis.core.consuming.projection import Projection
-from trellis.core.store.events import RecordedEvent
 from trellis.goals.domain.progress import Child, goal_progress, key_result_progress
 from trellis.goals.views.tables import goal_key_results, goal_nodes
 

@@ -19,11 +19,11 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.contracts.notifications import DigestItem, Subject
 from trellis.core.consuming import deadlines
 from trellis.core.consuming.clock import Clock
 from trellis.core.consuming.deadlines import Deadline
-from trellis.core.store.events import EventEnvelope, Metadata
 from trellis.core.store.repository import Repository
 from trellis.core.store.tables import deadlines as deadlines_table
 from trellis.notifications.domain.notification import (

@@ -19,13 +19,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts import SERVICES
+from trellis.contracts.envelope import EventEnvelope, utcnow
+from trellis.contracts.ids import uuid7
+from trellis.contracts.subjects import Subjects
 from trellis.core.errors import Forbidden, InvalidInput, NotFound
-from trellis.core.ids import uuid7
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.event_store import EventStore
-from trellis.core.store.events import EventEnvelope, utcnow
 from trellis.core.store.repository import Repository
-from trellis.core.store.subjects import Subjects
 from trellis.notifications.domain.subscription import WebhookSubscription, check_patterns, matches
 from trellis.notifications.reactions.webhook_fanout import wanted
 from trellis.notifications.tables import webhook_attempts, webhook_deliveries

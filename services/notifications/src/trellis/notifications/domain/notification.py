@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.notifications import (
     DigestItem,
     NotificationCreated,
@@ -18,7 +19,6 @@ from trellis.contracts.notifications import (
 )
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 
 # Fixed forever: changing it would let a replayed cause notify everybody again.
 _NAMESPACE = uuid.UUID("5b0c39a4-7f3e-4c8e-9a55-0d1e5c2b6a71")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.notifications import NotificationPreferencesChanged
 from trellis.core.errors import InvalidInput
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 from trellis.notifications.domain.notification import NOTIFICATION_TYPES
 
 _NAMESPACE = uuid.UUID("0f3a6c0e-2b1d-4f57-8a8e-7c4f2d9e1b30")

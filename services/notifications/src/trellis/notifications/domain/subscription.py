@@ -15,6 +15,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from trellis.contracts import SERVICES
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.notifications import (
     WebhookSecretRotated,
     WebhookSubscriptionChanged,
@@ -25,7 +26,6 @@ from trellis.contracts.notifications import (
 )
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 
 DisableReason = Literal["admin", "failing", "endpoint_gone"]
 _PATTERN = re.compile(r"^[A-Za-z0-9_*?\-]+(\.[A-Za-z0-9_*?]+)?$")

@@ -14,8 +14,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts import feedback, goals, onboarding
+from trellis.contracts.envelope import RecordedEvent
 from trellis.core.consuming.projection import Reaction
-from trellis.core.store.events import RecordedEvent
 from trellis.notifications.application.notifier import Notifier
 from trellis.notifications.reactions.facts import StoredFacts
 from trellis.notifications.reactions.knowledge import learn

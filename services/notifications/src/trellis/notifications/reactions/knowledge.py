@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import DomainEvent, EventEnvelope
 from trellis.contracts.feedback import (
     PeerReviewersChosen,
     ReviewAssignment,
@@ -30,7 +31,6 @@ from trellis.contracts.goals import (
     GoalUnaligned,
 )
 from trellis.contracts.onboarding import MentorAssigned, OnboardingPlanStarted
-from trellis.core.store.events import DomainEvent, EventEnvelope
 from trellis.core.store.tenancy import scoped
 from trellis.notifications.tables import ntf_goals, ntf_onboarding_plans, ntf_review_assignments
 

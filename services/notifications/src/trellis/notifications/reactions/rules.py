@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.feedback import (
     CheckInCompleted,
     CheckInMissed,
@@ -35,7 +36,6 @@ from trellis.contracts.goals import (
 )
 from trellis.contracts.notifications import Subject
 from trellis.contracts.onboarding import MilestoneMissed, OnboardingPlanStarted
-from trellis.core.store.events import DomainEvent
 from trellis.notifications.domain.notification import role_inbox
 from trellis.notifications.reactions.facts import Facts, GoalFact
 

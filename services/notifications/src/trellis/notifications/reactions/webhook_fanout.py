@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope, RecordedEvent, utcnow
 from trellis.contracts.notifications import WEBHOOK_AGGREGATES
 from trellis.core.consuming.projection import Reaction
-from trellis.core.store.events import EventEnvelope, RecordedEvent, utcnow
 from trellis.notifications.domain.subscription import matches, webhook_event_type
 from trellis.notifications.webhooks import subscriptions
 from trellis.notifications.webhooks.deliveries import enqueue, new_delivery

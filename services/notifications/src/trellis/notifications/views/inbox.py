@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.notifications import NotificationCreated, NotificationRead
 from trellis.core.consuming.projection import Projection, on
 from trellis.core.runtime import cursors
-from trellis.core.store.events import EventEnvelope
 from trellis.core.store.tenancy import scoped
 from trellis.notifications.tables import inbox_notifications
 

@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from trellis.contracts import registry_of
+from trellis.contracts.envelope import EventEnvelope
 from trellis.core import strict_json, tracing
 from trellis.core.errors import MalformedEvent
-from trellis.core.store.events import EventEnvelope
 from trellis.notifications.domain.subscription import webhook_event_type
 from trellis.notifications.tables import webhook_attempts, webhook_deliveries, webhook_subscriptions
 

@@ -15,10 +15,10 @@ import structlog
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from trellis.contracts.envelope import DomainEvent, Metadata, utcnow
 from trellis.contracts.notifications import Subject, WebhookDelivered, WebhookDeliveryFailed
 from trellis.core import metrics
 from trellis.core.store.event_store import EventStore
-from trellis.core.store.events import DomainEvent, Metadata, utcnow
 from trellis.core.store.repository import Repository
 from trellis.notifications.application.notifier import ACTOR, Notifier
 from trellis.notifications.domain.notification import role_inbox

@@ -21,9 +21,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError, NotFoundError
 
 from trellis.contracts import registry_of
+from trellis.contracts.envelope import EventEnvelope
+from trellis.contracts.subjects import Subjects
 from trellis.core.errors import MalformedEvent
-from trellis.core.store.events import EventEnvelope
-from trellis.core.store.subjects import Subjects
 
 # How much earlier than the range's start to begin reading, and how far past its end to
 # keep reading: the time between an event occurring and its relay putting it on the stream.

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope, EventRegistry
 from trellis.contracts.notifications import (
     WebhookSecretRotated,
     WebhookSubscriptionChanged,
@@ -23,7 +24,6 @@ from trellis.contracts.notifications import (
     WebhookSubscriptionDisabled,
     WebhookSubscriptionEnabled,
 )
-from trellis.core.store.events import EventEnvelope, EventRegistry
 from trellis.core.store.tenancy import scoped
 from trellis.notifications.tables import webhook_secrets, webhook_subscriptions
 from trellis.notifications.webhooks.secret_box import SecretBox

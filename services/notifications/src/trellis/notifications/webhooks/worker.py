@@ -35,9 +35,9 @@ import structlog
 from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from trellis.contracts.envelope import utcnow
 from trellis.core import tracing
 from trellis.core.store.event_store import EventStore
-from trellis.core.store.events import utcnow
 from trellis.notifications.application.notifier import Notifier
 from trellis.notifications.settings import NotificationsSettings
 from trellis.notifications.webhooks import deliveries, subscriptions

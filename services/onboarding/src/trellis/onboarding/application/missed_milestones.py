@@ -19,9 +19,9 @@ import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import Metadata
 from trellis.core.consuming import deadlines
 from trellis.core.consuming.deadlines import Deadline
-from trellis.core.store.events import Metadata
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.domain.calendar import missed_at, today
 from trellis.onboarding.domain.plan import Milestone, OnboardingPlan

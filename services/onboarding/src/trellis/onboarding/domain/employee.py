@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.onboarding import (
     EmployeeHired,
     EmployeeManagerChanged,
@@ -20,7 +21,6 @@ from trellis.contracts.onboarding import (
 )
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 from trellis.onboarding.domain.org import Offboarded, TeamRef
 
 # Deliberately loose: one @, something on both sides, a dot in the domain. The address

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import uuid
 
+from trellis.contracts.ids import uuid7
+from trellis.contracts.subjects import check_token
 from trellis.core.errors import InvalidInput
-from trellis.core.ids import uuid7
-from trellis.core.store.subjects import check_token
 
 _NAMESPACE = uuid.UUID("5b0c3f4e-7a9d-4c1e-9f3a-2d8e6b1a0c57")
 MAX_ID_LENGTH = 64

@@ -22,6 +22,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.onboarding import (
     Assignee,
     MentorAssigned,
@@ -36,7 +37,6 @@ from trellis.contracts.onboarding import (
 )
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 from trellis.onboarding.domain.calendar import quarter_of
 from trellis.onboarding.domain.ids import planned_goal_id
 from trellis.onboarding.domain.template import checked_milestones

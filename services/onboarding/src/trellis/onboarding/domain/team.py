@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.onboarding import TeamCreated, TeamLeadAssigned, TeamMoved, TeamRenamed
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 from trellis.onboarding.domain.org import EmployeeRef, Offboarded
 
 

@@ -8,6 +8,7 @@ already running; a retired template starts no more plans.
 
 from __future__ import annotations
 
+from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.onboarding import (
     MilestoneTemplate,
     OnboardingTemplateCreated,
@@ -16,7 +17,6 @@ from trellis.contracts.onboarding import (
 )
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.events import DomainEvent
 from trellis.onboarding.domain.ids import checked_id
 
 MAX_MILESTONES = 100

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.onboarding import (
     MentorAssigned,
     MilestoneCompleted,
@@ -24,7 +25,6 @@ from trellis.contracts.onboarding import (
     OnboardingTemplateRevised,
 )
 from trellis.core.consuming.projection import Projection, on
-from trellis.core.store.events import EventEnvelope
 from trellis.onboarding.views.tables import plan_milestones, plan_summaries, template_summaries
 
 

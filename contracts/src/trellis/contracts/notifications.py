@@ -26,7 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trellis.core.store.events import DomainEvent, EventRegistry, event
+from trellis.contracts.envelope import DomainEvent, EventRegistry, event
 
 registry = EventRegistry()
 

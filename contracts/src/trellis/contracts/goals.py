@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from trellis.core.store.events import DomainEvent, EventRegistry, event
+from trellis.contracts.envelope import DomainEvent, EventRegistry, event
 
 registry = EventRegistry()
 

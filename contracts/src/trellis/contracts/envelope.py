@@ -26,8 +26,8 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from trellis.core.errors import MalformedEvent, UnknownEventType
-from trellis.core.ids import uuid7
+from trellis.contracts.errors import MalformedEvent, UnknownEventType
+from trellis.contracts.ids import uuid7
 
 
 def utcnow() -> dt.datetime:

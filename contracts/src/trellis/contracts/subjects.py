@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from trellis.core.store.events import EventEnvelope
+from trellis.contracts.envelope import EventEnvelope
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-]+")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from trellis.core.store.events import EventRegistry
+from trellis.contracts.envelope import EventRegistry
 
 SERVICES = ("goals", "onboarding", "feedback", "notifications")
 

@@ -1,0 +1,1 @@
+"""People analytics: goal progress per team, kept from Trellis's goals events."""
