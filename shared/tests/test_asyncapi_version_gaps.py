@@ -24,10 +24,10 @@ def test_the_private_events_that_make_holes_are_named_per_aggregate_type() -> No
     assert isinstance(private, dict)
     assert private["checkin"] == ["CheckInNotesRecorded", "CheckInPrivateNoteRecorded"]
     assert "CheckInNotesRecorded" not in doc["channels"]  # type: ignore[operator]
-    messages = doc["components"]["messages"]  # type: ignore[index]
-    assert "CheckInNotesRecorded" in messages["CheckInCompleted"]["description"]
-    assert "description" not in messages["RecognitionGiven"]  # an aggregate without private events
-    envelope = doc["components"]["schemas"]["EventEnvelope"]  # type: ignore[index]
+    channels = doc["channels"]  # type: ignore[index]
+    assert "CheckInNotesRecorded" in channels["CheckInCompleted"]["description"]
+    assert "skips" not in channels["RecognitionGiven"]["description"]  # no private events there
+    envelope = doc["components"]["schemas"]["CheckInCompleted.envelope"]  # type: ignore[index]
     assert envelope["properties"]["aggregate_version"]["description"] == VERSION_GAPS
     assert VERSION_GAPS in doc["info"]["description"]  # type: ignore[index]
 

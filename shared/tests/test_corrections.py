@@ -152,8 +152,8 @@ def test_json_schemas_and_asyncapi_describe_the_current_version(service: str, cl
         registry=registry,
         subjects=Subjects("trellis"),
     )
-    [message] = [m for k, m in document["components"]["messages"].items() if k == cls.event_type]
-    assert message["payload"]["properties"]["schema_version"] == {"const": 2}
+    envelope = document["components"]["schemas"][f"{cls.event_type}.envelope"]
+    assert envelope["properties"]["schema_version"]["const"] == 2
 
 
 def test_a_recorded_old_event_shows_the_current_version_and_the_corrected_payload() -> None:

@@ -398,8 +398,8 @@ async def test_the_asyncapi_document_describes_what_goals_publishes_and_consumes
     retired = doc["channels"]["GoalRetired"]
     root = goals.runtime.subjects.root
     assert retired["address"] == f"{root}.goals.goal.GoalRetired.{{tenant_id}}.{{aggregate_id}}"
-    assert doc["operations"]["publish.GoalRetired"]["action"] == "send"
-    assert doc["operations"]["consume.onboarding.EmployeeManagerChanged"]["action"] == "receive"
-    payload = doc["components"]["messages"]["GoalRetired"]["payload"]
-    assert payload["properties"]["event_type"] == {"const": "GoalRetired"}
-    assert "goal_id" in doc["components"]["schemas"]["GoalRetired.payload"]["properties"]
+    assert doc["operations"]["GoalRetired"]["action"] == "send"
+    assert doc["operations"]["onboarding.EmployeeManagerChanged"]["action"] == "receive"
+    envelope = doc["components"]["schemas"]["GoalRetired.envelope"]
+    assert envelope["properties"]["event_type"]["const"] == "GoalRetired"
+    assert "goal_id" in doc["components"]["schemas"]["GoalRetired"]["properties"]
