@@ -2,7 +2,8 @@
 audit trail, with their response models, and the runtime and the service's application
 as dependencies (``RuntimeDep``, ``application_of``).
 
-A command answers ``{"id", "version", "events", "related"}``: the aggregate changed,
+A read route answers a model built on ``Answer`` (its keys, no others). A command
+answers ``{"id", "version", "events", "related"}``: the aggregate changed,
 its version after the command (the next ``If-Match``), the event types recorded, and
 the ids of whatever else it created. A service may extend ``CommandAnswer`` with named
 fields it documented before (the goals service's ``goal_id``).
@@ -18,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Self, TypeVar
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from trellis.core.errors import NotFound
 from trellis.core.runtime.auth import Actor
@@ -47,6 +48,13 @@ class CommandAnswer(BaseModel):
         )
 
 
+class Answer(BaseModel):
+    """A read route's answer: exactly the keys it names. A view that grows a key its answer
+    does not name fails in the tests instead of the key being dropped in silence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class AuditEntry(BaseModel):
     """One event of an aggregate's history."""
 
@@ -61,11 +69,12 @@ class AuditEntry(BaseModel):
 
 
 async def audit_trail(runtime: Runtime, aggregate_id: str, actor: Actor, what: str) -> list[AuditEntry]:
-    """Every event of ``aggregate_id`` the actor may see, oldest first."""
+    """Every event of ``aggregate_id`` the actor may see, oldest first; ``what`` names it in
+    the not-found error (``"goal g-1"``)."""
     async with runtime.sessions() as session:
         recorded = await runtime.store.load(session, aggregate_id)
     if not recorded or recorded[0].tenant_id != actor.tenant_id:
-        raise NotFound(f"{what} {aggregate_id} not found")
+        raise NotFound(f"{what} not found")
     return [
         AuditEntry(
             version=r.envelope.aggregate_version,

@@ -20,6 +20,7 @@ from trellis.core.runtime.http import (
     RequestBody,
     api_router,
 )
+from trellis.feedback.api.answers import CheckInList, CheckInView, Schedules, ScheduleView
 from trellis.feedback.api.dependencies import CheckIns, FeedbackAnswer, OversightDep, accepted, utc
 from trellis.feedback.domain.checkin import CheckIn
 from trellis.feedback.domain.checkin_schedule import MAX_GRACE_HOURS, CheckInSchedule
@@ -90,7 +91,11 @@ async def create_schedule(
     return accepted(await checkins.create_schedule(actor, cid, **body.model_dump()))
 
 
-@router.get("/checkin-schedules", summary="An employee's check-in schedules (as manager or report)")
+@router.get(
+    "/checkin-schedules",
+    response_model=Schedules,
+    summary="An employee's check-in schedules (as manager or report)",
+)
 async def list_schedules(
     actor: CurrentActor, runtime: RuntimeDep, oversight: OversightDep, employee_id: str | None = None
 ) -> dict[str, Any]:
@@ -100,7 +105,7 @@ async def list_schedules(
         return {"schedules": await checkin_queries.schedules_of(session, actor.tenant_id, employee)}
 
 
-@router.get("/checkin-schedules/{schedule_id}", summary="A check-in schedule")
+@router.get("/checkin-schedules/{schedule_id}", response_model=ScheduleView, summary="A check-in schedule")
 async def get_schedule(schedule_id: str, actor: CurrentActor, checkins: CheckIns) -> dict[str, Any]:
     return _schedule_view(await checkins.visible_schedule(actor, schedule_id))
 
@@ -120,7 +125,7 @@ async def end_schedule(
     return accepted(await checkins.end_schedule(actor, cid, schedule_id, body.reason))
 
 
-@router.get("/checkins", summary="An employee's check-ins, newest due first")
+@router.get("/checkins", response_model=CheckInList, summary="An employee's check-ins, newest due first")
 async def list_checkins(
     actor: CurrentActor,
     runtime: RuntimeDep,
@@ -149,7 +154,10 @@ async def list_checkins(
 
 
 @router.get(
-    "/checkins/{checkin_id}", summary="A check-in; notes for its participants, private notes for their author"
+    "/checkins/{checkin_id}",
+    response_model=CheckInView,
+    response_model_exclude_unset=True,  # notes are absent, not null, for anyone else
+    summary="A check-in; notes for its participants, private notes for their author",
 )
 async def get_checkin(checkin_id: str, actor: CurrentActor, checkins: CheckIns) -> dict[str, Any]:
     return _checkin_view(await checkins.read_checkin(actor, checkin_id), actor)

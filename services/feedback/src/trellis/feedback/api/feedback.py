@@ -19,6 +19,7 @@ from trellis.contracts.ids import uuid7
 from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.cursors import Cursor
 from trellis.core.runtime.http import CorrelationId, CurrentActor, Id, RequestBody, WithheldActor, api_router
+from trellis.feedback.api.answers import Requests, RequestView
 from trellis.feedback.api.dependencies import FeedbackAnswer, Feedbacks, accepted
 from trellis.feedback.domain.feedback import ANONYMOUS_ACTOR, Feedback, FeedbackRequest
 from trellis.feedback.views import feedback_queries
@@ -131,7 +132,11 @@ async def request_feedback(
     return accepted(await feedback.request(actor, cid, **body.model_dump()))
 
 
-@router.get("/feedback-requests", summary="Requests you were asked (incoming) or made (outgoing)")
+@router.get(
+    "/feedback-requests",
+    response_model=Requests,
+    summary="Requests you were asked (incoming) or made (outgoing)",
+)
 async def list_requests(
     actor: CurrentActor,
     runtime: RuntimeDep,
@@ -142,7 +147,9 @@ async def list_requests(
         return {"requests": await feedback_queries.requests_of(session, actor, role, request_status)}
 
 
-@router.get("/feedback-requests/{request_id}", summary="A request you made or were asked")
+@router.get(
+    "/feedback-requests/{request_id}", response_model=RequestView, summary="A request you made or were asked"
+)
 async def get_request(request_id: str, actor: CurrentActor, feedback: Feedbacks) -> dict[str, Any]:
     return _request(await feedback.read_request(actor, request_id))
 

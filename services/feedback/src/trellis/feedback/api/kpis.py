@@ -10,6 +10,7 @@ from fastapi import Query
 from trellis.core.errors import InvalidInput
 from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.http import CurrentActor, DateTime, api_router
+from trellis.feedback.api.answers import CheckInCompletion, FeedbackCounts, ReviewCompletion
 from trellis.feedback.api.dependencies import OversightDep, utc
 from trellis.feedback.views import kpis
 
@@ -20,7 +21,11 @@ From = Annotated[DateTime | None, Query(alias="from", description="inclusive; de
 To = Annotated[DateTime | None, Query(alias="to", description="exclusive; default: now")]
 
 
-@router.get("/checkin-completion", summary="Check-ins completed vs due, per manager and per team")
+@router.get(
+    "/checkin-completion",
+    response_model=CheckInCompletion,
+    summary="Check-ins completed vs due, per manager and per team",
+)
 async def checkin_completion(
     actor: CurrentActor, runtime: RuntimeDep, oversight: OversightDep, start: From = None, end: To = None
 ) -> dict[str, Any]:
@@ -33,7 +38,11 @@ async def checkin_completion(
         return await kpis.checkin_completion(session, actor.tenant_id, scope, since, until)
 
 
-@router.get("/feedback", summary="Feedback given and received per person and team (counts only)")
+@router.get(
+    "/feedback",
+    response_model=FeedbackCounts,
+    summary="Feedback given and received per person and team (counts only)",
+)
 async def feedback_counts(
     actor: CurrentActor, runtime: RuntimeDep, oversight: OversightDep, start: From = None, end: To = None
 ) -> dict[str, Any]:
@@ -44,7 +53,11 @@ async def feedback_counts(
         )
 
 
-@router.get("/review-completion", summary="Reviews submitted vs expected, per cycle, team and kind")
+@router.get(
+    "/review-completion",
+    response_model=ReviewCompletion,
+    summary="Reviews submitted vs expected, per cycle, team and kind",
+)
 async def review_completion(
     actor: CurrentActor, runtime: RuntimeDep, oversight: OversightDep, cycle_id: str | None = None
 ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field
 from trellis.core.errors import NotFound
 from trellis.core.runtime.api_kit import RuntimeDep
 from trellis.core.runtime.http import CorrelationId, CurrentActor, Id, RequestBody, api_router
+from trellis.feedback.api.answers import Cycles, CycleView, ReviewsToWrite, ReviewView
 from trellis.feedback.api.dependencies import FeedbackAnswer, OversightDep, Reviews, accepted
 from trellis.feedback.views import kpis, review_queries
 
@@ -42,13 +43,17 @@ async def open_cycle(
     return accepted(await reviews.open(actor, cid, **body.model_dump()))
 
 
-@router.get("/review-cycles", summary="The tenant's review cycles")
+@router.get("/review-cycles", response_model=Cycles, summary="The tenant's review cycles")
 async def list_cycles(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.sessions() as session:
         return {"cycles": await review_queries.cycles(session, actor.tenant_id)}
 
 
-@router.get("/review-cycles/{cycle_id}", summary="A cycle, with completion over the people you oversee")
+@router.get(
+    "/review-cycles/{cycle_id}",
+    response_model=CycleView,
+    summary="A cycle, with completion over the people you oversee",
+)
 async def get_cycle(
     cycle_id: str, actor: CurrentActor, runtime: RuntimeDep, reviews: Reviews, oversight: OversightDep
 ) -> dict[str, Any]:
@@ -93,7 +98,9 @@ async def submit_review(
 
 
 @router.get(
-    "/review-cycles/{cycle_id}/reviews/{review_id}", summary="A review and its answers, if you may read it"
+    "/review-cycles/{cycle_id}/reviews/{review_id}",
+    response_model=ReviewView,
+    summary="A review and its answers, if you may read it",
 )
 async def get_review(cycle_id: str, review_id: str, actor: CurrentActor, reviews: Reviews) -> dict[str, Any]:
     _cycle, review, answers = await reviews.read_review(actor, cycle_id, review_id)
@@ -112,7 +119,11 @@ async def close_cycle(
     return accepted(await reviews.close(actor, cid, cycle_id))
 
 
-@router.get("/employees/{employee_id}/reviews-to-write", summary="The reviews someone is asked to write")
+@router.get(
+    "/employees/{employee_id}/reviews-to-write",
+    response_model=ReviewsToWrite,
+    summary="The reviews someone is asked to write",
+)
 async def reviews_to_write(
     employee_id: str, actor: CurrentActor, runtime: RuntimeDep, oversight: OversightDep
 ) -> dict[str, Any]:

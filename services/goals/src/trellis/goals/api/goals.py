@@ -228,7 +228,7 @@ async def get_goal(goal_id: str, actor: CurrentActor, runtime: RuntimeDep, goals
 
 @router.get("/goals/{goal_id}/history", summary="The goal's audit trail: every event, who, when")
 async def goal_history(goal_id: str, actor: CurrentActor, runtime: RuntimeDep) -> GoalHistory:
-    return GoalHistory(goal_id=goal_id, events=await audit_trail(runtime, goal_id, actor, "goal"))
+    return GoalHistory(goal_id=goal_id, events=await audit_trail(runtime, goal_id, actor, f"goal {goal_id}"))
 
 
 @router.get("/alignment-tree", summary="Every goal in its place under the company objectives")

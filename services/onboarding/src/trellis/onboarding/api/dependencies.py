@@ -7,9 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 from pydantic import Field
 
-from trellis.core.errors import NotFound
 from trellis.core.runtime.api_kit import CommandAnswer, application_in, application_of
-from trellis.core.runtime.auth import Actor
 from trellis.core.runtime.service import Runtime
 from trellis.core.store.accepted import Accepted
 from trellis.onboarding.application.aggregates import Aggregates
@@ -50,26 +48,3 @@ def aggregates(runtime: Runtime) -> Aggregates:
 
 def today_of(runtime: Runtime) -> Any:
     return today(runtime.clock.now())
-
-
-async def history(runtime: Runtime, aggregate_id: str, actor: Actor, what: str) -> list[dict[str, Any]]:
-    """Every event of an aggregate, who and when: the audit trail. Private events (why
-    someone left) only for admin and hr."""
-    async with runtime.sessions() as session:
-        recorded = await runtime.store.load(session, aggregate_id)
-    if not recorded or recorded[0].tenant_id != actor.tenant_id:
-        raise NotFound(f"{what} not found")
-    return [
-        {
-            "version": r.envelope.aggregate_version,
-            "type": r.envelope.event_type,
-            "occurred_at": r.envelope.occurred_at.isoformat(),
-            "actor_id": r.envelope.actor_id,
-            "event_id": str(r.envelope.event_id),
-            "correlation_id": r.envelope.correlation_id,
-            "causation_id": r.envelope.causation_id,
-            "data": r.event.model_dump(mode="json"),
-        }
-        for r in recorded
-        if r.event.published or actor.is_admin_or_hr
-    ]

@@ -7,14 +7,22 @@ from typing import Annotated, Any
 from fastapi import Query, status
 
 from trellis.core.errors import NotFound
-from trellis.core.runtime.api_kit import RuntimeDep
+from trellis.core.runtime.api_kit import RuntimeDep, audit_trail
 from trellis.core.runtime.http import CorrelationId, CurrentActor, api_router
+from trellis.onboarding.api.answers import (
+    ManagerUpcoming,
+    MentorUpcoming,
+    OnboardingKpis,
+    PlanHistory,
+    PlanView,
+    Templates,
+    TemplateView,
+)
 from trellis.onboarding.api.dependencies import (
     OnboardingAnswer,
     Plans,
     aggregates,
     answer,
-    history,
     today_of,
 )
 from trellis.onboarding.api.schemas import AssignMentor, Reschedule, StartPlan, Template, milestone_templates
@@ -38,7 +46,7 @@ async def create_template(
     return answer(await plans.create_template(actor, cid, body.name, milestone_templates(body.milestones)))
 
 
-@router.get("/onboarding-templates", summary="Templates")
+@router.get("/onboarding-templates", response_model=Templates, summary="Templates")
 async def list_templates(
     actor: CurrentActor, runtime: RuntimeDep, include_retired: bool = False
 ) -> dict[str, Any]:
@@ -47,7 +55,11 @@ async def list_templates(
     return {"templates": found}
 
 
-@router.get("/onboarding-templates/{template_id}", summary="A template with its milestones")
+@router.get(
+    "/onboarding-templates/{template_id}",
+    response_model=TemplateView,
+    summary="A template with its milestones",
+)
 async def get_template(template_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.sessions() as session:
         t = await aggregates(runtime).template(session, actor.tenant_id, template_id)
@@ -94,7 +106,9 @@ async def start_plan(
 
 
 @router.get(
-    "/employees/{employee_id}/onboarding-plan", summary="A new hire's plan with each milestone's status"
+    "/employees/{employee_id}/onboarding-plan",
+    response_model=PlanView,
+    summary="A new hire's plan with each milestone's status",
 )
 async def get_employee_plan(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.sessions() as session:
@@ -104,7 +118,9 @@ async def get_employee_plan(employee_id: str, actor: CurrentActor, runtime: Runt
         return await _plan_view(runtime, session, plan)
 
 
-@router.get("/onboarding-plans/{plan_id}", summary="A plan with each milestone's status")
+@router.get(
+    "/onboarding-plans/{plan_id}", response_model=PlanView, summary="A plan with each milestone's status"
+)
 async def get_plan(plan_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.sessions() as session:
         plan = await aggregates(runtime).plan(session, actor.tenant_id, plan_id)
@@ -118,8 +134,8 @@ async def _plan_view(runtime: RuntimeDep, session: Any, plan: OnboardingPlan) ->
 
 
 @router.get("/onboarding-plans/{plan_id}/history", summary="The plan's audit trail")
-async def plan_history(plan_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
-    return {"plan_id": plan_id, "events": await history(runtime, plan_id, actor, f"plan {plan_id}")}
+async def plan_history(plan_id: str, actor: CurrentActor, runtime: RuntimeDep) -> PlanHistory:
+    return PlanHistory(plan_id=plan_id, events=await audit_trail(runtime, plan_id, actor, f"plan {plan_id}"))
 
 
 @router.put(
@@ -155,7 +171,11 @@ async def reschedule_milestone(
     )
 
 
-@router.get("/managers/{manager_id}/upcoming-milestones", summary="Open milestones of a manager's new hires")
+@router.get(
+    "/managers/{manager_id}/upcoming-milestones",
+    response_model=ManagerUpcoming,
+    summary="Open milestones of a manager's new hires",
+)
 async def manager_upcoming(
     manager_id: str, actor: CurrentActor, runtime: RuntimeDep, within_days: WithinDays = None
 ) -> dict[str, Any]:
@@ -166,7 +186,11 @@ async def manager_upcoming(
     return {"manager_id": manager_id, "milestones": found}
 
 
-@router.get("/mentors/{mentor_id}/upcoming-milestones", summary="Open milestones of a mentor's new hires")
+@router.get(
+    "/mentors/{mentor_id}/upcoming-milestones",
+    response_model=MentorUpcoming,
+    summary="Open milestones of a mentor's new hires",
+)
 async def mentor_upcoming(
     mentor_id: str, actor: CurrentActor, runtime: RuntimeDep, within_days: WithinDays = None
 ) -> dict[str, Any]:
@@ -177,7 +201,11 @@ async def mentor_upcoming(
     return {"mentor_id": mentor_id, "milestones": found}
 
 
-@router.get("/onboarding-kpis", summary="Milestones completed on time, per team and per template")
+@router.get(
+    "/onboarding-kpis",
+    response_model=OnboardingKpis,
+    summary="Milestones completed on time, per team and per template",
+)
 async def get_kpis(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.sessions() as session:
         return await plan_queries.kpis(session, actor.tenant_id, today=today_of(runtime))

@@ -6,14 +6,23 @@ from typing import Any
 
 from fastapi import status
 
-from trellis.core.runtime.api_kit import RuntimeDep
+from trellis.core.runtime.api_kit import RuntimeDep, audit_trail
 from trellis.core.runtime.http import CorrelationId, CurrentActor, IfMatch, api_router
+from trellis.onboarding.api.answers import (
+    EmployeeHistory,
+    Employees,
+    EmployeeView,
+    ManagerChain,
+    OrgChart,
+    Reports,
+    Teams,
+    TeamView,
+)
 from trellis.onboarding.api.dependencies import (
     OnboardingAnswer,
     Org,
     aggregates,
     answer,
-    history,
 )
 from trellis.onboarding.api.schemas import (
     AssignLead,
@@ -43,7 +52,7 @@ async def hire(body: Hire, actor: CurrentActor, cid: CorrelationId, org: Org) ->
     return answer(await org.hire(actor, cid, **fields, plan=body.plan.spec() if body.plan else None))
 
 
-@router.get("/employees", summary="Employees (active ones unless asked)")
+@router.get("/employees", response_model=Employees, summary="Employees (active ones unless asked)")
 async def list_employees(
     actor: CurrentActor, runtime: RuntimeDep, team_id: str | None = None, include_offboarded: bool = False
 ) -> dict[str, Any]:
@@ -54,7 +63,9 @@ async def list_employees(
     return {"employees": found}
 
 
-@router.get("/employees/{employee_id}", summary="An employee, as of their last event")
+@router.get(
+    "/employees/{employee_id}", response_model=EmployeeView, summary="An employee, as of their last event"
+)
 async def get_employee(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.sessions() as session:
         e = await aggregates(runtime).employee(session, actor.tenant_id, employee_id)
@@ -73,10 +84,10 @@ async def get_employee(employee_id: str, actor: CurrentActor, runtime: RuntimeDe
 
 
 @router.get("/employees/{employee_id}/history", summary="The employee's audit trail")
-async def employee_history(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+async def employee_history(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> EmployeeHistory:
     stream = employee_stream_id(actor.tenant_id, employee_id)
-    events = await history(runtime, stream, actor, f"employee {employee_id}")
-    return {"employee_id": employee_id, "events": events}
+    events = await audit_trail(runtime, stream, actor, f"employee {employee_id}")
+    return EmployeeHistory(employee_id=employee_id, events=events)
 
 
 @router.put("/employees/{employee_id}/manager", response_model=OnboardingAnswer, summary="Change the manager")
@@ -131,14 +142,16 @@ async def offboard(
     return answer(await org.offboard(actor, cid, employee_id, body.last_day, body.reason, if_match))
 
 
-@router.get("/employees/{employee_id}/reports", summary="Direct and indirect reports")
+@router.get("/employees/{employee_id}/reports", response_model=Reports, summary="Direct and indirect reports")
 async def get_reports(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.sessions() as session:
         return await org_queries.reports(session, actor.tenant_id, employee_id)
 
 
 @router.get(
-    "/employees/{employee_id}/manager-chain", summary="Their manager, that one's manager, ... to the top"
+    "/employees/{employee_id}/manager-chain",
+    response_model=ManagerChain,
+    summary="Their manager, that one's manager, ... to the top",
 )
 async def get_manager_chain(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.sessions() as session:
@@ -154,13 +167,13 @@ async def create_team(
     return answer(await org.create_team(actor, cid, **body.model_dump()))
 
 
-@router.get("/teams", summary="Every team")
+@router.get("/teams", response_model=Teams, summary="Every team")
 async def list_teams(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.sessions() as session:
         return {"teams": await org_queries.teams(session, actor.tenant_id)}
 
 
-@router.get("/teams/{team_id}", summary="A team with its members and subteams")
+@router.get("/teams/{team_id}", response_model=TeamView, summary="A team with its members and subteams")
 async def get_team(team_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.sessions() as session:
         return await org_queries.team(session, actor.tenant_id, team_id)
@@ -197,7 +210,11 @@ async def assign_lead(
     return answer(await org.assign_lead(actor, cid, team_id, body.lead_id, if_match))
 
 
-@router.get("/org-chart", summary="The tree of teams (with members) and the tree of reporting lines")
+@router.get(
+    "/org-chart",
+    response_model=OrgChart,
+    summary="The tree of teams (with members) and the tree of reporting lines",
+)
 async def get_org_chart(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.sessions() as session:
         return await org_queries.org_chart(session, actor.tenant_id)

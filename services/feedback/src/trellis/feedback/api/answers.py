@@ -1,0 +1,257 @@
+"""What the feedback service's read routes answer: schedules and check-ins, feedback
+requests, review cycles and reviews, and the KPIs. Each is an ``Answer`` of the shared
+kit: exactly the keys it names. Instants are ISO 8601 strings with their offset."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from trellis.contracts.feedback import KeyResultUpdate, ReviewKind
+from trellis.core.runtime.api_kit import Answer
+
+CheckInStatus = Literal["scheduled", "completed", "missed", "cancelled"]
+
+
+class ScheduleSummary(Answer):
+    """A check-in schedule as the list shows it."""
+
+    id: str
+    manager_id: str
+    report_id: str
+    cadence: Literal["weekly", "biweekly", "monthly"]
+    weekday: int = Field(description="0 = Monday ... 6 = Sunday")
+    time_of_day: str = Field(description="HH:MM in `timezone`")
+    timezone: str
+    grace_hours: int = Field(description="how long after it is due a check-in may still be completed")
+    starts_on: str = Field(description="ISO date")
+    status: Literal["active", "ended"]
+    end_reason: str
+
+
+class ScheduleView(ScheduleSummary):
+    """A check-in schedule."""
+
+    version: int = Field(description="the `If-Match` of the next change")
+
+
+class Schedules(Answer):
+    """An employee's check-in schedules, as manager or report."""
+
+    schedules: list[ScheduleSummary]
+
+
+class CheckInSummary(Answer):
+    """A check-in as the list shows it (no notes)."""
+
+    id: str
+    schedule_id: str
+    manager_id: str
+    report_id: str
+    due_at: str
+    grace_until: str
+    status: CheckInStatus
+    was_missed: bool
+    late: bool = Field(description="completed after it was due")
+    consecutive_misses: int
+    confidence: int | None = Field(description="1 to 5, when completed")
+    completed_at: str | None
+
+
+class CheckInList(Answer):
+    """An employee's check-ins, newest due first."""
+
+    checkins: list[CheckInSummary]
+
+
+class CheckInNotes(Answer):
+    """What the pair wrote: only for the two of them."""
+
+    progress: str
+    blockers: str
+    shared_notes: str
+    goal_progress: dict[str, str] = Field(description="goal id -> what progressed")
+
+
+class CheckInView(Answer):
+    """A check-in; `notes` and `private_notes` only for its participants (absent otherwise)."""
+
+    id: str
+    schedule_id: str
+    manager_id: str
+    report_id: str
+    due_at: str
+    grace_until: str
+    status: CheckInStatus
+    was_missed: bool
+    consecutive_misses: int
+    late: bool
+    completed_by: str | None
+    completed_at: str | None
+    confidence: int | None
+    key_result_updates: list[KeyResultUpdate]
+    version: int
+    notes: CheckInNotes | None = None
+    private_notes: list[str] | None = Field(default=None, description="the viewer's own, only theirs")
+
+
+class RequestView(Answer):
+    """A feedback request."""
+
+    id: str
+    requester_id: str
+    giver_id: str = Field(description="who is asked")
+    about_id: str = Field(description="whom the feedback is about")
+    goal_id: str | None
+    message: str
+    status: Literal["open", "declined", "answered"]
+    feedback_id: str | None = Field(description="the answer, once given")
+
+
+class RequestSummary(RequestView):
+    """A feedback request as the list shows it."""
+
+    requested_at: str
+
+
+class Requests(Answer):
+    """Requests you were asked (incoming) or made (outgoing), newest first."""
+
+    requests: list[RequestSummary]
+
+
+class CycleSummary(Answer):
+    """A review cycle as the list shows it."""
+
+    id: str
+    name: str
+    period: str
+    team_id: str | None = Field(description="the team it covers; null for the whole tenant")
+    deadline: str
+    status: Literal["open", "closed"]
+    closed_by: str | None = Field(description="what closed it; null while open")
+
+
+class Cycles(Answer):
+    """The tenant's review cycles, newest first."""
+
+    cycles: list[CycleSummary]
+
+
+class Completion(Answer):
+    """Reviews submitted of those expected."""
+
+    expected: int
+    submitted: int
+    rate: float | None = Field(description="submitted / expected, null when none are expected")
+
+
+class TeamCompletion(Completion):
+    team_id: str | None
+
+
+class KindCompletion(Completion):
+    kind: ReviewKind
+
+
+class CycleCompletion(Completion):
+    """One cycle's completion over the people the viewer oversees."""
+
+    cycle_id: str
+    name: str
+    period: str
+    status: Literal["open", "closed"]
+    per_team: list[TeamCompletion]
+    per_kind: list[KindCompletion]
+
+
+class CycleView(Answer):
+    """A review cycle, with completion over the people you oversee."""
+
+    id: str
+    name: str
+    period: str
+    team_id: str | None
+    deadline: str
+    status: Literal["open", "closed"]
+    completion: CycleCompletion | None
+
+
+class ReviewView(Answer):
+    """A review and its answers, once submitted."""
+
+    review_id: str
+    kind: ReviewKind
+    subject_id: str
+    reviewer_id: str
+    submitted: bool
+    answers: dict[str, str] | None
+    rating: int | None
+
+
+class ReviewToWrite(Answer):
+    """A review someone is asked to write, and whether it is done."""
+
+    cycle_id: str
+    review_id: str
+    kind: ReviewKind
+    subject_id: str
+    reviewer_id: str
+    submitted: bool
+
+
+class ReviewsToWrite(Answer):
+    reviews: list[ReviewToWrite]
+
+
+class CheckInCounts(Answer):
+    """Check-ins due in the window and what became of them."""
+
+    due: int
+    completed: int
+    missed: int
+    rate: float | None = Field(description="completed / due, null when none were due")
+
+
+class ManagerCheckIns(CheckInCounts):
+    manager_id: str
+
+
+class TeamCheckIns(CheckInCounts):
+    team_id: str | None
+
+
+class CheckInCompletion(Answer):
+    """Check-ins completed vs due in [from, to), over the people the viewer oversees."""
+
+    from_: str = Field(alias="from")
+    to: str
+    overall: CheckInCounts
+    per_manager: list[ManagerCheckIns]
+    per_team: list[TeamCheckIns]
+
+
+class PersonFeedback(Answer):
+    employee_id: str
+    received: int
+    given: int
+
+
+class TeamFeedback(Answer):
+    team_id: str | None
+    received: int
+    given: int
+
+
+class FeedbackCounts(Answer):
+    """Feedback given and received (counts only; anonymous feedback has no giver to count)."""
+
+    per_person: list[PersonFeedback]
+    per_team: list[TeamFeedback]
+
+
+class ReviewCompletion(Answer):
+    """Per cycle (one, or every cycle), newest first."""
+
+    cycles: list[CycleCompletion]
