@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, delete, select, update
+from sqlalchemy import Column, MetaData, String, Table, delete, func, select, update
 from sqlalchemy.dialects import sqlite
 
 from trellis.core.runtime.api_kit import CommandAnswer
@@ -44,6 +44,13 @@ def test_every_table_a_query_reads_is_scoped_to_the_tenant() -> None:
     assert "owners.tenant_id = 'acme'" in sql
     assert "other.tenant_id = 'acme'" in sql
     assert "things.name = 'x'" in sql
+
+
+def test_a_joined_table_without_selected_columns_and_a_select_from_are_scoped_too() -> None:
+    joined = _sql(scoped("acme", select(things.c.name).join(owners, owners.c.name == things.c.name)))
+    assert "things.tenant_id = 'acme'" in joined and "owners.tenant_id = 'acme'" in joined
+    counted = _sql(scoped("acme", select(func.count()).select_from(owners)))
+    assert "WHERE owners.tenant_id = 'acme'" in counted
 
 
 def test_a_write_is_scoped_to_the_tenant_too() -> None:

