@@ -46,6 +46,7 @@ from trellis.core.messaging.jetstream import (
     stream_partitions,
 )
 from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.messaging.wakeup import CommitWakeups
 from trellis.core.runtime.admission import install_admission
 from trellis.core.runtime.auth import verifier_for
 from trellis.core.runtime.http import CorrelationMiddleware, install_error_handlers
@@ -54,7 +55,7 @@ from trellis.core.runtime.metrics_api import install_metrics
 from trellis.core.runtime.openapi import install_openapi
 from trellis.core.runtime.settings import ServiceSettings
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.database import create_engine, session_factory
+from trellis.core.store.database import create_engine, is_sqlite, session_factory
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.migrate import migrate
 
@@ -131,8 +132,15 @@ class Runtime:
             jetstream=lambda: self._js,
             stream=self.subjects.stream(definition.name),
             batch_size=settings.relay_batch_size,
+            poll_interval=settings.relay_poll_interval,
         )
         self.store.on_commit(self.relay.wake)
+        # commits of the other processes on the same PostgreSQL schema wake it too
+        self.wakeups = (
+            None
+            if is_sqlite(settings.database_url)
+            else CommitWakeups(self.engine, settings.database_schema, self.relay.wake)
+        )
         self.deadlines = DeadlineScheduler(sessions=self.sessions, clock=self.clock)
         self.application = definition.build(self)
         self.consumers = self.application.consumers
@@ -226,6 +234,8 @@ class Runtime:
         await self._stream_in_place(js)
         self._js = js
         if self.settings.run_relay:
+            if self.wakeups is not None:
+                self._spawn(self.wakeups.run(), "outbox-wakeups")
             self._spawn(self.relay.run(), "outbox-relay")
         if self.settings.run_consumers:
             self._spawn(self.coordinator.run(self._discover_partitions), "consumers")

@@ -67,6 +67,9 @@ class ServiceSettings(BaseSettings):
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
     log_level: str = "INFO"
     relay_batch_size: int = 500
+    # The relay looks for unpublished rows this often when nothing wakes it; a commit in
+    # this process wakes it at once, and on PostgreSQL a commit in any process (LISTEN).
+    relay_poll_interval: float = Field(default=0.5, gt=0)
     consumer_batch_size: int = 1000
     run_consumers: bool = True
     run_relay: bool = True

@@ -349,9 +349,8 @@ class EventStore:
 
     async def _serialise_appends(self, session: AsyncSession) -> None:
         if session.get_bind().dialect.name == "postgresql":
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.trellis_events'))")
-            )
+            # the append lock, and the relay of any process woken at commit (``wakeup.py``)
+            await session.execute(_LOCK_AND_NOTIFY)
 
     def _notify_after_commit(self, session: AsyncSession) -> None:
         if not self._commit_listeners:
@@ -406,6 +405,12 @@ def _largest_field(payload: dict[str, Any]) -> str | None:
     sizes = {name: len(strict_json.dumps(value)) for name, value in payload.items()}
     return max(sizes, key=sizes.__getitem__) if sizes else None
 
+
+OUTBOX_CHANNEL = "trellis_outbox"  # NOTIFY'd with the schema name by every append
+_LOCK_AND_NOTIFY = text(
+    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.trellis_events')),"
+    f" pg_notify('{OUTBOX_CHANNEL}', current_schema())"
+)
 
 _LOADED_VERSIONS = "trellis.loaded_versions"
 _APPENDED = "trellis.appended"
