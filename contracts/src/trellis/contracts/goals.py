@@ -104,6 +104,30 @@ class KeyResultProgressRecorded(DomainEvent):
     confidence: int | None = Field(default=None, ge=1, le=5)
 
 
+@event("KeyResultChanged", version=1, aggregate="goal", registry=registry)
+class KeyResultChanged(DomainEvent):
+    """A key result's definition changed: each field given is its new value, each null
+    field is unchanged. Its current value stays; its progress follows the new scale."""
+
+    goal_id: str
+    key_result_id: str
+    name: str | None = None
+    start: float | None = None
+    target: float | None = None
+    unit: str | None = None
+    weight: float | None = None
+
+
+@event("KeyResultRemoved", version=1, aggregate="goal", registry=registry)
+class KeyResultRemoved(DomainEvent):
+    """A key result was taken off its goal; the goal's progress no longer counts it."""
+
+    goal_id: str
+    key_result_id: str
+    name: str
+    reason: str = ""
+
+
 @event("GoalStatusChanged", version=1, aggregate="goal", registry=registry)
 class GoalStatusChanged(DomainEvent):
     """The owner set a goal's status by hand (on track, at risk, off track)."""

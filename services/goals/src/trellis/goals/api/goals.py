@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, status
+from fastapi import Depends, Query, status
 from pydantic import Field, model_validator
 
 from trellis.core.runtime.api_kit import CommandAnswer, RuntimeDep, application_of, audit_trail
@@ -61,6 +61,7 @@ class ChangeGoal(RequestBody):
     due_date: Date | None = None
     owner_id: Id | None = None
     weight: Weight | None = None
+    progress_rollup: Rollup | None = Field(default=None, description="what its progress is the mean of")
 
 
 class Align(RequestBody):
@@ -80,6 +81,16 @@ class AddKeyResult(RequestBody):
         if self.start == self.target:
             raise ValueError("start and target must differ: progress is measured from one to the other")
         return self
+
+
+class ChangeKeyResult(RequestBody):
+    """Only the fields given change; the current value stays and is measured on the new scale."""
+
+    name: Title | None = None
+    start: Measure | None = None
+    target: Measure | None = None
+    unit: str | None = Field(default=None, max_length=50)
+    weight: Weight | None = None
 
 
 class RecordProgress(RequestBody):
@@ -162,6 +173,45 @@ async def add_key_result(
     if_match: IfMatch = None,
 ):
     return _accepted(await goals.commands.add_key_result(actor, cid, goal_id, if_match, **body.model_dump()))
+
+
+@router.patch(
+    "/goals/{goal_id}/key-results/{key_result_id}",
+    response_model=GoalAnswer,
+    summary="Rename a key result or change its start, target, unit or weight",
+)
+async def change_key_result(
+    goal_id: str,
+    key_result_id: str,
+    body: ChangeKeyResult,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    goals: Goals,
+    if_match: IfMatch = None,
+):
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    return _accepted(
+        await goals.commands.change_key_result(actor, cid, goal_id, key_result_id, if_match, **changes)
+    )
+
+
+@router.delete(
+    "/goals/{goal_id}/key-results/{key_result_id}",
+    response_model=GoalAnswer,
+    summary="Remove a key result: the goal's progress no longer counts it",
+)
+async def remove_key_result(
+    goal_id: str,
+    key_result_id: str,
+    actor: CurrentActor,
+    cid: CorrelationId,
+    goals: Goals,
+    if_match: IfMatch = None,
+    reason: Annotated[str, Query(max_length=500)] = "",
+):
+    return _accepted(
+        await goals.commands.remove_key_result(actor, cid, goal_id, key_result_id, if_match, reason)
+    )
 
 
 @router.post("/goals/{goal_id}/key-results/{key_result_id}/progress", response_model=GoalAnswer)

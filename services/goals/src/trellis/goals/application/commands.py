@@ -144,6 +144,40 @@ class GoalCommands:
         )
         return CommandResult(result.goal_id, result.version, result.events, key_result_id=kr_id)
 
+    async def change_key_result(
+        self,
+        actor: Actor,
+        correlation_id: str,
+        goal_id: str,
+        key_result_id: str,
+        expected_version: int | None,
+        **changes: Any,
+    ) -> CommandResult:
+        return await self._change(
+            actor,
+            correlation_id,
+            goal_id,
+            expected_version,
+            _call("change_key_result", key_result_id, **changes),
+        )
+
+    async def remove_key_result(
+        self,
+        actor: Actor,
+        correlation_id: str,
+        goal_id: str,
+        key_result_id: str,
+        expected_version: int | None,
+        reason: str = "",
+    ) -> CommandResult:
+        return await self._change(
+            actor,
+            correlation_id,
+            goal_id,
+            expected_version,
+            _call("remove_key_result", key_result_id, reason),
+        )
+
     async def record_progress(
         self,
         actor: Actor,

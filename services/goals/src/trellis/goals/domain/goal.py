@@ -24,7 +24,9 @@ from trellis.contracts.goals import (
     GoalStatusChanged,
     GoalUnaligned,
     KeyResultAdded,
+    KeyResultChanged,
     KeyResultProgressRecorded,
+    KeyResultRemoved,
     RealignmentRequested,
     RealignmentResolved,
 )
@@ -35,6 +37,7 @@ from trellis.goals.domain.progress import ROLLUPS, check_weight, key_result_prog
 # Which levels a goal of each level may align to.
 ALLOWED_PARENTS = {"company": (), "team": ("company",), "individual": ("team", "company")}
 MATERIAL_FIELDS = ("title", "description", "period")
+KEY_RESULT_FIELDS = ("name", "start", "target", "unit", "weight")
 
 
 @dataclass(slots=True)
@@ -118,6 +121,14 @@ class Goal(Aggregate):
                 kr = self.key_results[event.key_result_id]
                 kr.current = event.value
                 kr.confidence = event.confidence
+            case KeyResultChanged():
+                kr = self.key_results[event.key_result_id]
+                for field in KEY_RESULT_FIELDS:
+                    value = getattr(event, field)
+                    if value is not None:
+                        setattr(kr, field, value)
+            case KeyResultRemoved():
+                del self.key_results[event.key_result_id]
             case GoalStatusChanged():
                 self.status = event.status
             case GoalCompleted():
@@ -219,12 +230,15 @@ class Goal(Aggregate):
         due_date: dt.date | None = None,
         owner_id: str | None = None,
         weight: float | None = None,
+        progress_rollup: str | None = None,
     ) -> None:
         self._require_exists()
         if self.is_retired:
             raise RuleViolation("a retired goal cannot be changed")
         if weight is not None:
             check_weight(weight)
+        if progress_rollup is not None and progress_rollup not in ROLLUPS:
+            raise InvalidInput(f"progress_rollup must be one of {', '.join(ROLLUPS)}")
         if owner_id is not None and not owner_id.strip():
             raise InvalidInput("a goal needs an owner", details={"field": "owner_id"})
         if title is not None and not title.strip():
@@ -238,6 +252,7 @@ class Goal(Aggregate):
             "due_date": due_date,
             "owner_id": owner_id,
             "weight": float(weight) if weight is not None else None,
+            "progress_rollup": progress_rollup,
         }
         changes: dict[str, Any] = {}
         for key, value in proposed.items():
@@ -283,6 +298,58 @@ class Goal(Aggregate):
                 weight=weight,
             )
         )
+
+    def change_key_result(
+        self,
+        key_result_id: str,
+        *,
+        name: str | None = None,
+        start: float | None = None,
+        target: float | None = None,
+        unit: str | None = None,
+        weight: float | None = None,
+    ) -> None:
+        """Rename a key result or change its scale, unit or weight (only what differs)."""
+        self._require_exists()
+        self._require_open("given changed key results")
+        kr = self._key_result(key_result_id)
+        if name is not None and not name.strip():
+            raise InvalidInput("a key result needs a name", details={"field": "name"})
+        if weight is not None:
+            check_weight(weight)
+        _check_finite(**{k: v for k, v in (("start", start), ("target", target)) if v is not None})
+        new_start = kr.start if start is None else start
+        new_target = kr.target if target is None else target
+        if new_start == new_target:
+            raise InvalidInput(
+                "a key result needs a target different from its start",
+                details={"field": "target", "start": new_start, "target": new_target},
+            )
+        proposed = {
+            "name": name.strip() if name is not None else None,
+            "start": start,
+            "target": target,
+            "unit": unit,
+            "weight": float(weight) if weight is not None else None,
+        }
+        changes = {k: v for k, v in proposed.items() if v is not None and v != getattr(kr, k)}
+        if not changes:
+            return
+        self.record(KeyResultChanged(goal_id=self.id, key_result_id=key_result_id, **changes))
+
+    def remove_key_result(self, key_result_id: str, reason: str = "") -> None:
+        self._require_exists()
+        self._require_open("given changed key results")
+        kr = self._key_result(key_result_id)
+        self.record(
+            KeyResultRemoved(goal_id=self.id, key_result_id=key_result_id, name=kr.name, reason=reason)
+        )
+
+    def _key_result(self, key_result_id: str) -> KeyResult:
+        kr = self.key_results.get(key_result_id)
+        if kr is None:
+            raise NotFound(f"key result {key_result_id} not found on goal {self.id}")
+        return kr
 
     def record_progress(
         self, key_result_id: str, value: float, comment: str = "", confidence: int | None = None

@@ -21,7 +21,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import RecordedEvent
@@ -34,18 +34,21 @@ from trellis.contracts.goals import (
     GoalStatusChanged,
     GoalUnaligned,
     KeyResultAdded,
+    KeyResultChanged,
     KeyResultProgressRecorded,
+    KeyResultRemoved,
     RealignmentRequested,
     RealignmentResolved,
 )
 from trellis.core.consuming.projection import Projection
+from trellis.goals.domain.goal import KEY_RESULT_FIELDS
 from trellis.goals.domain.progress import Child, goal_progress, key_result_progress
 from trellis.goals.views.tables import goal_key_results, goal_nodes
 
 MAX_DEPTH = 16  # guards walks up the tree against corrupt data
 NODE_COLUMNS = [c.name for c in goal_nodes.columns]
 KR_COLUMNS = [c.name for c in goal_key_results.columns]
-CHANGEABLE = {"title", "description", "period", "owner_id", "due_date", "weight"}
+CHANGEABLE = {"title", "description", "period", "owner_id", "due_date", "weight", "progress_rollup"}
 _REFERENCES = frozenset({"goal_id", "parent_id", "previous_parent_id"})  # goals an event names
 _REFERENCES_OF: dict[type[Any], tuple[str, ...]] = {}
 
@@ -70,6 +73,7 @@ class _WorkingSet:
         self.changed_nodes: set[str] = set()
         self.new_krs: set[str] = set()
         self.changed_krs: set[str] = set()
+        self.removed_krs: set[str] = set()
         self.dirty: set[str] = set()  # goals whose progress must be recomputed
         self._missing: set[str] = set()
 
@@ -93,6 +97,21 @@ class _WorkingSet:
         if node is None:
             raise LookupError(f"goal {goal_id} is not in the alignment tree")
         return node
+
+    def key_result(self, key_result_id: str) -> dict[str, Any]:
+        kr = self.krs.get(key_result_id)
+        if kr is None:
+            raise LookupError(f"key result {key_result_id} is not in the alignment tree")
+        return kr
+
+    def remove_key_result(self, goal_id: str, key_result_id: str) -> None:
+        del self.krs[key_result_id]
+        self.krs_of[goal_id].remove(key_result_id)
+        self.changed_krs.discard(key_result_id)
+        if key_result_id in self.new_krs:
+            self.new_krs.discard(key_result_id)  # added and removed in one batch: never written
+        else:
+            self.removed_krs.add(key_result_id)
 
     def touch(self, goal_id: str, recorded: RecordedEvent, **values: Any) -> dict[str, Any]:
         node = self.node(goal_id)
@@ -164,6 +183,10 @@ class _WorkingSet:
         await _update_many(
             session, goal_key_results, "key_result_id", [self.krs[k] for k in self.changed_krs - self.new_krs]
         )
+        if self.removed_krs:
+            await session.execute(
+                delete(goal_key_results).where(goal_key_results.c.key_result_id.in_(self.removed_krs))
+            )
 
 
 async def _update_many(session: AsyncSession, table: Any, key: str, rows: list[dict[str, Any]]) -> None:
@@ -196,6 +219,8 @@ class AlignmentTree(Projection):
         GoalAligned,
         GoalUnaligned,
         KeyResultAdded,
+        KeyResultChanged,
+        KeyResultRemoved,
         KeyResultProgressRecorded,
         GoalStatusChanged,
         GoalCompleted,
@@ -227,9 +252,7 @@ class AlignmentTree(Projection):
         match ev:
             # progress first: most of any goal's history (the cases are disjoint types)
             case KeyResultProgressRecorded():
-                kr = ws.krs.get(ev.key_result_id)
-                if kr is None:
-                    raise LookupError(f"key result {ev.key_result_id} is not in the alignment tree")
+                kr = ws.key_result(ev.key_result_id)
                 kr.update(
                     current=ev.value,
                     progress=key_result_progress(kr["start"], kr["target"], ev.value),
@@ -269,6 +292,8 @@ class AlignmentTree(Projection):
                 node = ws.touch(ev.goal_id, recorded, **values)
                 if "weight" in values and node["parent_id"]:
                     ws.dirty.add(node["parent_id"])
+                if "progress_rollup" in values:
+                    ws.dirty.add(ev.goal_id)
             case GoalAligned():
                 ws.touch(ev.goal_id, recorded, parent_id=ev.parent_id)
                 ws.dirty |= {
@@ -296,6 +321,21 @@ class AlignmentTree(Projection):
                 }
                 ws.krs_of[ev.goal_id].append(ev.key_result_id)
                 ws.new_krs.add(ev.key_result_id)
+                ws.touch(ev.goal_id, recorded)
+                ws.dirty.add(ev.goal_id)
+            case KeyResultChanged():
+                kr = ws.key_result(ev.key_result_id)
+                kr.update(
+                    {f: getattr(ev, f) for f in KEY_RESULT_FIELDS if getattr(ev, f) is not None},
+                    updated_at=env.occurred_at,
+                )
+                kr["progress"] = key_result_progress(kr["start"], kr["target"], kr["current"])
+                ws.changed_krs.add(ev.key_result_id)
+                ws.touch(ev.goal_id, recorded)
+                ws.dirty.add(ev.goal_id)
+            case KeyResultRemoved():
+                ws.key_result(ev.key_result_id)
+                ws.remove_key_result(ev.goal_id, ev.key_result_id)
                 ws.touch(ev.goal_id, recorded)
                 ws.dirty.add(ev.goal_id)
             case GoalStatusChanged():
