@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from typing import Any
 
 import nats
 from sqlalchemy import func, select
 
+from trellis.contracts.onboarding import EmployeeHired
 from trellis.core.rebuild.rebuilder import rebuild
 from trellis.core.store.tables import processed_events
 from trellis.goals.views.tables import goal_key_results, goal_nodes
@@ -309,6 +311,35 @@ async def test_coverage_and_employee_goals(goals: GoalsService) -> None:
     assert body["goal_coverage"] == round(2 / 3, 4)
     assert body["people_without_aligned_goal"] == ["olga"]
     assert body["objectives_without_aligned_goals"] == [{"id": lonely, "title": "Nobody on it"}]
+
+    # everyone counts, not only goal owners: someone hired with no goal at all is not aligned
+    await goals.org.emit(
+        "noor",
+        EmployeeHired(
+            employee_id="noor",
+            name="Noor",
+            email="noor@acme.test",
+            start_date=dt.date(2026, 2, 1),
+            team_id="platform",
+            manager_id="mia",
+        ),
+    )
+
+    async def with_noor() -> dict[str, Any] | None:
+        body = (await client.get("/v1/alignment-coverage", headers=EMPLOYEE)).json()
+        return body if body["people"] == 4 else None
+
+    body = await eventually(with_noor)
+    assert (body["people_aligned"], body["people_coverage"]) == (2, 0.5)  # mia and emil of 4
+    assert body["people_without_aligned_goal"] == ["noor", "olga"]
+    assert body["per_team"] == [
+        {"team_id": "platform", "people": 1, "people_aligned": 0, "people_coverage": 0.0},
+        {"team_id": None, "people": 3, "people_aligned": 2, "people_coverage": round(2 / 3, 4)},
+    ]
+    mine = (await client.get("/v1/alignment-coverage?manager_id=mia", headers=MANAGER)).json()
+    assert (mine["manager_id"], mine["people"], mine["people_without_aligned_goal"]) == ("mia", 2, ["noor"])
+    later = (await client.get("/v1/alignment-coverage?period=2027-Q1", headers=EMPLOYEE)).json()
+    assert (later["period"], later["goals"], later["people_aligned"]) == ("2027-Q1", 0, 0)
     goals_of_emil = (await client.get("/v1/employees/emil/goals", headers=MANAGER)).json()["goals"]
     assert [g["title"] for g in goals_of_emil] == ["Aligned"]
 

@@ -1,6 +1,6 @@
 """Editable key results over HTTP: a key result renamed and rescaled, one removed, a
 goal's roll-up source changed; each an event in the audit trail, the alignment tree
-rolled up again (and equal to a rebuild from the events)."""
+rolled up again."""
 
 from __future__ import annotations
 

@@ -89,16 +89,30 @@ class ObjectiveRef(Answer):
     title: str
 
 
-class AlignmentCoverage(Answer):
-    """How much of the work ladders up to a company objective."""
+class TeamCoverage(Answer):
+    """The people of one team (null: no team) and how many have an aligned goal."""
 
+    team_id: str | None
+    people: int
+    people_aligned: int
+    people_coverage: float
+
+
+class AlignmentCoverage(Answer):
+    """How much of the work, and how many of the people, ladder up to a company objective."""
+
+    period: str | None = Field(description="the goals counted are of this period (null: all)")
+    manager_id: str | None = Field(description="the people counted report to them (null: everyone)")
     goals: int = Field(description="live team and individual goals")
     goals_aligned: int
     goal_coverage: float = Field(description="goals_aligned / goals, 0 when there are none")
-    people: int = Field(description="owners of those goals")
-    people_aligned: int
+    people: int = Field(description="active employees, whether they own a goal or not")
+    people_aligned: int = Field(
+        description="those with at least one live goal aligned to a company objective"
+    )
     people_coverage: float
-    people_without_aligned_goal: list[str]
+    people_without_aligned_goal: list[str] = Field(description="who has none: to talk to")
+    per_team: list[TeamCoverage]
     objectives_without_aligned_goals: list[ObjectiveRef]
 
 

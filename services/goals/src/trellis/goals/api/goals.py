@@ -298,10 +298,23 @@ async def get_objectives(actor: CurrentActor, runtime: RuntimeDep) -> Objectives
         )
 
 
-@router.get("/alignment-coverage", summary="Share of goals and people aligned to an objective")
-async def get_alignment_coverage(actor: CurrentActor, runtime: RuntimeDep) -> AlignmentCoverage:
+@router.get(
+    "/alignment-coverage",
+    summary="Share of goals and of everyone active aligned to an objective, per team; who has none",
+)
+async def get_alignment_coverage(
+    actor: CurrentActor,
+    runtime: RuntimeDep,
+    period: Annotated[str | None, Query(max_length=50, description="only goals of this period")] = None,
+    manager_id: Annotated[
+        str | None, Query(max_length=64, description="only their reports, any depth")
+    ] = None,
+) -> AlignmentCoverage:
     async with runtime.sessions() as session:
-        return AlignmentCoverage.model_validate(await queries.alignment_coverage(session, actor.tenant_id))
+        found = await queries.alignment_coverage(
+            session, actor.tenant_id, period=period, manager_id=manager_id
+        )
+    return AlignmentCoverage.model_validate(found)
 
 
 @router.get("/employees/{employee_id}/goals", summary="An employee's goals")

@@ -12,6 +12,7 @@ from trellis.core.store.tenancy import scoped
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.progress import Child, goal_progress
 from trellis.goals.views.tables import goal_key_results, goal_nodes
+from trellis.orgchart.tables import org_employees, org_reporting_lines
 
 
 async def _tenant_nodes(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
@@ -211,12 +212,15 @@ async def company_objectives(session: AsyncSession, tenant_id: str) -> list[dict
     return out
 
 
-async def alignment_coverage(session: AsyncSession, tenant_id: str) -> dict[str, Any]:
-    """How much of the work ladders up to a company objective.
+async def alignment_coverage(
+    session: AsyncSession, tenant_id: str, *, period: str | None = None, manager_id: str | None = None
+) -> dict[str, Any]:
+    """How much of the work, and how many of the people, ladder up to a company objective.
 
-    Goals counted are the live team and individual goals; people counted are the
-    owners of those goals (until the org roster is projected here, someone with no goal
-    at all is not seen).
+    Goals counted are the live team and individual goals (of ``period``, if given).
+    People counted are everyone active in the org replica (the reports of ``manager_id``
+    at any depth, if given), not only the owners of goals: someone with no goal at all is
+    not aligned. ``per_team`` splits the people by their team.
     """
     nodes = [n for n in await _tenant_nodes(session, tenant_id) if n["status"] != "retired"]
     by_id = {n["goal_id"]: n for n in nodes}
@@ -234,25 +238,59 @@ async def alignment_coverage(session: AsyncSession, tenant_id: str) -> dict[str,
             node = parent
         return False
 
-    work = [n for n in nodes if n["level"] != "company"]
+    in_period = [n for n in nodes if period is None or n["period"] == period]
+    work = [n for n in in_period if n["level"] != "company"]
     aligned = [n for n in work if reaches_company(n)]
-    people = {n["owner_id"] for n in work}
-    aligned_people = {n["owner_id"] for n in aligned}
+    aligned_owners = {n["owner_id"] for n in aligned}
+    people = await _active_people(session, tenant_id, manager_id)
+    aligned_people = {p for p in people if p in aligned_owners}
+    teams: dict[str | None, list[str]] = defaultdict(list)
+    for person, team in people.items():
+        teams[team].append(person)
     unstaffed = [
         {"id": n["goal_id"], "title": n["title"]}
-        for n in nodes
+        for n in in_period
         if n["level"] == "company" and not _beneath(n["goal_id"], children)
     ]
     return {
+        "period": period,
+        "manager_id": manager_id,
         "goals": len(work),
         "goals_aligned": len(aligned),
-        "goal_coverage": round(len(aligned) / len(work), 4) if work else 0.0,
+        "goal_coverage": _share(len(aligned), len(work)),
         "people": len(people),
         "people_aligned": len(aligned_people),
-        "people_coverage": round(len(aligned_people) / len(people), 4) if people else 0.0,
-        "people_without_aligned_goal": sorted(people - aligned_people),
+        "people_coverage": _share(len(aligned_people), len(people)),
+        "people_without_aligned_goal": sorted(set(people) - aligned_people),
+        "per_team": [
+            {
+                "team_id": team,
+                "people": len(members),
+                "people_aligned": sum(m in aligned_people for m in members),
+                "people_coverage": _share(sum(m in aligned_people for m in members), len(members)),
+            }
+            for team, members in sorted(teams.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+        ],
         "objectives_without_aligned_goals": unstaffed,
     }
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+async def _active_people(
+    session: AsyncSession, tenant_id: str, manager_id: str | None
+) -> dict[str, str | None]:
+    """Active employee → team, from the org replica (reports of ``manager_id`` only, if given)."""
+    e, lines = org_employees.c, org_reporting_lines.c
+    query = select(e.employee_id, e.team_id).where(e.status == "active")
+    if manager_id is not None:
+        query = query.join(
+            org_reporting_lines, (lines.tenant_id == e.tenant_id) & (lines.employee_id == e.employee_id)
+        ).where(lines.manager_id == manager_id)
+    rows = await session.execute(scoped(tenant_id, query))
+    return {employee: team for employee, team in rows}
 
 
 async def employee_goals(session: AsyncSession, tenant_id: str, employee_id: str) -> list[dict[str, Any]]:
