@@ -12,6 +12,7 @@ from trellis.core.runtime.service import Runtime, ServiceDefinition
 from trellis.core.runtime.settings import ServiceSettings
 from trellis.core.store.repository import Repository
 from trellis.goals.api import routers
+from trellis.goals.application.cascade import Cascades
 from trellis.goals.application.commands import GoalCommands
 from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.domain.goal import Goal
@@ -37,6 +38,7 @@ def build(runtime: Runtime) -> GoalsApplication:
     return GoalsApplication(
         goals=goals,
         commands=GoalCommands(runtime.sessions, goals, OrgDirectory()),
+        cascades=Cascades(runtime.sessions, goals, OrgDirectory()),
         consumers=[
             AlignmentTree(),
             Realignment(goals),

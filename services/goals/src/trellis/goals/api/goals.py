@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query, status
 from pydantic import Field, model_validator
 
-from trellis.core.runtime.api_kit import CommandAnswer, RuntimeDep, application_of, audit_trail
+from trellis.core.runtime.api_kit import Answer, CommandAnswer, RuntimeDep, application_of, audit_trail
 from trellis.core.runtime.http import (
     CorrelationId,
     CurrentActor,
@@ -93,6 +93,23 @@ class ChangeKeyResult(RequestBody):
     weight: Weight | None = None
 
 
+class Cascade(RequestBody):
+    """Who gets the goal: named people, a team and every team beneath it, the caller's
+    reports (any depth), or any mix of those."""
+
+    employee_ids: list[Id] = Field(default_factory=list, max_length=500)
+    team_id: Id | None = None
+    reports: bool = Field(default=False, description="every one of the caller's reports, at any depth")
+
+
+class CascadeAnswer(Answer):
+    """The goal each person has from the cascade: made now, or made by an earlier one."""
+
+    source_id: str
+    created: dict[str, str] = Field(description="employee id -> the goal made for them now")
+    existing: dict[str, str] = Field(description="employee id -> the goal they had from this source")
+
+
 class RecordProgress(RequestBody):
     value: Measure
     comment: str = Field(default="", max_length=5_000)
@@ -173,6 +190,18 @@ async def add_key_result(
     if_match: IfMatch = None,
 ):
     return _accepted(await goals.commands.add_key_result(actor, cid, goal_id, if_match, **body.model_dump()))
+
+
+@router.post(
+    "/goals/{goal_id}/cascade",
+    response_model=CascadeAnswer,
+    summary="Give each of a set of people an individual goal aligned to this one, with its key results",
+)
+async def cascade(goal_id: str, body: Cascade, actor: CurrentActor, cid: CorrelationId, goals: Goals):
+    result = await goals.cascades.cascade(
+        actor, cid, goal_id, employee_ids=body.employee_ids, team_id=body.team_id, reports=body.reports
+    )
+    return CascadeAnswer(source_id=result.source_id, created=result.created, existing=result.existing)
 
 
 @router.patch(

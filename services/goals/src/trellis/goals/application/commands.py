@@ -246,15 +246,7 @@ class GoalCommands:
         parent = await self.goals.find(session, parent_id, actor.tenant_id)
         if parent is None:
             raise NotFound(f"parent goal {parent_id} not found")
-        ancestors: list[str] = []
-        current = parent
-        while current.parent_id and len(ancestors) < MAX_ANCESTORS:
-            ancestors.append(current.parent_id)
-            found = await self.goals.find(session, current.parent_id, actor.tenant_id)
-            if found is None:
-                break
-            current = found
-        return parent, ancestors
+        return parent, await ancestors_of(self.goals, session, parent)
 
     async def _save(
         self, session: AsyncSession, actor: Actor, correlation_id: str, goal: Goal
@@ -269,3 +261,16 @@ def _call(method: str, *args: Any, **kwargs: Any) -> Callable[[AsyncSession, Goa
         getattr(goal, method)(*args, **kwargs)
 
     return decide
+
+
+async def ancestors_of(goals: Repository[Goal], session: AsyncSession, goal: Goal) -> list[str]:
+    """The ids of the goals ``goal`` is aligned under, nearest first (the cycle check's input)."""
+    ancestors: list[str] = []
+    current = goal
+    while current.parent_id and len(ancestors) < MAX_ANCESTORS:
+        ancestors.append(current.parent_id)
+        found = await goals.find(session, current.parent_id, goal.tenant_id)
+        if found is None:
+            break
+        current = found
+    return ancestors

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from trellis.core.runtime.service import Application
 from trellis.core.store.repository import Repository
+from trellis.goals.application.cascade import Cascades
 from trellis.goals.application.commands import GoalCommands
 from trellis.goals.domain.goal import Goal
 
@@ -14,3 +15,4 @@ from trellis.goals.domain.goal import Goal
 class GoalsApplication(Application):
     goals: Repository[Goal]
     commands: GoalCommands
+    cascades: Cascades
