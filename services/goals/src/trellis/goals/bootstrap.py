@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from trellis.contracts import registry_of
@@ -16,6 +17,7 @@ from trellis.goals.application.cascade import Cascades
 from trellis.goals.application.commands import GoalCommands
 from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.domain.goal import Goal
+from trellis.goals.domain.pace import Thresholds
 from trellis.goals.reactions.checkin_progress import CheckInProgress
 from trellis.goals.reactions.new_hire_goals import NewHireGoals
 from trellis.goals.reactions.realignment import Realignment
@@ -31,6 +33,11 @@ class GoalsSettings(ServiceSettings):
 
     service: str = "goals"
     http_port: int = 8001
+    # Pace (domain/pace.py): on track while progress >= AT_RISK_BELOW x expected, at risk
+    # while >= OFF_TRACK_BELOW x expected, off track below.
+    pace_at_risk_below: float = Field(default=0.8, gt=0, le=1)
+    pace_off_track_below: float = Field(default=0.5, gt=0, le=1)
+    pace_grace: float = Field(default=0.1, ge=0, lt=1)  # nothing judged before this share elapsed
 
 
 def build(runtime: Runtime) -> GoalsApplication:
@@ -39,6 +46,7 @@ def build(runtime: Runtime) -> GoalsApplication:
         goals=goals,
         commands=GoalCommands(runtime.sessions, goals, OrgDirectory()),
         cascades=Cascades(runtime.sessions, goals, OrgDirectory()),
+        pace_thresholds=_thresholds(runtime.settings),
         consumers=[
             AlignmentTree(),
             Realignment(goals),
@@ -63,3 +71,12 @@ SERVICE = ServiceDefinition(
     build=build,
     routers=routers,
 )
+
+
+def _thresholds(settings: object) -> Thresholds:
+    if not isinstance(settings, GoalsSettings):
+        return Thresholds()
+    try:
+        return Thresholds(settings.pace_at_risk_below, settings.pace_off_track_below, settings.pace_grace)
+    except ValueError as exc:
+        raise ValueError(f"TRELLIS_GOALS_PACE_*: {exc}") from None

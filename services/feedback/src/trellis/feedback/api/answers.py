@@ -4,7 +4,7 @@ kit: exactly the keys it names. Instants are ISO 8601 strings with their offset.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -139,29 +139,41 @@ class Cycles(Answer):
     cycles: list[CycleSummary]
 
 
-class Completion(Answer):
-    """Reviews submitted of those expected."""
+ReviewRate = Annotated[float | None, Field(description="submitted / expected, null when none are expected")]
 
+
+# The key that names a row comes first, as the views send it: each row spells out its
+# counts rather than inheriting them (inherited fields would come before the key).
+
+
+class TeamCompletion(Answer):
+    """Reviews submitted of those expected, for the people of one team."""
+
+    team_id: str | None = Field(description="null for the people without a team")
     expected: int
     submitted: int
-    rate: float | None = Field(description="submitted / expected, null when none are expected")
+    rate: ReviewRate
 
 
-class TeamCompletion(Completion):
-    team_id: str | None
+class KindCompletion(Answer):
+    """Reviews submitted of those expected, of one kind."""
 
-
-class KindCompletion(Completion):
     kind: ReviewKind
+    expected: int
+    submitted: int
+    rate: ReviewRate
 
 
-class CycleCompletion(Completion):
+class CycleCompletion(Answer):
     """One cycle's completion over the people the viewer oversees."""
 
     cycle_id: str
     name: str
     period: str
     status: Literal["open", "closed"]
+    expected: int
+    submitted: int
+    rate: ReviewRate
     per_team: list[TeamCompletion]
     per_kind: list[KindCompletion]
 
@@ -202,7 +214,12 @@ class ReviewToWrite(Answer):
 
 
 class ReviewsToWrite(Answer):
+    """The reviews someone is asked to write."""
+
     reviews: list[ReviewToWrite]
+
+
+CheckInRate = Annotated[float | None, Field(description="completed / due, null when none were due")]
 
 
 class CheckInCounts(Answer):
@@ -211,15 +228,27 @@ class CheckInCounts(Answer):
     due: int
     completed: int
     missed: int
-    rate: float | None = Field(description="completed / due, null when none were due")
+    rate: CheckInRate
 
 
-class ManagerCheckIns(CheckInCounts):
+class ManagerCheckIns(Answer):
+    """Check-ins due in the window and what became of them, for one manager."""
+
     manager_id: str
+    due: int
+    completed: int
+    missed: int
+    rate: CheckInRate
 
 
-class TeamCheckIns(CheckInCounts):
-    team_id: str | None
+class TeamCheckIns(Answer):
+    """Check-ins due in the window and what became of them, by the report's team."""
+
+    team_id: str | None = Field(description="null for the reports without a team")
+    due: int
+    completed: int
+    missed: int
+    rate: CheckInRate
 
 
 class CheckInCompletion(Answer):
@@ -233,13 +262,17 @@ class CheckInCompletion(Answer):
 
 
 class PersonFeedback(Answer):
+    """Feedback one person received and gave."""
+
     employee_id: str
     received: int
     given: int
 
 
 class TeamFeedback(Answer):
-    team_id: str | None
+    """Feedback the people of one team received and gave."""
+
+    team_id: str | None = Field(description="null for the people without a team")
     received: int
     given: int
 

@@ -30,6 +30,18 @@ class KeyResultView(Answer):
     confidence: int | None = Field(description="the owner's last confidence, 1 to 10")
 
 
+class PaceView(Answer):
+    """Where the goal stands against the time it has (see the service README, *Pace*)."""
+
+    start_date: str = Field(description="its own, or its named period's first day")
+    due_date: str = Field(description="its own, or its named period's last day")
+    expected_progress: float = Field(description="the share of the period elapsed by the end of today")
+    status: Literal["on_track", "at_risk", "off_track"] = Field(
+        description="by pace: actual against expected progress at the service's thresholds"
+    )
+    reason: str = Field(description="why, in words")
+
+
 class GoalView(Answer):
     """A goal, its key results and its rolled-up progress."""
 
@@ -47,6 +59,10 @@ class GoalView(Answer):
     progress_rollup: Rollup
     weight: float = Field(description="its weight in its parent's roll-up")
     needs_realignment: bool = Field(description="its parent was retired or changed materially")
+    pace: PaceView | None = Field(
+        description="null without a due date or a named period (2027-Q1, 2027-H2, 2027, 2027-03),"
+        " or once done; `status` stays the one set by hand"
+    )
     version: int = Field(description="the `If-Match` of the next change")
     key_results: list[KeyResultView]
 

@@ -295,13 +295,14 @@ async def retire_goal(
     "/goals/{goal_id}", response_model=GoalView, summary="A goal with its key results and rolled-up progress"
 )
 async def get_goal(goal_id: str, actor: CurrentActor, runtime: RuntimeDep, goals: Goals) -> dict[str, Any]:
+    rule = _pace_rule(runtime, goals)
     async with runtime.sessions() as session:
-        view = await queries.goal_node(session, actor.tenant_id, goal_id)
+        view = await queries.goal_node(session, actor.tenant_id, goal_id, rule)
         if view is None or view["version"] < await runtime.store.current_version(session, goal_id):
             # The read view lags the write by milliseconds: answer from the events, so a
             # client always reads its own writes.
             goal = await goals.goals.get(session, goal_id, actor.tenant_id)
-            return queries.goal_from_aggregate(goal, view)
+            return queries.goal_from_aggregate(goal, view, rule)
     return view
 
 
@@ -312,10 +313,13 @@ async def goal_history(goal_id: str, actor: CurrentActor, runtime: RuntimeDep) -
 
 @router.get("/alignment-tree", summary="Every goal in its place under the company objectives")
 async def get_alignment_tree(
-    actor: CurrentActor, runtime: RuntimeDep, include_retired: bool = False
+    actor: CurrentActor, runtime: RuntimeDep, goals: Goals, include_retired: bool = False
 ) -> AlignmentTree:
+    rule = _pace_rule(runtime, goals)
     async with runtime.sessions() as session:
-        roots = await queries.alignment_tree(session, actor.tenant_id, include_retired=include_retired)
+        roots = await queries.alignment_tree(
+            session, actor.tenant_id, include_retired=include_retired, rule=rule
+        )
     return AlignmentTree.model_validate({"roots": roots})
 
 
@@ -347,7 +351,15 @@ async def get_alignment_coverage(
 
 
 @router.get("/employees/{employee_id}/goals", summary="An employee's goals")
-async def get_employee_goals(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> EmployeeGoals:
+async def get_employee_goals(
+    employee_id: str, actor: CurrentActor, runtime: RuntimeDep, goals: Goals
+) -> EmployeeGoals:
+    rule = _pace_rule(runtime, goals)
     async with runtime.sessions() as session:
-        goals = await queries.employee_goals(session, actor.tenant_id, employee_id)
-    return EmployeeGoals.model_validate({"goals": goals})
+        found = await queries.employee_goals(session, actor.tenant_id, employee_id, rule)
+    return EmployeeGoals.model_validate({"goals": found})
+
+
+def _pace_rule(runtime: RuntimeDep, goals: GoalsApplication) -> queries.PaceRule:
+    """Pace as of today by the service's clock (the test clock, where enabled)."""
+    return queries.PaceRule(runtime.clock.now().date(), goals.pace_thresholds)

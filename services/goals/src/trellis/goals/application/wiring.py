@@ -9,6 +9,7 @@ from trellis.core.store.repository import Repository
 from trellis.goals.application.cascade import Cascades
 from trellis.goals.application.commands import GoalCommands
 from trellis.goals.domain.goal import Goal
+from trellis.goals.domain.pace import Thresholds
 
 
 @dataclass
@@ -16,3 +17,4 @@ class GoalsApplication(Application):
     goals: Repository[Goal]
     commands: GoalCommands
     cascades: Cascades
+    pace_thresholds: Thresholds

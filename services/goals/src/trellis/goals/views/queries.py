@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -10,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.store.tenancy import scoped
 from trellis.goals.domain.goal import Goal
+from trellis.goals.domain.pace import Thresholds, pace_of
 from trellis.goals.domain.progress import Child, goal_progress
 from trellis.goals.views.tables import goal_key_results, goal_nodes
 from trellis.orgchart.tables import org_employees, org_reporting_lines
@@ -29,7 +32,48 @@ async def _key_results(session: AsyncSession, tenant_id: str) -> dict[str, list[
     return by_goal
 
 
-def node_view(node: dict[str, Any], key_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PaceRule:
+    """The day pace is measured on (the service's clock) and the thresholds it uses."""
+
+    today: dt.date
+    thresholds: Thresholds
+
+
+def pace_view(
+    rule: PaceRule | None,
+    *,
+    period: str,
+    due_date: dt.date | None,
+    progress: float,
+    status: str,
+    created_on: dt.date,
+) -> dict[str, Any] | None:
+    if rule is None:
+        return None
+    pace = pace_of(
+        period=period,
+        due_date=due_date,
+        progress=progress,
+        status=status,
+        today=rule.today,
+        created_on=created_on,
+        thresholds=rule.thresholds,
+    )
+    if pace is None:
+        return None
+    return {
+        "start_date": pace.start.isoformat(),
+        "due_date": pace.due.isoformat(),
+        "expected_progress": pace.expected,
+        "status": pace.status,
+        "reason": pace.reason,
+    }
+
+
+def node_view(
+    node: dict[str, Any], key_results: list[dict[str, Any]] | None = None, rule: PaceRule | None = None
+) -> dict[str, Any]:
     return {
         "id": node["goal_id"],
         "level": node["level"],
@@ -45,6 +89,14 @@ def node_view(node: dict[str, Any], key_results: list[dict[str, Any]] | None = N
         "progress_rollup": node["progress_rollup"],
         "weight": node["weight"],
         "needs_realignment": bool(node["realignment_causes"]),
+        "pace": pace_view(
+            rule,
+            period=node["period"],
+            due_date=node["due_date"],
+            progress=node["progress"],
+            status=node["status"],
+            created_on=node["created_at"].date(),
+        ),
         "version": node["version"],
         "key_results": [
             {
@@ -71,13 +123,17 @@ class GoalView(dict[str, Any]):
     """
 
     children: list[Child]
+    created_on: dt.date
 
-    def __init__(self, view: dict[str, Any], children: list[Child]) -> None:
+    def __init__(self, view: dict[str, Any], children: list[Child], created_on: dt.date) -> None:
         super().__init__(view)
         self.children = children
+        self.created_on = created_on
 
 
-def goal_from_aggregate(goal: Goal, stale: dict[str, Any] | None) -> dict[str, Any]:
+def goal_from_aggregate(
+    goal: Goal, stale: dict[str, Any] | None, rule: PaceRule | None = None
+) -> dict[str, Any]:
     """A goal's view computed from its events, for the moment before the read view has it.
 
     It gives what the view will once it has applied the goal's events: the same rule
@@ -105,6 +161,19 @@ def goal_from_aggregate(goal: Goal, stale: dict[str, Any] | None) -> dict[str, A
         "progress_rollup": goal.progress_rollup,
         "weight": goal.weight,
         "needs_realignment": bool(goal.pending_realignments),
+        "pace": pace_view(
+            rule,
+            period=goal.period,
+            due_date=goal.due_date,
+            progress=progress,
+            status=goal.status,
+            # a goal the view does not have yet was created just now
+            created_on=stale.created_on
+            if isinstance(stale, GoalView)
+            else rule.today
+            if rule
+            else dt.date.min,
+        ),
         "version": goal.version,
         "key_results": [
             {
@@ -123,7 +192,9 @@ def goal_from_aggregate(goal: Goal, stale: dict[str, Any] | None) -> dict[str, A
     }
 
 
-async def goal_node(session: AsyncSession, tenant_id: str, goal_id: str) -> GoalView | None:
+async def goal_node(
+    session: AsyncSession, tenant_id: str, goal_id: str, rule: PaceRule | None = None
+) -> GoalView | None:
     row = (
         (await session.execute(scoped(tenant_id, select(goal_nodes).where(goal_nodes.c.goal_id == goal_id))))
         .mappings()
@@ -145,19 +216,20 @@ async def goal_node(session: AsyncSession, tenant_id: str, goal_id: str) -> Goal
         scoped(tenant_id, select(c.progress, c.weight, c.status).where(c.parent_id == goal_id))
     )
     return GoalView(
-        node_view(dict(row), [dict(kr) for kr in krs.mappings()]),
+        node_view(dict(row), [dict(kr) for kr in krs.mappings()], rule),
         [(child.progress, child.weight, child.status) for child in children],
+        row["created_at"].date(),
     )
 
 
 async def alignment_tree(
-    session: AsyncSession, tenant_id: str, *, include_retired: bool = False
+    session: AsyncSession, tenant_id: str, *, include_retired: bool = False, rule: PaceRule | None = None
 ) -> list[dict[str, Any]]:
     """The forest of goals: company objectives and unaligned goals at the roots."""
     nodes = await _tenant_nodes(session, tenant_id)
     krs = await _key_results(session, tenant_id)
     views = {
-        n["goal_id"]: {**node_view(n, krs.get(n["goal_id"])), "children": []}
+        n["goal_id"]: {**node_view(n, krs.get(n["goal_id"]), rule), "children": []}
         for n in nodes
         if include_retired or n["status"] != "retired"
     }
@@ -293,7 +365,9 @@ async def _active_people(
     return {employee: team for employee, team in rows}
 
 
-async def employee_goals(session: AsyncSession, tenant_id: str, employee_id: str) -> list[dict[str, Any]]:
+async def employee_goals(
+    session: AsyncSession, tenant_id: str, employee_id: str, rule: PaceRule | None = None
+) -> list[dict[str, Any]]:
     result = await session.execute(
         scoped(
             tenant_id,
@@ -302,4 +376,4 @@ async def employee_goals(session: AsyncSession, tenant_id: str, employee_id: str
     )
     nodes = [dict(r) for r in result.mappings()]
     krs = await _key_results(session, tenant_id)
-    return [node_view(n, krs.get(n["goal_id"])) for n in nodes]
+    return [node_view(n, krs.get(n["goal_id"]), rule) for n in nodes]

@@ -1,0 +1,89 @@
+"""Pace over HTTP, the test clock moved through a quarter: a goal of 2027-Q1 with a tenth
+done is on track while nothing is judged yet, at risk, then off track as the quarter
+passes, and back on track when progress is recorded; its hand-set status stays beside."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from trellis.core.runtime.service import create_app
+from trellis.goals.bootstrap import SERVICE, GoalsSettings
+from trellis.testing import Database, eventually
+
+from ..conftest import ADMIN
+
+
+@pytest.fixture
+async def client(
+    database: Database, nats_url: str, subject_root: str, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = GoalsSettings(
+        database_url=database.url,
+        database_schema=database.schema,
+        nats_url=nats_url,
+        subject_root=subject_root,
+        data_dir=tmp_path,
+        test_clock=True,
+    )
+    app = create_app(SERVICE, settings)
+    runtime = app.state.runtime
+    await runtime.start()
+    await runtime.wait_ready()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://goals") as http:
+        yield http
+    await runtime.stop()
+
+
+async def _pace_on(client: httpx.AsyncClient, goal: str, day: str | None, status: str) -> dict[str, Any]:
+    if day is not None:  # move the clock there (it only moves forward)
+        resp = await client.post("/v1/test-clock", json={"to": f"{day}T12:00:00+00:00"}, headers=ADMIN)
+        assert resp.status_code == 200, resp.text
+
+    async def check() -> dict[str, Any] | None:
+        body = (await client.get("/v1/employees/ceo/goals", headers=ADMIN)).json()["goals"]
+        pace = next((g["pace"] for g in body if g["id"] == goal), None)  # the view may lag
+        return pace if pace and pace["status"] == status else None
+
+    found: dict[str, Any] = await eventually(check)
+    return found
+
+
+async def test_a_goal_falls_behind_as_the_quarter_passes_and_progress_brings_it_back(
+    client: httpx.AsyncClient,
+) -> None:
+    resp = await client.post(
+        "/v1/goals", json={"level": "company", "title": "Grow", "period": "2027-Q1"}, headers=ADMIN
+    )
+    goal = resp.json()["goal_id"]
+    kr = (
+        await client.post(
+            f"/v1/goals/{goal}/key-results", json={"name": "Users", "start": 0, "target": 100}, headers=ADMIN
+        )
+    ).json()["key_result_id"]
+    await client.post(f"/v1/goals/{goal}/key-results/{kr}/progress", json={"value": 10}, headers=ADMIN)
+
+    early = await _pace_on(client, goal, "2027-01-05", "on_track")  # 5.6 % expected: not judged yet
+    assert (early["start_date"], early["due_date"], early["expected_progress"]) == (
+        "2027-01-01",
+        "2027-03-31",
+        round(5 / 90, 4),
+    )
+    behind = await _pace_on(client, goal, "2027-01-12", "at_risk")  # 10 % of 13.3 %: 0.75
+    assert "10% done, 13% expected by 2027-01-12" in behind["reason"]
+    await _pace_on(client, goal, "2027-02-01", "off_track")  # 10 % of 35.6 %: 0.28
+    resp = await client.put(f"/v1/goals/{goal}/status", json={"status": "on_track"}, headers=ADMIN)
+    assert resp.status_code == 200, resp.text  # set by hand: shown beside the pace, not instead
+
+    await client.post(f"/v1/goals/{goal}/key-results/{kr}/progress", json={"value": 40}, headers=ADMIN)
+    back = await _pace_on(client, goal, None, "on_track")  # 40 % of 35.6 %, the same day
+    assert back["expected_progress"] == round(32 / 90, 4)
+    own = (await client.get(f"/v1/goals/{goal}", headers=ADMIN)).json()
+    assert (own["status"], own["pace"]["status"]) == ("on_track", "on_track")
+    done = await client.post(f"/v1/goals/{goal}/complete", json={}, headers=ADMIN)
+    assert done.status_code == 200, done.text
+    assert (await client.get(f"/v1/goals/{goal}", headers=ADMIN)).json()["pace"] is None
