@@ -197,7 +197,16 @@ class PartitionCoordinator:
 
     async def run(self, discover: Callable[[], Awaitable[bool]] | None = None) -> None:
         """Balance until stopped. ``discover`` may add slots each round; it answers whether
-        it found everything (until then, rounds come quickly: a source stream is awaited)."""
+        it found everything (until then, rounds come quickly: a source stream is awaited).
+
+        Started after ``stop`` (a service stopped while it was still connecting), it takes
+        nothing; stopped while taking its heartbeat lease, it hands that back: a lease left
+        behind would count a dead instance as live until it expired, and the next instance
+        would take only its share of the partitions (CI caught it: a restarted service left
+        half of them unread).
+        """
+        if self._stopping:
+            return
         with contextlib.suppress(Exception):  # counted from the first round on
             await self.leases.acquire(self.heartbeat_lease)
         self._heartbeat = asyncio.create_task(self._beat(), name="leases-heartbeat")
@@ -205,6 +214,8 @@ class PartitionCoordinator:
             await self._balance_rounds(discover)
         finally:
             await self._stop_heartbeat()
+            if self._stopping:  # stop() may have handed the lease back before it was taken
+                await self._hand_back(self.heartbeat_lease)
 
     async def _stop_heartbeat(self) -> None:
         if self._heartbeat is not None:

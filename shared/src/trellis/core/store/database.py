@@ -73,10 +73,10 @@ def create_engine(
             connect_args=connect_args,
             pool_size=pool_size,
             max_overflow=pool_size,
-            # A ping per checkout (one round trip): measured without it, a connection left
-            # broken by a task cancelled mid-query (a consumer stopped during a fetch) was
-            # handed out again and failed the lease hand-back that followed. A connection
-            # dropped mid-request still answers 503 (``runtime/http.py``).
+            # A ping per checkout (one round trip): a connection the server dropped (a
+            # failover, a restart) is replaced before any request uses it
+            # (tests/test_connection_loss.py); one dropped mid-request answers 503
+            # (``runtime/http.py``).
             pool_pre_ping=True,
             pool_recycle=1800,
             json_serializer=strict_json.dumps,

@@ -62,13 +62,13 @@ class Cascades:
         team_id: str | None = None,
         reports: bool = False,
     ) -> CascadeResult:
-        if not (employee_ids or team_id or reports):
-            raise InvalidInput("name the people: employee_ids, a team_id, or reports")
         tenant = actor.tenant_id
         async with self.sessions() as session, session.begin():
             source = await self.goals.find(session, source_id, tenant)
-            if source is None:
+            if source is None:  # first: another tenant's goal is not found, whatever the body
                 raise NotFound(f"goal {source_id} not found")
+            if not (employee_ids or team_id or reports):
+                raise InvalidInput("name the people: employee_ids, a team_id, or reports")
             if source.level == "individual":
                 raise RuleViolation("only a team goal or a company objective can be cascaded")
             if source.is_retired or source.is_completed:
