@@ -99,6 +99,11 @@ def test_a_payload_its_upcaster_cannot_read_is_malformed() -> None:
         goals.decode_payload("KeyResultProgressRecorded", 2, {**PROGRESS, "value": None, "previous_value": 1})
 
 
+# Event types first published after the contract became strict: no null was ever stored
+# in their numbers, so there is nothing to correct.
+BORN_STRICT = {"GoalPaceChanged"}
+
+
 def _float_fields(model: type[BaseModel], path: str = "") -> list[str]:
     found = []
     for name, field in model.model_fields.items():
@@ -121,7 +126,7 @@ def test_every_float_field_of_a_published_event_has_a_correction() -> None:
         registry = registry_of(service)
         for cls in registry.types():
             fields = _float_fields(cls)
-            if fields and cls.published:
+            if fields and cls.published and cls.event_type not in BORN_STRICT:
                 corrected[cls.event_type] = fields
                 assert registry.upcast_from(cls.event_type), cls.event_type
     assert corrected == {

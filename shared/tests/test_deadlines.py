@@ -191,6 +191,38 @@ async def test_moving_a_deadline_before_it_fires_moves_it_and_cancelling_removes
     assert await expired_events(core) == 1
 
 
+async def test_a_handler_that_re_arms_its_own_deadline_leaves_the_new_one_armed(core: Core) -> None:
+    """A recurring check (the goals' pace watch): the occurrence handled is marked fired,
+    the one the handler armed for later under the same key waits for its time."""
+    clock = TestClock(START)
+    sched = DeadlineScheduler(sessions=core.sessions, clock=clock)
+    fired: list[dt.datetime] = []
+
+    @sched.handler("recurring")
+    async def again(session: Any, deadline: Deadline, now: dt.datetime) -> None:
+        fired.append(now)
+        if len(fired) < 3:
+            await deadlines.schedule(
+                session,
+                key=deadline.key,
+                kind=deadline.kind,
+                tenant_id=deadline.tenant_id,
+                aggregate_id=deadline.aggregate_id,
+                due_at=now + dt.timedelta(days=1),
+            )
+
+    async with core.sessions() as session, session.begin():
+        await deadlines.schedule(
+            session, key="every-day", kind="recurring", tenant_id="acme", aggregate_id="a", due_at=START
+        )
+    for _ in range(4):
+        assert await sched.fire_due() <= 1
+        assert await sched.fire_due() == 0  # nothing more until the clock moves
+        clock.advance(dt.timedelta(days=1))
+    assert fired == [START + dt.timedelta(days=d) for d in range(3)]
+    assert await sched.pending() == 0
+
+
 async def test_due_deadlines_are_found_through_the_index_not_a_scan(core: Core) -> None:
     await arm(core, 50)
     c = deadlines_table.c

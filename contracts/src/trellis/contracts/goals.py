@@ -128,6 +128,23 @@ class KeyResultRemoved(DomainEvent):
     reason: str = ""
 
 
+PaceStatus = Literal["on_track", "at_risk", "off_track"]
+
+
+@event("GoalPaceChanged", version=1, aggregate="goal", registry=registry)
+class GoalPaceChanged(DomainEvent):
+    """A goal's status by pace changed: its progress against the share of its period
+    elapsed on ``as_of`` (the goals service's thresholds). Decided once per change, when
+    progress is recorded or when time passes; the status set by hand is another thing."""
+
+    goal_id: str
+    status: PaceStatus
+    previous_status: PaceStatus
+    progress: float = Field(description="0 to 1, rolled up")
+    expected_progress: float = Field(description="0 to 1: the share of the goal's span elapsed")
+    as_of: dt.date
+
+
 @event("GoalStatusChanged", version=1, aggregate="goal", registry=registry)
 class GoalStatusChanged(DomainEvent):
     """The owner set a goal's status by hand (on track, at risk, off track)."""

@@ -1,6 +1,8 @@
 """Pace over HTTP, the test clock moved through a quarter: a goal of 2027-Q1 with a tenth
 done is on track while nothing is judged yet, at risk, then off track as the quarter
-passes, and back on track when progress is recorded; its hand-set status stays beside."""
+passes, and back on track when progress is recorded; its hand-set status stays beside;
+each change of status by pace is one GoalPaceChanged, decided when time passes (a deadline
+at the day it changes) or when progress is recorded."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ async def client(
         subject_root=subject_root,
         data_dir=tmp_path,
         test_clock=True,
+        pace_events=True,
     )
     app = create_app(SERVICE, settings)
     runtime = app.state.runtime
@@ -53,6 +56,15 @@ async def _pace_on(client: httpx.AsyncClient, goal: str, day: str | None, status
     return found
 
 
+async def _decided(client: httpx.AsyncClient, goal: str, status: str) -> None:
+    async def check() -> bool:
+        history = (await client.get(f"/v1/goals/{goal}/history", headers=ADMIN)).json()["events"]
+        paces = [e["data"]["status"] for e in history if e["type"] == "GoalPaceChanged"]
+        return bool(paces) and paces[-1] == status
+
+    await eventually(check)
+
+
 async def test_a_goal_falls_behind_as_the_quarter_passes_and_progress_brings_it_back(
     client: httpx.AsyncClient,
 ) -> None:
@@ -74,8 +86,10 @@ async def test_a_goal_falls_behind_as_the_quarter_passes_and_progress_brings_it_
         round(5 / 90, 4),
     )
     behind = await _pace_on(client, goal, "2027-01-12", "at_risk")  # 10 % of 13.3 %: 0.75
+    await _decided(client, goal, "at_risk")  # before time moves on: each day is decided
     assert "10% done, 13% expected by 2027-01-12" in behind["reason"]
     await _pace_on(client, goal, "2027-02-01", "off_track")  # 10 % of 35.6 %: 0.28
+    await _decided(client, goal, "off_track")
     resp = await client.put(f"/v1/goals/{goal}/status", json={"status": "on_track"}, headers=ADMIN)
     assert resp.status_code == 200, resp.text  # set by hand: shown beside the pace, not instead
 
@@ -84,6 +98,23 @@ async def test_a_goal_falls_behind_as_the_quarter_passes_and_progress_brings_it_
     assert back["expected_progress"] == round(32 / 90, 4)
     own = (await client.get(f"/v1/goals/{goal}", headers=ADMIN)).json()
     assert (own["status"], own["pace"]["status"]) == ("on_track", "on_track")
+
+    # each change of status by pace is an event, decided once: when time passed, and when
+    # progress was recorded
+    async def pace_events() -> list[tuple[str, str, str]] | None:
+        history = (await client.get(f"/v1/goals/{goal}/history", headers=ADMIN)).json()["events"]
+        found = [
+            (e["data"]["previous_status"], e["data"]["status"], e["data"]["as_of"])
+            for e in history
+            if e["type"] == "GoalPaceChanged"
+        ]
+        return found if len(found) == 3 else None
+
+    assert await eventually(pace_events) == [
+        ("on_track", "at_risk", "2027-01-12"),
+        ("at_risk", "off_track", "2027-02-01"),
+        ("off_track", "on_track", "2027-02-01"),
+    ]
     done = await client.post(f"/v1/goals/{goal}/complete", json={}, headers=ADMIN)
     assert done.status_code == 200, done.text
     assert (await client.get(f"/v1/goals/{goal}", headers=ADMIN)).json()["pace"] is None

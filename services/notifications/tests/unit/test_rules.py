@@ -129,6 +129,22 @@ async def test_a_goal_at_risk_or_off_track_tells_the_owners_manager_and_on_track
     assert back == {}
 
 
+async def test_a_goal_behind_pace_tells_the_owners_manager_and_back_on_track_nobody() -> None:
+    behind = goals.GoalPaceChanged(
+        goal_id="e1",
+        status="at_risk",
+        previous_status="on_track",
+        progress=0.1,
+        expected_progress=0.1333,
+        as_of=dt.date(2027, 1, 12),
+    )
+    notices = await told(behind)
+    assert set(notices) == {"mia"} and notices["mia"].type == "goal.behind_pace"
+    assert notices["mia"].text.endswith("is at risk by pace: 10% done, 13% expected by 2027-01-12.")
+    back = behind.model_copy(update={"status": "on_track", "previous_status": "at_risk"})
+    assert await told(back) == {}
+
+
 async def test_a_completed_goal_tells_owner_manager_and_the_owner_of_the_goal_it_aligns_to() -> None:
     notices = await told(goals.GoalCompleted(goal_id="n1"))
     assert list(notices) == ["nora", "mia"]  # mia is both manager and parent owner: told once

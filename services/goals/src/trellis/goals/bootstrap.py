@@ -20,6 +20,7 @@ from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.pace import Thresholds
 from trellis.goals.reactions.checkin_progress import CheckInProgress
 from trellis.goals.reactions.new_hire_goals import NewHireGoals
+from trellis.goals.reactions.pace_watch import PaceWatch
 from trellis.goals.reactions.realignment import Realignment
 from trellis.goals.views.alignment_tree import AlignmentTree
 from trellis.orgchart import MIGRATIONS as ORGCHART_MIGRATIONS
@@ -38,22 +39,30 @@ class GoalsSettings(ServiceSettings):
     pace_at_risk_below: float = Field(default=0.8, gt=0, le=1)
     pace_off_track_below: float = Field(default=0.5, gt=0, le=1)
     pace_grace: float = Field(default=0.1, ge=0, lt=1)  # nothing judged before this share elapsed
+    # GoalPaceChanged events (reactions/pace_watch.py) and the manager's notification. Off
+    # by default for now: on, every goal of a past or current named period is judged as it
+    # is created, which the rest of the suite's event counts do not expect yet.
+    pace_events: bool = False
 
 
 def build(runtime: Runtime) -> GoalsApplication:
     goals = Repository(runtime.store, Goal)
+    thresholds = _thresholds(runtime.settings)
+    pace = PaceWatch(goals, runtime.clock, thresholds)
     return GoalsApplication(
         goals=goals,
         commands=GoalCommands(runtime.sessions, goals, OrgDirectory()),
         cascades=Cascades(runtime.sessions, goals, OrgDirectory()),
-        pace_thresholds=_thresholds(runtime.settings),
+        pace_thresholds=thresholds,
         consumers=[
             AlignmentTree(),
             Realignment(goals),
             OrgChart("goals"),
             NewHireGoals(goals),
             CheckInProgress(goals),
+            *([pace] if _pace_events(runtime.settings) else []),
         ],
+        deadlines=pace.handlers() if _pace_events(runtime.settings) else {},
     )
 
 
@@ -80,3 +89,7 @@ def _thresholds(settings: object) -> Thresholds:
         return Thresholds(settings.pace_at_risk_below, settings.pace_off_track_below, settings.pace_grace)
     except ValueError as exc:
         raise ValueError(f"TRELLIS_GOALS_PACE_*: {exc}") from None
+
+
+def _pace_events(settings: object) -> bool:
+    return isinstance(settings, GoalsSettings) and settings.pace_events

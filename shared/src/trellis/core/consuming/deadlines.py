@@ -70,7 +70,9 @@ async def schedule(
     """Schedule (or move) the deadline ``key``; it fires once ``due_at`` has passed.
 
     Rescheduling a deadline that has fired arms it again: give each occurrence its own
-    key when it must fire at most once (for example the due date in the key).
+    key when it must fire at most once (for example the due date in the key). A handler
+    may re-arm its own deadline for later (the same key): the occurrence it handled is
+    marked fired, the new one stays armed.
     """
     if due_at.tzinfo is None:
         raise ValueError("due_at must be timezone-aware")
@@ -183,13 +185,19 @@ class DeadlineScheduler:
                     due_at=_aware(row["due_at"]),
                     data=dict(row["data"] or {}),
                 )
-                if await self._fire(session, row["id"], row["attempts"], deadline, now):
+                if await self._fire(session, row["id"], row["due_at"], row["attempts"], deadline, now):
                     handled += 1
         self.fired += handled
         return len(rows)
 
     async def _fire(
-        self, session: AsyncSession, row_id: int, attempts: int, deadline: Deadline, now: dt.datetime
+        self,
+        session: AsyncSession,
+        row_id: int,
+        due_at: Any,
+        attempts: int,
+        deadline: Deadline,
+        now: dt.datetime,
     ) -> bool:
         c = deadlines_table.c
         bound = structlog.contextvars.bound_contextvars(
@@ -201,8 +209,12 @@ class DeadlineScheduler:
                     try:
                         async with session.begin_nested():
                             await self._handlers[deadline.kind](session, deadline, now)
+                            # a handler that re-armed its own deadline (the same key, a
+                            # later due_at) leaves it armed: only the occurrence fired is marked
                             await session.execute(
-                                update(deadlines_table).where(c.id == row_id).values(fired_at=utcnow())
+                                update(deadlines_table)
+                                .where(c.id == row_id, c.due_at == due_at)
+                                .values(fired_at=utcnow())
                             )
                         return True
                     except ConcurrencyError:

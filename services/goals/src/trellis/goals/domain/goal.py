@@ -20,6 +20,7 @@ from trellis.contracts.goals import (
     GoalChanged,
     GoalCompleted,
     GoalCreated,
+    GoalPaceChanged,
     GoalRetired,
     GoalStatusChanged,
     GoalUnaligned,
@@ -75,6 +76,7 @@ class Goal(Aggregate):
         self.weight = 1.0
         self.key_results: dict[str, KeyResult] = {}
         self.pending_realignments: list[str] = []
+        self.pace_status = "on_track"  # as last decided (GoalPaceChanged); on track until then
 
     # ---- state -----------------------------------------------------------------------
 
@@ -131,6 +133,8 @@ class Goal(Aggregate):
                 del self.key_results[event.key_result_id]
             case GoalStatusChanged():
                 self.status = event.status
+            case GoalPaceChanged():
+                self.pace_status = event.status
             case GoalCompleted():
                 self.status = "completed"
             case GoalRetired():
@@ -373,6 +377,22 @@ class Goal(Aggregate):
                 previous_value=kr.current,
                 comment=comment,
                 confidence=confidence,
+            )
+        )
+
+    def assess_pace(self, status: str, progress: float, expected: float, as_of: dt.date) -> None:
+        """Record the status by pace if it differs from the last one decided (once per change)."""
+        self._require_exists()
+        if self.is_retired or self.is_completed or status == self.pace_status:
+            return
+        self.record(
+            GoalPaceChanged(
+                goal_id=self.id,
+                status=status,
+                previous_status=self.pace_status,
+                progress=progress,
+                expected_progress=expected,
+                as_of=as_of,
             )
         )
 

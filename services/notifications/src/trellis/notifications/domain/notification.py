@@ -31,6 +31,7 @@ NOTIFICATION_TYPES: dict[str, str] = {
     "goal.realignment_needed": "a goal above one of yours (or your report's) was retired or changed",
     "goal.realignment_resolved": "your report relinked a goal that needed realignment",
     "goal.at_risk": "your report's goal is at risk or off track",
+    "goal.behind_pace": "your report's goal fell behind the time it has (at risk or off track by pace)",
     "goal.completed": "a goal you own, manage or that aligns to yours was completed",
     "checkin.completed": "a check-in you take part in was completed",
     "checkin.missed": "a check-in you take part in (or of your reports) was missed",

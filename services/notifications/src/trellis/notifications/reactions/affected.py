@@ -46,6 +46,7 @@ class GoalsAffected(AffectedReaction):
         goals.GoalAligned,
         goals.GoalUnaligned,
         goals.GoalStatusChanged,
+        goals.GoalPaceChanged,
         goals.GoalCompleted,
         goals.GoalRetired,
         goals.RealignmentResolved,

@@ -30,6 +30,7 @@ from trellis.contracts.feedback import (
 from trellis.contracts.goals import (
     GoalChanged,
     GoalCompleted,
+    GoalPaceChanged,
     GoalRetired,
     GoalStatusChanged,
     RealignmentResolved,
@@ -175,6 +176,25 @@ async def goal_status_changed(ev: GoalStatusChanged, facts: Facts) -> list[Notic
     status = ev.status.replace("_", " ")
     text = f"{await facts.name(goal.owner_id)}'s goal {_quote(goal.title)} is {status}."
     return [Notice(manager, "goal.at_risk", text, _goal_subject(goal.goal_id))]
+
+
+@rule(GoalPaceChanged)
+async def goal_pace_changed(ev: GoalPaceChanged, facts: Facts) -> list[Notice]:
+    """Fallen to at risk or off track by pace: the owner's manager, once per change (the
+    goals service records a change once). Back on track: nobody."""
+    if ev.status not in ("at_risk", "off_track"):
+        return []
+    goal = await facts.goal(ev.goal_id)
+    if goal is None:
+        return []
+    manager = await facts.manager_of(goal.owner_id)
+    if not manager:
+        return []
+    text = (
+        f"{await facts.name(goal.owner_id)}'s goal {_quote(goal.title)} is {ev.status.replace('_', ' ')} "
+        f"by pace: {ev.progress:.0%} done, {ev.expected_progress:.0%} expected by {ev.as_of.isoformat()}."
+    )
+    return [Notice(manager, "goal.behind_pace", text, _goal_subject(goal.goal_id))]
 
 
 @rule(GoalCompleted)

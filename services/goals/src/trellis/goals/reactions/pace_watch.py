@@ -1,0 +1,137 @@
+"""Pace watch: a goal's status by pace decided as an event, when progress is recorded and
+when time passes, exactly once per change.
+
+Each goal has one ``goal-pace`` deadline (the core's deadlines: claimed by one replica,
+fired once, in the transaction that records what it decides). The handler measures the
+goal as the read views do (``domain/pace.py`` on the rolled-up progress, read-your-writes
+for the goal itself), records ``GoalPaceChanged`` if the status differs from the last one
+decided, and moves the deadline to the first day on which the status would change if
+nothing else did: no goal is polled, and a goal on track to its due date has none.
+
+This reaction arms the deadline for *now* whenever something that moves a goal's
+progress or span happens to it (key results, progress, dates, alignment), for the goal
+and the goals it is aligned under, whose roll-up it changes. The goal refuses to record
+the same status twice, and its expected version guards two replicas deciding at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trellis.contracts.envelope import EventEnvelope, Metadata
+from trellis.contracts.goals import (
+    GoalAligned,
+    GoalChanged,
+    GoalCreated,
+    GoalUnaligned,
+    KeyResultAdded,
+    KeyResultChanged,
+    KeyResultProgressRecorded,
+    KeyResultRemoved,
+)
+from trellis.core.consuming import deadlines
+from trellis.core.consuming.clock import Clock
+from trellis.core.consuming.deadlines import Deadline
+from trellis.core.consuming.deadlines import Handler as DeadlineHandler
+from trellis.core.consuming.projection import Reaction, on
+from trellis.core.store.repository import Repository
+from trellis.goals.application.commands import ancestors_of
+from trellis.goals.domain.goal import Goal
+from trellis.goals.domain.pace import Thresholds, expected_progress, pace_of, pace_status
+from trellis.goals.views import queries
+
+log = structlog.get_logger("trellis.goals.pace")
+
+PACE = "goal-pace"
+WATCHER = "pace-watch"  # the actor of what the clock decides
+
+
+def pace_key(goal_id: str) -> str:
+    return f"{PACE}:{goal_id}"
+
+
+class PaceWatch(Reaction):
+    name = "goals-pace-watch"
+    source = "goals"
+
+    def __init__(self, goals: Repository[Goal], clock: Clock, thresholds: Thresholds) -> None:
+        self.goals = goals
+        self.clock = clock
+        self.thresholds = thresholds
+
+    def handlers(self) -> dict[str, DeadlineHandler]:
+        return {PACE: self.check}
+
+    @on(
+        GoalCreated,
+        GoalChanged,
+        GoalAligned,
+        GoalUnaligned,
+        KeyResultAdded,
+        KeyResultChanged,
+        KeyResultRemoved,
+        KeyResultProgressRecorded,
+    )
+    async def moved(self, session: AsyncSession, ev: GoalCreated, env: EventEnvelope) -> None:
+        goal = await self.goals.find(session, env.aggregate_id, env.tenant_id)
+        if goal is None:
+            return
+        now = self.clock.now()
+        for goal_id in [goal.id, *await ancestors_of(self.goals, session, goal)]:
+            await self._arm(session, goal_id, env.tenant_id, now)
+
+    async def check(self, session: AsyncSession, deadline: Deadline, now: dt.datetime) -> None:
+        goal = await self.goals.find(session, deadline.aggregate_id, deadline.tenant_id)
+        if goal is None or goal.is_retired or goal.is_completed:
+            return
+        view = await queries.goal_node(session, goal.tenant_id, goal.id)
+        progress = float(queries.goal_from_aggregate(goal, view)["progress"])
+        today = now.date()
+        created_on = view.created_on if view is not None else today
+        pace = pace_of(
+            period=goal.period,
+            due_date=goal.due_date,
+            progress=progress,
+            status=goal.status,
+            today=today,
+            created_on=created_on,
+            thresholds=self.thresholds,
+        )
+        if pace is None:
+            return
+        goal.assess_pace(pace.status, progress, pace.expected, today)
+        if goal.pending:
+            await self.goals.save(session, goal, Metadata(tenant_id=goal.tenant_id, actor_id=WATCHER))
+            log.info("goal.pace_changed", goal=goal.id, status=pace.status, expected=pace.expected)
+        following = _next_change(progress, pace.start, pace.due, today, pace.status, self.thresholds)
+        if following is None:
+            await deadlines.cancel(session, pace_key(goal.id))  # on track to the end: none
+        else:  # re-armed for that day (the occurrence fired now is marked so, not this one)
+            await self._arm(
+                session, goal.id, goal.tenant_id, dt.datetime.combine(following, dt.time(), tzinfo=dt.UTC)
+            )
+
+    async def _arm(self, session: AsyncSession, goal_id: str, tenant_id: str, due_at: dt.datetime) -> None:
+        await deadlines.schedule(
+            session,
+            key=pace_key(goal_id),
+            kind=PACE,
+            tenant_id=tenant_id,
+            aggregate_id=goal_id,
+            due_at=due_at,
+        )
+
+
+def _next_change(
+    progress: float, start: dt.date, due: dt.date, today: dt.date, status: str, thresholds: Thresholds
+) -> dt.date | None:
+    """The first day after ``today`` whose status by pace differs, if progress stays."""
+    day = max(today, start - dt.timedelta(days=1)) + dt.timedelta(days=1)
+    while day <= due:
+        if pace_status(progress, expected_progress(start, due, day), thresholds) != status:
+            return day
+        day += dt.timedelta(days=1)
+    return None
