@@ -6,6 +6,7 @@ at the day it changes) or when progress is recorded."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,62 @@ async def test_a_goal_falls_behind_as_the_quarter_passes_and_progress_brings_it_
     done = await client.post(f"/v1/goals/{goal}/complete", json={}, headers=ADMIN)
     assert done.status_code == 200, done.text
     assert (await client.get(f"/v1/goals/{goal}", headers=ADMIN)).json()["pace"] is None
+
+
+@pytest.mark.postgres
+async def test_with_two_replicas_each_change_of_pace_is_decided_once(
+    pg_database: Database, nats_url: str, subject_root: str, tmp_path: Path
+) -> None:
+    """Two instances of the goals service on one database, each with its deadline scheduler
+    and its own test clock, both moved through the quarter: one event per change."""
+    replicas = []
+    for i in range(2):
+        settings = GoalsSettings(
+            database_url=pg_database.url,
+            database_schema=pg_database.schema,
+            nats_url=nats_url,
+            subject_root=subject_root,
+            data_dir=tmp_path / f"r{i}",
+            test_clock=True,
+            pace_events=True,
+        )
+        app = create_app(SERVICE, settings)
+        await app.state.runtime.start()
+        await app.state.runtime.wait_ready()
+        replicas.append(
+            (
+                app.state.runtime,
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://goals"),
+            )
+        )
+    first = replicas[0][1]
+    try:
+        resp = await first.post(
+            "/v1/goals", json={"level": "company", "title": "Grow", "period": "2027-Q1"}, headers=ADMIN
+        )
+        goal = resp.json()["goal_id"]
+        kr = (
+            await first.post(
+                f"/v1/goals/{goal}/key-results",
+                json={"name": "Users", "start": 0, "target": 100},
+                headers=ADMIN,
+            )
+        ).json()["key_result_id"]
+        await first.post(f"/v1/goals/{goal}/key-results/{kr}/progress", json={"value": 10}, headers=ADMIN)
+        for day, status in (("2027-01-12", "at_risk"), ("2027-02-01", "off_track")):
+            for _, client in replicas:  # both clocks move: either scheduler may claim the deadline
+                resp = await client.post(
+                    "/v1/test-clock", json={"to": f"{day}T12:00:00+00:00"}, headers=ADMIN
+                )
+                assert resp.status_code == 200, resp.text
+            await _decided(first, goal, status)
+        await asyncio.sleep(1.0)  # time for a second decision, were there one
+        history = (await first.get(f"/v1/goals/{goal}/history", headers=ADMIN)).json()["events"]
+        assert [e["data"]["status"] for e in history if e["type"] == "GoalPaceChanged"] == [
+            "at_risk",
+            "off_track",
+        ]
+    finally:
+        for runtime, client in replicas:
+            await client.aclose()
+            await runtime.stop()
