@@ -123,7 +123,7 @@ class OpsSystem:
         return resp.json()
 
     async def create_goal(self, title: str, *, headers: dict[str, str] = ADMIN, **extra: Any) -> str:
-        body = {"level": "company", "title": title, "period": "2026-Q4", **extra}
+        body = {"level": "company", "title": title, "period": "Q4", **extra}  # no dates: no pace events
         goal_id: str = (await self.call("goals", "POST", "/v1/goals", body, headers=headers))["goal_id"]
         return goal_id
 

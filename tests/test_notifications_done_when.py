@@ -147,7 +147,7 @@ async def system(
 
 
 async def create_goal(system: System, headers: dict[str, str], **body: Any) -> str:
-    resp = await system.goals_api.post("/v1/goals", json={"period": "2026-Q4", **body}, headers=headers)
+    resp = await system.goals_api.post("/v1/goals", json={"period": "Q4", **body}, headers=headers)
     assert resp.status_code == 201, resp.text
     return str(resp.json()["goal_id"])
 

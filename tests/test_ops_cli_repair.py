@@ -138,13 +138,15 @@ async def test_dead_letters_listed_shown_redriven_after_a_fix_and_dropped_with_a
     assert (first["aggregate_id"], parked["aggregate_id"]) == ("ghost", "ghost")
     assert "not a Trellis event envelope" in junk["reason"]
     status = await ops.trellis_json("status", "-s", "goals")
-    assert status["services"][0]["dead_letters"] == {TREE: 3, "goals-realignment": 1}  # the junk too
+    # the junk too, in every consumer of its subject's type
+    assert status["services"][0]["dead_letters"] == {TREE: 3, "goals-realignment": 1, "goals-pace-watch": 1}
     listed = (await ops.trellis("dlq", "list", "-s", "goals")).stdout
     assert f"goals {TREE}: 3" in listed
 
     # notifications dead-lettered the junk too: an id both services have needs --service
     in_notifications = await eventually(lambda: ops.trellis_json("dlq", "list", "-s", "notifications"))
-    shared_id = min({e["id"] for e in found} & {e["id"] for e in in_notifications})
+    in_goals = await ops.trellis_json("dlq", "list", "-s", "goals")
+    shared_id = min({e["id"] for e in in_goals} & {e["id"] for e in in_notifications})
     ambiguous = await ops.trellis("dlq", "show", str(shared_id), exit_code=1)
     assert "exists in several services (goals, notifications): pass --service" in ambiguous.stderr
     shown = await ops.trellis_json("dlq", "show", "-s", "goals", str(first["id"]))
@@ -181,7 +183,8 @@ async def test_dead_letters_listed_shown_redriven_after_a_fix_and_dropped_with_a
     assert [e["id"] for e in dropped["dropped"]] == [junk["id"]]
     assert await ops.trellis_json("dlq", "list", "-s", "goals", "--consumer", TREE) == []
     reason = ["--reason", "junk from a test publisher"]
-    await ops.trellis("dlq", "drop", "-s", "goals", "--consumer", "goals-realignment", "--all", *reason)
+    for consumer in ("goals-realignment", "goals-pace-watch"):  # the junk, in its other consumers
+        await ops.trellis("dlq", "drop", "-s", "goals", "--consumer", consumer, "--all", *reason)
     assert await ops.trellis_json("dlq", "list", "-s", "goals") == []
     resolved = await ops.trellis_json("dlq", "list", "-s", "goals", "--all", "--consumer", TREE)
     assert {e["id"]: e["resolution"] for e in resolved} == {
@@ -205,6 +208,7 @@ async def test_dead_letters_listed_shown_redriven_after_a_fix_and_dropped_with_a
     assert [(d["arguments"]["ids"], d["arguments"]["consumer"]) for d in drops] == [
         ([junk["id"]], None),
         ([], "goals-realignment"),
+        ([], "goals-pace-watch"),
     ]
     assert {d["arguments"]["reason"] for d in drops} == {"junk from a test publisher"}
 

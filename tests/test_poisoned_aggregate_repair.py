@@ -159,7 +159,7 @@ async def run_the_repair(ops: OpsSystem, receiver: Receiver) -> None:
 
         async def parked() -> dict[str, list[dict[str, Any]]]:
             found = await letters(ops)
-            return found if len(found.get(TREE, [])) == 5 and len(found) == 4 else {}
+            return found if len(found.get(TREE, [])) == 5 and len(found) == 5 else {}
 
         await eventually(parked, timeout=30)
         await settled(ops)
@@ -169,6 +169,7 @@ async def run_the_repair(ops: OpsSystem, receiver: Receiver) -> None:
     assert {c: len(d) for c, d in before.items()} == {
         TREE: 5,
         "goals-realignment": 1,
+        "goals-pace-watch": 5,
         "notifications-goals-affected": 1,
         "notifications-webhooks-goals": 5,
     }
@@ -207,6 +208,7 @@ async def run_the_repair(ops: OpsSystem, receiver: Receiver) -> None:
     for service, consumer, count in (
         ("goals", TREE, 7),
         ("goals", "goals-realignment", 1),
+        ("goals", "goals-pace-watch", 7),
         ("notifications", "notifications-goals-affected", 1),
         ("notifications", "notifications-webhooks-goals", 7),
     ):

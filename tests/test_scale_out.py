@@ -99,7 +99,7 @@ class Load:
         other = PEOPLE[(step * 7 + 3) % len(PEOPLE)]
         kind = step % 4
         if kind == 0:
-            body = {"level": "individual", "title": f"goal {step}", "period": "2026-Q4", "owner_id": person}
+            body = {"level": "individual", "title": f"goal {step}", "period": "Q4", "owner_id": person}
             self.goals.append(
                 (await self.system.call(self.client, "goals", "POST", "/v1/goals", body))["goal_id"]
             )

@@ -39,10 +39,8 @@ class GoalsSettings(ServiceSettings):
     pace_at_risk_below: float = Field(default=0.8, gt=0, le=1)
     pace_off_track_below: float = Field(default=0.5, gt=0, le=1)
     pace_grace: float = Field(default=0.1, ge=0, lt=1)  # nothing judged before this share elapsed
-    # GoalPaceChanged events (reactions/pace_watch.py) and the manager's notification. Off
-    # by default for now: on, every goal of a past or current named period is judged as it
-    # is created, which the rest of the suite's event counts do not expect yet.
-    pace_events: bool = False
+    # GoalPaceChanged events (reactions/pace_watch.py) and the manager's notification.
+    pace_events: bool = True
 
 
 def build(runtime: Runtime) -> GoalsApplication:
