@@ -7,6 +7,7 @@ kept by the other process's consumers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,10 @@ import nats
 import pytest
 
 from trellis.core.runtime.auth import mint_token
-from trellis.core.runtime.service import Runtime, create_app
+from trellis.core.runtime.service import Runtime
 from trellis.core.runtime.settings import DEV_JWT_SECRET
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
-from trellis.testing import Database, eventually
+from trellis.testing import Database, eventually, running_service
 
 ADMIN = {
     "Authorization": "Bearer "
@@ -29,10 +30,8 @@ API_ONLY = {"run_relay": False, "run_consumers": False, "run_deadlines": False, 
 POLL = 30.0  # the worker's relay polls this seldom: only a wake-up can make it quick
 
 
-async def _start(
-    pg: Database, nats_url: str, root: str, data_dir: Path, **overrides: Any
-) -> tuple[Runtime, httpx.AsyncClient]:
-    settings = GoalsSettings(
+def _settings(pg: Database, nats_url: str, root: str, data_dir: Path, **overrides: Any) -> GoalsSettings:
+    return GoalsSettings(
         database_url=pg.url,
         database_schema=pg.schema,
         nats_url=nats_url,
@@ -41,28 +40,25 @@ async def _start(
         relay_poll_interval=POLL,
         **overrides,
     )
-    app = create_app(SERVICE, settings)
-    runtime: Runtime = app.state.runtime
-    await runtime.start()
-    await runtime.wait_ready()
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://goals")
-    return runtime, client
 
 
 @pytest.fixture
 async def layout(
     pg_database: Database, nats_url: str, subject_root: str, tmp_path: Path
 ) -> AsyncIterator[tuple[list[httpx.AsyncClient], Runtime]]:
-    worker, worker_client = await _start(pg_database, nats_url, subject_root, tmp_path / "worker")
-    apis = [
-        await _start(pg_database, nats_url, subject_root, tmp_path / f"api{i}", **API_ONLY) for i in range(2)
-    ]
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        worker, _ = await stack.enter_async_context(
+            running_service(SERVICE, _settings(pg_database, nats_url, subject_root, tmp_path / "worker"))
+        )
+        apis = [
+            await stack.enter_async_context(
+                running_service(
+                    SERVICE, _settings(pg_database, nats_url, subject_root, tmp_path / f"api{i}", **API_ONLY)
+                )
+            )
+            for i in range(2)
+        ]
         yield [client for _, client in apis], worker
-    finally:
-        for runtime, client in [*apis, (worker, worker_client)]:
-            await client.aclose()
-            await runtime.stop()
 
 
 @pytest.mark.postgres

@@ -18,10 +18,9 @@ from people_analytics.store import Store
 
 from trellis.contracts.envelope import EventEnvelope
 from trellis.core.runtime.auth import mint_token
-from trellis.core.runtime.service import create_app
 from trellis.core.runtime.settings import DEV_JWT_SECRET
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
-from trellis.testing import Database, eventually
+from trellis.testing import Database, eventually, running_service
 
 
 def _auth(employee: str, *roles: str) -> dict[str, str]:
@@ -43,13 +42,8 @@ async def goals_api(
         subject_root=subject_root,
         data_dir=tmp_path,
     )
-    app = create_app(SERVICE, settings)
-    runtime = app.state.runtime
-    await runtime.start()
-    await runtime.wait_ready()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://goals") as client:
+    async with running_service(SERVICE, settings) as (_runtime, client):
         yield client
-    await runtime.stop()
 
 
 class CrashingStore(Store):

@@ -15,6 +15,7 @@ file or PostgreSQL schema.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -203,3 +204,23 @@ class StreamWriter:
                 envelope.model_dump_json().encode(),
                 headers={"Nats-Msg-Id": str(envelope.event_id)},
             )
+
+
+@contextlib.asynccontextmanager
+async def running_service(definition: Any, settings: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """``definition``'s app started with ``settings`` (real NATS, its database), ready, and an
+    HTTP client on it; stopped afterwards. Yields ``(runtime, client)``."""
+    import httpx
+
+    from trellis.core.runtime.service import create_app
+
+    app = create_app(definition, settings)
+    runtime = app.state.runtime
+    await runtime.start()
+    try:
+        await runtime.wait_ready()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{definition.name}") as client:
+            yield runtime, client
+    finally:
+        await runtime.stop()

@@ -7,6 +7,7 @@ at the day it changes) or when progress is recorded."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from trellis.core.runtime.service import create_app
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
-from trellis.testing import Database, eventually
+from trellis.testing import Database, eventually, running_service
 
 from ..conftest import ADMIN
 
@@ -34,13 +34,8 @@ async def client(
         test_clock=True,
         pace_events=True,
     )
-    app = create_app(SERVICE, settings)
-    runtime = app.state.runtime
-    await runtime.start()
-    await runtime.wait_ready()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://goals") as http:
+    async with running_service(SERVICE, settings) as (_runtime, http):
         yield http
-    await runtime.stop()
 
 
 async def _pace_on(client: httpx.AsyncClient, goal: str, day: str | None, status: str) -> dict[str, Any]:
@@ -127,54 +122,49 @@ async def test_with_two_replicas_each_change_of_pace_is_decided_once(
 ) -> None:
     """Two instances of the goals service on one database, each with its deadline scheduler
     and its own test clock, both moved through the quarter: one event per change."""
-    replicas = []
-    for i in range(2):
-        settings = GoalsSettings(
-            database_url=pg_database.url,
-            database_schema=pg_database.schema,
-            nats_url=nats_url,
-            subject_root=subject_root,
-            data_dir=tmp_path / f"r{i}",
-            test_clock=True,
-            pace_events=True,
-        )
-        app = create_app(SERVICE, settings)
-        await app.state.runtime.start()
-        await app.state.runtime.wait_ready()
-        replicas.append(
-            (
-                app.state.runtime,
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://goals"),
-            )
-        )
-    first = replicas[0][1]
-    try:
-        resp = await first.post(
-            "/v1/goals", json={"level": "company", "title": "Grow", "period": "2027-Q1"}, headers=ADMIN
-        )
-        goal = resp.json()["goal_id"]
-        kr = (
-            await first.post(
-                f"/v1/goals/{goal}/key-results",
-                json={"name": "Users", "start": 0, "target": 100},
-                headers=ADMIN,
-            )
-        ).json()["key_result_id"]
-        await first.post(f"/v1/goals/{goal}/key-results/{kr}/progress", json={"value": 10}, headers=ADMIN)
-        for day, status in (("2027-01-12", "at_risk"), ("2027-02-01", "off_track")):
-            for _, client in replicas:  # both clocks move: either scheduler may claim the deadline
-                resp = await client.post(
-                    "/v1/test-clock", json={"to": f"{day}T12:00:00+00:00"}, headers=ADMIN
+    async with contextlib.AsyncExitStack() as stack:
+        replicas = [
+            await stack.enter_async_context(
+                running_service(
+                    SERVICE,
+                    GoalsSettings(
+                        database_url=pg_database.url,
+                        database_schema=pg_database.schema,
+                        nats_url=nats_url,
+                        subject_root=subject_root,
+                        data_dir=tmp_path / f"r{i}",
+                        test_clock=True,
+                        pace_events=True,
+                    ),
                 )
-                assert resp.status_code == 200, resp.text
-            await _decided(first, goal, status)
-        await asyncio.sleep(1.0)  # time for a second decision, were there one
-        history = (await first.get(f"/v1/goals/{goal}/history", headers=ADMIN)).json()["events"]
-        assert [e["data"]["status"] for e in history if e["type"] == "GoalPaceChanged"] == [
-            "at_risk",
-            "off_track",
+            )
+            for i in range(2)
         ]
-    finally:
-        for runtime, client in replicas:
-            await client.aclose()
-            await runtime.stop()
+        await _through_the_quarter_on(replicas)
+
+
+async def _through_the_quarter_on(replicas: list[tuple[Any, httpx.AsyncClient]]) -> None:
+    first = replicas[0][1]
+    resp = await first.post(
+        "/v1/goals", json={"level": "company", "title": "Grow", "period": "2027-Q1"}, headers=ADMIN
+    )
+    goal = resp.json()["goal_id"]
+    kr = (
+        await first.post(
+            f"/v1/goals/{goal}/key-results",
+            json={"name": "Users", "start": 0, "target": 100},
+            headers=ADMIN,
+        )
+    ).json()["key_result_id"]
+    await first.post(f"/v1/goals/{goal}/key-results/{kr}/progress", json={"value": 10}, headers=ADMIN)
+    for day, status in (("2027-01-12", "at_risk"), ("2027-02-01", "off_track")):
+        for _, client in replicas:  # both clocks move: either scheduler may claim the deadline
+            resp = await client.post("/v1/test-clock", json={"to": f"{day}T12:00:00+00:00"}, headers=ADMIN)
+            assert resp.status_code == 200, resp.text
+        await _decided(first, goal, status)
+    await asyncio.sleep(1.0)  # time for a second decision, were there one
+    history = (await first.get(f"/v1/goals/{goal}/history", headers=ADMIN)).json()["events"]
+    assert [e["data"]["status"] for e in history if e["type"] == "GoalPaceChanged"] == [
+        "at_risk",
+        "off_track",
+    ]

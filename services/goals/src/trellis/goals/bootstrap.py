@@ -46,7 +46,7 @@ class GoalsSettings(ServiceSettings):
 def build(runtime: Runtime) -> GoalsApplication:
     goals = Repository(runtime.store, Goal)
     thresholds = _thresholds(runtime.settings)
-    pace = PaceWatch(goals, runtime.clock, thresholds)
+    pace = PaceWatch(goals, runtime.clock, thresholds) if _pace_events(runtime.settings) else None
     return GoalsApplication(
         goals=goals,
         commands=GoalCommands(runtime.sessions, goals, OrgDirectory()),
@@ -58,9 +58,9 @@ def build(runtime: Runtime) -> GoalsApplication:
             OrgChart("goals"),
             NewHireGoals(goals),
             CheckInProgress(goals),
-            *([pace] if _pace_events(runtime.settings) else []),
+            *([pace] if pace else []),
         ],
-        deadlines=pace.handlers() if _pace_events(runtime.settings) else {},
+        deadlines=pace.handlers() if pace else {},
     )
 
 
