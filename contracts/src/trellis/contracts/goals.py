@@ -39,6 +39,7 @@ class GoalCreated(DomainEvent):
     owner_id: str
     team_id: str | None = None
     period: str
+    start_date: dt.date | None = Field(default=None, description="its own; else its period's first day")
     due_date: dt.date | None = None
     parent_id: str | None = None
     progress_rollup: Rollup = "both"
@@ -131,11 +132,14 @@ class KeyResultRemoved(DomainEvent):
 PaceStatus = Literal["on_track", "at_risk", "off_track"]
 
 
-@event("GoalPaceChanged", version=1, aggregate="goal", registry=registry)
+@event("GoalPaceChanged", version=1, aggregate="goal_pace", registry=registry)
 class GoalPaceChanged(DomainEvent):
     """A goal's status by pace changed: its progress against the share of its period
     elapsed on ``as_of`` (the goals service's thresholds). Decided once per change, when
-    progress is recorded or when time passes; the status set by hand is another thing."""
+    progress is recorded or when time passes; the status set by hand is another thing.
+
+    Its aggregate is the goal's pace (``goal_pace``, an id derived from ``goal_id``), not
+    the goal: what the clock decides never changes the goal's version."""
 
     goal_id: str
     status: PaceStatus

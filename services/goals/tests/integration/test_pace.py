@@ -54,7 +54,7 @@ async def _pace_on(client: httpx.AsyncClient, goal: str, day: str | None, status
 
 async def _decided(client: httpx.AsyncClient, goal: str, status: str) -> None:
     async def check() -> bool:
-        history = (await client.get(f"/v1/goals/{goal}/history", headers=ADMIN)).json()["events"]
+        history = (await client.get(f"/v1/goals/{goal}/pace-history", headers=ADMIN)).json()["events"]
         paces = [e["data"]["status"] for e in history if e["type"] == "GoalPaceChanged"]
         return bool(paces) and paces[-1] == status
 
@@ -81,14 +81,33 @@ async def test_a_goal_falls_behind_as_the_quarter_passes_and_progress_brings_it_
         "2027-03-31",
         round(5 / 90, 4),
     )
+    version = (await client.get(f"/v1/goals/{goal}", headers=ADMIN)).json()["version"]
     behind = await _pace_on(client, goal, "2027-01-12", "at_risk")  # 10 % of 13.3 %: 0.75
     await _decided(client, goal, "at_risk")  # before time moves on: each day is decided
     assert "10% done, 13% expected by 2027-01-12" in behind["reason"]
+    assert (behind["effective_status"], behind["effective_because"]) == ("at_risk", "by pace")
+    # what the clock decides is the goal's pace's, not the goal's: a client holding the
+    # goal from before is not refused because time passed
+    assert (await client.get(f"/v1/goals/{goal}", headers=ADMIN)).json()["version"] == version
+    resp = await client.patch(
+        f"/v1/goals/{goal}", json={"description": "Users"}, headers={**ADMIN, "If-Match": str(version)}
+    )
+    assert resp.status_code == 200, resp.text
     await _pace_on(client, goal, "2027-02-01", "off_track")  # 10 % of 35.6 %: 0.28
     await _decided(client, goal, "off_track")
     resp = await client.put(f"/v1/goals/{goal}/status", json={"status": "on_track"}, headers=ADMIN)
-    assert resp.status_code == 200, resp.text  # set by hand: shown beside the pace, not instead
+    assert resp.status_code == 200, resp.text  # set by hand: it wins until the next progress update
+    by_hand = (await client.get(f"/v1/goals/{goal}", headers=ADMIN)).json()
+    assert (by_hand["status"], by_hand["pace"]["status"]) == ("on_track", "off_track")
+    assert (by_hand["pace"]["effective_status"], by_hand["pace"]["effective_because"]) == (
+        "on_track",
+        "set by hand since the last progress update",
+    )
 
+    await client.post(f"/v1/goals/{goal}/key-results/{kr}/progress", json={"value": 20}, headers=ADMIN)
+    gave_way = await _pace_on(client, goal, None, "at_risk")  # 20 % of 35.6 %: the pace wins again
+    assert (gave_way["effective_status"], gave_way["effective_because"]) == ("at_risk", "by pace")
+    await _decided(client, goal, "at_risk")
     await client.post(f"/v1/goals/{goal}/key-results/{kr}/progress", json={"value": 40}, headers=ADMIN)
     back = await _pace_on(client, goal, None, "on_track")  # 40 % of 35.6 %, the same day
     assert back["expected_progress"] == round(32 / 90, 4)
@@ -98,18 +117,19 @@ async def test_a_goal_falls_behind_as_the_quarter_passes_and_progress_brings_it_
     # each change of status by pace is an event, decided once: when time passed, and when
     # progress was recorded
     async def pace_events() -> list[tuple[str, str, str]] | None:
-        history = (await client.get(f"/v1/goals/{goal}/history", headers=ADMIN)).json()["events"]
+        history = (await client.get(f"/v1/goals/{goal}/pace-history", headers=ADMIN)).json()["events"]
         found = [
             (e["data"]["previous_status"], e["data"]["status"], e["data"]["as_of"])
             for e in history
             if e["type"] == "GoalPaceChanged"
         ]
-        return found if len(found) == 3 else None
+        return found if len(found) == 4 else None
 
     assert await eventually(pace_events) == [
         ("on_track", "at_risk", "2027-01-12"),
         ("at_risk", "off_track", "2027-02-01"),
-        ("off_track", "on_track", "2027-02-01"),
+        ("off_track", "at_risk", "2027-02-01"),
+        ("at_risk", "on_track", "2027-02-01"),
     ]
     done = await client.post(f"/v1/goals/{goal}/complete", json={}, headers=ADMIN)
     assert done.status_code == 200, done.text
@@ -163,8 +183,52 @@ async def _through_the_quarter_on(replicas: list[tuple[Any, httpx.AsyncClient]])
             assert resp.status_code == 200, resp.text
         await _decided(first, goal, status)
     await asyncio.sleep(1.0)  # time for a second decision, were there one
-    history = (await first.get(f"/v1/goals/{goal}/history", headers=ADMIN)).json()["events"]
+    history = (await first.get(f"/v1/goals/{goal}/pace-history", headers=ADMIN)).json()["events"]
     assert [e["data"]["status"] for e in history if e["type"] == "GoalPaceChanged"] == [
         "at_risk",
         "off_track",
     ]
+
+
+async def test_a_goal_of_its_own_dates_is_measured_between_them(client: httpx.AsyncClient) -> None:
+    """A start date of its own moves the span; due before start is refused, nothing written."""
+    refused = await client.post(
+        "/v1/goals",
+        json={
+            "level": "company",
+            "title": "Late",
+            "period": "2027",
+            "start_date": "2027-06-01",
+            "due_date": "2027-05-01",
+        },
+        headers=ADMIN,
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "invalid_input"
+    refused = await client.post(
+        "/v1/goals",
+        json={"level": "company", "title": "Late", "period": "2027-Q1", "start_date": "2027-04-02"},
+        headers=ADMIN,
+    )
+    assert refused.status_code == 422, refused.text  # after its period's last day
+    assert (await client.get("/v1/objectives", headers=ADMIN)).json()["objectives"] == []
+
+    resp = await client.post(
+        "/v1/goals",
+        json={"level": "company", "title": "Second half", "period": "2027", "start_date": "2027-07-01"},
+        headers=ADMIN,
+    )
+    goal = resp.json()["goal_id"]
+    pace = await _pace_on(client, goal, "2027-03-01", "on_track")  # before it starts: nothing expected
+    assert (pace["start_date"], pace["due_date"], pace["expected_progress"]) == (
+        "2027-07-01",
+        "2027-12-31",
+        0.0,
+    )
+    assert (await client.get(f"/v1/goals/{goal}", headers=ADMIN)).json()["start_date"] == "2027-07-01"
+    moved = await client.patch(f"/v1/goals/{goal}", json={"due_date": "2027-06-30"}, headers=ADMIN)
+    assert moved.status_code == 422, moved.text  # before its own start
+    moved = await client.patch(f"/v1/goals/{goal}", json={"start_date": "2027-04-01"}, headers=ADMIN)
+    assert moved.status_code == 200, moved.text
+    own = (await client.get(f"/v1/goals/{goal}", headers=ADMIN)).json()  # reads its own writes
+    assert (own["start_date"], own["pace"]["start_date"]) == ("2027-04-01", "2027-04-01")

@@ -17,6 +17,7 @@ from trellis.goals.application.cascade import Cascades
 from trellis.goals.application.commands import GoalCommands
 from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.domain.goal import Goal
+from trellis.goals.domain.goal_pace import GoalPace
 from trellis.goals.domain.pace import Thresholds
 from trellis.goals.reactions.checkin_progress import CheckInProgress
 from trellis.goals.reactions.new_hire_goals import NewHireGoals
@@ -46,7 +47,11 @@ class GoalsSettings(ServiceSettings):
 def build(runtime: Runtime) -> GoalsApplication:
     goals = Repository(runtime.store, Goal)
     thresholds = _thresholds(runtime.settings)
-    pace = PaceWatch(goals, runtime.clock, thresholds) if _pace_events(runtime.settings) else None
+    pace = (
+        PaceWatch(goals, Repository(runtime.store, GoalPace), runtime.clock, thresholds)
+        if _pace_events(runtime.settings)
+        else None
+    )
     return GoalsApplication(
         goals=goals,
         commands=GoalCommands(runtime.sessions, goals, OrgDirectory()),

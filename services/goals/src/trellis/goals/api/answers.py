@@ -40,6 +40,10 @@ class PaceView(Answer):
         description="by pace: actual against expected progress at the service's thresholds"
     )
     reason: str = Field(description="why, in words")
+    effective_status: Literal["on_track", "at_risk", "off_track"] = Field(
+        description="the status that wins now: one set by hand since the last progress update, else by pace"
+    )
+    effective_because: Literal["by pace", "set by hand since the last progress update"]
 
 
 class GoalView(Answer):
@@ -52,6 +56,7 @@ class GoalView(Answer):
     owner_id: str
     team_id: str | None
     period: str
+    start_date: str | None = Field(description="ISO date: its own (else its period's first day counts)")
     due_date: str | None = Field(description="ISO date")
     status: Status
     parent_id: str | None = Field(description="the goal it is aligned to")

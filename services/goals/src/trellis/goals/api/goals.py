@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query, status
 from pydantic import Field, model_validator
 
+from trellis.core.errors import NotFound
 from trellis.core.runtime.api_kit import Answer, CommandAnswer, RuntimeDep, application_of, audit_trail
 from trellis.core.runtime.http import (
     CorrelationId,
@@ -29,6 +30,7 @@ from trellis.goals.api.answers import (
 )
 from trellis.goals.application.commands import CommandResult
 from trellis.goals.application.wiring import GoalsApplication
+from trellis.goals.domain.goal_pace import goal_pace_id
 from trellis.goals.domain.progress import MAX_WEIGHT
 from trellis.goals.views import queries
 
@@ -48,7 +50,8 @@ class CreateGoal(RequestBody):
     owner_id: Id | None = Field(default=None, description="defaults to the caller")
     team_id: Id | None = None
     period: Period
-    due_date: Date | None = None
+    start_date: Date | None = Field(default=None, description="defaults to the named period's first day")
+    due_date: Date | None = Field(default=None, description="defaults to the named period's last day")
     parent_id: Id | None = Field(default=None, description="the goal this one aligns to")
     progress_rollup: Rollup = "both"
     weight: Weight = 1.0
@@ -58,6 +61,7 @@ class ChangeGoal(RequestBody):
     title: Title | None = None
     description: str | None = Field(default=None, max_length=10_000)
     period: Period | None = None
+    start_date: Date | None = None
     due_date: Date | None = None
     owner_id: Id | None = None
     weight: Weight | None = None
@@ -309,6 +313,20 @@ async def get_goal(goal_id: str, actor: CurrentActor, runtime: RuntimeDep, goals
 @router.get("/goals/{goal_id}/history", summary="The goal's audit trail: every event, who, when")
 async def goal_history(goal_id: str, actor: CurrentActor, runtime: RuntimeDep) -> GoalHistory:
     return GoalHistory(goal_id=goal_id, events=await audit_trail(runtime, goal_id, actor, f"goal {goal_id}"))
+
+
+@router.get(
+    "/goals/{goal_id}/pace-history",
+    summary="Each change of the goal's status by pace, decided as time passed or progress came",
+)
+async def goal_pace_history(goal_id: str, actor: CurrentActor, runtime: RuntimeDep) -> GoalHistory:
+    """Kept apart from the goal's own trail: what the clock decides never moves the goal's version."""
+    try:
+        decided = await audit_trail(runtime, goal_pace_id(goal_id), actor, f"goal {goal_id}")
+    except NotFound:  # nothing decided yet, or no such goal here
+        await audit_trail(runtime, goal_id, actor, f"goal {goal_id}")
+        decided = []
+    return GoalHistory(goal_id=goal_id, events=decided)
 
 
 @router.get("/alignment-tree", summary="Every goal in its place under the company objectives")

@@ -92,6 +92,7 @@ class Cascades:
                     owner_id=person,
                     team_id=employee.team_id if employee else None,
                     period=source.period,
+                    start_date=source.start_date,
                     due_date=source.due_date,
                     parent=source,
                     parent_ancestor_ids=ancestors,

@@ -33,6 +33,7 @@ from trellis.contracts.goals import (
 )
 from trellis.core.errors import InvalidInput, NotFound, RuleViolation
 from trellis.core.store.aggregate import Aggregate
+from trellis.goals.domain.pace import period_bounds
 from trellis.goals.domain.progress import ROLLUPS, check_weight, key_result_progress
 
 # Which levels a goal of each level may align to.
@@ -69,14 +70,15 @@ class Goal(Aggregate):
         self.owner_id = ""
         self.team_id: str | None = None
         self.period = ""
+        self.start_date: dt.date | None = None
         self.due_date: dt.date | None = None
         self.status = "on_track"
+        self.status_by_hand = False  # set by hand since the last progress update: it wins until then
         self.parent_id: str | None = None
         self.progress_rollup = "both"
         self.weight = 1.0
         self.key_results: dict[str, KeyResult] = {}
         self.pending_realignments: list[str] = []
-        self.pace_status = "on_track"  # as last decided (GoalPaceChanged); on track until then
 
     # ---- state -----------------------------------------------------------------------
 
@@ -100,13 +102,14 @@ class Goal(Aggregate):
                 self.owner_id = event.owner_id
                 self.team_id = event.team_id
                 self.period = event.period
+                self.start_date = event.start_date
                 self.due_date = event.due_date
                 self.parent_id = event.parent_id
                 self.progress_rollup = event.progress_rollup
                 self.weight = event.weight
             case GoalChanged():
                 for key, value in event.changes.items():
-                    if key == "due_date":
+                    if key in ("start_date", "due_date"):
                         value = dt.date.fromisoformat(value) if value else None
                     elif key == "weight":
                         value = float(value)
@@ -123,6 +126,7 @@ class Goal(Aggregate):
                 kr = self.key_results[event.key_result_id]
                 kr.current = event.value
                 kr.confidence = event.confidence
+                self.status_by_hand = False
             case KeyResultChanged():
                 kr = self.key_results[event.key_result_id]
                 for field in KEY_RESULT_FIELDS:
@@ -133,8 +137,9 @@ class Goal(Aggregate):
                 del self.key_results[event.key_result_id]
             case GoalStatusChanged():
                 self.status = event.status
+                self.status_by_hand = True
             case GoalPaceChanged():
-                self.pace_status = event.status
+                pass  # an earlier build kept pace in the goal's stream: now a GoalPace of its own
             case GoalCompleted():
                 self.status = "completed"
             case GoalRetired():
@@ -159,6 +164,7 @@ class Goal(Aggregate):
         owner_id: str,
         team_id: str | None = None,
         period: str,
+        start_date: dt.date | None = None,
         due_date: dt.date | None = None,
         parent: Goal | None = None,
         parent_ancestor_ids: list[str] | None = None,
@@ -176,6 +182,7 @@ class Goal(Aggregate):
         if progress_rollup not in ROLLUPS:
             raise InvalidInput(f"progress_rollup must be one of {', '.join(ROLLUPS)}")
         check_weight(weight)
+        _check_span(period.strip(), start_date, due_date)
         self.level = level  # the alignment check reads it
         if parent is not None:
             self._check_parent(parent, parent_ancestor_ids or [])
@@ -188,6 +195,7 @@ class Goal(Aggregate):
                 owner_id=owner_id,
                 team_id=team_id,
                 period=period.strip(),
+                start_date=start_date,
                 due_date=due_date,
                 parent_id=parent.id if parent else None,
                 progress_rollup=progress_rollup,
@@ -231,6 +239,7 @@ class Goal(Aggregate):
         title: str | None = None,
         description: str | None = None,
         period: str | None = None,
+        start_date: dt.date | None = None,
         due_date: dt.date | None = None,
         owner_id: str | None = None,
         weight: float | None = None,
@@ -249,10 +258,16 @@ class Goal(Aggregate):
             raise InvalidInput("a goal needs a title")
         if period is not None and not period.strip():
             raise InvalidInput("a goal needs a period")
+        _check_span(
+            period.strip() if period is not None else self.period,
+            start_date or self.start_date,
+            due_date or self.due_date,
+        )
         proposed: dict[str, Any] = {
             "title": title.strip() if title is not None else None,
             "description": description,
             "period": period.strip() if period is not None else None,
+            "start_date": start_date,
             "due_date": due_date,
             "owner_id": owner_id,
             "weight": float(weight) if weight is not None else None,
@@ -380,29 +395,13 @@ class Goal(Aggregate):
             )
         )
 
-    def assess_pace(self, status: str, progress: float, expected: float, as_of: dt.date) -> None:
-        """Record the status by pace if it differs from the last one decided (once per change)."""
-        self._require_exists()
-        if self.is_retired or self.is_completed or status == self.pace_status:
-            return
-        self.record(
-            GoalPaceChanged(
-                goal_id=self.id,
-                status=status,
-                previous_status=self.pace_status,
-                progress=progress,
-                expected_progress=expected,
-                as_of=as_of,
-            )
-        )
-
     def set_status(self, status: str) -> None:
         self._require_exists()
         if status not in MANUAL_STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(MANUAL_STATUSES)}")
         self._require_open("given a status")
-        if status == self.status:
-            return
+        if status == self.status and self.status_by_hand:
+            return  # the same, set by hand since the last progress update: nothing new
         self.record(GoalStatusChanged(goal_id=self.id, status=status, previous_status=self.status))
 
     def complete(self) -> None:
@@ -472,3 +471,15 @@ def _check_finite(**numbers: float) -> None:
     for field, number in numbers.items():
         if not math.isfinite(number):
             raise InvalidInput(f"{field} must be a finite number", details={"field": field})
+
+
+def _check_span(period: str, start_date: dt.date | None, due_date: dt.date | None) -> None:
+    """Refuse a goal that would be due before it starts (its own dates, else its period's)."""
+    bounds = period_bounds(period)
+    start = start_date or (bounds[0] if bounds else None)
+    due = due_date or (bounds[1] if bounds else None)
+    if start is not None and due is not None and due < start:
+        raise InvalidInput(
+            f"the goal would be due ({due.isoformat()}) before it starts ({start.isoformat()})",
+            details={"field": "due_date" if due_date else "start_date"},
+        )

@@ -95,6 +95,7 @@ def pace_of(
     *,
     period: str,
     due_date: dt.date | None,
+    start_date: dt.date | None = None,
     progress: float,
     status: str,
     today: dt.date,
@@ -107,7 +108,7 @@ def pace_of(
     bounds = period_bounds(period)
     if bounds is None and due_date is None:
         return None
-    start = bounds[0] if bounds else created_on
+    start = start_date or (bounds[0] if bounds else created_on)
     due = due_date or (bounds[1] if bounds else start)
     if due < start:
         start = due

@@ -4,13 +4,14 @@ when time passes, exactly once per change.
 Each goal has one ``goal-pace`` deadline (the core's deadlines: claimed by one replica,
 fired once, in the transaction that records what it decides). The handler measures the
 goal as the read views do (``domain/pace.py`` on the rolled-up progress, read-your-writes
-for the goal itself), records ``GoalPaceChanged`` if the status differs from the last one
-decided, and moves the deadline to the first day on which the status would change if
+for the goal itself), records ``GoalPaceChanged`` on the goal's ``GoalPace`` (its own
+stream, so the goal's version never moves with the clock) if the status differs from the
+last one decided, and moves the deadline to the first day on which the status would change if
 nothing else did: no goal is polled, and a goal on track to its due date has none.
 
 This reaction arms the deadline for *now* whenever something that moves a goal's
 progress or span happens to it (key results, progress, dates, alignment), for the goal
-and the goals it is aligned under, whose roll-up it changes. The goal refuses to record
+and the goals it is aligned under, whose roll-up it changes. The pace refuses to record
 the same status twice, and its expected version guards two replicas deciding at once.
 """
 
@@ -40,6 +41,7 @@ from trellis.core.consuming.projection import Reaction, on
 from trellis.core.store.repository import Repository
 from trellis.goals.application.commands import ancestors_of
 from trellis.goals.domain.goal import Goal
+from trellis.goals.domain.goal_pace import GoalPace, goal_pace_id
 from trellis.goals.domain.pace import Thresholds, expected_progress, pace_of, pace_status
 from trellis.goals.views import queries
 
@@ -57,8 +59,11 @@ class PaceWatch(Reaction):
     name = "goals-pace-watch"
     source = "goals"
 
-    def __init__(self, goals: Repository[Goal], clock: Clock, thresholds: Thresholds) -> None:
+    def __init__(
+        self, goals: Repository[Goal], paces: Repository[GoalPace], clock: Clock, thresholds: Thresholds
+    ) -> None:
         self.goals = goals
+        self.paces = paces
         self.clock = clock
         self.thresholds = thresholds
 
@@ -102,9 +107,13 @@ class PaceWatch(Reaction):
         )
         if pace is None:
             return
-        goal.assess_pace(pace.status, progress, pace.expected, today)
-        if goal.pending:
-            await self.goals.save(session, goal, Metadata(tenant_id=goal.tenant_id, actor_id=WATCHER))
+        pace_id = goal_pace_id(goal.id)
+        decided = await self.paces.find(session, pace_id, goal.tenant_id) or self.paces.new(
+            pace_id, goal.tenant_id
+        )
+        decided.assess(goal.id, pace.status, progress, pace.expected, today)
+        if decided.pending:
+            await self.paces.save(session, decided, Metadata(tenant_id=goal.tenant_id, actor_id=WATCHER))
             log.info("goal.pace_changed", goal=goal.id, status=pace.status, expected=pace.expected)
         following = _next_change(progress, pace.start, pace.due, today, pace.status, self.thresholds)
         if following is None:

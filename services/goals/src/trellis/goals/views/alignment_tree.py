@@ -48,7 +48,17 @@ from trellis.goals.views.tables import goal_key_results, goal_nodes
 MAX_DEPTH = 16  # guards walks up the tree against corrupt data
 NODE_COLUMNS = [c.name for c in goal_nodes.columns]
 KR_COLUMNS = [c.name for c in goal_key_results.columns]
-CHANGEABLE = {"title", "description", "period", "owner_id", "due_date", "weight", "progress_rollup"}
+CHANGEABLE = {
+    "title",
+    "description",
+    "period",
+    "owner_id",
+    "start_date",
+    "due_date",
+    "weight",
+    "progress_rollup",
+}
+DATES = ("start_date", "due_date")
 _REFERENCES = frozenset({"goal_id", "parent_id", "previous_parent_id"})  # goals an event names
 _REFERENCES_OF: dict[type[Any], tuple[str, ...]] = {}
 
@@ -260,7 +270,7 @@ class AlignmentTree(Projection):
                     updated_at=env.occurred_at,
                 )
                 ws.changed_krs.add(ev.key_result_id)
-                ws.touch(ev.goal_id, recorded)
+                ws.touch(ev.goal_id, recorded, status_by_hand=False)  # a status set by hand gives way
                 ws.dirty.add(ev.goal_id)
             case GoalCreated():
                 ws.nodes[ev.goal_id] = {
@@ -272,8 +282,10 @@ class AlignmentTree(Projection):
                     "owner_id": ev.owner_id,
                     "team_id": ev.team_id,
                     "period": ev.period,
+                    "start_date": ev.start_date,
                     "due_date": ev.due_date,
                     "status": "on_track",
+                    "status_by_hand": False,
                     "parent_id": ev.parent_id,
                     "progress_rollup": ev.progress_rollup,
                     "weight": ev.weight,
@@ -287,8 +299,9 @@ class AlignmentTree(Projection):
                 ws.dirty.add(ev.goal_id)
             case GoalChanged():
                 values = {k: v for k, v in ev.changes.items() if k in CHANGEABLE}
-                if values.get("due_date"):
-                    values["due_date"] = dt.date.fromisoformat(str(values["due_date"]))
+                for key in DATES:
+                    if values.get(key):
+                        values[key] = dt.date.fromisoformat(str(values[key]))
                 node = ws.touch(ev.goal_id, recorded, **values)
                 if "weight" in values and node["parent_id"]:
                     ws.dirty.add(node["parent_id"])
@@ -339,7 +352,7 @@ class AlignmentTree(Projection):
                 ws.touch(ev.goal_id, recorded)
                 ws.dirty.add(ev.goal_id)
             case GoalStatusChanged():
-                ws.touch(ev.goal_id, recorded, status=ev.status)
+                ws.touch(ev.goal_id, recorded, status=ev.status, status_by_hand=True)
             case GoalCompleted():
                 ws.touch(ev.goal_id, recorded, status="completed")
                 ws.dirty.add(ev.goal_id)

@@ -44,15 +44,20 @@ def pace_view(
     rule: PaceRule | None,
     *,
     period: str,
+    start_date: dt.date | None,
     due_date: dt.date | None,
     progress: float,
     status: str,
+    status_by_hand: bool,
     created_on: dt.date,
 ) -> dict[str, Any] | None:
+    """Where a goal stands by pace, and which status wins now: one set by hand since the
+    last progress update, else the one by pace."""
     if rule is None:
         return None
     pace = pace_of(
         period=period,
+        start_date=start_date,
         due_date=due_date,
         progress=progress,
         status=status,
@@ -68,6 +73,8 @@ def pace_view(
         "expected_progress": pace.expected,
         "status": pace.status,
         "reason": pace.reason,
+        "effective_status": status if status_by_hand else pace.status,
+        "effective_because": "set by hand since the last progress update" if status_by_hand else "by pace",
     }
 
 
@@ -82,6 +89,7 @@ def node_view(
         "owner_id": node["owner_id"],
         "team_id": node["team_id"],
         "period": node["period"],
+        "start_date": node["start_date"].isoformat() if node["start_date"] else None,
         "due_date": node["due_date"].isoformat() if node["due_date"] else None,
         "status": node["status"],
         "parent_id": node["parent_id"],
@@ -92,9 +100,11 @@ def node_view(
         "pace": pace_view(
             rule,
             period=node["period"],
+            start_date=node["start_date"],
             due_date=node["due_date"],
             progress=node["progress"],
             status=node["status"],
+            status_by_hand=node["status_by_hand"],
             created_on=node["created_at"].date(),
         ),
         "version": node["version"],
@@ -154,6 +164,7 @@ def goal_from_aggregate(
         "owner_id": goal.owner_id,
         "team_id": goal.team_id,
         "period": goal.period,
+        "start_date": goal.start_date.isoformat() if goal.start_date else None,
         "due_date": goal.due_date.isoformat() if goal.due_date else None,
         "status": goal.status,
         "parent_id": goal.parent_id,
@@ -164,9 +175,11 @@ def goal_from_aggregate(
         "pace": pace_view(
             rule,
             period=goal.period,
+            start_date=goal.start_date,
             due_date=goal.due_date,
             progress=progress,
             status=goal.status,
+            status_by_hand=goal.status_by_hand,
             # a goal the view does not have yet was created just now
             created_on=stale.created_on
             if isinstance(stale, GoalView)

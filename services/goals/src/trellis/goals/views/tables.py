@@ -18,8 +18,10 @@ goal_nodes = Table(
     Column("owner_id", String(64), nullable=False),
     Column("team_id", String(64)),
     Column("period", String(50), nullable=False),
+    Column("start_date", Date),
     Column("due_date", Date),
     Column("status", String(20), nullable=False),
+    Column("status_by_hand", Boolean, nullable=False, default=False),  # since the last progress
     Column("parent_id", String(64)),
     Column("progress_rollup", String(20), nullable=False),
     Column("weight", Float, nullable=False),
