@@ -8,6 +8,7 @@ needs the envelope to make sense of it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Literal
 
 from pydantic import Field
@@ -149,6 +150,21 @@ class GoalPaceChanged(DomainEvent):
     as_of: dt.date
 
 
+@event("GoalDueSoon", version=1, aggregate="goal_pace", registry=registry)
+class GoalDueSoon(DomainEvent):
+    """A goal is due within a few days (the goals service's ``NUDGE_DAYS_BEFORE_DUE``) and
+    still behind by pace: decided once per due date, of the goal's pace like
+    ``GoalPaceChanged``. Not recorded for a goal on track, completed or retired."""
+
+    goal_id: str
+    owner_id: str
+    due_date: dt.date
+    status: Literal["at_risk", "off_track"]
+    progress: float = Field(description="0 to 1, rolled up")
+    expected_progress: float = Field(description="0 to 1: the share of the goal's span elapsed")
+    as_of: dt.date
+
+
 @event("GoalStatusChanged", version=1, aggregate="goal", registry=registry)
 class GoalStatusChanged(DomainEvent):
     """The owner set a goal's status by hand (on track, at risk, off track)."""
@@ -243,3 +259,39 @@ def _progress_nulls_are_unknown_values(payload: dict[str, Any]) -> dict[str, Any
     elif previous is None:
         payload["previous_value"] = value
     return payload
+
+
+# ---- periods ----------------------------------------------------------------------------
+# A goal's ``period`` names its span by default: ``2027-Q1`` (a quarter), ``2027-H2`` (a
+# half), ``2027`` (a year), ``2027-03`` (a month); a name of another form names none. The
+# goals service and its consumers read it with this one function.
+
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+_HALF = re.compile(r"^(\d{4})-H([12])$")
+_YEAR = re.compile(r"^(\d{4})$")
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def period_bounds(period: str) -> tuple[dt.date, dt.date] | None:
+    """The first and last day of a named period, or None for a name of another form."""
+    period = period.strip().upper()
+    if period[:4] == "0000":
+        return None  # no year 0 in the calendar
+    if found := _QUARTER.match(period):
+        year, quarter = int(found[1]), int(found[2])
+        return dt.date(year, 3 * quarter - 2, 1), _last_day(year, 3 * quarter)
+    if found := _HALF.match(period):
+        year, half = int(found[1]), int(found[2])
+        return dt.date(year, 6 * half - 5, 1), _last_day(year, 6 * half)
+    if found := _YEAR.match(period):
+        year = int(found[1])
+        return dt.date(year, 1, 1), dt.date(year, 12, 31)
+    if found := _MONTH.match(period):
+        year, month = int(found[1]), int(found[2])
+        return dt.date(year, month, 1), _last_day(year, month)
+    return None
+
+
+def _last_day(year: int, month: int) -> dt.date:
+    first_of_next = dt.date(year + month // 12, month % 12 + 1, 1)
+    return first_of_next - dt.timedelta(days=1)

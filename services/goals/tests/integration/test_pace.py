@@ -232,3 +232,56 @@ async def test_a_goal_of_its_own_dates_is_measured_between_them(client: httpx.As
     assert moved.status_code == 200, moved.text
     own = (await client.get(f"/v1/goals/{goal}", headers=ADMIN)).json()  # reads its own writes
     assert (own["start_date"], own["pace"]["start_date"]) == ("2027-04-01", "2027-04-01")
+
+
+async def test_a_goal_due_soon_and_still_behind_is_nudged_once_and_one_done_or_on_track_never(
+    client: httpx.AsyncClient,
+) -> None:
+    """GoalDueSoon (its owner is told): seven days before the due date, once per due date."""
+
+    async def goal_with_progress(title: str, value: float) -> str:
+        resp = await client.post(
+            "/v1/goals", json={"level": "company", "title": title, "period": "2027-Q1"}, headers=ADMIN
+        )
+        goal: str = resp.json()["goal_id"]
+        kr = (
+            await client.post(
+                f"/v1/goals/{goal}/key-results", json={"name": "n", "start": 0, "target": 100}, headers=ADMIN
+            )
+        ).json()["key_result_id"]
+        await client.post(f"/v1/goals/{goal}/key-results/{kr}/progress", json={"value": value}, headers=ADMIN)
+        return goal
+
+    behind, done, ahead = (
+        await goal_with_progress("Behind", 10),
+        await goal_with_progress("Done", 10),
+        await goal_with_progress("Ahead", 95),
+    )
+    assert (await client.post(f"/v1/goals/{done}/complete", json={}, headers=ADMIN)).status_code == 200
+
+    async def due_soon(goal: str) -> list[dict[str, Any]]:
+        history = (await client.get(f"/v1/goals/{goal}/pace-history", headers=ADMIN)).json()["events"]
+        return [e["data"] for e in history if e["type"] == "GoalDueSoon"]
+
+    async def move_to(day: str) -> None:
+        resp = await client.post("/v1/test-clock", json={"to": f"{day}T12:00:00+00:00"}, headers=ADMIN)
+        assert resp.status_code == 200, resp.text
+
+    await move_to("2027-03-23")  # eight days before: off track, but not due soon yet
+    await _decided(client, behind, "off_track")
+    assert await due_soon(behind) == []
+    await move_to("2027-03-24")
+    nudged = await eventually(lambda: _nonempty(due_soon(behind)))
+    assert [(n["due_date"], n["status"], n["as_of"]) for n in nudged] == [
+        ("2027-03-31", "off_track", "2027-03-24")
+    ]
+    await client.patch(f"/v1/goals/{behind}", json={"description": "still"}, headers=ADMIN)  # re-arms it
+    await move_to("2027-03-27")
+    await asyncio.sleep(1.0)  # time for a second nudge, were there one
+    assert len(await due_soon(behind)) == 1
+    assert await due_soon(done) == [] and await due_soon(ahead) == []
+
+
+async def _nonempty(found: Any) -> Any:
+    items = await found
+    return items or None

@@ -42,13 +42,21 @@ class GoalsSettings(ServiceSettings):
     pace_grace: float = Field(default=0.1, ge=0, lt=1)  # nothing judged before this share elapsed
     # GoalPaceChanged events (reactions/pace_watch.py) and the manager's notification.
     pace_events: bool = True
+    # GoalDueSoon: a goal still behind this many days before its due date (its owner is told).
+    nudge_days_before_due: int = Field(default=7, ge=1, le=90)
 
 
 def build(runtime: Runtime) -> GoalsApplication:
     goals = Repository(runtime.store, Goal)
     thresholds = _thresholds(runtime.settings)
     pace = (
-        PaceWatch(goals, Repository(runtime.store, GoalPace), runtime.clock, thresholds)
+        PaceWatch(
+            goals,
+            Repository(runtime.store, GoalPace),
+            runtime.clock,
+            thresholds,
+            _nudge_days(runtime.settings),
+        )
         if _pace_events(runtime.settings)
         else None
     )
@@ -96,3 +104,7 @@ def _thresholds(settings: object) -> Thresholds:
 
 def _pace_events(settings: object) -> bool:
     return isinstance(settings, GoalsSettings) and settings.pace_events
+
+
+def _nudge_days(settings: object) -> int:
+    return settings.nudge_days_before_due if isinstance(settings, GoalsSettings) else 7

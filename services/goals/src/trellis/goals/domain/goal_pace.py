@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 
 from trellis.contracts.envelope import DomainEvent
-from trellis.contracts.goals import GoalPaceChanged
+from trellis.contracts.goals import GoalDueSoon, GoalPaceChanged
 from trellis.core.store.aggregate import Aggregate
 
 _NAMESPACE = uuid.UUID("0b9f6b52-8a4e-4f0f-9c2e-6a7d1f3e5c21")
@@ -30,11 +30,14 @@ class GoalPace(Aggregate):
     def __init__(self, aggregate_id: str, tenant_id: str) -> None:
         super().__init__(aggregate_id, tenant_id)
         self.status = "on_track"  # until something else is decided
+        self.nudged_for: dt.date | None = None  # the due date a GoalDueSoon was recorded for
 
     def apply(self, event: DomainEvent) -> None:
         match event:
             case GoalPaceChanged():
                 self.status = event.status
+            case GoalDueSoon():
+                self.nudged_for = event.due_date
             case _:
                 raise TypeError(f"GoalPace cannot apply {type(event).__name__}")
 
@@ -47,6 +50,32 @@ class GoalPace(Aggregate):
                 goal_id=goal_id,
                 status=status,
                 previous_status=self.status,
+                progress=progress,
+                expected_progress=expected,
+                as_of=as_of,
+            )
+        )
+
+    def due_soon(
+        self,
+        *,
+        goal_id: str,
+        owner_id: str,
+        due_date: dt.date,
+        status: str,
+        progress: float,
+        expected: float,
+        as_of: dt.date,
+    ) -> None:
+        """Record that the goal is due soon and behind: once per due date, never when on track."""
+        if status == "on_track" or self.nudged_for == due_date:
+            return
+        self.record(
+            GoalDueSoon(
+                goal_id=goal_id,
+                owner_id=owner_id,
+                due_date=due_date,
+                status=status,
                 progress=progress,
                 expected_progress=expected,
                 as_of=as_of,

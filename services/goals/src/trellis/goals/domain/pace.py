@@ -17,16 +17,15 @@ or retired goal has no pace.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Literal
 
+from trellis.contracts.goals import period_bounds
+
+__all__ = ["period_bounds"]  # defined with the contract: consumers read periods the same way
+
 PaceStatus = Literal["on_track", "at_risk", "off_track"]
 
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-_HALF = re.compile(r"^(\d{4})-H([12])$")
-_YEAR = re.compile(r"^(\d{4})$")
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 @dataclass(frozen=True)
@@ -49,29 +48,6 @@ class Pace:
     expected: float
     status: PaceStatus
     reason: str
-
-
-def period_bounds(period: str) -> tuple[dt.date, dt.date] | None:
-    """The first and last day of a named period, or None for a name of another form."""
-    period = period.strip().upper()
-    if found := _QUARTER.match(period):
-        year, quarter = int(found[1]), int(found[2])
-        return dt.date(year, 3 * quarter - 2, 1), _last_day(year, 3 * quarter)
-    if found := _HALF.match(period):
-        year, half = int(found[1]), int(found[2])
-        return dt.date(year, 6 * half - 5, 1), _last_day(year, 6 * half)
-    if found := _YEAR.match(period):
-        year = int(found[1])
-        return dt.date(year, 1, 1), dt.date(year, 12, 31)
-    if found := _MONTH.match(period):
-        year, month = int(found[1]), int(found[2])
-        return dt.date(year, month, 1), _last_day(year, month)
-    return None
-
-
-def _last_day(year: int, month: int) -> dt.date:
-    first_of_next = dt.date(year + month // 12, month % 12 + 1, 1)
-    return first_of_next - dt.timedelta(days=1)
 
 
 def expected_progress(start: dt.date, due: dt.date, today: dt.date) -> float:

@@ -9,7 +9,12 @@ stream, so the goal's version never moves with the clock) if the status differs 
 last one decided, and moves the deadline to the first day on which the status would change if
 nothing else did: no goal is polled, and a goal on track to its due date has none.
 
-This reaction arms the deadline for *now* whenever something that moves a goal's
+A second deadline per goal, ``goal-due-soon``, fires ``NUDGE_DAYS_BEFORE_DUE`` (7) days
+before its due date (armed when the goal is created or its span changes): a goal then
+still behind records ``GoalDueSoon`` (once per due date, on its pace), and its owner is
+told. A goal completed or retired by then, or on track, records nothing.
+
+This reaction arms the pace deadline for *now* whenever something that moves a goal's
 progress or span happens to it (key results, progress, dates, alignment), for the goal
 and the goals it is aligned under, whose roll-up it changes. The pace refuses to record
 the same status twice, and its expected version guards two replicas deciding at once.
@@ -42,12 +47,13 @@ from trellis.core.store.repository import Repository
 from trellis.goals.application.commands import ancestors_of
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.goal_pace import GoalPace, goal_pace_id
-from trellis.goals.domain.pace import Thresholds, expected_progress, pace_of, pace_status
+from trellis.goals.domain.pace import Thresholds, expected_progress, pace_of, pace_status, period_bounds
 from trellis.goals.views import queries
 
 log = structlog.get_logger("trellis.goals.pace")
 
 PACE = "goal-pace"
+DUE_SOON = "goal-due-soon"  # a nudge before the due date, for a goal still behind
 WATCHER = "pace-watch"  # the actor of what the clock decides
 
 
@@ -55,20 +61,30 @@ def pace_key(goal_id: str) -> str:
     return f"{PACE}:{goal_id}"
 
 
+def due_soon_key(goal_id: str) -> str:
+    return f"{DUE_SOON}:{goal_id}"
+
+
 class PaceWatch(Reaction):
     name = "goals-pace-watch"
     source = "goals"
 
     def __init__(
-        self, goals: Repository[Goal], paces: Repository[GoalPace], clock: Clock, thresholds: Thresholds
+        self,
+        goals: Repository[Goal],
+        paces: Repository[GoalPace],
+        clock: Clock,
+        thresholds: Thresholds,
+        nudge_days: int = 7,
     ) -> None:
         self.goals = goals
         self.paces = paces
         self.clock = clock
         self.thresholds = thresholds
+        self.nudge_days = nudge_days
 
     def handlers(self) -> dict[str, DeadlineHandler]:
-        return {PACE: self.check}
+        return {PACE: self.check, DUE_SOON: self.check}
 
     @on(
         GoalCreated,
@@ -87,8 +103,12 @@ class PaceWatch(Reaction):
         now = self.clock.now()
         for goal_id in [goal.id, *await ancestors_of(self.goals, session, goal)]:
             await self._arm(session, goal_id, env.tenant_id, now)
+        if isinstance(ev, (GoalCreated, GoalChanged)):  # its span may have moved
+            await self._arm_due_soon(session, goal, now)
 
     async def check(self, session: AsyncSession, deadline: Deadline, now: dt.datetime) -> None:
+        """Decide the goal's status by pace (and, within the nudge window, whether it is due
+        soon and behind); a ``goal-pace`` deadline then moves to the next day it changes."""
         goal = await self.goals.find(session, deadline.aggregate_id, deadline.tenant_id)
         if goal is None or goal.is_retired or goal.is_completed:
             return
@@ -98,6 +118,7 @@ class PaceWatch(Reaction):
         created_on = view.created_on if view is not None else today
         pace = pace_of(
             period=goal.period,
+            start_date=goal.start_date,
             due_date=goal.due_date,
             progress=progress,
             status=goal.status,
@@ -108,13 +129,24 @@ class PaceWatch(Reaction):
         if pace is None:
             return
         pace_id = goal_pace_id(goal.id)
-        decided = await self.paces.find(session, pace_id, goal.tenant_id) or self.paces.new(
-            pace_id, goal.tenant_id
-        )
+        decided = await self.paces.find(session, pace_id, goal.tenant_id)
+        decided = decided or self.paces.new(pace_id, goal.tenant_id)
         decided.assess(goal.id, pace.status, progress, pace.expected, today)
+        if today <= pace.due <= today + dt.timedelta(days=self.nudge_days):
+            decided.due_soon(
+                goal_id=goal.id,
+                owner_id=goal.owner_id,
+                due_date=pace.due,
+                status=pace.status,
+                progress=progress,
+                expected=pace.expected,
+                as_of=today,
+            )
         if decided.pending:
             await self.paces.save(session, decided, Metadata(tenant_id=goal.tenant_id, actor_id=WATCHER))
-            log.info("goal.pace_changed", goal=goal.id, status=pace.status, expected=pace.expected)
+            log.info("goal.pace_decided", goal=goal.id, status=pace.status, expected=pace.expected)
+        if deadline.kind != PACE:
+            return
         following = _next_change(progress, pace.start, pace.due, today, pace.status, self.thresholds)
         if following is None:
             await deadlines.cancel(session, pace_key(goal.id))  # on track to the end: none
@@ -122,6 +154,24 @@ class PaceWatch(Reaction):
             await self._arm(
                 session, goal.id, goal.tenant_id, dt.datetime.combine(following, dt.time(), tzinfo=dt.UTC)
             )
+
+    async def _arm_due_soon(self, session: AsyncSession, goal: Goal, now: dt.datetime) -> None:
+        """Arm the goal's nudge for ``nudge_days`` before its due date (now, if that is past)."""
+        bounds = period_bounds(goal.period)
+        due = goal.due_date or (bounds[1] if bounds else None)
+        key = due_soon_key(goal.id)
+        if due is None or due < now.date():
+            await deadlines.cancel(session, key)
+            return
+        at = dt.datetime.combine(due - dt.timedelta(days=self.nudge_days), dt.time(), tzinfo=dt.UTC)
+        await deadlines.schedule(
+            session,
+            key=key,
+            kind=DUE_SOON,
+            tenant_id=goal.tenant_id,
+            aggregate_id=goal.id,
+            due_at=max(at, now),
+        )
 
     async def _arm(self, session: AsyncSession, goal_id: str, tenant_id: str, due_at: dt.datetime) -> None:
         await deadlines.schedule(
