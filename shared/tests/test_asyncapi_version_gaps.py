@@ -33,4 +33,11 @@ def test_the_private_events_that_make_holes_are_named_per_aggregate_type() -> No
 
 
 def test_a_service_without_private_events_says_every_version_is_published() -> None:
-    assert document("goals")["x-private-events"] == {}
+    assert document("notifications")["x-private-events"] == {}
+    # private time tracking, hosted by the goals service: every event of its aggregate is private
+    assert document("goals")["x-private-events"]["timesheet"] == [
+        "TimeEntryChanged",
+        "TimeEntryDeleted",
+        "TimeEntryLogged",
+        "TimesheetErased",
+    ]

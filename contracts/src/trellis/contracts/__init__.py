@@ -20,6 +20,9 @@ from importlib import import_module
 from trellis.contracts.envelope import EventRegistry
 
 SERVICES = ("goals", "onboarding", "feedback", "notifications")
+# Bounded contexts hosted by a service's process, whose (private) events live in its store:
+# their module registers them in that service's registry, and is imported with it.
+HOSTED = {"goals": ("timekeeping",)}
 
 
 def registry_of(service: str) -> EventRegistry:
@@ -27,5 +30,7 @@ def registry_of(service: str) -> EventRegistry:
     if service not in SERVICES:
         raise KeyError(f"no published events for service {service!r}")
     module = import_module(f"trellis.contracts.{service}")
+    for hosted in HOSTED.get(service, ()):
+        import_module(f"trellis.contracts.{hosted}")
     registry: EventRegistry = module.registry
     return registry

@@ -9,8 +9,8 @@ kind, when and with which visibility, so other services (notifications) can tell
 right people without ever holding the content. For anonymous feedback the giver's id
 is in no event at all, published or private (see ``FeedbackGiven``).
 
-Aggregates: ``checkin_schedule``, ``checkin``, ``feedback_request``, ``feedback``,
-``recognition``, ``review_cycle`` (and the private ``anonymous_feedback_fingerprint``).
+Aggregates: ``checkin_schedule``, ``checkin``, ``checkin_agenda``, ``feedback_request``,
+``feedback``, ``recognition``, ``review_cycle`` (and the private ``anonymous_feedback_fingerprint``).
 """
 
 from __future__ import annotations
@@ -157,6 +157,20 @@ class CheckInPrivateNoteRecorded(DomainEvent):
     note: str
 
 
+@event("CheckInComingUp", version=1, aggregate="checkin_reminder", registry=registry)
+class CheckInComingUp(DomainEvent):
+    """A check-in of this schedule falls due within a day (a nudge to both people, once per
+    check-in); not recorded if the schedule ended or its rule changed meanwhile. Its
+    aggregate is the check-in's reminder (not the schedule, whose commands it would race)."""
+
+    schedule_id: str
+    checkin_id: str
+    manager_id: str
+    report_id: str
+    due_at: dt.datetime
+    timezone: str  # the schedule's, for showing ``due_at`` on the pair's wall clock
+
+
 @event("CheckInMissed", version=1, aggregate="checkin", registry=registry)
 class CheckInMissed(DomainEvent):
     """A check-in was not completed within its grace period (exactly one per check-in).
@@ -183,6 +197,168 @@ class CheckInCancelled(DomainEvent):
     report_id: str
     due_at: dt.datetime
     reason: str
+
+
+# ---- 1:1 agendas --------------------------------------------------------------------
+# The agenda of a check-in schedule (aggregate ``checkin_agenda``, id ``<schedule id>-agenda``):
+# talking points for the next 1:1 and action items. What the pair wrote (texts, links) and
+# how the agenda is arranged are private events; the published ones say who and when only,
+# for notifications and webhooks. A private talking point has no published event at all:
+# even that it exists is its author's alone.
+
+AgendaOutcome = Literal["completed", "missed", "cancelled"]
+
+
+@event("AgendaOpened", version=1, aggregate="checkin_agenda", published=False, registry=registry)
+class AgendaOpened(DomainEvent):
+    """Private: a check-in schedule's agenda got its first talking point or action item."""
+
+    schedule_id: str
+    manager_id: str
+    report_id: str
+
+
+@event("TalkingPointAdded", version=1, aggregate="checkin_agenda", registry=registry)
+class TalkingPointAdded(DomainEvent):
+    """A shared talking point was put on a 1:1's agenda (added shared, or a private one
+    shared). Its text is in ``TalkingPointWritten`` (private)."""
+
+    schedule_id: str
+    point_id: str
+    manager_id: str
+    report_id: str
+    author_id: str
+
+
+@event("TalkingPointWritten", version=1, aggregate="checkin_agenda", published=False, registry=registry)
+class TalkingPointWritten(DomainEvent):
+    """Private: a talking point's content as added or edited; ``private``: its author's alone."""
+
+    point_id: str
+    author_id: str
+    text: str
+    private: bool = False
+    goal_id: str | None = None
+    key_result_id: str | None = None
+
+
+@event("TalkingPointRemoved", version=1, aggregate="checkin_agenda", published=False, registry=registry)
+class TalkingPointRemoved(DomainEvent):
+    """Private: its author took a talking point off the agenda."""
+
+    point_id: str
+    removed_by: str
+
+
+@event("TalkingPointsReordered", version=1, aggregate="checkin_agenda", published=False, registry=registry)
+class TalkingPointsReordered(DomainEvent):
+    """Private: every open talking point (private ones included), in the agenda's new order."""
+
+    point_ids: list[str]
+
+
+@event("TalkingPointsDiscussed", version=1, aggregate="checkin_agenda", published=False, registry=registry)
+class TalkingPointsDiscussed(DomainEvent):
+    """Private: these talking points were discussed at check-in ``checkin_id``."""
+
+    checkin_id: str
+    point_ids: list[str]
+
+
+@event("AgendaCarriedOver", version=1, aggregate="checkin_agenda", published=False, registry=registry)
+class AgendaCarriedOver(DomainEvent):
+    """Private: after check-in ``checkin_id`` (completed, missed or cancelled) these open
+    talking points stay on the agenda for the next 1:1."""
+
+    checkin_id: str
+    outcome: AgendaOutcome
+    point_ids: list[str]
+
+
+@event("AgendaHandedOver", version=1, aggregate="checkin_agenda", published=False, registry=registry)
+class AgendaHandedOver(DomainEvent):
+    """Private: the schedule moved to a new manager and its open agenda went with it; the
+    previous manager's private talking points were withdrawn (nobody else may read them)."""
+
+    schedule_id: str
+    manager_id: str
+    previous_manager_id: str
+    withdrawn_point_ids: list[str]
+
+
+@event("ActionItemAssigned", version=1, aggregate="checkin_agenda", registry=registry)
+class ActionItemAssigned(DomainEvent):
+    """An action item of a 1:1 was given to ``owner_id`` (one of the pair); it stays open,
+    1:1 after 1:1, until done. Its text is in ``ActionItemWritten`` (private)."""
+
+    schedule_id: str
+    action_item_id: str
+    manager_id: str
+    report_id: str
+    owner_id: str
+    assigned_by: str
+    due_on: dt.date | None = None
+    checkin_id: str | None = None  # the check-in it came from, if any
+
+
+@event("ActionItemWritten", version=1, aggregate="checkin_agenda", published=False, registry=registry)
+class ActionItemWritten(DomainEvent):
+    """Private: an action item's text, as created or edited."""
+
+    action_item_id: str
+    text: str
+
+
+@event("ActionItemDueChanged", version=1, aggregate="checkin_agenda", registry=registry)
+class ActionItemDueChanged(DomainEvent):
+    """An open action item got another due date (None: no due date any more)."""
+
+    schedule_id: str
+    action_item_id: str
+    owner_id: str
+    due_on: dt.date | None = None
+
+
+@event("ActionItemCompleted", version=1, aggregate="checkin_agenda", registry=registry)
+class ActionItemCompleted(DomainEvent):
+    """An action item was marked done (by its owner or the other one of the pair)."""
+
+    schedule_id: str
+    action_item_id: str
+    owner_id: str
+    completed_by: str
+
+
+@event("ActionItemReopened", version=1, aggregate="checkin_agenda", registry=registry)
+class ActionItemReopened(DomainEvent):
+    """An action item marked done is open again."""
+
+    schedule_id: str
+    action_item_id: str
+    owner_id: str
+    reopened_by: str
+
+
+@event("ActionItemRemoved", version=1, aggregate="checkin_agenda", registry=registry)
+class ActionItemRemoved(DomainEvent):
+    """An action item was taken off the agenda (made by mistake, or no longer wanted)."""
+
+    schedule_id: str
+    action_item_id: str
+    owner_id: str
+    removed_by: str
+
+
+@event("ActionItemOverdue", version=1, aggregate="checkin_agenda", registry=registry)
+class ActionItemOverdue(DomainEvent):
+    """An open action item's due date passed (once per due date)."""
+
+    schedule_id: str
+    action_item_id: str
+    manager_id: str
+    report_id: str
+    owner_id: str
+    due_on: dt.date
 
 
 # ---- feedback -----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from trellis.contracts.envelope import DomainEvent, EventRegistry, event
 registry = EventRegistry()
 
 Level = Literal["company", "team", "individual"]
+Kind = Literal["performance", "development"]
 Rollup = Literal["key_results", "children", "both"]
 ManualStatus = Literal["on_track", "at_risk", "off_track"]
 LEVELS: tuple[str, ...] = ("company", "team", "individual")
@@ -45,6 +46,20 @@ class GoalCreated(DomainEvent):
     parent_id: str | None = None
     progress_rollup: Rollup = "both"
     weight: float = DEFAULT_WEIGHT
+    kind: Kind = Field(
+        default="performance",
+        description="development: an individual goal of the person's growth, seen only by them, "
+        "their manager chain and hr; its career objective is in a private event",
+    )
+
+
+@event("CareerObjectiveRecorded", version=1, aggregate="goal", published=False, registry=registry)
+class CareerObjectiveRecorded(DomainEvent):
+    """The career objective a development goal serves, in the person's words. Private: kept in
+    the goals service's store, never on a stream; read by the person, their manager chain, hr."""
+
+    goal_id: str
+    career_objective: str
 
 
 @event("GoalChanged", version=1, aggregate="goal", registry=registry)
@@ -163,6 +178,18 @@ class GoalDueSoon(DomainEvent):
     progress: float = Field(description="0 to 1, rolled up")
     expected_progress: float = Field(description="0 to 1: the share of the goal's span elapsed")
     as_of: dt.date
+
+
+@event("PaceThresholdsSet", version=1, aggregate="pace_policy", registry=registry)
+class PaceThresholdsSet(DomainEvent):
+    """A tenant's thresholds of status by pace, set by an admin (the service's settings are
+    the defaults until then): on track while progress >= ``at_risk_below`` x expected, at
+    risk down to ``off_track_below`` x expected, nothing judged before ``grace`` of a goal's
+    span has elapsed. They apply from now on, to the views and to the next decisions."""
+
+    at_risk_below: float = Field(gt=0, le=1)
+    off_track_below: float = Field(gt=0, le=1)
+    grace: float = Field(ge=0, lt=1)
 
 
 @event("GoalStatusChanged", version=1, aggregate="goal", registry=registry)
