@@ -18,7 +18,7 @@ import pytest
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
 from trellis.testing import Database, eventually, running_service
 
-from ..conftest import ADMIN
+from ..conftest import ADMIN, auth
 
 
 @pytest.fixture
@@ -285,3 +285,61 @@ async def test_a_goal_due_soon_and_still_behind_is_nudged_once_and_one_done_or_o
 async def _nonempty(found: Any) -> Any:
     items = await found
     return items or None
+
+
+async def test_a_tenant_sets_its_own_thresholds_and_its_goals_are_measured_by_them(
+    client: httpx.AsyncClient,
+) -> None:
+    defaults = (await client.get("/v1/pace-thresholds", headers=ADMIN)).json()
+    assert defaults == {
+        "at_risk_below": 0.8,
+        "off_track_below": 0.5,
+        "grace": 0.1,
+        "set_by_tenant": False,
+        "version": 0,
+    }
+    resp = await client.post(
+        "/v1/goals", json={"level": "company", "title": "Grow", "period": "2027-Q1"}, headers=ADMIN
+    )
+    goal = resp.json()["goal_id"]
+    kr = (
+        await client.post(
+            f"/v1/goals/{goal}/key-results", json={"name": "n", "start": 0, "target": 100}, headers=ADMIN
+        )
+    ).json()["key_result_id"]
+    await client.post(f"/v1/goals/{goal}/key-results/{kr}/progress", json={"value": 10}, headers=ADMIN)
+    await _pace_on(client, goal, "2027-01-12", "at_risk")  # 10 % of 13.3 %: 0.75 by the defaults
+    await _decided(client, goal, "at_risk")
+
+    for bad in (
+        {"at_risk_below": 0.5, "off_track_below": 0.6, "grace": 0.1},  # off track above at risk
+        {"at_risk_below": 1.5, "off_track_below": 0.5, "grace": 0.1},
+        {"at_risk_below": 0.8, "off_track_below": 0.5, "grace": 1},
+        {"at_risk_below": 0.8, "off_track_below": 0.5},
+    ):
+        resp = await client.put("/v1/pace-thresholds", json=bad, headers=ADMIN)
+        assert resp.status_code == 422, (bad, resp.text)
+    resp = await client.put(
+        "/v1/pace-thresholds",
+        content=b'{"at_risk_below": NaN, "off_track_below": 0.5, "grace": 0.1}',
+        headers={**ADMIN, "Content-Type": "application/json"},
+    )
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_json", resp.text
+    for who in (auth("mia", "manager", "employee"), auth("hana", "hr", "employee")):
+        resp = await client.put(
+            "/v1/pace-thresholds",
+            json={"at_risk_below": 0.7, "off_track_below": 0.4, "grace": 0.1},
+            headers=who,
+        )
+        assert resp.status_code == 403, resp.text  # an admin's decision
+
+    lenient = {"at_risk_below": 0.7, "off_track_below": 0.4, "grace": 0.1}
+    resp = await client.put("/v1/pace-thresholds", json=lenient, headers=ADMIN)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {**lenient, "set_by_tenant": True, "version": 1}
+    # 0.75 is on track by the tenant's thresholds: the views at once, the watch at its next decision
+    assert (await client.get(f"/v1/goals/{goal}", headers=ADMIN)).json()["pace"]["status"] == "on_track"
+    await client.post(f"/v1/goals/{goal}/key-results/{kr}/progress", json={"value": 10.5}, headers=ADMIN)
+    await _decided(client, goal, "on_track")
+    other = await client.get("/v1/pace-thresholds", headers=auth("ceo", "admin", "employee", tenant="globex"))
+    assert other.json()["set_by_tenant"] is False  # another tenant's are its own

@@ -309,6 +309,7 @@ def test_a_forbidden_change_says_so() -> None:
 
 def test_every_event_has_a_json_schema_and_round_trips() -> None:
     schemas = registry.json_schemas()
-    assert len(schemas) == 15
+    schemas = {k: v for k, v in schemas.items() if v.get("x-aggregate-type") != "timesheet"}  # not goals'
+    assert len(schemas) == 17
     event = created("g", due_date=dt.date(2026, 12, 1))
     assert GoalCreated.model_validate(event.model_dump(mode="json")) == event

@@ -15,14 +15,17 @@ from trellis.core.store.repository import Repository
 from trellis.goals.api import routers
 from trellis.goals.application.cascade import Cascades
 from trellis.goals.application.commands import GoalCommands
+from trellis.goals.application.pace_policies import PacePolicies
 from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.goal_pace import GoalPace
 from trellis.goals.domain.pace import Thresholds
+from trellis.goals.domain.pace_policy import PacePolicy
 from trellis.goals.reactions.checkin_progress import CheckInProgress
 from trellis.goals.reactions.new_hire_goals import NewHireGoals
 from trellis.goals.reactions.pace_watch import PaceWatch
 from trellis.goals.reactions.realignment import Realignment
+from trellis.goals.timekeeping.application.wiring import Timekeeping
 from trellis.goals.views.alignment_tree import AlignmentTree
 from trellis.orgchart import MIGRATIONS as ORGCHART_MIGRATIONS
 from trellis.orgchart import OrgChart, OrgDirectory
@@ -48,13 +51,15 @@ class GoalsSettings(ServiceSettings):
 
 def build(runtime: Runtime) -> GoalsApplication:
     goals = Repository(runtime.store, Goal)
-    thresholds = _thresholds(runtime.settings)
+    policies = PacePolicies(
+        runtime.sessions, Repository(runtime.store, PacePolicy), _thresholds(runtime.settings)
+    )
     pace = (
         PaceWatch(
             goals,
             Repository(runtime.store, GoalPace),
             runtime.clock,
-            thresholds,
+            policies,
             _nudge_days(runtime.settings),
         )
         if _pace_events(runtime.settings)
@@ -64,7 +69,8 @@ def build(runtime: Runtime) -> GoalsApplication:
         goals=goals,
         commands=GoalCommands(runtime.sessions, goals, OrgDirectory()),
         cascades=Cascades(runtime.sessions, goals, OrgDirectory()),
-        pace_thresholds=thresholds,
+        pace_policies=policies,
+        timekeeping=Timekeeping.on(runtime, goals),
         consumers=[
             AlignmentTree(),
             Realignment(goals),

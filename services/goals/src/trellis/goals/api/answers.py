@@ -56,6 +56,12 @@ class GoalView(Answer):
     owner_id: str
     team_id: str | None
     period: str
+    kind: Literal["performance", "development"] = Field(
+        description="development: the owner's growth, seen only by them, their managers and hr"
+    )
+    career_objective: str | None = Field(
+        default=None, description="a development goal's, in a single goal's answer (private)"
+    )
     start_date: str | None = Field(description="ISO date: its own (else its period's first day counts)")
     due_date: str | None = Field(description="ISO date")
     status: Status

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, status
 from pydantic import Field, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.errors import NotFound
 from trellis.core.runtime.api_kit import Answer, CommandAnswer, RuntimeDep, application_of, audit_trail
@@ -30,6 +32,7 @@ from trellis.goals.api.answers import (
 )
 from trellis.goals.application.commands import CommandResult
 from trellis.goals.application.wiring import GoalsApplication
+from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.goal_pace import goal_pace_id
 from trellis.goals.domain.progress import MAX_WEIGHT
 from trellis.goals.views import queries
@@ -55,6 +58,14 @@ class CreateGoal(RequestBody):
     parent_id: Id | None = Field(default=None, description="the goal this one aligns to")
     progress_rollup: Rollup = "both"
     weight: Weight = 1.0
+    kind: Literal["performance", "development"] = Field(
+        default="performance",
+        description="development: an individual goal of the owner's growth, seen only by them, their "
+        "managers and hr",
+    )
+    career_objective: str | None = Field(
+        default=None, max_length=2000, description="a development goal's: the career objective it serves"
+    )
 
 
 class ChangeGoal(RequestBody):
@@ -66,6 +77,7 @@ class ChangeGoal(RequestBody):
     owner_id: Id | None = None
     weight: Weight | None = None
     progress_rollup: Rollup | None = Field(default=None, description="what its progress is the mean of")
+    career_objective: str | None = Field(default=None, max_length=2000, description="a development goal's")
 
 
 class Align(RequestBody):
@@ -299,44 +311,80 @@ async def retire_goal(
     "/goals/{goal_id}", response_model=GoalView, summary="A goal with its key results and rolled-up progress"
 )
 async def get_goal(goal_id: str, actor: CurrentActor, runtime: RuntimeDep, goals: Goals) -> dict[str, Any]:
-    rule = _pace_rule(runtime, goals)
     async with runtime.sessions() as session:
+        rule = await _pace_rule(session, runtime, goals, actor.tenant_id)
         view = await queries.goal_node(session, actor.tenant_id, goal_id, rule)
         if view is None or view["version"] < await runtime.store.current_version(session, goal_id):
             # The read view lags the write by milliseconds: answer from the events, so a
             # client always reads its own writes.
-            goal = await goals.goals.get(session, goal_id, actor.tenant_id)
-            return queries.goal_from_aggregate(goal, view, rule)
+            goal = await goals.commands.visible(session, actor, goal_id)
+            return _with_objective(queries.goal_from_aggregate(goal, view, rule), goal)
+        if view["kind"] == "development":  # its owner, their managers and hr only; 404 to others
+            return _with_objective(view, await goals.commands.visible(session, actor, goal_id))
     return view
 
 
+def _with_objective(answer: dict[str, Any], goal: Goal) -> dict[str, Any]:
+    return {**answer, "career_objective": goal.career_objective} if goal.is_development else answer
+
+
 @router.get("/goals/{goal_id}/history", summary="The goal's audit trail: every event, who, when")
-async def goal_history(goal_id: str, actor: CurrentActor, runtime: RuntimeDep) -> GoalHistory:
-    return GoalHistory(goal_id=goal_id, events=await audit_trail(runtime, goal_id, actor, f"goal {goal_id}"))
+async def goal_history(goal_id: str, actor: CurrentActor, runtime: RuntimeDep, goals: Goals) -> GoalHistory:
+    await _visible(runtime, goals, actor, goal_id)
+    events = await audit_trail(runtime, goal_id, actor, f"goal {goal_id}", aggregate_type="goal")
+    return GoalHistory(goal_id=goal_id, events=events)
 
 
 @router.get(
     "/goals/{goal_id}/pace-history",
     summary="Each change of the goal's status by pace, decided as time passed or progress came",
 )
-async def goal_pace_history(goal_id: str, actor: CurrentActor, runtime: RuntimeDep) -> GoalHistory:
+async def goal_pace_history(
+    goal_id: str, actor: CurrentActor, runtime: RuntimeDep, goals: Goals
+) -> GoalHistory:
     """Kept apart from the goal's own trail: what the clock decides never moves the goal's version."""
+    await _visible(runtime, goals, actor, goal_id)
     try:
-        decided = await audit_trail(runtime, goal_pace_id(goal_id), actor, f"goal {goal_id}")
-    except NotFound:  # nothing decided yet, or no such goal here
-        await audit_trail(runtime, goal_id, actor, f"goal {goal_id}")
+        decided = await audit_trail(
+            runtime, goal_pace_id(goal_id), actor, f"goal {goal_id}", aggregate_type="goal_pace"
+        )
+    except NotFound:  # nothing decided yet
         decided = []
     return GoalHistory(goal_id=goal_id, events=decided)
+
+
+async def _visible(runtime: RuntimeDep, goals: GoalsApplication, actor: CurrentActor, goal_id: str) -> None:
+    """Not found unless it is a goal of this tenant the actor may see."""
+    async with runtime.sessions() as session:
+        await goals.commands.visible(session, actor, goal_id)
+
+
+async def _sees(
+    session: AsyncSession, goals: GoalsApplication, actor: CurrentActor
+) -> Callable[[dict[str, Any]], bool]:
+    """Which goals of a list the actor may see: a development goal only if theirs, a report's
+    (any depth) or for hr."""
+    if actor.has_role("hr"):
+        return lambda node: True
+    reach = {
+        actor.employee_id,
+        *await goals.commands.org.reports(session, actor.tenant_id, actor.employee_id, indirect=True),
+    }
+    return lambda node: node["kind"] != "development" or node["owner_id"] in reach
 
 
 @router.get("/alignment-tree", summary="Every goal in its place under the company objectives")
 async def get_alignment_tree(
     actor: CurrentActor, runtime: RuntimeDep, goals: Goals, include_retired: bool = False
 ) -> AlignmentTree:
-    rule = _pace_rule(runtime, goals)
     async with runtime.sessions() as session:
+        rule = await _pace_rule(session, runtime, goals, actor.tenant_id)
         roots = await queries.alignment_tree(
-            session, actor.tenant_id, include_retired=include_retired, rule=rule
+            session,
+            actor.tenant_id,
+            include_retired=include_retired,
+            rule=rule,
+            visible=await _sees(session, goals, actor),
         )
     return AlignmentTree.model_validate({"roots": roots})
 
@@ -372,12 +420,18 @@ async def get_alignment_coverage(
 async def get_employee_goals(
     employee_id: str, actor: CurrentActor, runtime: RuntimeDep, goals: Goals
 ) -> EmployeeGoals:
-    rule = _pace_rule(runtime, goals)
     async with runtime.sessions() as session:
-        found = await queries.employee_goals(session, actor.tenant_id, employee_id, rule)
+        rule = await _pace_rule(session, runtime, goals, actor.tenant_id)
+        found = await queries.employee_goals(
+            session, actor.tenant_id, employee_id, rule, visible=await _sees(session, goals, actor)
+        )
     return EmployeeGoals.model_validate({"goals": found})
 
 
-def _pace_rule(runtime: RuntimeDep, goals: GoalsApplication) -> queries.PaceRule:
-    """Pace as of today by the service's clock (the test clock, where enabled)."""
-    return queries.PaceRule(runtime.clock.now().date(), goals.pace_thresholds)
+async def _pace_rule(
+    session: AsyncSession, runtime: RuntimeDep, goals: GoalsApplication, tenant_id: str
+) -> queries.PaceRule:
+    """Pace as of today by the service's clock (the test clock, where enabled), by the
+    tenant's thresholds."""
+    thresholds = await goals.pace_policies.thresholds(session, tenant_id)
+    return queries.PaceRule(runtime.clock.now().date(), thresholds)

@@ -69,6 +69,8 @@ class Cascades:
                 raise NotFound(f"goal {source_id} not found")
             if not (employee_ids or team_id or reports):
                 raise InvalidInput("name the people: employee_ids, a team_id, or reports")
+            if source.is_development:  # seen by its owner's chain and hr only, and never cascaded
+                raise NotFound(f"goal {source_id} not found")
             if source.level == "individual":
                 raise RuleViolation("only a team goal or a company objective can be cascaded")
             if source.is_retired or source.is_completed:

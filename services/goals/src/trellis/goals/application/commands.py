@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts.ids import uuid7
-from trellis.core.errors import ConcurrencyError, NotFound
+from trellis.core.errors import ConcurrencyError, Forbidden, NotFound
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
 from trellis.goals.domain.goal import Goal
@@ -24,6 +24,7 @@ from trellis.goals.domain.permissions import (
     ensure_may_change,
     ensure_may_create,
     ensure_may_hand_over,
+    may_see,
 )
 from trellis.orgchart import OrgDirectory
 
@@ -60,12 +61,18 @@ class GoalCommands:
         parent_id: str | None = None,
         progress_rollup: str = "both",
         weight: float = 1.0,
+        kind: str = "performance",
+        career_objective: str | None = None,
     ) -> CommandResult:
         owner = owner_id or actor.employee_id
         goal_id = str(uuid7())
         async with self.sessions() as session, session.begin():
             manages = await self._manages(session, actor, owner)
             ensure_may_create(actor, level, owner, manages)
+            if kind == "development" and not may_see(
+                actor, kind, owner, await self.sees_reports_of(session, actor, owner)
+            ):
+                raise Forbidden(f"only {owner}, their managers and hr set {owner}'s development goals")
             parent, ancestors = await self._parent(session, actor, parent_id)
             goal = self.goals.new(goal_id, actor.tenant_id)
             goal.create(
@@ -81,6 +88,8 @@ class GoalCommands:
                 parent_ancestor_ids=ancestors,
                 progress_rollup=progress_rollup,
                 weight=weight,
+                kind=kind,
+                career_objective=career_objective,
             )
             return await self._save(session, actor, correlation_id, goal)
 
@@ -108,10 +117,14 @@ class GoalCommands:
         changes: dict[str, Any],
     ) -> CommandResult:
         async def decide(session: AsyncSession, goal: Goal) -> None:
-            new_owner = changes.get("owner_id")
+            fields = dict(changes)
+            objective = fields.pop("career_objective", None)
+            new_owner = fields.get("owner_id")
             if new_owner is not None and new_owner != goal.owner_id:
                 await self._check_new_owner(session, actor, goal, new_owner)
-            goal.change(**changes)
+            goal.change(**fields)
+            if objective is not None:
+                goal.set_career_objective(objective)
 
         return await self._change(actor, correlation_id, goal_id, expected_version, decide)
 
@@ -223,7 +236,7 @@ class GoalCommands:
         decide: Callable[[AsyncSession, Goal], Awaitable[None]],
     ) -> CommandResult:
         async with self.sessions() as session, session.begin():
-            goal = await self.goals.get(session, goal_id, actor.tenant_id)
+            goal = await self.visible(session, actor, goal_id)
             if expected_version is not None and expected_version != goal.version:
                 raise ConcurrencyError(
                     f"goal {goal_id} is at version {goal.version}, not {expected_version}",
@@ -233,6 +246,22 @@ class GoalCommands:
             ensure_may_change(actor, goal, manages)
             await decide(session, goal)
             return await self._save(session, actor, correlation_id, goal)
+
+    async def visible(self, session: AsyncSession, actor: Actor, goal_id: str) -> Goal:
+        """The goal, if the actor may see it; else not found (a development goal's existence
+        is not told to those who may not see it)."""
+        goal = await self.goals.get(session, goal_id, actor.tenant_id)
+        if goal.is_development and not may_see(
+            actor, goal.kind, goal.owner_id, await self.sees_reports_of(session, actor, goal.owner_id)
+        ):
+            raise NotFound(f"goal {goal_id} not found")
+        return goal
+
+    async def sees_reports_of(self, session: AsyncSession, actor: Actor, owner_id: str) -> bool:
+        """Whether the actor manages ``owner_id`` at any depth, whatever their roles."""
+        if owner_id == actor.employee_id:
+            return False
+        return await self.org.manages(session, actor.tenant_id, actor.employee_id, owner_id)
 
     async def _manages(self, session: AsyncSession, actor: Actor, owner_id: str) -> bool:
         """Whether the actor is the owner's manager, at any depth (the org chart replica)."""

@@ -8,8 +8,9 @@ from trellis.core.runtime.service import Application
 from trellis.core.store.repository import Repository
 from trellis.goals.application.cascade import Cascades
 from trellis.goals.application.commands import GoalCommands
+from trellis.goals.application.pace_policies import PacePolicies
 from trellis.goals.domain.goal import Goal
-from trellis.goals.domain.pace import Thresholds
+from trellis.goals.timekeeping.application.wiring import Timekeeping
 
 
 @dataclass
@@ -17,4 +18,5 @@ class GoalsApplication(Application):
     goals: Repository[Goal]
     commands: GoalCommands
     cascades: Cascades
-    pace_thresholds: Thresholds
+    pace_policies: PacePolicies  # the thresholds of status by pace in force, per tenant
+    timekeeping: Timekeeping  # private time tracking, hosted here (``trellis.goals.timekeeping``)

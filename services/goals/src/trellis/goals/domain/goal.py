@@ -16,6 +16,7 @@ from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.goals import (
     LEVELS,
     MANUAL_STATUSES,
+    CareerObjectiveRecorded,
     GoalAligned,
     GoalChanged,
     GoalCompleted,
@@ -40,6 +41,8 @@ from trellis.goals.domain.progress import ROLLUPS, check_weight, key_result_prog
 ALLOWED_PARENTS = {"company": (), "team": ("company",), "individual": ("team", "company")}
 MATERIAL_FIELDS = ("title", "description", "period")
 KEY_RESULT_FIELDS = ("name", "start", "target", "unit", "weight")
+KINDS = ("performance", "development")
+MAX_CAREER_OBJECTIVE = 2000
 
 
 @dataclass(slots=True)
@@ -74,6 +77,8 @@ class Goal(Aggregate):
         self.due_date: dt.date | None = None
         self.status = "on_track"
         self.status_by_hand = False  # set by hand since the last progress update: it wins until then
+        self.kind = "performance"
+        self.career_objective = ""  # a development goal's (private: CareerObjectiveRecorded)
         self.parent_id: str | None = None
         self.progress_rollup = "both"
         self.weight = 1.0
@@ -107,6 +112,9 @@ class Goal(Aggregate):
                 self.parent_id = event.parent_id
                 self.progress_rollup = event.progress_rollup
                 self.weight = event.weight
+                self.kind = event.kind
+            case CareerObjectiveRecorded():
+                self.career_objective = event.career_objective
             case GoalChanged():
                 for key, value in event.changes.items():
                     if key in ("start_date", "due_date"):
@@ -170,6 +178,8 @@ class Goal(Aggregate):
         parent_ancestor_ids: list[str] | None = None,
         progress_rollup: str = "both",
         weight: float = 1.0,
+        kind: str = "performance",
+        career_objective: str | None = None,
     ) -> None:
         if self.exists:
             raise RuleViolation(f"goal {self.id} already exists")
@@ -183,6 +193,7 @@ class Goal(Aggregate):
             raise InvalidInput(f"progress_rollup must be one of {', '.join(ROLLUPS)}")
         check_weight(weight)
         _check_span(period.strip(), start_date, due_date)
+        objective = _check_kind(kind, level, career_objective)
         self.level = level  # the alignment check reads it
         if parent is not None:
             self._check_parent(parent, parent_ancestor_ids or [])
@@ -200,8 +211,26 @@ class Goal(Aggregate):
                 parent_id=parent.id if parent else None,
                 progress_rollup=progress_rollup,
                 weight=weight,
+                kind=kind,
             )
         )
+        if objective:
+            self.record(CareerObjectiveRecorded(goal_id=self.id, career_objective=objective))
+
+    @property
+    def is_development(self) -> bool:
+        return self.kind == "development"
+
+    def set_career_objective(self, career_objective: str) -> None:
+        """Rewrite the career objective of a development goal (nothing if unchanged)."""
+        self._require_exists()
+        if not self.is_development:
+            raise InvalidInput(
+                "only a development goal has a career objective", details={"field": "career_objective"}
+            )
+        objective = _check_kind(self.kind, self.level, career_objective)
+        if objective != self.career_objective:
+            self.record(CareerObjectiveRecorded(goal_id=self.id, career_objective=objective))
 
     def align(self, parent: Goal, parent_ancestor_ids: list[str]) -> None:
         self._require_exists()
@@ -483,3 +512,28 @@ def _check_span(period: str, start_date: dt.date | None, due_date: dt.date | Non
             f"the goal would be due ({due.isoformat()}) before it starts ({start.isoformat()})",
             details={"field": "due_date" if due_date else "start_date"},
         )
+
+
+def _check_kind(kind: str, level: str, career_objective: str | None) -> str:
+    """The career objective a goal of ``kind`` carries ("" for a performance goal)."""
+    if kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", details={"field": "kind"})
+    objective = (career_objective or "").strip()
+    if kind == "performance":
+        if objective:
+            raise InvalidInput(
+                "only a development goal has a career objective", details={"field": "career_objective"}
+            )
+        return ""
+    if level != "individual":
+        raise InvalidInput("a development goal is an individual goal", details={"field": "level"})
+    if not objective:
+        raise InvalidInput(
+            "a development goal needs the career objective it serves", details={"field": "career_objective"}
+        )
+    if len(objective) > MAX_CAREER_OBJECTIVE:
+        raise InvalidInput(
+            f"a career objective has at most {MAX_CAREER_OBJECTIVE} characters",
+            details={"field": "career_objective"},
+        )
+    return objective

@@ -27,7 +27,6 @@ __all__ = ["period_bounds"]  # defined with the contract: consumers read periods
 PaceStatus = Literal["on_track", "at_risk", "off_track"]
 
 
-
 @dataclass(frozen=True)
 class Thresholds:
     at_risk_below: float = 0.8

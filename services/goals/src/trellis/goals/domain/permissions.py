@@ -1,4 +1,6 @@
-"""Who may create and change which goals. Reading is open to everyone in the tenant.
+"""Who may create and change which goals. Reading is open to everyone in the tenant, except
+a development goal: only its owner, their managers (any depth) and hr see it; to anyone
+else (admins included) it does not exist (404), for reading and for changing.
 
 - admin and hr: everything;
 - company objectives: admin and hr only;
@@ -30,6 +32,13 @@ def may_create(actor: Actor, level: str, owner_id: str, manages_owner: bool) -> 
 
 def may_change(actor: Actor, goal: Goal, manages_owner: bool) -> bool:
     return may_create(actor, goal.level, goal.owner_id, manages_owner)
+
+
+def may_see(actor: Actor, kind: str, owner_id: str, manages_owner: bool) -> bool:
+    """Whether ``actor`` may see a goal of ``kind`` owned by ``owner_id``."""
+    if kind != "development":
+        return True
+    return owner_id == actor.employee_id or actor.has_role("hr") or manages_owner
 
 
 def ensure_may_create(actor: Actor, level: str, owner_id: str, manages_owner: bool) -> None:

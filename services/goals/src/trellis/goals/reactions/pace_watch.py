@@ -45,6 +45,7 @@ from trellis.core.consuming.deadlines import Handler as DeadlineHandler
 from trellis.core.consuming.projection import Reaction, on
 from trellis.core.store.repository import Repository
 from trellis.goals.application.commands import ancestors_of
+from trellis.goals.application.pace_policies import PacePolicies
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.goal_pace import GoalPace, goal_pace_id
 from trellis.goals.domain.pace import Thresholds, expected_progress, pace_of, pace_status, period_bounds
@@ -74,13 +75,13 @@ class PaceWatch(Reaction):
         goals: Repository[Goal],
         paces: Repository[GoalPace],
         clock: Clock,
-        thresholds: Thresholds,
+        policies: PacePolicies,
         nudge_days: int = 7,
     ) -> None:
         self.goals = goals
         self.paces = paces
         self.clock = clock
-        self.thresholds = thresholds
+        self.policies = policies
         self.nudge_days = nudge_days
 
     def handlers(self) -> dict[str, DeadlineHandler]:
@@ -116,6 +117,7 @@ class PaceWatch(Reaction):
         progress = float(queries.goal_from_aggregate(goal, view)["progress"])
         today = now.date()
         created_on = view.created_on if view is not None else today
+        thresholds = await self.policies.thresholds(session, goal.tenant_id)
         pace = pace_of(
             period=goal.period,
             start_date=goal.start_date,
@@ -124,7 +126,7 @@ class PaceWatch(Reaction):
             status=goal.status,
             today=today,
             created_on=created_on,
-            thresholds=self.thresholds,
+            thresholds=thresholds,
         )
         if pace is None:
             return
@@ -147,7 +149,7 @@ class PaceWatch(Reaction):
             log.info("goal.pace_decided", goal=goal.id, status=pace.status, expected=pace.expected)
         if deadline.kind != PACE:
             return
-        following = _next_change(progress, pace.start, pace.due, today, pace.status, self.thresholds)
+        following = _next_change(progress, pace.start, pace.due, today, pace.status, thresholds)
         if following is None:
             await deadlines.cancel(session, pace_key(goal.id))  # on track to the end: none
         else:  # re-armed for that day (the occurrence fired now is marked so, not this one)

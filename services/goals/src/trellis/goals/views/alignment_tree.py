@@ -286,6 +286,7 @@ class AlignmentTree(Projection):
                     "due_date": ev.due_date,
                     "status": "on_track",
                     "status_by_hand": False,
+                    "kind": ev.kind,
                     "parent_id": ev.parent_id,
                     "progress_rollup": ev.progress_rollup,
                     "weight": ev.weight,

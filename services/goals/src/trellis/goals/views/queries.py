@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,7 @@ def node_view(
         "progress": node["progress"],
         "progress_rollup": node["progress_rollup"],
         "weight": node["weight"],
+        "kind": node["kind"],
         "needs_realignment": bool(node["realignment_causes"]),
         "pace": pace_view(
             rule,
@@ -171,6 +173,7 @@ def goal_from_aggregate(
         "progress": progress,
         "progress_rollup": goal.progress_rollup,
         "weight": goal.weight,
+        "kind": goal.kind,
         "needs_realignment": bool(goal.pending_realignments),
         "pace": pace_view(
             rule,
@@ -236,10 +239,16 @@ async def goal_node(
 
 
 async def alignment_tree(
-    session: AsyncSession, tenant_id: str, *, include_retired: bool = False, rule: PaceRule | None = None
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    include_retired: bool = False,
+    rule: PaceRule | None = None,
+    visible: Callable[[dict[str, Any]], bool] = lambda node: True,
 ) -> list[dict[str, Any]]:
-    """The forest of goals: company objectives and unaligned goals at the roots."""
-    nodes = await _tenant_nodes(session, tenant_id)
+    """The forest of goals: company objectives and unaligned goals at the roots (those
+    ``visible`` keeps: a development goal is shown to few)."""
+    nodes = [n for n in await _tenant_nodes(session, tenant_id) if visible(n)]
     krs = await _key_results(session, tenant_id)
     views = {
         n["goal_id"]: {**node_view(n, krs.get(n["goal_id"]), rule), "children": []}
@@ -379,7 +388,11 @@ async def _active_people(
 
 
 async def employee_goals(
-    session: AsyncSession, tenant_id: str, employee_id: str, rule: PaceRule | None = None
+    session: AsyncSession,
+    tenant_id: str,
+    employee_id: str,
+    rule: PaceRule | None = None,
+    visible: Callable[[dict[str, Any]], bool] = lambda node: True,
 ) -> list[dict[str, Any]]:
     result = await session.execute(
         scoped(
@@ -387,6 +400,6 @@ async def employee_goals(
             select(goal_nodes).where(goal_nodes.c.owner_id == employee_id).order_by(goal_nodes.c.created_at),
         )
     )
-    nodes = [dict(r) for r in result.mappings()]
+    nodes = [dict(r) for r in result.mappings() if visible(r)]
     krs = await _key_results(session, tenant_id)
     return [node_view(n, krs.get(n["goal_id"]), rule) for n in nodes]

@@ -22,6 +22,7 @@ goal_nodes = Table(
     Column("due_date", Date),
     Column("status", String(20), nullable=False),
     Column("status_by_hand", Boolean, nullable=False, default=False),  # since the last progress
+    Column("kind", String(20), nullable=False, default="performance"),  # development: seen by few
     Column("parent_id", String(64)),
     Column("progress_rollup", String(20), nullable=False),
     Column("weight", Float, nullable=False),

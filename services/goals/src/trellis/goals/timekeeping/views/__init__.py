@@ -1,0 +1,1 @@
+"""Time tracking's read side: the time log (written in the appending transaction) and its queries."""
