@@ -14,20 +14,26 @@ from trellis.core.runtime.service import Runtime, ServiceDefinition
 from trellis.core.runtime.settings import GENERATE_A_SECRET, ServiceSettings
 from trellis.core.store.repository import Repository
 from trellis.feedback.api import routers
+from trellis.feedback.application.agenda_followups import AgendaFollowUps
+from trellis.feedback.application.agendas import AgendaCommands
 from trellis.feedback.application.checkin_deadlines import CheckInDeadlines
+from trellis.feedback.application.checkin_reminders import CheckInReminders
 from trellis.feedback.application.checkins import CheckInCommands
 from trellis.feedback.application.feedback import FeedbackCommands, FeedbackPolicy
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.application.recognition import RecognitionCommands
 from trellis.feedback.application.reviews import ReviewCommands
 from trellis.feedback.application.wiring import FeedbackApplication
+from trellis.feedback.domain.agenda import Agenda
 from trellis.feedback.domain.anonymity import AnonymousFeedbackFingerprint
 from trellis.feedback.domain.checkin import CheckIn
+from trellis.feedback.domain.checkin_reminder import CheckInReminder
 from trellis.feedback.domain.checkin_schedule import CheckInSchedule
 from trellis.feedback.domain.feedback import Feedback, FeedbackRequest
 from trellis.feedback.domain.recognition import Recognition
 from trellis.feedback.domain.review_cycle import ReviewCycle
 from trellis.feedback.reactions.schedules_follow_org import SchedulesFollowOrg
+from trellis.feedback.views.action_item_board import ActionItemBoard
 from trellis.feedback.views.checkin_board import CheckInBoard
 from trellis.feedback.views.feedback_index import FeedbackIndex
 from trellis.feedback.views.recognition_wall import RecognitionWall
@@ -70,7 +76,9 @@ def build(runtime: Runtime) -> FeedbackApplication:
     oversight = Oversight(org)
     schedules = Repository(runtime.store, CheckInSchedule)
     checkins = Repository(runtime.store, CheckIn)
-    checkin_deadlines = CheckInDeadlines(schedules, checkins)
+    agendas = Repository(runtime.store, Agenda)
+    followups = AgendaFollowUps(agendas)
+    checkin_deadlines = CheckInDeadlines(schedules, checkins, followups)
     reviews = ReviewCommands(
         sessions=runtime.sessions,
         cycles=Repository(runtime.store, ReviewCycle),
@@ -86,8 +94,17 @@ def build(runtime: Runtime) -> FeedbackApplication:
             sessions=runtime.sessions,
             schedules=schedules,
             checkins=checkins,
+            agendas=followups,
             oversight=oversight,
             clock=runtime.clock,
+            wake_deadlines=runtime.deadlines.wake,
+        ),
+        agendas=AgendaCommands(
+            sessions=runtime.sessions,
+            schedules=schedules,
+            checkins=checkins,
+            agendas=agendas,
+            followups=followups,
             wake_deadlines=runtime.deadlines.wake,
         ),
         feedback=FeedbackCommands(
@@ -114,12 +131,18 @@ def build(runtime: Runtime) -> FeedbackApplication:
         consumers=[
             OrgChart("feedback"),
             CheckInBoard(),
+            ActionItemBoard(),
             FeedbackIndex(),
             RecognitionWall(),
             ReviewProgress(),
-            SchedulesFollowOrg(schedules),
+            SchedulesFollowOrg(schedules, followups),
         ],
-        deadlines={**checkin_deadlines.handlers(), **reviews.handlers()},
+        deadlines={
+            **checkin_deadlines.handlers(),
+            **CheckInReminders(schedules, Repository(runtime.store, CheckInReminder)).handlers(),
+            **followups.handlers(),
+            **reviews.handlers(),
+        },
     )
 
 
@@ -128,8 +151,9 @@ SERVICE = ServiceDefinition(
     name="feedback",
     title="Trellis feedback",
     description=(
-        "Recurring 1:1 check-ins (due, missed, completed with key-result progress), feedback "
-        "with visibility rules and anonymity, recognition, review cycles, and their KPIs."
+        "Recurring 1:1 check-ins (due, missed, completed with key-result progress) with their "
+        "agendas (talking points, action items), feedback with visibility rules and anonymity, "
+        "recognition, review cycles, and their KPIs."
     ),
     settings=FeedbackSettings,
     registry=registry,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from trellis.feedback.api import checkins, feedback, kpis, recognition, reviews
+from trellis.feedback.api import agendas, checkins, feedback, kpis, recognition, reviews
 
 
 def routers() -> list[APIRouter]:
-    return [checkins.router, feedback.router, recognition.router, reviews.router, kpis.router]
+    return [checkins.router, agendas.router, feedback.router, recognition.router, reviews.router, kpis.router]

@@ -1,4 +1,4 @@
-"""What the feedback service's read routes answer: schedules and check-ins, feedback
+"""What the feedback service's read routes answer: schedules and check-ins, 1:1 agendas, feedback
 requests, review cycles and reviews, and the KPIs. Each is an ``Answer`` of the shared
 kit: exactly the keys it names. Instants are ISO 8601 strings with their offset."""
 
@@ -94,6 +94,69 @@ class CheckInView(Answer):
     version: int
     notes: CheckInNotes | None = None
     private_notes: list[str] | None = Field(default=None, description="the viewer's own, only theirs")
+
+
+class TalkingPointView(Answer):
+    """A talking point of a 1:1 agenda."""
+
+    id: str
+    author_id: str
+    private: bool = Field(description="only its author reads it")
+    text: str | None = Field(description="null: a private point, withheld from an admin's audit")
+    goal_id: str | None = Field(description="null when withheld, or not linked")
+    key_result_id: str | None
+    status: Literal["open", "discussed", "removed", "withdrawn"] = Field(
+        description="`withdrawn`: a former manager's private point, when the schedule moved"
+    )
+    carried_over: int = Field(description="how many 1:1s it was carried past (not discussed, or missed)")
+    discussed_in: str | None = Field(description="the check-in it was discussed at")
+
+
+class ActionItemView(Answer):
+    """An action item of a 1:1: open until done, 1:1 after 1:1."""
+
+    id: str
+    schedule_id: str
+    owner_id: str
+    assigned_by: str
+    text: str
+    due_on: str | None = Field(description="ISO date")
+    checkin_id: str | None = Field(description="the check-in it came from")
+    status: Literal["open", "done"]
+    overdue: bool = Field(description="its due date passed while it was open")
+    completed_by: str | None
+
+
+class AgendaView(Answer):
+    """A schedule's agenda for the next 1:1: the open talking points in the pair's order
+    (yours and the shared ones) and the open action items."""
+
+    schedule_id: str
+    manager_id: str
+    report_id: str
+    audit: bool = Field(description="read by an admin: private points are listed, their text withheld")
+    version: int = Field(description="the agenda's version (0: nothing on it yet)")
+    points: list[TalkingPointView]
+    action_items: list[ActionItemView]
+
+
+class CheckInAgendaView(Answer):
+    """What became of the agenda at one check-in."""
+
+    checkin_id: str
+    schedule_id: str
+    outcome: Literal["completed", "missed", "cancelled"] | None = Field(
+        description="null: the check-in has not settled the agenda (yet)"
+    )
+    discussed: list[TalkingPointView]
+    carried_over: list[TalkingPointView] = Field(description="open points carried past this check-in")
+    action_items: list[ActionItemView] = Field(description="those created at this check-in")
+
+
+class ActionItems(Answer):
+    """Your action items: those you own, and those of the 1:1s you hold; due first."""
+
+    action_items: list[ActionItemView]
 
 
 class RequestView(Answer):

@@ -22,6 +22,7 @@ from trellis.core.runtime.http import (
 )
 from trellis.feedback.api.answers import CheckInList, CheckInView, Schedules, ScheduleView
 from trellis.feedback.api.dependencies import CheckIns, FeedbackAnswer, OversightDep, accepted, utc
+from trellis.feedback.domain.agenda_entries import MAX_OPEN_POINTS
 from trellis.feedback.domain.checkin import CheckIn
 from trellis.feedback.domain.checkin_schedule import MAX_GRACE_HOURS, CheckInSchedule
 from trellis.feedback.views import checkin_queries
@@ -76,6 +77,14 @@ class CompleteCheckIn(RequestBody):
         default_factory=dict, max_length=50, description="goal id -> what progressed"
     )
     private_note: Text = Field(default="", description="only you will ever read it")
+    discussed_point_ids: list[Id] | None = Field(
+        default=None,
+        max_length=MAX_OPEN_POINTS,
+        description=(
+            "the talking points of the pair's agenda that were discussed; every other open point "
+            "carries over to the next 1:1 (absent: none was ticked, all carry over)"
+        ),
+    )
 
 
 class PrivateNote(RequestBody):

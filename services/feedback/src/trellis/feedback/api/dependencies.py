@@ -11,6 +11,7 @@ from pydantic import Field
 from trellis.core.errors import InvalidInput
 from trellis.core.runtime.api_kit import CommandAnswer, application_of
 from trellis.feedback.application.accepted import Accepted
+from trellis.feedback.application.agendas import AgendaCommands
 from trellis.feedback.application.checkins import CheckInCommands
 from trellis.feedback.application.feedback import FeedbackCommands
 from trellis.feedback.application.oversight import Oversight
@@ -23,6 +24,10 @@ Feedback = Annotated[FeedbackApplication, Depends(application_of(FeedbackApplica
 
 async def _checkins(feedback: Feedback) -> CheckInCommands:
     return feedback.checkins
+
+
+async def _agendas(feedback: Feedback) -> AgendaCommands:
+    return feedback.agendas
 
 
 async def _feedback(feedback: Feedback) -> FeedbackCommands:
@@ -42,6 +47,7 @@ async def _oversight(feedback: Feedback) -> Oversight:
 
 
 CheckIns = Annotated[CheckInCommands, Depends(_checkins)]
+Agendas = Annotated[AgendaCommands, Depends(_agendas)]
 Feedbacks = Annotated[FeedbackCommands, Depends(_feedback)]
 Recognitions = Annotated[RecognitionCommands, Depends(_recognition)]
 Reviews = Annotated[ReviewCommands, Depends(_reviews)]
@@ -58,7 +64,9 @@ class FeedbackAnswer(CommandAnswer):
 
 
 def accepted(result: Accepted) -> FeedbackAnswer:
-    return FeedbackAnswer(id=result.id, version=result.version, events=result.events, **result.details)
+    return FeedbackAnswer(
+        id=result.id, version=result.version, events=result.events, related=result.related, **result.details
+    )
 
 
 def utc(value: dt.datetime) -> dt.datetime:

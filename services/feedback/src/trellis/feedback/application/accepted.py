@@ -12,3 +12,4 @@ class Accepted:
     version: int
     events: list[str]
     details: dict[str, Any] = field(default_factory=dict)
+    related: dict[str, str] = field(default_factory=dict)  # what else it created, by role

@@ -7,7 +7,8 @@ occurrence: all in the transaction that marks the deadline fired.
 
 ``checkin-missed`` records ``CheckInMissed`` if the check-in is still open, counting the
 pair's misses in a row in ``schedule_index``; if meanwhile the schedule ended or moved to
-another manager, the check-in is cancelled instead (nobody missed it).
+another manager, the check-in is cancelled instead (nobody missed it). Either way the
+pair's agenda is carried over whole to the next 1:1 (``agenda_followups.py``).
 
 Why each decision happens once, with several replicas and across restarts: the deadline
 row and the decision commit together; replicas claim rows with SKIP LOCKED; and the
@@ -24,11 +25,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import Metadata
+from trellis.contracts.feedback import AgendaOutcome
 from trellis.core.consuming import deadlines
 from trellis.core.consuming.deadlines import Deadline
 from trellis.core.consuming.deadlines import Handler as DeadlineHandler
 from trellis.core.store.repository import Repository
 from trellis.feedback.application import schedule_index
+from trellis.feedback.application.agenda_followups import AgendaFollowUps
 from trellis.feedback.application.scheduling import DUE, MISSED, SCHEDULER, Schedules, missed_key
 from trellis.feedback.domain.checkin import CheckIn, checkin_id_for
 from trellis.feedback.domain.checkin_schedule import CheckInSchedule
@@ -37,9 +40,15 @@ log = structlog.get_logger("trellis.feedback.checkins")
 
 
 class CheckInDeadlines:
-    def __init__(self, schedules: Repository[CheckInSchedule], checkins: Repository[CheckIn]) -> None:
+    def __init__(
+        self,
+        schedules: Repository[CheckInSchedule],
+        checkins: Repository[CheckIn],
+        agendas: AgendaFollowUps,
+    ) -> None:
         self.schedules = schedules
         self.checkins = checkins
+        self.agendas = agendas
         self.scheduling = Schedules(schedules)
 
     def handlers(self) -> dict[str, DeadlineHandler]:
@@ -87,7 +96,9 @@ class CheckInDeadlines:
             checkin.cancel(f"{checkin.report_id} now reports to {schedule.manager_id}")
         else:
             checkin.miss(await schedule_index.count_miss(session, schedule.id))
+        outcome: AgendaOutcome = "missed" if checkin.status == "missed" else "cancelled"
         await self.checkins.save(session, checkin, _metadata(deadline))
+        await self.agendas.after_checkin(session, checkin, outcome, _metadata(deadline))
         log.info("checkin.grace_ended", checkin=checkin.id, status=checkin.status)
 
 

@@ -5,7 +5,9 @@ Who may do what:
 - create a schedule: the report's direct manager (per the org chart replica), or hr/admin;
   a schedule always pairs a report with their current manager;
 - change a schedule: its manager, or hr/admin; end it: either participant, or hr/admin;
-- complete a check-in or add a private note: its two participants only.
+- complete a check-in or add a private note: its two participants only. Completing it
+  also records which talking points of the pair's agenda were discussed; the others carry
+  over to the next 1:1 (``agenda_followups.py``), in the same transaction.
 
 Someone who may not even see the thing gets 404; someone who sees it but may not act, 403.
 """
@@ -27,6 +29,7 @@ from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
 from trellis.feedback.application import schedule_index
 from trellis.feedback.application.accepted import Accepted
+from trellis.feedback.application.agenda_followups import AgendaFollowUps
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.application.scheduling import Schedules, missed_key
 from trellis.feedback.domain.checkin import CheckIn
@@ -41,6 +44,7 @@ class CheckInCommands:
         sessions: async_sessionmaker,
         schedules: Repository[CheckInSchedule],
         checkins: Repository[CheckIn],
+        agendas: AgendaFollowUps,
         oversight: Oversight,
         clock: Clock,
         wake_deadlines: Callable[[], None],
@@ -48,6 +52,7 @@ class CheckInCommands:
         self.sessions = sessions
         self.schedules = schedules
         self.checkins = checkins
+        self.agendas = agendas
         self.oversight = oversight
         self.clock = clock
         self.wake = wake_deadlines
@@ -151,6 +156,7 @@ class CheckInCommands:
         shared_notes: str = "",
         goal_progress: dict[str, str] | None = None,
         private_note: str = "",
+        discussed_point_ids: list[str] | None = None,
     ) -> Accepted:
         now = self.clock.now()
         async with self.sessions() as session, session.begin():
@@ -168,6 +174,14 @@ class CheckInCommands:
             )
             names = _names(checkin)
             await self.checkins.save(session, checkin, actor.metadata(correlation_id))
+            names += await self.agendas.after_checkin(
+                session,
+                checkin,
+                "completed",
+                actor.metadata(correlation_id),
+                by=actor.employee_id,
+                discussed=discussed_point_ids,
+            )
             await deadlines.cancel(session, missed_key(checkin.id))
             live = await schedule_index.find(session, checkin.schedule_id)
             if live is not None and live.manager_id == checkin.manager_id:

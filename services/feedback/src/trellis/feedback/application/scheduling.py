@@ -8,7 +8,9 @@ Deadline keys (each fires at most once):
 
 - ``checkin-due:<checkin id>``: the schedule's next occurrence; the check-in id is the
   schedule id and the occurrence, so it names one occurrence of one schedule;
-- ``checkin-missed:<checkin id>``: the end of that check-in's grace period.
+- ``checkin-missed:<checkin id>``: the end of that check-in's grace period;
+- ``checkin-coming-up:<checkin id>``: a day before the next occurrence, a nudge to both
+  people (``checkin_reminders.py``), armed and disarmed with ``checkin-due``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from trellis.feedback.domain.checkin_schedule import CheckInSchedule
 
 DUE = "checkin-due"
 MISSED = "checkin-missed"
+COMING_UP = "checkin-coming-up"
+REMIND_BEFORE = dt.timedelta(hours=24)
 SCHEDULER = "scheduler"  # the actor of what the clock decides
 
 
@@ -35,6 +39,11 @@ def due_key(checkin_id: str) -> str:
 
 def missed_key(checkin_id: str) -> str:
     return f"{MISSED}:{checkin_id}"
+
+
+def coming_up_key(due_key: str) -> str:
+    """The nudge's key beside the due deadline's ``checkin-due:<checkin id>``."""
+    return COMING_UP + due_key.removeprefix(DUE)
 
 
 class Schedules:
@@ -59,6 +68,15 @@ class Schedules:
             # the rule's revision: a deadline armed under an older rule knows it is stale
             data={"occurrence": occurrence.isoformat(), "revision": schedule.revision},
         )
+        await deadlines.schedule(
+            session,
+            key=coming_up_key(key),
+            kind=COMING_UP,
+            tenant_id=schedule.tenant_id,
+            aggregate_id=schedule.id,
+            due_at=occurrence - REMIND_BEFORE,
+            data={"occurrence": occurrence.isoformat(), "revision": schedule.revision},
+        )
         await schedule_index.set_next_due(session, schedule.id, key)
         return occurrence
 
@@ -66,6 +84,7 @@ class Schedules:
         live = await schedule_index.find(session, schedule_id)
         if live is not None and live.next_due_key:
             await deadlines.cancel(session, live.next_due_key)
+            await deadlines.cancel(session, coming_up_key(live.next_due_key))
             await schedule_index.set_next_due(session, schedule_id, None)
 
     async def reassign(

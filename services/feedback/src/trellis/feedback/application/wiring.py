@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from trellis.core.runtime.service import Application
 from trellis.core.store.repository import Repository
+from trellis.feedback.application.agendas import AgendaCommands
 from trellis.feedback.application.checkin_deadlines import CheckInDeadlines
 from trellis.feedback.application.checkins import CheckInCommands
 from trellis.feedback.application.feedback import FeedbackCommands
@@ -21,6 +22,7 @@ class FeedbackApplication(Application):
     schedules: Repository[CheckInSchedule]
     checkin_deadlines: CheckInDeadlines
     checkins: CheckInCommands
+    agendas: AgendaCommands
     feedback: FeedbackCommands
     recognition: RecognitionCommands
     reviews: ReviewCommands

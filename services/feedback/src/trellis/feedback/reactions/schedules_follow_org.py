@@ -2,7 +2,9 @@
 
 - ``EmployeeManagerChanged``: the report's schedule moves to the new manager
   (``CheckInScheduleReassigned``; the next occurrences are held with them, and the pair's
-  misses in a row start from zero); with no new manager, the schedule ends
+  misses in a row start from zero) and its 1:1 agenda goes along (``AgendaHandedOver``: the
+  open talking points and action items stay, the previous manager's private points are
+  withdrawn); with no new manager, the schedule ends
   (``CheckInScheduleEnded``, reason "no manager"). A schedule the report already holds
   with that manager records nothing.
 - ``EmployeeOffboarded``: every schedule involving them, as report or as manager, ends.
@@ -26,6 +28,7 @@ from trellis.contracts.onboarding import EmployeeManagerChanged, EmployeeOffboar
 from trellis.core.consuming.projection import Reaction, on
 from trellis.core.store.repository import Repository
 from trellis.feedback.application import schedule_index
+from trellis.feedback.application.agenda_followups import AgendaFollowUps
 from trellis.feedback.application.scheduling import Schedules
 from trellis.feedback.domain.checkin_schedule import CheckInSchedule
 
@@ -34,9 +37,10 @@ class SchedulesFollowOrg(Reaction):
     name = "feedback-schedules-follow-org"
     source = "onboarding"
 
-    def __init__(self, schedules: Repository[CheckInSchedule]) -> None:
+    def __init__(self, schedules: Repository[CheckInSchedule], agendas: AgendaFollowUps) -> None:
         self.schedules = schedules
         self.scheduling = Schedules(schedules)
+        self.agendas = agendas
 
     @on(EmployeeManagerChanged)
     async def manager_changed(
@@ -50,6 +54,7 @@ class SchedulesFollowOrg(Reaction):
                 await self.scheduling.end(session, schedule, "no manager", _metadata(env))
             else:
                 await self.scheduling.reassign(session, schedule, ev.manager_id, _metadata(env))
+                await self.agendas.hand_over(session, schedule, _metadata(env))
 
     @on(EmployeeOffboarded)
     async def offboarded(self, session: AsyncSession, ev: EmployeeOffboarded, env: EventEnvelope) -> None:

@@ -60,6 +60,26 @@ checkins = Table(
     Index("ix_checkins_report", "tenant_id", "report_id"),
 )
 
+# Action items of 1:1 agendas, without their text (it is in a private event): who owns
+# them, when they are due, whether done; "my action items" finds them here.
+action_items = Table(
+    "action_items",
+    metadata,
+    Column("action_item_id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("schedule_id", String(64), nullable=False),
+    Column("owner_id", String(64), nullable=False),
+    Column("assigned_by", String(64), nullable=False),
+    Column("checkin_id", String(64)),
+    Column("due_on", Date),
+    Column("status", String(20), nullable=False),  # open | done
+    Column("overdue", Boolean, nullable=False, default=False),
+    Column("assigned_at", When, nullable=False),
+    Column("completed_at", When),
+    Index("ix_action_items_owner", "tenant_id", "owner_id"),
+    Index("ix_action_items_schedule", "tenant_id", "schedule_id"),
+)
+
 # giver_id is NULL for anonymous feedback: nothing here can name its giver.
 feedback_items = Table(
     "feedback_items",
