@@ -106,6 +106,45 @@ class OnboardingService:
         template_id: str = (await self.call("POST", "/v1/onboarding-templates", body, ADMIN, 201))["id"]
         return template_id
 
+    async def refused(
+        self, method: str, url: str, body: Any = None, headers: dict[str, str] = ADMIN, expect: int = 422
+    ) -> str:
+        """The machine-readable code of a refused request, checking nothing was stored."""
+        before = await self.count_events()
+        error = await self.call(method, url, body, headers, expect)
+        assert await self.count_events() == before, (method, url, "stored something")
+        code: str = error["error"]["code"]
+        return code
+
+    async def create_training(
+        self,
+        title: str = "SQL basics",
+        *,
+        kind: str = "course",
+        skills: list[str] | None = None,
+        url: str | None = "https://learn.example.com/sql",
+        headers: dict[str, str] = HR,
+    ) -> str:
+        body = {"kind": kind, "title": title, "url": url, "skills": skills or ["sql"], "duration_minutes": 90}
+        training_id: str = (await self.call("POST", "/v1/trainings", body, headers, 201))["id"]
+        return training_id
+
+    async def enrol(
+        self,
+        employee_id: str,
+        training_id: str,
+        *,
+        target: dt.date | None = None,
+        headers: dict[str, str] = HR,
+    ) -> str:
+        body = {
+            "employee_id": employee_id,
+            "training_id": training_id,
+            "target_date": (target or self.today() + dt.timedelta(days=30)).isoformat(),
+        }
+        enrolment_id: str = (await self.call("POST", "/v1/training-enrolments", body, headers, 201))["id"]
+        return enrolment_id
+
     async def until_managed(self, manager: str, employee: str) -> None:
         """Wait until the service's own org chart view says ``manager`` manages ``employee``."""
 
@@ -115,9 +154,12 @@ class OnboardingService:
 
         await eventually(check)
 
-    async def count_events(self, event_type: str) -> int:
+    async def count_events(self, event_type: str | None = None) -> int:
+        """How many events of ``event_type`` (of every type: None) the store holds."""
         async with self.runtime.sessions() as session:
-            query = select(func.count()).select_from(events).where(events.c.event_type == event_type)
+            query = select(func.count()).select_from(events)
+            if event_type is not None:
+                query = query.where(events.c.event_type == event_type)
             return int((await session.execute(query)).scalar_one())
 
 

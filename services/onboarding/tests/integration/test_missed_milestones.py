@@ -108,9 +108,9 @@ async def test_two_detectors_and_a_restart_between_due_dates_miss_each_milestone
                 start_date=START.date(),
                 plan=PlanSpec(milestones=MILESTONES),
             )
-        assert await armed(runtime) == 3 * hires
+        assert await armed(runtime) == 2 * 3 * hires  # each due date: its nudge and its miss
         clock.advance(dt.timedelta(days=31))
-        await eventually(lambda: _armed_is(runtime, 2 * hires))
+        await eventually(lambda: _armed_is(runtime, 2 * 2 * hires))
         assert len(await missed(runtime)) == hires
 
     # The whole service restarts between the due dates (both detectors with it).
@@ -123,7 +123,7 @@ async def test_two_detectors_and_a_restart_between_due_dates_miss_each_milestone
                 update(deadlines).where(deadlines.c.fired_at.is_not(None)).values(fired_at=None)
             )
         clock.advance(dt.timedelta(days=30))  # and day 60 passes
-        await eventually(lambda: _armed_is(runtime, hires))
+        await eventually(lambda: _armed_is(runtime, 2 * hires))
         clock.advance(dt.timedelta(days=30))  # and day 90
         await eventually(lambda: _armed_is(runtime, 0))
         found = await missed(runtime)
@@ -197,5 +197,55 @@ async def _assert_due_query_uses_the_index(runtime: Runtime, db: Database) -> No
             await session.execute(text("SET LOCAL enable_seqscan = off"))
         plan = " ".join(str(r) for r in (await session.execute(text(prefix + str(compiled)))).all())
         total = (await session.execute(select(func.count()).select_from(deadlines))).scalar_one()
-    assert total == 3000
+    assert total == 2 * 3000  # a nudge and a miss per due date
     assert "ix_deadlines_due" in plan, plan
+
+
+async def nudged(runtime: Runtime) -> list[tuple[str, str, str]]:
+    async with runtime.sessions() as session:
+        rows = await session.execute(
+            select(events.c.payload).where(events.c.event_type == "MilestoneDueSoon")
+        )
+        return [(p["milestone_id"], p["due_date"], p["assignee"]) for p in rows.scalars()]
+
+
+async def test_a_milestone_due_in_two_days_is_nudged_once_and_not_once_completed(
+    database: Database, nats_url: str, subject_root: str, tmp_path: Path
+) -> None:
+    clock = TestClock(START)
+    settings = settings_for(database, nats_url, subject_root, tmp_path)
+    async with detectors(database, settings, clock) as runtime:
+        app = application_in(runtime, OnboardingApplication)
+        await app.org.hire(
+            HR,
+            "seed-n",
+            employee_id="n-1",
+            name="New hire",
+            email="n1@acme.test",
+            start_date=START.date(),
+            plan=PlanSpec(milestones=MILESTONES),
+        )
+        clock.advance(dt.timedelta(days=27))  # day 27: nothing due in two days yet
+        await _fired(runtime)
+        assert await nudged(runtime) == []
+        clock.advance(dt.timedelta(days=1))  # day 28: day 30 is due in two days
+        found = await eventually(lambda: _nudged(runtime, 1))
+        assert found == [("day-30", "2026-04-01", "new_hire")]
+        clock.advance(dt.timedelta(days=1))
+        await _fired(runtime)
+        assert len(await nudged(runtime)) == 1  # once
+        plan_id = plan_id_of(TENANT, "n-1")
+        await app.plans.complete_milestone(HR, "c-60", plan_id, "day-60")  # done early
+        clock.advance(dt.timedelta(days=32))  # past day 60's nudge and due date
+        await _fired(runtime)
+        assert [m for m, _, _ in await nudged(runtime)] == ["day-30"]
+
+
+async def _fired(runtime: Runtime) -> None:
+    while await runtime.deadlines.fire_due():
+        pass
+
+
+async def _nudged(runtime: Runtime, expected: int) -> list[tuple[str, str, str]] | None:
+    found = await nudged(runtime)
+    return found if len(found) >= expected else None

@@ -12,10 +12,20 @@ from trellis.core.runtime.service import Runtime, ServiceDefinition
 from trellis.core.runtime.settings import ServiceSettings
 from trellis.onboarding.api import routers
 from trellis.onboarding.application.aggregates import Aggregates
-from trellis.onboarding.application.missed_milestones import MILESTONE_DUE, MissedMilestones
+from trellis.onboarding.application.catalogue import CatalogueCommands
+from trellis.onboarding.application.enrolments import EnrolmentCommands
+from trellis.onboarding.application.mentorships import MentorshipCommands
+from trellis.onboarding.application.missed_milestones import (
+    MILESTONE_DUE,
+    MILESTONE_DUE_SOON,
+    MilestonesDueSoon,
+    MissedMilestones,
+)
 from trellis.onboarding.application.org import OrgCommands
 from trellis.onboarding.application.plans import PlanCommands
+from trellis.onboarding.application.trainings_due import TRAINING_DUE_SOON, TrainingsDueSoon
 from trellis.onboarding.application.wiring import OnboardingApplication
+from trellis.onboarding.views.development import DevelopmentRecords
 from trellis.onboarding.views.plans import OnboardingPlans
 from trellis.orgchart import MIGRATIONS as ORGCHART_MIGRATIONS
 from trellis.orgchart import OrgChart
@@ -32,13 +42,21 @@ class OnboardingSettings(ServiceSettings):
 
 def build(runtime: Runtime) -> OnboardingApplication:
     aggregates = Aggregates(runtime.store)
-    plans = PlanCommands(runtime.sessions, aggregates, runtime.clock)
+    enrolments = EnrolmentCommands(runtime.sessions, aggregates, runtime.clock)
+    plans = PlanCommands(runtime.sessions, aggregates, runtime.clock, enrolments)
     return OnboardingApplication(
         aggregates=aggregates,
         plans=plans,
         org=OrgCommands(runtime.sessions, aggregates, plans),
-        consumers=[OrgChart("onboarding"), OnboardingPlans()],
-        deadlines={MILESTONE_DUE: MissedMilestones(aggregates)},
+        catalogue=CatalogueCommands(runtime.sessions, aggregates),
+        enrolments=enrolments,
+        mentorships=MentorshipCommands(runtime.sessions, aggregates, runtime.clock),
+        consumers=[OrgChart("onboarding"), OnboardingPlans(), DevelopmentRecords()],
+        deadlines={
+            MILESTONE_DUE: MissedMilestones(aggregates),
+            MILESTONE_DUE_SOON: MilestonesDueSoon(aggregates),
+            TRAINING_DUE_SOON: TrainingsDueSoon(aggregates),
+        },
     )
 
 
@@ -48,8 +66,9 @@ SERVICE = ServiceDefinition(
     title="Trellis onboarding",
     description=(
         "Employees and the org structure (the source of truth every other service learns "
-        "the org from), onboarding templates and plans with milestones, and missed "
-        "milestones detected exactly once."
+        "the org from), onboarding templates and plans with milestones, missed milestones "
+        "detected exactly once, and people's development: the training catalogue, "
+        "enrolments and mentorships."
     ),
     settings=OnboardingSettings,
     registry=registry,

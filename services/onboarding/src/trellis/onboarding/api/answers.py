@@ -158,6 +158,10 @@ class Milestone(Answer):
     was_missed: bool
     missed_due_dates: list[str]
     goal_id: str | None = Field(description="the goal created for it, if the template named one")
+    training_id: str | None = Field(description="the training it is, if it names one")
+    enrolment_id: str | None = Field(
+        description="the enrolment standing for it (completing it completes the milestone)"
+    )
 
 
 class PlanView(Answer):

@@ -11,6 +11,9 @@ from trellis.core.runtime.api_kit import CommandAnswer, application_in, applicat
 from trellis.core.runtime.service import Runtime
 from trellis.core.store.accepted import Accepted
 from trellis.onboarding.application.aggregates import Aggregates
+from trellis.onboarding.application.catalogue import CatalogueCommands
+from trellis.onboarding.application.enrolments import EnrolmentCommands
+from trellis.onboarding.application.mentorships import MentorshipCommands
 from trellis.onboarding.application.org import OrgCommands
 from trellis.onboarding.application.plans import PlanCommands
 from trellis.onboarding.application.wiring import OnboardingApplication
@@ -18,9 +21,13 @@ from trellis.onboarding.domain.calendar import today
 
 
 class OnboardingAnswer(CommandAnswer):
-    """What a command did (``id``: the employee, team, template or plan changed)."""
+    """What a command did (``id``: the employee, team, template, plan, training, enrolment or
+    mentorship changed)."""
 
-    plan_id: str | None = Field(default=None, description="the plan started with a hire, if any")
+    plan_id: str | None = Field(
+        default=None,
+        description="the plan started with a hire, or whose milestone a completed enrolment completed",
+    )
 
 
 def answer(result: Accepted) -> OnboardingAnswer:
@@ -38,8 +45,23 @@ async def _plans(onboarding: Onboarding) -> PlanCommands:
     return onboarding.plans
 
 
+async def _catalogue(onboarding: Onboarding) -> CatalogueCommands:
+    return onboarding.catalogue
+
+
+async def _enrolments(onboarding: Onboarding) -> EnrolmentCommands:
+    return onboarding.enrolments
+
+
+async def _mentorships(onboarding: Onboarding) -> MentorshipCommands:
+    return onboarding.mentorships
+
+
 Org = Annotated[OrgCommands, Depends(_org)]
 Plans = Annotated[PlanCommands, Depends(_plans)]
+Catalogue = Annotated[CatalogueCommands, Depends(_catalogue)]
+Enrolments = Annotated[EnrolmentCommands, Depends(_enrolments)]
+Mentorships = Annotated[MentorshipCommands, Depends(_mentorships)]
 
 
 def aggregates(runtime: Runtime) -> Aggregates:

@@ -26,6 +26,10 @@ class MilestoneSpec(RequestBody):
     due_offset_days: int = Field(ge=0, le=3650, description="days after the start date")
     assignee: Literal["new_hire", "manager", "mentor"] = "new_hire"
     goal: GoalSpec | None = Field(default=None, description="a first goal to create for the new hire")
+    training_id: Id | None = Field(
+        default=None,
+        description="a live training: the plan enrols the new hire in it, to complete by the due date",
+    )
 
 
 def milestone_templates(specs: list[MilestoneSpec]) -> list[MilestoneTemplate]:
@@ -36,6 +40,7 @@ def milestone_templates(specs: list[MilestoneSpec]) -> list[MilestoneTemplate]:
             due_offset_days=s.due_offset_days,
             assignee=s.assignee,
             goal=GoalTemplate(**s.goal.model_dump()) if s.goal else None,
+            training_id=s.training_id,
         )
         for i, s in enumerate(specs, start=1)
     ]

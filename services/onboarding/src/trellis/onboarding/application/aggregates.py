@@ -1,6 +1,7 @@
 """The service's aggregates, loaded by their domain ids within the caller's tenant.
 
-Another tenant's employee, team, template or plan is never found (404), whatever its id.
+Another tenant's employee, team, template, plan, training, enrolment or mentorship is
+never found (404), whatever its id.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from trellis.core.errors import NotFound
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.repository import Repository
 from trellis.onboarding.domain.employee import Employee
+from trellis.onboarding.domain.enrolment import Enrolment
 from trellis.onboarding.domain.ids import employee_stream_id, plan_id_of
+from trellis.onboarding.domain.mentorship import Mentorship
 from trellis.onboarding.domain.plan import OnboardingPlan
 from trellis.onboarding.domain.team import Team
 from trellis.onboarding.domain.template import OnboardingTemplate
+from trellis.onboarding.domain.training import Training
 
 # Guards walks up a chain against corrupt data; no real org is this deep.
 MAX_CHAIN = 256
@@ -26,6 +30,9 @@ class Aggregates:
         self.teams = Repository(store, Team)
         self.templates = Repository(store, OnboardingTemplate)
         self.plans = Repository(store, OnboardingPlan)
+        self.trainings = Repository(store, Training)
+        self.enrolments = Repository(store, Enrolment)
+        self.mentorships = Repository(store, Mentorship)
 
     # ---- employees -------------------------------------------------------------------
 
@@ -94,3 +101,28 @@ class Aggregates:
         plan_id = plan_id_of(tenant_id, employee_id)
         found = await self.plans.find(session, plan_id, tenant_id)
         return found if found is not None else self.plans.new(plan_id, tenant_id)
+
+    # ---- development -----------------------------------------------------------------
+
+    async def training(self, session: AsyncSession, tenant_id: str, training_id: str) -> Training:
+        found = await self.trainings.find(session, training_id, tenant_id)
+        if found is None:
+            raise NotFound(f"training {training_id} not found", details={"training_id": training_id})
+        return found
+
+    async def enrolment(self, session: AsyncSession, tenant_id: str, enrolment_id: str) -> Enrolment:
+        found = await self.enrolments.find(session, enrolment_id, tenant_id)
+        if found is None:
+            raise NotFound(f"enrolment {enrolment_id} not found", details={"enrolment_id": enrolment_id})
+        return found
+
+    async def mentorship(self, session: AsyncSession, tenant_id: str, mentorship_id: str) -> Mentorship:
+        found = await self.mentorships.find(session, mentorship_id, tenant_id)
+        if found is None:
+            raise NotFound(f"mentorship {mentorship_id} not found", details={"mentorship_id": mentorship_id})
+        return found
+
+    async def chain_of(self, session: AsyncSession, tenant_id: str, employee_id: str) -> list[str]:
+        """``employee_id``'s managers, nearest first (none for someone unknown)."""
+        employee = await self.find_employee(session, tenant_id, employee_id)
+        return await self.manager_chain(session, employee) if employee is not None else []

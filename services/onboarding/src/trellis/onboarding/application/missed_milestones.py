@@ -6,7 +6,13 @@ moot (completed, or moved: the old date's deadline goes, the new date's comes). 
 holds the due date, so each due date is decided at most once. It is due at the end of
 the due date, UTC (``calendar.missed_at``).
 
-When it fires, the handler below loads the plan and lets it decide: the aggregate
+A second deadline per open milestone and due date, ``milestone-due-soon``, fires two
+days before (at the start of that day, UTC; at once for a milestone due sooner): the plan
+records ``MilestoneDueSoon`` if the milestone is still open and due on that date, once per
+due date, and the notifications service tells whoever completes it. It is armed and
+removed with the first.
+
+When the due date's deadline fires, the handler below loads the plan and lets it decide: the aggregate
 records ``MilestoneMissed`` only if the milestone is still open, still due on that date
 and not missed at it already, so a deadline fired twice (or by two replicas) appends
 one event. The scheduler commits the event with the deadline marked fired. A plan of
@@ -27,6 +33,8 @@ from trellis.onboarding.domain.calendar import missed_at, today
 from trellis.onboarding.domain.plan import Milestone, OnboardingPlan
 
 MILESTONE_DUE = "onboarding.milestone-due"
+MILESTONE_DUE_SOON = "onboarding.milestone-due-soon"
+NUDGE_DAYS = 2
 DETECTOR = "trellis-onboarding"  # the actor of events the service decides by itself
 
 
@@ -34,8 +42,22 @@ def deadline_key(plan_id: str, milestone_id: str, due_date: dt.date) -> str:
     return f"milestone-due:{plan_id}:{milestone_id}:{due_date.isoformat()}"
 
 
+def due_soon_key(plan_id: str, milestone_id: str, due_date: dt.date) -> str:
+    return f"milestone-due-soon:{plan_id}:{milestone_id}:{due_date.isoformat()}"
+
+
 async def arm(session: AsyncSession, plan: OnboardingPlan, milestone: Milestone) -> None:
-    """Schedule the deadline of ``milestone``'s current due date."""
+    """Schedule the deadlines of ``milestone``'s current due date: the nudge, then the miss."""
+    data = {"milestone_id": milestone.milestone_id, "due_date": milestone.due_date.isoformat()}
+    await deadlines.schedule(
+        session,
+        key=due_soon_key(plan.id, milestone.milestone_id, milestone.due_date),
+        kind=MILESTONE_DUE_SOON,
+        tenant_id=plan.tenant_id,
+        aggregate_id=plan.id,
+        due_at=missed_at(milestone.due_date - dt.timedelta(days=NUDGE_DAYS + 1)),  # the start of due - 2
+        data=data,
+    )
     await deadlines.schedule(
         session,
         key=deadline_key(plan.id, milestone.milestone_id, milestone.due_date),
@@ -43,16 +65,19 @@ async def arm(session: AsyncSession, plan: OnboardingPlan, milestone: Milestone)
         tenant_id=plan.tenant_id,
         aggregate_id=plan.id,
         due_at=missed_at(milestone.due_date),
-        data={"milestone_id": milestone.milestone_id, "due_date": milestone.due_date.isoformat()},
+        data=data,
     )
 
 
 async def disarm(session: AsyncSession, plan: OnboardingPlan, milestone_id: str, due_date: dt.date) -> None:
+    await deadlines.cancel(session, due_soon_key(plan.id, milestone_id, due_date))
     await deadlines.cancel(session, deadline_key(plan.id, milestone_id, due_date))
 
 
 class MissedMilestones:
     """The deadline handler of ``MILESTONE_DUE``: a due date passed, decide whether it was missed."""
+
+    decide = "miss_milestone"  # the plan's method that decides
 
     def __init__(self, aggregates: Aggregates) -> None:
         self.aggregates = aggregates
@@ -64,7 +89,7 @@ class MissedMilestones:
         employee = await self.aggregates.find_employee(session, plan.tenant_id, plan.employee_id)
         if employee is not None and not employee.is_active:
             return
-        plan.miss_milestone(
+        getattr(plan, self.decide)(
             deadline.data["milestone_id"],
             dt.date.fromisoformat(deadline.data["due_date"]),
             today=today(now),
@@ -74,3 +99,9 @@ class MissedMilestones:
             await self.aggregates.plans.save(
                 session, plan, Metadata(tenant_id=plan.tenant_id, actor_id=DETECTOR)
             )
+
+
+class MilestonesDueSoon(MissedMilestones):
+    """The deadline handler of ``MILESTONE_DUE_SOON``: nudge whoever completes the milestone."""
+
+    decide = "nudge_milestone"

@@ -17,7 +17,7 @@ from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
 from trellis.onboarding.application import roster
 from trellis.onboarding.application.aggregates import Aggregates
-from trellis.onboarding.application.plans import PlanCommands, PlanSpec
+from trellis.onboarding.application.plans import PlanCommands, PlanSpec, enrolments_of
 from trellis.onboarding.domain.employee import Employee
 from trellis.onboarding.domain.ids import checked_id, new_id
 from trellis.onboarding.domain.permissions import ensure_may_change_org
@@ -76,7 +76,10 @@ class OrgCommands:
                 return result
             started = await self.plans.start_for(session, actor, correlation_id, employee, plan)
             return Accepted(
-                result.id, result.version, [*result.events, "OnboardingPlanStarted"], {"plan_id": started.id}
+                result.id,
+                result.version,
+                [*result.events, "OnboardingPlanStarted"],
+                {"plan_id": started.id, **enrolments_of(started)},
             )
 
     async def change_manager(

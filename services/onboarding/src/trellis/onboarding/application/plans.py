@@ -13,6 +13,7 @@ from trellis.core.errors import InvalidInput
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
 from trellis.onboarding.application.aggregates import Aggregates
+from trellis.onboarding.application.enrolments import EnrolmentCommands, PlannedEnrolments
 from trellis.onboarding.application.missed_milestones import arm, disarm
 from trellis.onboarding.domain.calendar import today
 from trellis.onboarding.domain.employee import Employee
@@ -24,7 +25,7 @@ from trellis.onboarding.domain.permissions import (
     ensure_may_manage_templates,
 )
 from trellis.onboarding.domain.plan import OnboardingPlan
-from trellis.onboarding.domain.template import OnboardingTemplate
+from trellis.onboarding.domain.template import OnboardingTemplate, checked_milestones
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,17 @@ class PlanSpec:
 
 
 class PlanCommands:
-    def __init__(self, sessions: async_sessionmaker, aggregates: Aggregates, clock: Clock) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker,
+        aggregates: Aggregates,
+        clock: Clock,
+        enrolments: EnrolmentCommands,
+    ) -> None:
         self.sessions = sessions
         self.aggregates = aggregates
         self.clock = clock
+        self.enrolments = enrolments
 
     # ---- templates -------------------------------------------------------------------
 
@@ -55,6 +63,7 @@ class PlanCommands:
         async with self.sessions() as session, session.begin():
             template = self.aggregates.templates.new(new_id(), actor.tenant_id)
             template.create(name, milestones)
+            await self._live_trainings(session, actor.tenant_id, template.milestones)
             return await self._save_template(session, actor, correlation_id, template)
 
     async def revise_template(
@@ -69,6 +78,8 @@ class PlanCommands:
         async with self.sessions() as session, session.begin():
             template = await self.aggregates.template(session, actor.tenant_id, template_id)
             template.revise(name, milestones)
+            if template.pending:
+                await self._live_trainings(session, actor.tenant_id, template.milestones)
             return await self._save_template(session, actor, correlation_id, template)
 
     async def retire_template(self, actor: Actor, correlation_id: str, template_id: str) -> Accepted:
@@ -77,6 +88,14 @@ class PlanCommands:
             template = await self.aggregates.template(session, actor.tenant_id, template_id)
             template.retire()
             return await self._save_template(session, actor, correlation_id, template)
+
+    async def _live_trainings(
+        self, session: AsyncSession, tenant_id: str, milestones: list[MilestoneTemplate]
+    ) -> None:
+        """The trainings the milestones name exist in the tenant (404) and are live (409)."""
+        for m in milestones:
+            if m.training_id is not None:
+                (await self.aggregates.training(session, tenant_id, m.training_id)).require_live()
 
     async def _save_template(
         self, session: AsyncSession, actor: Actor, correlation_id: str, template: OnboardingTemplate
@@ -94,7 +113,7 @@ class PlanCommands:
             employee = await self.aggregates.employee(session, actor.tenant_id, employee_id)
             ensure_may_manage_plan(actor, employee.manager_id)
             plan = await self.start_for(session, actor, correlation_id, employee, spec)
-            return Accepted(plan.id, plan.version, ["OnboardingPlanStarted"])
+            return Accepted(plan.id, plan.version, ["OnboardingPlanStarted"], enrolments_of(plan))
 
     async def start_for(
         self, session: AsyncSession, actor: Actor, correlation_id: str, employee: Employee, spec: PlanSpec
@@ -111,6 +130,16 @@ class PlanCommands:
             await self._active_mentor(session, actor, spec.mentor_id)
         plan = await self.aggregates.plan_of(session, actor.tenant_id, employee.employee_id)
         assert employee.start_date is not None
+        planned = PlannedEnrolments()
+        if not plan.exists:  # else ``start`` refuses: a new hire has one plan
+            planned = await self.enrolments.plan_enrolments(
+                session,
+                employee=employee,
+                plan_id=plan.id,
+                milestones=checked_milestones(milestones),
+                from_template=spec.template_id is not None,
+                by=actor.employee_id,
+            )
         plan.start(
             employee_id=employee.employee_id,
             manager_id=employee.manager_id,
@@ -119,10 +148,13 @@ class PlanCommands:
             template_id=spec.template_id,
             start_date=employee.start_date,
             milestones=milestones,
+            enrolments=planned.links,
         )
-        await self.aggregates.plans.save(session, plan, actor.metadata(correlation_id))
+        metadata = actor.metadata(correlation_id)
+        await self.aggregates.plans.save(session, plan, metadata)
         for milestone in plan.milestones.values():
             await arm(session, plan, milestone)
+        await self.enrolments.open_planned(session, planned, metadata)
         return plan
 
     async def assign_mentor(
@@ -195,3 +227,8 @@ class PlanCommands:
         names = [e.event_type for e in plan.pending]
         await self.aggregates.plans.save(session, plan, actor.metadata(correlation_id))
         return Accepted(plan.id, plan.version, names)
+
+
+def enrolments_of(plan: OnboardingPlan) -> dict[str, str]:
+    """``related`` of a started plan: the enrolment of each training milestone, by milestone."""
+    return {f"enrolment:{m.milestone_id}": m.enrolment_id for m in plan.milestones.values() if m.enrolment_id}

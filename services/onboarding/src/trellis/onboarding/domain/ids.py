@@ -7,8 +7,9 @@ event stream is named by a UUIDv5 of (tenant, employee id). The events themselve
 the employee id as given; consumers read it from the payload.
 
 A new hire has at most one onboarding plan, so a plan's id is derived the same way, and
-the goal a milestone asks for is derived from its plan and milestone: starting the same
-plan twice, or creating its goals twice, can only ever name the same things.
+the goal a milestone asks for (and the enrolment a training milestone creates) is derived
+from its plan: starting the same plan twice, or creating its goals twice, can only ever
+name the same things.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def plan_id_of(tenant_id: str, employee_id: str) -> str:
 def planned_goal_id(plan_id: str, milestone_id: str) -> str:
     """The id of the goal a plan's milestone creates for the new hire."""
     return str(uuid.uuid5(_NAMESPACE, f"planned-goal:{plan_id}:{milestone_id}"))
+
+
+def plan_enrolment_id(plan_id: str, training_id: str) -> str:
+    """The id of the enrolment a plan's training milestone creates for the new hire: the
+    same every time, so the plan can only ever create it once."""
+    return str(uuid.uuid5(_NAMESPACE, f"plan-enrolment:{plan_id}:{training_id}"))
 
 
 def new_id() -> str:

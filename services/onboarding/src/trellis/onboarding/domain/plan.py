@@ -14,11 +14,16 @@ A milestone is, at any moment, one of:
 deadline that fires twice, or two detectors firing together, append one event.
 Rescheduling gives a milestone a new due date (and, when it passes, a new chance to be
 missed). The plan is completed when every milestone is.
+
+A milestone may be a training: the plan names the enrolment that stands for it, and
+completing that enrolment completes the milestone (the application does both in one
+transaction).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,6 +32,7 @@ from trellis.contracts.onboarding import (
     Assignee,
     MentorAssigned,
     MilestoneCompleted,
+    MilestoneDueSoon,
     MilestoneMissed,
     MilestoneRescheduled,
     MilestoneTemplate,
@@ -54,10 +60,13 @@ class Milestone:
     assignee: Assignee
     template_key: str | None = None
     goal_id: str | None = None
+    training_id: str | None = None
+    enrolment_id: str | None = None  # the enrolment whose completion completes it
     completed_on: dt.date | None = None
     completed_by: str | None = None
     late: bool = False
     missed_due_dates: list[dt.date] = field(default_factory=list)
+    nudged_due_dates: list[dt.date] = field(default_factory=list)  # MilestoneDueSoon
 
     @property
     def done(self) -> bool:
@@ -114,6 +123,8 @@ class OnboardingPlan(Aggregate):
                         m.assignee,
                         m.template_key,
                         goals.get(m.milestone_id),
+                        m.training_id,
+                        m.enrolment_id,
                     )
                     for m in event.milestones
                 }
@@ -129,6 +140,8 @@ class OnboardingPlan(Aggregate):
                 self.milestones[event.milestone_id].due_date = event.due_date
             case MilestoneMissed():
                 self.milestones[event.milestone_id].missed_due_dates.append(event.due_date)
+            case MilestoneDueSoon():
+                self.milestones[event.milestone_id].nudged_due_dates.append(event.due_date)
             case OnboardingPlanCompleted():
                 self.completed_on = event.completed_on
             case _:
@@ -139,6 +152,10 @@ class OnboardingPlan(Aggregate):
         if found is None:
             raise NotFound(f"milestone {milestone_id} not found in this plan")
         return found
+
+    def open_milestones_of(self, enrolment_id: str) -> list[Milestone]:
+        """The open milestones that completing ``enrolment_id`` completes."""
+        return [m for m in self.milestones.values() if m.enrolment_id == enrolment_id and not m.done]
 
     # ---- commands --------------------------------------------------------------------
 
@@ -152,8 +169,15 @@ class OnboardingPlan(Aggregate):
         template_id: str | None,
         start_date: dt.date,
         milestones: list[MilestoneTemplate],
+        enrolments: Mapping[str, str] | None = None,
     ) -> None:
-        """Start from a template's milestones (or ad hoc ones): due dates from the start date."""
+        """Start from a template's milestones (or ad hoc ones): due dates from the start date.
+
+        ``enrolments``: for each training a milestone names, the enrolment that stands for
+        it (one the plan creates, or one the new hire had already); a training missing
+        from it (retired since the template named it) leaves a milestone without one.
+        """
+        enrolments = enrolments or {}
         if self.exists:
             raise RuleViolation(f"{employee_id} has an onboarding plan already", details={"plan_id": self.id})
         if mentor_id is not None and mentor_id == employee_id:
@@ -168,6 +192,8 @@ class OnboardingPlan(Aggregate):
                     due_date=start_date + dt.timedelta(days=m.due_offset_days),
                     assignee=m.assignee,
                     template_key=m.key if template_id else None,
+                    training_id=m.training_id,
+                    enrolment_id=enrolments.get(m.training_id) if m.training_id else None,
                 )
             )
             if m.goal is not None:
@@ -281,6 +307,30 @@ class OnboardingPlan(Aggregate):
             return
         self.record(
             MilestoneMissed(
+                plan_id=self.id,
+                employee_id=self.employee_id,
+                milestone_id=milestone_id,
+                title=m.title,
+                due_date=due_date,
+                assignee=m.assignee,
+                manager_id=manager_id,
+                mentor_id=self.mentor_id,
+            )
+        )
+
+    def nudge_milestone(
+        self, milestone_id: str, due_date: dt.date, *, today: dt.date, manager_id: str | None
+    ) -> None:
+        """Record that ``milestone_id`` is due soon: at most once per due date, nothing when it
+        is done, has moved to another date, or is due already."""
+        self._require_exists()
+        m = self.milestones.get(milestone_id)
+        if m is None or m.done or m.due_date != due_date or due_date in m.nudged_due_dates:
+            return
+        if today > due_date or m.enrolment_id:  # a training's enrolment has its own (TrainingDueSoon)
+            return
+        self.record(
+            MilestoneDueSoon(
                 plan_id=self.id,
                 employee_id=self.employee_id,
                 milestone_id=milestone_id,

@@ -2,8 +2,9 @@
 
 Milestones are due a number of days after the new hire's start date (for example 30,
 60 and 90), assigned to the new hire, their manager or their mentor, and may ask for a
-first goal. Revising a template changes the plans started afterwards, never the ones
-already running; a retired template starts no more plans.
+first goal or name a training of the catalogue (the plan then enrols the new hire in
+it). Revising a template changes the plans started afterwards, never the ones already
+running; a retired template starts no more plans.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ MAX_MILESTONES = 100
 
 
 def checked_milestones(milestones: list[MilestoneTemplate]) -> list[MilestoneTemplate]:
-    """Milestones as a template or an ad hoc plan may hold them: at least one, keys unique."""
+    """Milestones as a template or an ad hoc plan may hold them: at least one, keys unique,
+    a training named by one milestone at most (whether it exists is the application's check)."""
     if not milestones:
         raise InvalidInput("give at least one milestone")
     if len(milestones) > MAX_MILESTONES:
         raise InvalidInput(f"at most {MAX_MILESTONES} milestones")
     seen: set[str] = set()
+    trainings: set[str] = set()
     out = []
     for m in milestones:
         checked_id(m.key, "milestone key")
@@ -39,6 +42,14 @@ def checked_milestones(milestones: list[MilestoneTemplate]) -> list[MilestoneTem
             raise InvalidInput(f"milestone {m.key!r} needs a title")
         if m.goal is not None and not m.goal.title.strip():
             raise InvalidInput(f"the goal of milestone {m.key!r} needs a title")
+        if m.training_id is not None:
+            checked_id(m.training_id, "training id")
+            if m.training_id in trainings:
+                raise InvalidInput(
+                    f"training {m.training_id} is named by two milestones",
+                    details={"training_id": m.training_id},
+                )
+            trainings.add(m.training_id)
         out.append(m.model_copy(update={"title": m.title.strip()}))
     return sorted(out, key=lambda m: m.due_offset_days)
 

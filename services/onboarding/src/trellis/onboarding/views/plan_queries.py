@@ -52,6 +52,8 @@ def plan_view(plan: OnboardingPlan, *, today: dt.date, manager_id: str | None) -
                 "was_missed": m.was_missed,
                 "missed_due_dates": [d.isoformat() for d in m.missed_due_dates],
                 "goal_id": m.goal_id,
+                "training_id": m.training_id,
+                "enrolment_id": m.enrolment_id,
             }
             for m in milestones
         ],
