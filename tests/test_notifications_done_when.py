@@ -103,7 +103,8 @@ async def system(
         "consumer_batch_size": 100,
     }
     goals, goals_api = await _start(
-        GOALS, GoalsSettings(database_url=goals_db.url, database_schema=goals_db.schema, **common)
+        GOALS,
+        GoalsSettings(database_url=goals_db.url, database_schema=goals_db.schema, test_clock=True, **common),
     )
     notifications, notifications_api = await _start(
         NOTIFICATIONS,
@@ -224,6 +225,62 @@ async def test_retiring_an_objective_tells_the_owners_beneath_and_their_managers
         assert types == ["goals.GoalRetired", *["goals.RealignmentRequested"] * 3]
     finally:
         await receiver.stop()
+
+
+async def test_a_goal_falling_behind_pace_tells_its_owners_manager_once_per_change(system: System) -> None:
+    """Issue 16's "done when", across services: the goals service's test clock moves through
+    the quarter; each change of status by pace reaches the owner's manager once, back on
+    track nobody, and a goal still behind a week before its due date its owner."""
+    emil = auth("emil")
+    goal = await create_goal(system, emil, level="individual", title="Signup in 3 steps", period="2027-Q1")
+    resp = await system.goals_api.post(
+        f"/v1/goals/{goal}/key-results", json={"name": "steps", "start": 0, "target": 100}, headers=emil
+    )
+    kr = resp.json()["key_result_id"]
+
+    async def progress(value: float) -> None:
+        resp = await system.goals_api.post(
+            f"/v1/goals/{goal}/key-results/{kr}/progress", json={"value": value}, headers=emil
+        )
+        assert resp.status_code == 200, resp.text
+
+    async def move_to(day: str) -> None:
+        resp = await system.goals_api.post(
+            "/v1/test-clock", json={"to": f"{day}T12:00:00+00:00"}, headers=ADMIN
+        )
+        assert resp.status_code == 200, resp.text
+
+    async def told(employee: str, type: str, count: int) -> list[dict[str, Any]]:
+        async def arrived() -> list[dict[str, Any]] | None:
+            found = [n for n in await system.inbox(employee) if n["type"] == type]
+            return found if len(found) >= count else None
+
+        found: list[dict[str, Any]] = await eventually(arrived)
+        return found
+
+    await progress(10)
+    await move_to("2027-01-12")  # 10 % of 13 % expected: at risk
+    [at_risk] = await told("mia", "goal.behind_pace", 1)
+    assert "Emil's goal “Signup in 3 steps” is at risk by pace" in at_risk["text"]
+    await move_to("2027-02-01")  # 10 % of 36 %: off track
+    await told("mia", "goal.behind_pace", 2)
+    await progress(40)  # back on track: nobody is told
+
+    async def back_on_track() -> bool:
+        resp = await system.goals_api.get(f"/v1/goals/{goal}/pace-history", headers=ADMIN)
+        return resp.json()["events"][-1]["data"]["status"] == "on_track"
+
+    await eventually(back_on_track)  # decided before the clock moves on
+    await move_to("2027-03-24")  # 40 % of 92 %, due in a week: off track, and the owner nudged
+    behind = await told("mia", "goal.behind_pace", 3)
+    [due_soon] = await told("emil", "goal.due_soon", 1)
+    assert due_soon["text"].startswith("Your goal “Signup in 3 steps” is due on 2027-03-31 (in 7 days)")
+    await move_to("2027-03-27")
+    await asyncio.sleep(0.5)  # nothing more, a moment later
+    assert sorted("off track" in n["text"] for n in behind) == [False, True, True]  # at risk, off, off
+    assert len([n for n in await system.inbox("mia") if n["type"] == "goal.behind_pace"]) == 3
+    assert len([n for n in await system.inbox("emil") if n["type"] == "goal.due_soon"]) == 1
+    assert [n for n in await system.inbox("ceo") if n["type"] in ("goal.behind_pace", "goal.due_soon")] == []
 
 
 async def test_a_missed_milestone_and_a_missed_check_in_tell_the_right_people(system: System) -> None:

@@ -53,6 +53,14 @@ async def _acme(clients: dict[str, httpx.AsyncClient]) -> dict[str, str]:
     ids |= {"employee_id": "emil", "manager_id": "mia", "mentor_id": "mia", "plan_id": emil["plan_id"]}
     plan = await _ok(onboarding, "GET", f"/v1/onboarding-plans/{ids['plan_id']}", HR)
     ids["milestone_id"] = plan["milestones"][0]["milestone_id"]
+    training = {"kind": "course", "title": "acme-secret-title", "skills": ["quiet wins"]}
+    ids["training_id"] = (await _ok(onboarding, "POST", "/v1/trainings", HR, training))["id"]
+    week = (dt.date.today() + dt.timedelta(days=7)).isoformat()  # ahead, in any time zone
+    enrolment = {"employee_id": "emil", "training_id": ids["training_id"], "target_date": week}
+    ids["enrolment_id"] = (await _ok(onboarding, "POST", "/v1/training-enrolments", MIA, enrolment))["id"]
+    pairing = {"mentor_id": "mia", "mentee_id": "emil", "starts_on": start, "ends_on": week,
+               "objectives": ["Quiet wins"]}  # fmt: skip
+    ids["mentorship_id"] = (await _ok(onboarding, "POST", "/v1/mentorships", MIA, pairing))["id"]
 
     subscription = {"url": "http://127.0.0.1:9/hooks-acme-test", "event_types": ["goals.*", "feedback.*"]}
     ids["subscription_id"] = (
@@ -65,6 +73,8 @@ async def _acme(clients: dict[str, httpx.AsyncClient]) -> dict[str, str]:
     ids["key_result_id"] = (await _ok(goals, "POST", f"/v1/goals/{ids['goal_id']}/key-results", HR, kr))[
         "key_result_id"
     ]
+    entry = {"day": start, "minutes": 30, "label": "Quiet wins", "note": "acme-secret-title"}
+    ids["entry_id"] = (await _ok(goals, "POST", "/v1/timesheet/entries", EMIL, entry))["entry_id"]
 
     async def schedule() -> Any:
         past = (dt.date.today() - dt.timedelta(days=7)).isoformat()
@@ -78,6 +88,13 @@ async def _acme(clients: dict[str, httpx.AsyncClient]) -> dict[str, str]:
         return resp.json() if resp.status_code == 201 else None
 
     ids["schedule_id"] = (await eventually(schedule))["id"]
+    agenda = f"/v1/checkin-schedules/{ids['schedule_id']}/agenda"
+    point = await _ok(feedback, "POST", f"{agenda}/points", MIA, {"text": "acme-secret-title"})
+    ids["point_id"] = point["related"]["talking_point"]
+    item = {"owner_id": "emil", "text": "acme-secret-title"}
+    ids["item_id"] = (await _ok(feedback, "POST", f"{agenda}/action-items", MIA, item))["related"][
+        "action_item"
+    ]
 
     # the schedule's check-ins come into being when each is due: this one names the first
     ids["checkin_id"] = checkin_id_for(ids["schedule_id"], dt.datetime.now(dt.UTC))

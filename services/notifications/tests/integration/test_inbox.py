@@ -11,8 +11,22 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from trellis.contracts.envelope import EventEnvelope
-from trellis.contracts.feedback import CheckInCompleted, CheckInMissed, FeedbackGiven, RecognitionGiven
-from trellis.contracts.onboarding import EmployeeOffboarded, MilestoneMissed
+from trellis.contracts.feedback import (
+    ActionItemAssigned,
+    ActionItemOverdue,
+    CheckInCompleted,
+    CheckInMissed,
+    FeedbackGiven,
+    RecognitionGiven,
+    TalkingPointAdded,
+)
+from trellis.contracts.onboarding import (
+    EmployeeOffboarded,
+    MilestoneMissed,
+    TrainingDueSoon,
+    TrainingEnrolled,
+    TrainingEnrolmentCompleted,
+)
 from trellis.core.rebuild.rebuilder import rebuild
 from trellis.core.store.tables import events, outbox, processed_events
 from trellis.notifications.tables import inbox_notifications
@@ -117,6 +131,84 @@ async def test_a_missed_milestone_and_missed_check_ins_tell_the_right_people(
     assert [n["text"] for n in ceo] == ["Mia and Emil missed 2 check-ins in a row."]
     assert (await notifications.inbox("olga"))["unread_count"] == 1
     assert (await notifications.inbox("hana", "employee"))["items"] == []  # no hr role, no hr inbox
+
+
+async def test_a_1_1_agenda_tells_the_other_one_of_a_point_and_the_owner_of_an_action_item(
+    notifications: NotificationsService,
+) -> None:
+    pair = {"schedule_id": "s1", "manager_id": "mia", "report_id": "emil"}
+    feedback_stream = notifications.stream("feedback")
+    await feedback_stream.emit("s1-agenda", TalkingPointAdded(**pair, point_id="p1", author_id="emil"))
+    for owner in ("emil", "mia"):  # mia took her own on herself: nobody told
+        item = ActionItemAssigned(
+            **pair,
+            action_item_id=f"a-{owner}",
+            owner_id=owner,
+            assigned_by="mia",
+            due_on=dt.date(2026, 3, 13),
+        )
+        await feedback_stream.emit("s1-agenda", item)
+    await feedback_stream.emit(
+        "s1-agenda",
+        ActionItemOverdue(**pair, action_item_id="a-emil", owner_id="emil", due_on=dt.date(2026, 3, 13)),
+    )
+
+    async def all_told() -> bool:
+        return await inbox_rows(notifications) == 3
+
+    await eventually(all_told)
+    assert [n["type"] for n in (await notifications.inbox("mia"))["items"]] == ["checkin.talking_point_added"]
+    emils = [(n["type"], n["text"]) for n in (await notifications.inbox("emil"))["items"]]
+    assert sorted(emils) == [
+        ("checkin.action_item_assigned", "Mia gave you an action item from your 1:1, due 2026-03-13."),
+        (
+            "checkin.action_item_overdue",
+            "Your action item from your 1:1 with Mia was due 2026-03-13 and is still open.",
+        ),
+    ]
+
+
+async def test_an_enrolment_its_due_soon_and_its_completion_tell_the_person_and_their_manager(
+    notifications: NotificationsService,
+) -> None:
+    about = {
+        "enrolment_id": "en-1",
+        "training_id": "sql",
+        "training_title": "SQL basics",
+        "employee_id": "piet",
+    }
+    target = dt.date(2026, 4, 1)
+    onboarding_stream = notifications.stream("onboarding")
+    await onboarding_stream.emit(
+        "en-1",
+        TrainingEnrolled(**about, enrolled_by="olga", enrolled_on=dt.date(2026, 3, 2), target_date=target),
+    )
+    await onboarding_stream.emit(
+        "en-1", TrainingDueSoon(**about, manager_id="olga", target_date=target, days_left=3)
+    )
+    done = TrainingEnrolmentCompleted(
+        **about,
+        manager_id="olga",
+        completed_by="piet",
+        completed_on=dt.date(2026, 3, 30),
+        target_date=target,
+        on_time=True,
+        evidence_note="certificate 42",
+    )
+    await onboarding_stream.emit("en-1", done)
+
+    async def all_told() -> bool:
+        return await inbox_rows(notifications) == 6
+
+    await eventually(all_told)
+    for cause in ("TrainingEnrolled", "TrainingDueSoon", "TrainingEnrolmentCompleted"):
+        assert await recipients_of(notifications, cause) == {"piet": 1, "olga": 1}
+    piet = sorted((n["type"], n["text"]) for n in (await notifications.inbox("piet"))["items"])
+    assert piet == [
+        ("training.completed", "You completed “SQL basics” on time."),
+        ("training.due_soon", "Your training “SQL basics” is due in 3 days (2026-04-01)."),
+        ("training.enrolled", "You are enrolled in “SQL basics”, to complete by 2026-04-01."),
+    ]
 
 
 async def test_nobody_who_has_left_is_told_and_the_service_documents_its_api(

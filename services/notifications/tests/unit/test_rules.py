@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from trellis.contracts import feedback, goals, onboarding
 from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.feedback import ReviewAssignment
+from trellis.contracts.notifications import Subject
 from trellis.contracts.onboarding import PlannedMilestone
 from trellis.notifications.reactions.affected import FeedbackAffected, GoalsAffected, OnboardingAffected
 from trellis.notifications.reactions.facts import GoalFact, PlanFact
@@ -145,6 +146,29 @@ async def test_a_goal_behind_pace_tells_the_owners_manager_and_back_on_track_nob
     assert await told(back) == {}
 
 
+async def test_a_goal_due_soon_and_behind_tells_its_owner_and_nobody_once_it_is_done() -> None:
+    due_soon = goals.GoalDueSoon(
+        goal_id="e1",
+        owner_id="emil",
+        due_date=dt.date(2027, 3, 31),
+        status="off_track",
+        progress=0.3,
+        expected_progress=0.9222,
+        as_of=dt.date(2027, 3, 24),
+    )
+    notices = await told(due_soon)
+    assert set(notices) == {"emil"} and notices["emil"].type == "goal.due_soon"
+    assert notices["emil"].text == (
+        "Your goal “Signup in 3 steps” is due on 2027-03-31 (in 7 days) and off track by pace: "
+        "30% done, 92% expected."
+    )
+    tomorrow = await told(due_soon.model_copy(update={"as_of": dt.date(2027, 3, 30)}))
+    assert "(tomorrow)" in tomorrow["emil"].text
+    facts = KnownFacts()
+    facts.goals["e1"] = GoalFact("e1", "individual", "Signup in 3 steps", "emil", "t", "completed")
+    assert await told(due_soon, facts) == {}
+
+
 async def test_a_completed_goal_tells_owner_manager_and_the_owner_of_the_goal_it_aligns_to() -> None:
     notices = await told(goals.GoalCompleted(goal_id="n1"))
     assert list(notices) == ["nora", "mia"]  # mia is both manager and parent owner: told once
@@ -157,6 +181,26 @@ async def test_a_completed_goal_tells_owner_manager_and_the_owner_of_the_goal_it
 
 
 DUE = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
+
+
+async def test_a_check_in_coming_up_tells_both_on_their_wall_clock() -> None:
+    coming = feedback.CheckInComingUp(
+        schedule_id="s",
+        checkin_id="c",
+        manager_id="mia",
+        report_id="emil",
+        due_at=DUE,
+        timezone="Europe/Berlin",
+    )
+    notices = await told(coming)
+    assert set(notices) == {"emil", "mia"} and {n.type for n in notices.values()} == {"checkin.coming_up"}
+    assert (
+        notices["emil"].text
+        == "Your check-in with Mia is coming up: Monday 2026-03-02 10:00 (Europe/Berlin)."
+    )
+    assert notices["mia"].text.startswith("Your check-in with Emil is coming up")
+    odd = await told(coming.model_copy(update={"timezone": "Mars/Olympus"}))
+    assert odd["emil"].text.endswith("Monday 2026-03-02 09:00 (UTC).")
 
 
 async def test_a_completed_check_in_tells_both_participants() -> None:
@@ -193,6 +237,65 @@ async def test_a_missed_check_in_tells_both_and_after_two_in_a_row_the_managers_
     assert notices["ceo"].text == "Mia and Emil missed 2 check-ins in a row."
 
 
+def point_added(author: str) -> feedback.TalkingPointAdded:
+    return feedback.TalkingPointAdded(
+        schedule_id="s1", point_id="p1", manager_id="mia", report_id="emil", author_id=author
+    )
+
+
+async def test_a_talking_point_tells_the_other_one_of_the_pair_and_never_its_text() -> None:
+    by_emil = await told(point_added("emil"))
+    assert set(by_emil) == {"mia"}
+    assert by_emil["mia"].type == "checkin.talking_point_added"
+    assert by_emil["mia"].text == "Emil added a talking point for your next 1:1."
+    assert by_emil["mia"].subject == Subject(service="feedback", type="checkin_agenda", id="s1")
+    assert set(await told(point_added("mia"))) == {"emil"}
+    assert await told(point_added("olga")) == {}  # not one of the pair: nobody
+    assert "text" not in feedback.TalkingPointAdded.model_fields  # a private point is never published
+
+
+def item_assigned(owner: str, by: str, due: dt.date | None = None) -> feedback.ActionItemAssigned:
+    return feedback.ActionItemAssigned(
+        schedule_id="s1",
+        action_item_id="a1",
+        manager_id="mia",
+        report_id="emil",
+        owner_id=owner,
+        assigned_by=by,
+        due_on=due,
+        checkin_id="c1",
+    )
+
+
+async def test_an_action_item_tells_its_owner_when_someone_else_assigned_it() -> None:
+    notices = await told(item_assigned("emil", "mia", dt.date(2026, 3, 13)))
+    assert set(notices) == {"emil"} and notices["emil"].type == "checkin.action_item_assigned"
+    assert notices["emil"].text == "Mia gave you an action item from your 1:1, due 2026-03-13."
+    assert notices["emil"].subject == Subject(service="feedback", type="action_item", id="a1", parent_id="s1")
+    by_emil = await told(item_assigned("mia", "emil"))
+    assert by_emil["mia"].text == "Emil gave you an action item from your 1:1."
+    assert await told(item_assigned("emil", "emil")) == {}  # took it on themself
+
+
+async def test_an_overdue_action_item_tells_its_owner_only() -> None:
+    def overdue(owner: str) -> feedback.ActionItemOverdue:
+        return feedback.ActionItemOverdue(
+            schedule_id="s1",
+            action_item_id="a1",
+            manager_id="mia",
+            report_id="emil",
+            owner_id=owner,
+            due_on=dt.date(2026, 3, 13),
+        )
+
+    notices = await told(overdue("emil"))
+    assert set(notices) == {"emil"} and notices["emil"].type == "checkin.action_item_overdue"
+    expected = "Your action item from your 1:1 with Mia was due 2026-03-13 and is still open."
+    assert notices["emil"].text == expected
+    assert "with Emil" in (await told(overdue("mia")))["mia"].text
+    assert "with Emil" in (await told(overdue("nora")))["nora"].text  # a former manager: still theirs
+
+
 # ---- onboarding -----------------------------------------------------------------------
 
 
@@ -226,6 +329,29 @@ async def test_a_missed_milestone_without_people_in_the_event_asks_the_plan_and_
     assert list(await told(event, facts)) == ["piet", "olga", "emil", "role:hr"]
 
 
+async def test_a_milestone_due_soon_tells_whoever_completes_it() -> None:
+    event = onboarding.MilestoneDueSoon(
+        plan_id="p1",
+        employee_id="piet",
+        milestone_id="m30",
+        title="Ship a first fix",
+        due_date=dt.date(2026, 2, 4),
+        assignee="new_hire",
+        manager_id="olga",
+        mentor_id="nora",
+    )
+    notices = await told(event)
+    assert list(notices) == ["piet"] and notices["piet"].type == "onboarding.milestone_due_soon"
+    assert notices["piet"].text == "Your onboarding milestone “Ship a first fix” is due on 2026-02-04."
+    by_manager = await told(event.model_copy(update={"assignee": "manager"}))
+    assert list(by_manager) == ["olga"] and by_manager["olga"].text.startswith("Piet's onboarding milestone")
+    assert list(await told(event.model_copy(update={"assignee": "mentor"}))) == ["nora"]
+    no_mentor = event.model_copy(update={"assignee": "mentor", "mentor_id": None})
+    assert await told(no_mentor) == {}  # nobody to nudge: no plan known, no mentor named
+    facts = KnownFacts(plans={"p1": PlanFact("p1", "piet", None, "emil")})
+    assert list(await told(no_mentor, facts)) == ["emil"]
+
+
 async def test_a_started_plan_tells_manager_and_mentor() -> None:
     event = onboarding.OnboardingPlanStarted(
         plan_id="p1",
@@ -242,6 +368,79 @@ async def test_a_started_plan_tells_manager_and_mentor() -> None:
     notices = await told(event)
     assert list(notices) == ["olga", "nora"]
     assert notices["nora"].text.startswith("You are Piet's onboarding mentor")
+
+
+# ---- onboarding: trainings ------------------------------------------------------------
+
+
+def enrolled(**changes: object) -> onboarding.TrainingEnrolled:
+    event = onboarding.TrainingEnrolled(
+        enrolment_id="en-1",
+        training_id="sql",
+        training_title="SQL basics",
+        employee_id="piet",
+        enrolled_by="olga",
+        enrolled_on=dt.date(2026, 3, 2),
+        target_date=dt.date(2026, 4, 1),
+    )
+    return event.model_copy(update=changes)
+
+
+async def test_an_enrolment_tells_the_person_and_their_manager() -> None:
+    notices = await told(enrolled())  # no manager in the event: the org's (olga)
+    assert list(notices) == ["piet", "olga"]
+    assert {n.type for n in notices.values()} == {"training.enrolled"}
+    assert notices["piet"].text == "You are enrolled in “SQL basics”, to complete by 2026-04-01."
+    assert notices["olga"].text == "Piet is enrolled in “SQL basics”, to complete by 2026-04-01."
+    subject = notices["olga"].subject
+    assert subject is not None and (subject.type, subject.id, subject.parent_id) == (
+        "training_enrolment",
+        "en-1",
+        "sql",
+    )
+    by_plan = await told(enrolled(manager_id="mia", plan_id="p1", milestone_id="day-30"))
+    assert list(by_plan) == ["piet", "mia"]  # the manager the event names
+    assert by_plan["piet"].text.endswith("(a milestone of your onboarding plan).")
+
+
+async def test_a_training_due_soon_tells_the_person_and_their_manager() -> None:
+    due_soon = onboarding.TrainingDueSoon(
+        enrolment_id="en-1",
+        training_id="sql",
+        training_title="SQL basics",
+        employee_id="nora",
+        manager_id="mia",
+        target_date=dt.date(2026, 4, 1),
+        days_left=3,
+    )
+    notices = await told(due_soon)
+    assert list(notices) == ["nora", "mia"]
+    assert {n.type for n in notices.values()} == {"training.due_soon"}
+    assert notices["nora"].text == "Your training “SQL basics” is due in 3 days (2026-04-01)."
+    assert notices["mia"].text == "Nora has a training due soon: “SQL basics” is due in 3 days (2026-04-01)."
+    tomorrow = await told(due_soon.model_copy(update={"days_left": 1}))
+    assert "is due tomorrow" in tomorrow["nora"].text
+
+
+async def test_a_completed_training_tells_the_person_and_their_manager_whether_on_time() -> None:
+    completed = onboarding.TrainingEnrolmentCompleted(
+        enrolment_id="en-1",
+        training_id="sql",
+        training_title="SQL basics",
+        employee_id="emil",
+        completed_by="emil",
+        completed_on=dt.date(2026, 3, 30),
+        target_date=dt.date(2026, 4, 1),
+        on_time=True,
+        evidence_note="certificate 42",
+    )
+    notices = await told(completed)
+    assert list(notices) == ["emil", "mia"]
+    assert notices["emil"].text == "You completed “SQL basics” on time."
+    assert notices["mia"].type == "training.completed"
+    late = await told(completed.model_copy(update={"on_time": False, "completed_on": dt.date(2026, 4, 3)}))
+    assert late["mia"].text == "Emil completed “SQL basics” after its target date (2026-04-01)."
+    assert "certificate" not in " ".join(n.text for n in notices.values())  # evidence stays in the record
 
 
 # ---- feedback, recognition, reviews ---------------------------------------------------

@@ -47,6 +47,7 @@ class GoalsAffected(AffectedReaction):
         goals.GoalUnaligned,
         goals.GoalStatusChanged,
         goals.GoalPaceChanged,
+        goals.GoalDueSoon,
         goals.GoalCompleted,
         goals.GoalRetired,
         goals.RealignmentResolved,
@@ -56,15 +57,27 @@ class GoalsAffected(AffectedReaction):
 class OnboardingAffected(AffectedReaction):
     name = "notifications-onboarding-affected"
     source = "onboarding"
-    consumes = (onboarding.OnboardingPlanStarted, onboarding.MentorAssigned, onboarding.MilestoneMissed)
+    consumes = (
+        onboarding.OnboardingPlanStarted,
+        onboarding.MentorAssigned,
+        onboarding.MilestoneMissed,
+        onboarding.MilestoneDueSoon,
+        onboarding.TrainingEnrolled,
+        onboarding.TrainingDueSoon,
+        onboarding.TrainingEnrolmentCompleted,
+    )
 
 
 class FeedbackAffected(AffectedReaction):
     name = "notifications-feedback-affected"
     source = "feedback"
     consumes = (
+        feedback.CheckInComingUp,
         feedback.CheckInCompleted,
         feedback.CheckInMissed,
+        feedback.TalkingPointAdded,
+        feedback.ActionItemAssigned,
+        feedback.ActionItemOverdue,
         feedback.FeedbackGiven,
         feedback.FeedbackRequested,
         feedback.RecognitionGiven,

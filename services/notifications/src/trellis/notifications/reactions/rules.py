@@ -12,12 +12,17 @@ and the texts never guess one.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.feedback import (
+    ActionItemAssigned,
+    ActionItemOverdue,
+    CheckInComingUp,
     CheckInCompleted,
     CheckInMissed,
     FeedbackGiven,
@@ -26,17 +31,26 @@ from trellis.contracts.feedback import (
     RecognitionGiven,
     ReviewCycleClosingSoon,
     ReviewCycleOpened,
+    TalkingPointAdded,
 )
 from trellis.contracts.goals import (
     GoalChanged,
     GoalCompleted,
+    GoalDueSoon,
     GoalPaceChanged,
     GoalRetired,
     GoalStatusChanged,
     RealignmentResolved,
 )
 from trellis.contracts.notifications import Subject
-from trellis.contracts.onboarding import MilestoneMissed, OnboardingPlanStarted
+from trellis.contracts.onboarding import (
+    MilestoneDueSoon,
+    MilestoneMissed,
+    OnboardingPlanStarted,
+    TrainingDueSoon,
+    TrainingEnrolled,
+    TrainingEnrolmentCompleted,
+)
 from trellis.notifications.domain.notification import role_inbox
 from trellis.notifications.reactions.facts import Facts, GoalFact
 
@@ -197,6 +211,27 @@ async def goal_pace_changed(ev: GoalPaceChanged, facts: Facts) -> list[Notice]:
     return [Notice(manager, "goal.behind_pace", text, _goal_subject(goal.goal_id))]
 
 
+def _in_days(due: dt.date, as_of: dt.date) -> str:
+    days = (due - as_of).days
+    return "today" if days <= 0 else "tomorrow" if days == 1 else f"in {days} days"
+
+
+@rule(GoalDueSoon)
+async def goal_due_soon(ev: GoalDueSoon, facts: Facts) -> list[Notice]:
+    """A goal due within days and still behind by pace: its owner (recorded once per due date;
+    never for a goal on track or done)."""
+    goal = await facts.goal(ev.goal_id)
+    if goal is not None and goal.status in ("completed", "retired"):
+        return []  # done since (this service learns it in order, before this event if so)
+    title = _quote(goal.title) if goal else "of yours"
+    text = (
+        f"Your goal {title} is due on {ev.due_date.isoformat()} ({_in_days(ev.due_date, ev.as_of)}) "
+        f"and {ev.status.replace('_', ' ')} by pace: {ev.progress:.0%} done, "
+        f"{ev.expected_progress:.0%} expected."
+    )
+    return [Notice(ev.owner_id, "goal.due_soon", text, _goal_subject(ev.goal_id))]
+
+
 @rule(GoalCompleted)
 async def goal_completed(ev: GoalCompleted, facts: Facts) -> list[Notice]:
     """The owner, the owner's manager, and the owner of the goal it aligns to."""
@@ -224,6 +259,23 @@ async def goal_completed(ev: GoalCompleted, facts: Facts) -> list[Notice]:
 
 def _checkin_subject(checkin_id: str) -> Subject:
     return Subject(service="feedback", type="checkin", id=checkin_id)
+
+
+@rule(CheckInComingUp)
+async def checkin_coming_up(ev: CheckInComingUp, facts: Facts) -> list[Notice]:
+    """Both participants, a day before (on the schedule's wall clock)."""
+    subject = _checkin_subject(ev.checkin_id)
+    try:
+        local = ev.due_at.astimezone(ZoneInfo(ev.timezone))
+        when = f"{local:%A %Y-%m-%d %H:%M} ({ev.timezone})"
+    except (ZoneInfoNotFoundError, ValueError):
+        when = f"{ev.due_at.astimezone(dt.UTC):%A %Y-%m-%d %H:%M} (UTC)"
+    manager, report = await facts.name(ev.manager_id), await facts.name(ev.report_id)
+    kind = "checkin.coming_up"
+    return [
+        Notice(ev.report_id, kind, f"Your check-in with {manager} is coming up: {when}.", subject),
+        Notice(ev.manager_id, kind, f"Your check-in with {report} is coming up: {when}.", subject),
+    ]
 
 
 @rule(CheckInCompleted)
@@ -255,6 +307,51 @@ async def checkin_missed(ev: CheckInMissed, facts: Facts) -> list[Notice]:
     return notices
 
 
+# 1:1 agendas: the published events say who and when, never what was written (the texts
+# are private events of the feedback service), and a private talking point has no
+# published event at all; so these notices name people and dates only.
+
+
+def _other_one(manager_id: str, report_id: str, employee_id: str) -> str:
+    """The one of the pair who is not ``employee_id`` (the report, for a former manager)."""
+    return manager_id if employee_id == report_id else report_id
+
+
+@rule(TalkingPointAdded)
+async def talking_point_added(ev: TalkingPointAdded, facts: Facts) -> list[Notice]:
+    """The other one of the pair (a shared point: a private one is never published)."""
+    if ev.author_id not in (ev.manager_id, ev.report_id):
+        return []
+    other = _other_one(ev.manager_id, ev.report_id, ev.author_id)
+    text = f"{await facts.name(ev.author_id)} added a talking point for your next 1:1."
+    subject = Subject(service="feedback", type="checkin_agenda", id=ev.schedule_id)
+    return [Notice(other, "checkin.talking_point_added", text, subject)]
+
+
+def _action_item_subject(action_item_id: str, schedule_id: str) -> Subject:
+    return Subject(service="feedback", type="action_item", id=action_item_id, parent_id=schedule_id)
+
+
+@rule(ActionItemAssigned)
+async def action_item_assigned(ev: ActionItemAssigned, facts: Facts) -> list[Notice]:
+    """The owner, unless they took it on themself."""
+    if ev.owner_id == ev.assigned_by:
+        return []
+    due = f", due {ev.due_on.isoformat()}" if ev.due_on else ""
+    text = f"{await facts.name(ev.assigned_by)} gave you an action item from your 1:1{due}."
+    subject = _action_item_subject(ev.action_item_id, ev.schedule_id)
+    return [Notice(ev.owner_id, "checkin.action_item_assigned", text, subject)]
+
+
+@rule(ActionItemOverdue)
+async def action_item_overdue(ev: ActionItemOverdue, facts: Facts) -> list[Notice]:
+    """The owner (once: the feedback service records it once per due date)."""
+    other = await facts.name(_other_one(ev.manager_id, ev.report_id, ev.owner_id))
+    text = f"Your action item from your 1:1 with {other} was due {ev.due_on.isoformat()} and is still open."
+    subject = _action_item_subject(ev.action_item_id, ev.schedule_id)
+    return [Notice(ev.owner_id, "checkin.action_item_overdue", text, subject)]
+
+
 # ---- onboarding -----------------------------------------------------------------------
 
 
@@ -283,6 +380,24 @@ async def milestone_missed(ev: MilestoneMissed, facts: Facts) -> list[Notice]:
     return notices
 
 
+@rule(MilestoneDueSoon)
+async def milestone_due_soon(ev: MilestoneDueSoon, facts: Facts) -> list[Notice]:
+    """Whoever completes the milestone: the new hire, their manager or their mentor."""
+    plan = await facts.plan(ev.plan_id)
+    if ev.assignee == "new_hire":
+        who: str | None = ev.employee_id
+    elif ev.assignee == "manager":
+        who = ev.manager_id or (plan.manager_id if plan else None) or await facts.manager_of(ev.employee_id)
+    else:
+        who = ev.mentor_id or (plan.mentor_id if plan else None)
+    if not who:
+        return []
+    subject = Subject(service="onboarding", type="milestone", id=ev.milestone_id, parent_id=ev.plan_id)
+    whose = "Your" if who == ev.employee_id else f"{await facts.name(ev.employee_id)}'s"
+    text = f"{whose} onboarding milestone {_quote(ev.title)} is due on {ev.due_date.isoformat()}."
+    return [Notice(who, "onboarding.milestone_due_soon", text, subject)]
+
+
 @rule(OnboardingPlanStarted)
 async def plan_started(ev: OnboardingPlanStarted, facts: Facts) -> list[Notice]:
     """The manager and the mentor."""
@@ -297,6 +412,79 @@ async def plan_started(ev: OnboardingPlanStarted, facts: Facts) -> list[Notice]:
         text = f"You are {hire}'s onboarding mentor; their plan started on {ev.start_date.isoformat()}."
         notices.append(Notice(ev.mentor_id, "onboarding.plan_started", text, subject))
     return notices
+
+
+# ---- onboarding: trainings ------------------------------------------------------------
+
+
+def _enrolment_subject(enrolment_id: str, training_id: str) -> Subject:
+    return Subject(service="onboarding", type="training_enrolment", id=enrolment_id, parent_id=training_id)
+
+
+async def _person_and_manager(
+    employee_id: str,
+    manager_id: str | None,
+    kind: str,
+    mine: str,
+    theirs: str,
+    subject: Subject,
+    facts: Facts,
+) -> list[Notice]:
+    """``mine`` to the person; ``theirs``, after their name, to their manager (the event's,
+    else the org's)."""
+    notices = [Notice(employee_id, kind, mine, subject)]
+    manager = manager_id or await facts.manager_of(employee_id)
+    if manager:
+        notices.append(Notice(manager, kind, f"{await facts.name(employee_id)} {theirs}", subject))
+    return notices
+
+
+@rule(TrainingEnrolled)
+async def training_enrolled(ev: TrainingEnrolled, facts: Facts) -> list[Notice]:
+    """The person enrolled and their manager."""
+    what = f"{_quote(ev.training_title)}, to complete by {ev.target_date.isoformat()}"
+    how = " (a milestone of your onboarding plan)" if ev.plan_id else ""
+    return await _person_and_manager(
+        ev.employee_id,
+        ev.manager_id,
+        "training.enrolled",
+        f"You are enrolled in {what}{how}.",
+        f"is enrolled in {what}.",
+        _enrolment_subject(ev.enrolment_id, ev.training_id),
+        facts,
+    )
+
+
+@rule(TrainingDueSoon)
+async def training_due_soon(ev: TrainingDueSoon, facts: Facts) -> list[Notice]:
+    """The person and their manager, once per target date (the onboarding service records it
+    once, and never for an enrolment completed or withdrawn)."""
+    when = "today" if ev.days_left <= 0 else "tomorrow" if ev.days_left == 1 else f"in {ev.days_left} days"
+    due = f"{_quote(ev.training_title)} is due {when} ({ev.target_date.isoformat()})"
+    return await _person_and_manager(
+        ev.employee_id,
+        ev.manager_id,
+        "training.due_soon",
+        f"Your training {due}.",
+        f"has a training due soon: {due}.",
+        _enrolment_subject(ev.enrolment_id, ev.training_id),
+        facts,
+    )
+
+
+@rule(TrainingEnrolmentCompleted)
+async def training_completed(ev: TrainingEnrolmentCompleted, facts: Facts) -> list[Notice]:
+    """The person and their manager."""
+    timing = "on time" if ev.on_time else f"after its target date ({ev.target_date.isoformat()})"
+    return await _person_and_manager(
+        ev.employee_id,
+        ev.manager_id,
+        "training.completed",
+        f"You completed {_quote(ev.training_title)} {timing}.",
+        f"completed {_quote(ev.training_title)} {timing}.",
+        _enrolment_subject(ev.enrolment_id, ev.training_id),
+        facts,
+    )
 
 
 # ---- feedback, recognition, reviews ---------------------------------------------------
