@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from trellis.contracts.envelope import DomainEvent
 from trellis.contracts.onboarding import (
@@ -300,47 +300,39 @@ class OnboardingPlan(Aggregate):
         is not yet due by ``today``.
         """
         self._require_exists()
-        m = self.milestones.get(milestone_id)
-        if m is None or m.done or m.due_date != due_date or due_date in m.missed_due_dates:
+        m = self._open_on(milestone_id, due_date)
+        if m is None or due_date in m.missed_due_dates or today <= due_date:
             return
-        if today <= due_date:
-            return
-        self.record(
-            MilestoneMissed(
-                plan_id=self.id,
-                employee_id=self.employee_id,
-                milestone_id=milestone_id,
-                title=m.title,
-                due_date=due_date,
-                assignee=m.assignee,
-                manager_id=manager_id,
-                mentor_id=self.mentor_id,
-            )
-        )
+        self.record(MilestoneMissed(**self._about(m, due_date, manager_id)))
 
     def nudge_milestone(
         self, milestone_id: str, due_date: dt.date, *, today: dt.date, manager_id: str | None
     ) -> None:
         """Record that ``milestone_id`` is due soon: at most once per due date, nothing when it
-        is done, has moved to another date, or is due already."""
+        is done, has moved to another date, or is due already. A training milestone has its
+        enrolment's own nudge (``TrainingDueSoon``)."""
         self._require_exists()
+        m = self._open_on(milestone_id, due_date)
+        if m is None or due_date in m.nudged_due_dates or today > due_date or m.enrolment_id:
+            return
+        self.record(MilestoneDueSoon(**self._about(m, due_date, manager_id)))
+
+    def _open_on(self, milestone_id: str, due_date: dt.date) -> Milestone | None:
+        """The milestone, if it is still open and due on ``due_date`` (not moved since)."""
         m = self.milestones.get(milestone_id)
-        if m is None or m.done or m.due_date != due_date or due_date in m.nudged_due_dates:
-            return
-        if today > due_date or m.enrolment_id:  # a training's enrolment has its own (TrainingDueSoon)
-            return
-        self.record(
-            MilestoneDueSoon(
-                plan_id=self.id,
-                employee_id=self.employee_id,
-                milestone_id=milestone_id,
-                title=m.title,
-                due_date=due_date,
-                assignee=m.assignee,
-                manager_id=manager_id,
-                mentor_id=self.mentor_id,
-            )
-        )
+        return None if m is None or m.done or m.due_date != due_date else m
+
+    def _about(self, m: Milestone, due_date: dt.date, manager_id: str | None) -> dict[str, Any]:
+        return {
+            "plan_id": self.id,
+            "employee_id": self.employee_id,
+            "milestone_id": m.milestone_id,
+            "title": m.title,
+            "due_date": due_date,
+            "assignee": m.assignee,
+            "manager_id": manager_id,
+            "mentor_id": self.mentor_id,
+        }
 
     # ---- rules -----------------------------------------------------------------------
 
