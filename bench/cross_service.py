@@ -20,7 +20,6 @@ the path above takes at least two (the feedback stream, then the notifications c
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -35,6 +34,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from load_client import Connections
 from rich.console import Console
 from rich.table import Table
 
@@ -114,52 +114,6 @@ async def raw_round_trip(nats_url: str, rate: int, seconds: float) -> dict[str, 
     await js.delete_stream("BENCH_RTT")
     await nc.close()
     return percentiles(seen)
-
-
-class Connections:
-    """A minimal keep-alive HTTP/1.1 client for the load itself, JSON in and out.
-
-    httpx spent most of a core of this 2-core machine on ~100 requests/s (its pool under a
-    queue of waiting requests), starving the services it measured; this writes each request
-    in one piece and reads its ``Content-Length`` body, nothing more (uvicorn always sends
-    one for these answers). The set-up calls still use httpx.
-    """
-
-    def __init__(self, url: str, size: int) -> None:
-        self.host, port = url.removeprefix("http://").split(":")
-        self.port = int(port)
-        self.size = size
-        self.idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-
-    async def open(self) -> None:
-        for _ in range(self.size):
-            self.idle.put_nowait(await asyncio.open_connection(self.host, self.port))
-
-    async def post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
-        payload = json.dumps(body).encode()
-        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        request = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n{head}\r\n"
-        ).encode() + payload
-        reader, writer = await self.idle.get()
-        try:
-            writer.write(request)
-            raw = await reader.readuntil(b"\r\n\r\n")
-            lines = raw.decode("latin-1").split("\r\n")
-            status = int(lines[0].split(" ")[1])
-            length = next(
-                int(v) for k, _, v in (x.partition(": ") for x in lines[1:]) if k.lower() == "content-length"
-            )
-            answer = json.loads(await reader.readexactly(length)) if length else None
-        finally:
-            self.idle.put_nowait((reader, writer))
-        return status, answer
-
-    async def close(self) -> None:
-        while not self.idle.empty():
-            _, writer = self.idle.get_nowait()
-            writer.close()
 
 
 class System:

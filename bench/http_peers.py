@@ -8,7 +8,8 @@ WAL mode with ``synchronous=NORMAL``: the goals service in its embedded run (wit
 nats-server, relay and consumers running, as deployed), the peer (``http_peer_app.py``:
 PyJWT, a pydantic body, one SQLAlchemy async insert; no event store, outbox, permissions or
 audit trail), and the peer's ``GET /hello`` (the HTTP stack's own limit here). The load is
-``--connections`` concurrent keep-alive clients in this process (httpx), for ``--seconds``
+``--connections`` concurrent keep-alive clients in this process (``load_client.py``: a
+minimal HTTP/1.1 writer; httpx was the bottleneck), for ``--seconds``
 each, rounds alternating Trellis and the peer; each figure is the min-max over rounds.
 Client and servers share the 2 cores, the same way for every target: compare ratios.
 """
@@ -24,9 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import httpx
 import typer
+from load_client import Connections
 from rich.console import Console
 from rich.table import Table
 
@@ -67,25 +70,28 @@ async def load(url: str, method: str, seconds: float, connections: int) -> dict[
     latencies: list[float] = []
     errors = 0
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        stop = time.perf_counter() + seconds
+    where = urlsplit(url)
+    path = where.path
+    pool = Connections(f"http://{where.netloc}", connections)
+    await pool.open()
+    stop = time.perf_counter() + seconds
 
-        async def worker() -> None:
-            nonlocal errors
-            while time.perf_counter() < stop:
-                started = time.perf_counter()
-                if method == "POST":
-                    resp = await client.post(url, json=BODY, headers=headers)
-                else:
-                    resp = await client.get(url)
-                if resp.status_code >= 300:
-                    errors += 1
-                latencies.append(time.perf_counter() - started)
+    async def worker() -> None:
+        nonlocal errors
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            if method == "POST":
+                status, _ = await pool.post(path, BODY, headers)
+            else:
+                status, _ = await pool.get(path)
+            if status >= 300:
+                errors += 1
+            latencies.append(time.perf_counter() - started)
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
-        elapsed = time.perf_counter() - began
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    elapsed = time.perf_counter() - began
+    await pool.close()
     latencies.sort()
 
     def pct(p: float) -> float:
