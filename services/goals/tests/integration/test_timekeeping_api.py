@@ -43,7 +43,7 @@ async def get(goals: GoalsService, url: str, headers: dict[str, str] = EMPLOYEE,
 
 async def goal_with_key_result(goals: GoalsService, title: str = "Ship the mobile app") -> tuple[str, str]:
     resp = await goals.client.post(
-        "/v1/goals", json={"level": "individual", "title": title, "period": "2026-Q4"}, headers=EMPLOYEE
+        "/v1/goals", json={"level": "individual", "title": title, "period": "Q4"}, headers=EMPLOYEE
     )
     assert resp.status_code == 201, resp.text
     goal = resp.json()["goal_id"]
