@@ -44,7 +44,7 @@ from trellis.core.consuming.deadlines import Deadline
 from trellis.core.consuming.deadlines import Handler as DeadlineHandler
 from trellis.core.consuming.projection import Reaction, on
 from trellis.core.store.repository import Repository
-from trellis.goals.application.commands import ancestors_of
+from trellis.goals.application.commands import MAX_ANCESTORS
 from trellis.goals.application.pace_policies import PacePolicies
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.goal_pace import GoalPace, goal_pace_id
@@ -102,10 +102,22 @@ class PaceWatch(Reaction):
         if goal is None:
             return
         now = self.clock.now()
-        for goal_id in [goal.id, *await ancestors_of(self.goals, session, goal)]:
-            await self._arm(session, goal_id, env.tenant_id, now)
+        for paced in await self._paced_chain(session, goal):
+            await self._arm(session, paced.id, env.tenant_id, now)
         if isinstance(ev, (GoalCreated, GoalChanged)):  # its span may have moved
             await self._arm_due_soon(session, goal, now)
+
+    async def _paced_chain(self, session: AsyncSession, goal: Goal) -> list[Goal]:
+        """The goal and those it is aligned under, nearest first, that have a pace to decide:
+        open, with a span (a due date or a named period); a free-text period has none."""
+        chain, current = [goal], goal
+        while current.parent_id and len(chain) <= MAX_ANCESTORS:
+            parent = await self.goals.find(session, current.parent_id, goal.tenant_id)
+            if parent is None:
+                break
+            chain.append(parent)
+            current = parent
+        return [g for g in chain if _has_span(g)]
 
     async def check(self, session: AsyncSession, deadline: Deadline, now: dt.datetime) -> None:
         """Decide the goal's status by pace (and, within the nudge window, whether it is due
@@ -196,3 +208,9 @@ def _next_change(
             return day
         day += dt.timedelta(days=1)
     return None
+
+
+def _has_span(goal: Goal) -> bool:
+    if goal.is_retired or goal.is_completed:
+        return False
+    return goal.due_date is not None or period_bounds(goal.period) is not None
