@@ -352,6 +352,34 @@ async def test_a_milestone_due_soon_tells_whoever_completes_it() -> None:
     assert list(await told(no_mentor, facts)) == ["emil"]
 
 
+async def test_a_mentorship_arranged_tells_both_and_one_ended_early_the_other_one() -> None:
+    arranged = onboarding.MentorshipArranged(
+        mentorship_id="ms1",
+        mentor_id="mia",
+        mentee_id="piet",
+        starts_on=dt.date(2027, 1, 4),
+        ends_on=dt.date(2027, 6, 30),
+    )
+    notices = await told(arranged)
+    assert list(notices) == ["piet", "mia"]
+    assert notices["piet"].text == "Mia is your mentor from 2027-01-04 to 2027-06-30."
+    assert notices["mia"].text == "You are Piet's mentor from 2027-01-04 to 2027-06-30."
+    assert notices["mia"].type == "mentorship.arranged" and notices["mia"].subject is not None
+    ended = onboarding.MentorshipEnded(
+        mentorship_id="ms1",
+        mentor_id="mia",
+        mentee_id="piet",
+        ended_on=dt.date(2027, 3, 1),
+        ends_on=dt.date(2027, 6, 30),
+        ended_by="mia",
+        reason="new role",
+    )
+    by_mentor = await told(ended)
+    assert list(by_mentor) == ["piet"]  # mia ended it: she knows
+    assert by_mentor["piet"].text == "Your mentorship with Mia ended on 2027-03-01: new role."
+    assert list(await told(ended.model_copy(update={"ended_by": "hana", "reason": ""}))) == ["piet", "mia"]
+
+
 async def test_a_started_plan_tells_manager_and_mentor() -> None:
     event = onboarding.OnboardingPlanStarted(
         plan_id="p1",

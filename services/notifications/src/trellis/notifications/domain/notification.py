@@ -46,6 +46,8 @@ NOTIFICATION_TYPES: dict[str, str] = {
     "training.enrolled": "you (or your report) were enrolled in a training",
     "training.due_soon": "a training you (or your report) are enrolled in is due in a few days",
     "training.completed": "you (or your report) completed a training",
+    "mentorship.arranged": "you were paired with a mentor or a mentee",
+    "mentorship.ended": "a mentorship of yours was ended early",
     "feedback.received": "you (or your report) received feedback",
     "feedback.requested": "someone asked you for feedback",
     "recognition.received": "you or a teammate were recognised",

@@ -65,6 +65,8 @@ class OnboardingAffected(AffectedReaction):
         onboarding.TrainingEnrolled,
         onboarding.TrainingDueSoon,
         onboarding.TrainingEnrolmentCompleted,
+        onboarding.MentorshipArranged,
+        onboarding.MentorshipEnded,
     )
 
 

@@ -44,6 +44,8 @@ from trellis.contracts.goals import (
 )
 from trellis.contracts.notifications import Subject
 from trellis.contracts.onboarding import (
+    MentorshipArranged,
+    MentorshipEnded,
     MilestoneDueSoon,
     MilestoneMissed,
     OnboardingPlanStarted,
@@ -485,6 +487,40 @@ async def training_completed(ev: TrainingEnrolmentCompleted, facts: Facts) -> li
         _enrolment_subject(ev.enrolment_id, ev.training_id),
         facts,
     )
+
+
+def _mentorship_subject(mentorship_id: str) -> Subject:
+    return Subject(service="onboarding", type="mentorship", id=mentorship_id)
+
+
+@rule(MentorshipArranged)
+async def mentorship_arranged(ev: MentorshipArranged, facts: Facts) -> list[Notice]:
+    """The mentee and the mentor (whoever arranged it, they are the two it concerns)."""
+    span = f"from {ev.starts_on.isoformat()} to {ev.ends_on.isoformat()}"
+    mentor, mentee = await facts.name(ev.mentor_id), await facts.name(ev.mentee_id)
+    subject = _mentorship_subject(ev.mentorship_id)
+    return [
+        Notice(ev.mentee_id, "mentorship.arranged", f"{mentor} is your mentor {span}.", subject),
+        Notice(ev.mentor_id, "mentorship.arranged", f"You are {mentee}'s mentor {span}.", subject),
+    ]
+
+
+@rule(MentorshipEnded)
+async def mentorship_ended(ev: MentorshipEnded, facts: Facts) -> list[Notice]:
+    """Ended early: the one of the two who did not end it (both, if someone else did)."""
+    mentor, mentee = await facts.name(ev.mentor_id), await facts.name(ev.mentee_id)
+    why = f": {ev.reason}" if ev.reason else ""
+    when = ev.ended_on.isoformat()
+    subject = _mentorship_subject(ev.mentorship_id)
+    notices = [
+        Notice(
+            ev.mentee_id, "mentorship.ended", f"Your mentorship with {mentor} ended on {when}{why}.", subject
+        ),
+        Notice(
+            ev.mentor_id, "mentorship.ended", f"Your mentorship of {mentee} ended on {when}{why}.", subject
+        ),
+    ]
+    return [n for n in notices if n.recipient_id != ev.ended_by]
 
 
 # ---- feedback, recognition, reviews ---------------------------------------------------
