@@ -164,6 +164,8 @@ async def test_a_goal_due_soon_and_behind_tells_its_owner_and_nobody_once_it_is_
     )
     tomorrow = await told(due_soon.model_copy(update={"as_of": dt.date(2027, 3, 30)}))
     assert "(tomorrow)" in tomorrow["emil"].text
+    unknown = await told(due_soon.model_copy(update={"goal_id": "not-learnt-yet"}))
+    assert unknown["emil"].text.startswith("One of your goals is due on 2027-03-31 (in 7 days)")
     facts = KnownFacts()
     facts.goals["e1"] = GoalFact("e1", "individual", "Signup in 3 steps", "emil", "t", "completed")
     assert await told(due_soon, facts) == {}

@@ -249,7 +249,12 @@ async def test_an_enrolment_is_read_by_the_person_their_managers_hr_and_admin_an
             url = f"/v1/training-enrolments/{noras}/{action}"
             assert await onboarding.refused("POST", url, body, headers, 404) == "not_found"
     # An enrolment's id does not open it through another aggregate's route.
-    for url in (f"/v1/onboarding-plans/{noras}", f"/v1/onboarding-plans/{noras}/history"):
+    for url in (
+        f"/v1/onboarding-plans/{noras}",
+        f"/v1/onboarding-plans/{noras}/history",
+        f"/v1/trainings/{noras}/history",
+        f"/v1/employees/{noras}/history",
+    ):
         assert await onboarding.refused("GET", url, headers=MAX, expect=404) == "not_found"
 
     async def listed(headers: dict[str, str], query: str = "") -> set[str]:

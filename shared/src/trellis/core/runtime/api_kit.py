@@ -69,17 +69,17 @@ class AuditEntry(BaseModel):
 
 
 async def audit_trail(
-    runtime: Runtime, aggregate_id: str, actor: Actor, what: str, *, aggregate_type: str | None = None
+    runtime: Runtime, aggregate_id: str, actor: Actor, what: str, *, aggregate_type: str
 ) -> list[AuditEntry]:
     """Every event of ``aggregate_id`` the actor may see, oldest first; ``what`` names it in
-    the not-found error (``"goal g-1"``). With ``aggregate_type``, an aggregate of another type
+    the not-found error (``"goal g-1"``). An aggregate of another type than ``aggregate_type``
     is not found either: a route for goals never shows what else its service stores (a
-    person's private timesheet, say) by being handed its id."""
+    person's private timesheet, a restricted enrolment) by being handed its id."""
     async with runtime.sessions() as session:
         recorded = await runtime.store.load(session, aggregate_id)
     if not recorded or recorded[0].tenant_id != actor.tenant_id:
         raise NotFound(f"{what} not found")
-    if aggregate_type is not None and recorded[0].envelope.aggregate_type != aggregate_type:
+    if recorded[0].envelope.aggregate_type != aggregate_type:
         raise NotFound(f"{what} not found")
     return [
         AuditEntry(

@@ -225,9 +225,9 @@ async def goal_due_soon(ev: GoalDueSoon, facts: Facts) -> list[Notice]:
     goal = await facts.goal(ev.goal_id)
     if goal is not None and goal.status in ("completed", "retired"):
         return []  # done since (this service learns it in order, before this event if so)
-    title = _quote(goal.title) if goal else "of yours"
+    which = f"Your goal {_quote(goal.title)}" if goal else "One of your goals"  # not learnt yet
     text = (
-        f"Your goal {title} is due on {ev.due_date.isoformat()} ({_in_days(ev.due_date, ev.as_of)}) "
+        f"{which} is due on {ev.due_date.isoformat()} ({_in_days(ev.due_date, ev.as_of)}) "
         f"and {ev.status.replace('_', ' ')} by pace: {ev.progress:.0%} done, "
         f"{ev.expected_progress:.0%} expected."
     )

@@ -77,5 +77,7 @@ async def mentorship_history(
 ) -> MentorshipHistory:
     async with runtime.sessions() as session:
         await mentorships.visible(session, actor, mentorship_id)
-    events = await audit_trail(runtime, mentorship_id, actor, f"mentorship {mentorship_id}")
+    events = await audit_trail(
+        runtime, mentorship_id, actor, f"mentorship {mentorship_id}", aggregate_type="mentorship"
+    )
     return MentorshipHistory(mentorship_id=mentorship_id, events=events)

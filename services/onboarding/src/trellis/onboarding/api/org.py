@@ -86,7 +86,7 @@ async def get_employee(employee_id: str, actor: CurrentActor, runtime: RuntimeDe
 @router.get("/employees/{employee_id}/history", summary="The employee's audit trail")
 async def employee_history(employee_id: str, actor: CurrentActor, runtime: RuntimeDep) -> EmployeeHistory:
     stream = employee_stream_id(actor.tenant_id, employee_id)
-    events = await audit_trail(runtime, stream, actor, f"employee {employee_id}")
+    events = await audit_trail(runtime, stream, actor, f"employee {employee_id}", aggregate_type="employee")
     return EmployeeHistory(employee_id=employee_id, events=events)
 
 

@@ -106,9 +106,9 @@ async def retire_training(
 
 @router.get("/trainings/{training_id}/history", summary="The training's audit trail")
 async def training_history(training_id: str, actor: CurrentActor, runtime: RuntimeDep) -> TrainingHistory:
-    async with runtime.sessions() as session:
-        await aggregates(runtime).training(session, actor.tenant_id, training_id)
-    events = await audit_trail(runtime, training_id, actor, f"training {training_id}")
+    events = await audit_trail(
+        runtime, training_id, actor, f"training {training_id}", aggregate_type="training"
+    )
     return TrainingHistory(training_id=training_id, events=events)
 
 
@@ -195,7 +195,9 @@ async def enrolment_history(
 ) -> EnrolmentHistory:
     async with runtime.sessions() as session:
         await enrolments.visible(session, actor, enrolment_id)
-    events = await audit_trail(runtime, enrolment_id, actor, f"enrolment {enrolment_id}")
+    events = await audit_trail(
+        runtime, enrolment_id, actor, f"enrolment {enrolment_id}", aggregate_type="training_enrolment"
+    )
     return EnrolmentHistory(enrolment_id=enrolment_id, events=events)
 
 
