@@ -255,3 +255,42 @@ async def test_a_private_event_is_stored_but_never_queued_for_the_stream(core: C
         queued = (await session.execute(select(outbox.c.body))).scalars().all()
     assert [r.envelope.event_type for r in stored] == ["Counted", "CounterNoteTaken"]
     assert len(queued) == 1 and b"for my eyes only" not in queued[0]
+
+
+async def test_a_deadline_due_before_the_next_look_wakes_the_scheduler_at_commit_and_not_on_rollback(
+    core: Core,
+) -> None:
+    """``attach``: a commit that schedules one sooner than the scheduler's next look wakes it;
+    a rolled-back one does not, and the session goes on (several transactions in one session)."""
+    clock = TestClock(START)
+    sched = DeadlineScheduler(sessions=core.sessions, clock=clock)
+    sched.attach(core.engine)
+    sched._next_look = START + dt.timedelta(seconds=5)  # as if asleep until then
+
+    async def arm_one(key: str, due: dt.datetime) -> None:
+        await deadlines.schedule(
+            session, key=key, kind="expire", tenant_id="acme", aggregate_id="c", due_at=due
+        )
+
+    async with core.sessions() as session:
+        async with session.begin():
+            await arm_one("later", START + dt.timedelta(minutes=1))
+        assert not sched._wake.is_set()  # after the next look: the look finds it
+        for i in range(3):
+            async with session.begin():
+                await arm_one(f"now-{i}", START)
+                await arm_one(f"later-{i}", START + dt.timedelta(minutes=1))
+                assert not sched._wake.is_set()  # not before the commit: it would not see it
+            assert sched._wake.is_set()
+            sched._wake.clear()
+        try:
+            async with session.begin():
+                await arm_one("rolled-back", START)
+                raise LookupError("the command failed")
+        except LookupError:
+            pass
+        assert not sched._wake.is_set()
+        async with session.begin():  # the session goes on
+            assert (
+                await session.execute(select(func.count()).select_from(deadlines_table))
+            ).scalar_one() == 7

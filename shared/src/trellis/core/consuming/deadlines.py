@@ -47,6 +47,7 @@ from trellis.core.store.tables import deadlines as deadlines_table
 log = structlog.get_logger("trellis.deadlines")
 
 _SOONEST = "trellis.deadlines.soonest"  # in Session.info: the earliest due_at of this transaction
+_LISTENING = "trellis.deadlines.listening"  # in Session.info: the session's listeners are in place
 # the scheduler to wake, per engine (not in the session factory's ``info``: sessionmaker
 # hands every session that one dict, so per-transaction keys would leak between sessions)
 _SCHEDULERS: weakref.WeakKeyDictionary[Any, DeadlineScheduler] = weakref.WeakKeyDictionary()
@@ -112,21 +113,21 @@ def _wake_after_commit(session: AsyncSession, due_at: dt.datetime) -> None:
     if scheduler is None:
         return
     soonest = session.info.get(_SOONEST)
-    if soonest is not None:
-        session.info[_SOONEST] = min(soonest, due_at)
-        return  # the listener of this transaction is in place
-    session.info[_SOONEST] = due_at
+    session.info[_SOONEST] = due_at if soonest is None else min(soonest, due_at)
+    if session.info.get(_LISTENING):
+        return
+    session.info[_LISTENING] = True  # once per session: its transactions share the listeners
 
     def committed(_session: Any) -> None:
         earliest = session.info.pop(_SOONEST, None)
         if earliest is not None:
             scheduler.wake_if_before(earliest)
 
-    def rolled_back(_session: Any) -> None:
-        session.info.pop(_SOONEST, None)
+    def rolled_back(_session: Any, _previous_transaction: Any) -> None:
+        session.info.pop(_SOONEST, None)  # nothing was scheduled after all
 
-    event.listen(session.sync_session, "after_commit", committed, once=True)
-    event.listen(session.sync_session, "after_soft_rollback", rolled_back, once=True)
+    event.listen(session.sync_session, "after_commit", committed)
+    event.listen(session.sync_session, "after_soft_rollback", rolled_back)
 
 
 async def cancel(session: AsyncSession, key: str) -> None:
