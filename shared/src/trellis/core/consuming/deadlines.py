@@ -20,24 +20,19 @@ Exactly once, with several replicas and across restarts:
 
 A failing handler is retried with a growing delay (the deadline's ``due_at`` moves
 back); its other deadlines go on.
-
-A deadline scheduled for sooner than the scheduler's next look (a reaction arming one for
-*now*, say) wakes it once the transaction commits, when the session's engine is one the
-scheduler is attached to (``attach``): no waiting for the next poll.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, event, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts.envelope import utcnow
 from trellis.core.consuming.clock import Clock, SystemClock
@@ -45,12 +40,6 @@ from trellis.core.errors import ConcurrencyError
 from trellis.core.store.tables import deadlines as deadlines_table
 
 log = structlog.get_logger("trellis.deadlines")
-
-_SOONEST = "trellis.deadlines.soonest"  # in Session.info: the earliest due_at of this transaction
-_LISTENING = "trellis.deadlines.listening"  # in Session.info: the session's listeners are in place
-# the scheduler to wake, per engine (not in the session factory's ``info``: sessionmaker
-# hands every session that one dict, so per-transaction keys would leak between sessions)
-_SCHEDULERS: weakref.WeakKeyDictionary[Any, DeadlineScheduler] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -103,31 +92,6 @@ async def schedule(
         await session.execute(insert(deadlines_table).values(key=key, created_at=utcnow(), **values))
     else:
         await session.execute(update(deadlines_table).where(c.key == key).values(**values))
-    _wake_after_commit(session, due_at)
-
-
-def _wake_after_commit(session: AsyncSession, due_at: dt.datetime) -> None:
-    """Once this transaction commits, tell the attached scheduler of its earliest deadline."""
-    bind = session.bind
-    scheduler = _SCHEDULERS.get(getattr(bind, "sync_engine", bind)) if bind is not None else None
-    if scheduler is None:
-        return
-    soonest = session.info.get(_SOONEST)
-    session.info[_SOONEST] = due_at if soonest is None else min(soonest, due_at)
-    if session.info.get(_LISTENING):
-        return
-    session.info[_LISTENING] = True  # once per session: its transactions share the listeners
-
-    def committed(_session: Any) -> None:
-        earliest = session.info.pop(_SOONEST, None)
-        if earliest is not None:
-            scheduler.wake_if_before(earliest)
-
-    def rolled_back(_session: Any, _previous_transaction: Any) -> None:
-        session.info.pop(_SOONEST, None)  # nothing was scheduled after all
-
-    event.listen(session.sync_session, "after_commit", committed)
-    event.listen(session.sync_session, "after_soft_rollback", rolled_back)
 
 
 async def cancel(session: AsyncSession, key: str) -> None:
@@ -154,19 +118,8 @@ class DeadlineScheduler:
         self.retry_delays = retry_delays
         self._handlers: dict[str, Handler] = {}
         self._wake = asyncio.Event()
-        self._next_look: dt.datetime | None = None  # by the clock; None: looking now
         self.fired = 0
         self.clock.on_change(self.wake)
-
-    def attach(self, engine: AsyncEngine) -> None:
-        """Be woken by the commits on ``engine`` that schedule a deadline due before the next
-        look (see the module's docstring)."""
-        _SCHEDULERS[engine.sync_engine] = self
-
-    def wake_if_before(self, due_at: dt.datetime) -> None:
-        """Look now if ``due_at`` comes before the next look (a deadline was just scheduled)."""
-        if self._next_look is None or _aware(due_at) < self._next_look:
-            self._wake.set()
 
     def handler(self, kind: str) -> Callable[[Handler], Handler]:
         """Register the function that decides what a due deadline of ``kind`` means."""
@@ -192,7 +145,6 @@ class DeadlineScheduler:
 
     async def run(self) -> None:
         while True:
-            self._wake.clear()  # before the pass: a wake during it asks for another
             try:
                 fired = await self.fire_due()
             except asyncio.CancelledError:
@@ -202,13 +154,12 @@ class DeadlineScheduler:
                 fired = 0
             if fired >= self.batch_size:
                 continue  # more may be due
+            self._wake.clear()
             timeout = await self._sleep_for()  # before the wait's coroutine exists (cancellation)
-            self._next_look = self.clock.now() + dt.timedelta(seconds=timeout)
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 pass
-            self._next_look = None
 
     async def fire_due(self) -> int:
         """One pass: fire up to ``batch_size`` due deadlines; how many were handled."""

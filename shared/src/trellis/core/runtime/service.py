@@ -142,7 +142,6 @@ class Runtime:
             else CommitWakeups(self.engine, settings.database_schema, self.relay.wake)
         )
         self.deadlines = DeadlineScheduler(sessions=self.sessions, clock=self.clock)
-        self.deadlines.attach(self.engine)  # a deadline due now fires at its commit, not a poll later
         self.application = definition.build(self)
         self.consumers = self.application.consumers
         for projection in self.application.inline:
