@@ -31,11 +31,12 @@ from typing import Any
 
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from trellis.contracts.envelope import (
     DomainEvent,
@@ -125,17 +126,15 @@ class EventStore:
         events: Sequence[DomainEvent],
         metadata: Metadata,
     ) -> list[EventEnvelope]:
-        await self._serialise_appends(session)
-        current = session.info.get(_LOADED_VERSIONS, {}).get(aggregate_id)
+        loaded = session.info.get(_LOADED_VERSIONS)
+        current = loaded.get(aggregate_id) if loaded else None
         # A new aggregate not looked up in this transaction (a fresh id): no version query,
-        # the insert skips rows whose (aggregate_id, version) exists and says so.
+        # the insert skips rows whose (aggregate_id, version) exists and says so. Loaded in
+        # this transaction at the expected version: no query either, a concurrent append
+        # still collides on (aggregate_id, version).
         fresh = current is None and expected_version == 0
-        if not fresh and (current is None or expected_version != current):
-            # Not loaded in this transaction (or loaded at another version): ask. When it
-            # was, a concurrent append still collides on (aggregate_id, version) below.
-            current = await self.current_version(session, aggregate_id)
-        if not fresh and current != expected_version:
-            raise self._conflict(aggregate_type, aggregate_id, expected_version, current)
+        ask = not fresh and (current is None or expected_version != current)
+        # Everything that needs no database is done before the append lock is taken.
         now = utcnow()
         envelopes = [
             EventEnvelope(
@@ -171,49 +170,66 @@ class EventStore:
             }
             for env in envelopes
         ]
-        try:
-            statement = _insert_new(session) if fresh else insert(events_table)
-            result = await session.execute(
-                statement.returning(events_table.c.global_position, events_table.c.aggregate_version),
-                rows,
-            )
-            returned = sorted(result.all(), key=lambda r: r[1])
-            positions = [r[0] for r in returned]
+        published = [ev.published for ev in events]  # private events stay in this store
+        trace = tracing.traceparent()  # sent with each event: consumers continue the trace
+        postgres = session.get_bind().dialect.name == "postgresql"
+
+        def write(sync_session: Session) -> list[EventEnvelope]:
+            # One hop into SQLAlchemy's sync world for the whole append, on Core statements
+            # built once: the ORM's per-statement machinery is not needed here.
+            connection = sync_session.connection()
+            if postgres:  # the append lock, and the relay of any process woken at commit
+                connection.execute(_LOCK_AND_NOTIFY)
+            if ask:
+                actual = connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id}).scalar() or 0
+                if actual != expected_version:
+                    raise self._conflict(aggregate_type, aggregate_id, expected_version, actual)
+            statement = (_INSERT_NEW_PG if postgres else _INSERT_NEW_SQLITE) if fresh else _INSERT_EVENTS
+            try:
+                returned = connection.execute(statement, rows).all()
+            except IntegrityError as exc:
+                metrics.CONFLICTS.labels(self.service).inc()
+                raise ConcurrencyError(
+                    f"{aggregate_type} {aggregate_id} was changed concurrently: reload and retry",
+                    details={"expected_version": expected_version},
+                ) from exc
+            positions = [r[0] for r in sorted(returned, key=lambda r: r[1])]
             if len(positions) < len(rows):  # fresh, and the aggregate exists after all
                 if positions:  # later versions than it has went in: take them out again
-                    await session.execute(
+                    connection.execute(
                         delete(events_table).where(events_table.c.global_position.in_(positions))
                     )
-                actual = await self.current_version(session, aggregate_id)
+                actual = connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id}).scalar() or 0
                 raise self._conflict(aggregate_type, aggregate_id, expected_version, actual)
-        except IntegrityError as exc:
-            metrics.CONFLICTS.labels(self.service).inc()
-            raise ConcurrencyError(
-                f"{aggregate_type} {aggregate_id} was changed concurrently: reload and retry",
-                details={"expected_version": expected_version},
-            ) from exc
-        stored = [
-            env.model_copy(update={"global_position": pos})
-            for env, pos in zip(envelopes, positions, strict=True)
-        ]
-        trace = tracing.traceparent()  # sent with each event: consumers continue the trace
-        outgoing = [
-            {
-                "event_id": str(env.event_id),
-                "subject": self.subjects.for_event(self.service, env),
-                "body": env.model_dump_json().encode(),
-                "created_at": now,
-                "traceparent": trace,
-            }
-            for env, ev in zip(stored, events, strict=True)
-            if ev.published  # private events stay in this store
-        ]
-        if outgoing:
-            await session.execute(insert(outbox_table), outgoing)
+            stored = [
+                env.model_copy(update={"global_position": pos})
+                for env, pos in zip(envelopes, positions, strict=True)
+            ]
+            outgoing = [
+                {
+                    "event_id": str(env.event_id),
+                    "subject": self.subjects.for_event(self.service, env),
+                    "body": env.model_dump_json().encode(),
+                    "created_at": now,
+                    "traceparent": trace,
+                }
+                for env, public in zip(stored, published, strict=True)
+                if public
+            ]
+            if outgoing:
+                connection.execute(_INSERT_OUTBOX, outgoing)
+            return stored
+
+        stored = await session.run_sync(write)
         for hook in self._append_hooks:
             await hook(session, stored)
-        session.info.get(_LOADED_VERSIONS, {}).pop(aggregate_id, None)
-        session.info.setdefault(_APPENDED, set()).add(aggregate_id)
+        if loaded:
+            loaded.pop(aggregate_id, None)
+        appended = session.info.get(_APPENDED)
+        if appended is None:
+            session.info[_APPENDED] = {aggregate_id}
+        else:
+            appended.add(aggregate_id)
         self._notify_after_commit(session)
         metrics.EVENTS_APPENDED.labels(self.service).inc(len(stored))
         return stored
@@ -295,13 +311,11 @@ class EventStore:
         uncommitted = aggregate_id in session.info.get(_APPENDED, set())
         cached = None if uncommitted else self._cache.get(aggregate_id)
         after = cached.version if cached else 0
-        c = events_table.c
-        result = await session.execute(
-            select(c.tenant_id, c.aggregate_type, c.event_type, c.schema_version, c.payload)
-            .where(c.aggregate_id == aggregate_id, c.aggregate_version > after)
-            .order_by(c.aggregate_version)
+        rows = await session.run_sync(
+            lambda sync: (
+                sync.connection().execute(_REHYDRATE, {"aggregate_id": aggregate_id, "after": after}).all()
+            )
         )
-        rows = result.all()
         decode = self.registry.decode_payload
         fresh = [decode(r[2], r[3], r[4]) for r in rows]
         if cached is None:
@@ -347,23 +361,28 @@ class EventStore:
             result = await session.execute(select(func.max(events_table.c.global_position)))
             return result.scalar() or 0
 
-    async def _serialise_appends(self, session: AsyncSession) -> None:
-        if session.get_bind().dialect.name == "postgresql":
-            # the append lock, and the relay of any process woken at commit (``wakeup.py``)
-            await session.execute(_LOCK_AND_NOTIFY)
-
     def _notify_after_commit(self, session: AsyncSession) -> None:
-        if not self._commit_listeners:
-            return
-        listeners = list(self._commit_listeners)
+        if self._commit_listeners:
+            # called by the one session listener below, after this transaction commits
+            session.info.setdefault(_AFTER_COMMIT, {})[id(self)] = self._commit_listeners
 
-        def _after_commit(_session: object) -> None:
+
+# Registered once for every session (instead of one listener per appending transaction,
+# which cost more than the statements): a session that appended calls its stores' commit
+# listeners after its commit, and forgets them when its transaction rolls back.
+@sa_event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    pending = session.info.pop(_AFTER_COMMIT, None)
+    if pending:
+        for listeners in pending.values():
             for listener in listeners:
                 listener()
 
-        sync_session = session.sync_session
-        if not sa_event.contains(sync_session, "after_commit", _after_commit):
-            sa_event.listen(sync_session, "after_commit", _after_commit, once=True)
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:  # the outermost: nothing it appended stays
+        session.info.pop(_AFTER_COMMIT, None)
 
 
 def _violation(event_type: str, field: str | None, reason: str) -> ContractViolation:
@@ -412,7 +431,38 @@ _LOCK_AND_NOTIFY = text(
     f" pg_notify('{OUTBOX_CHANNEL}', current_schema())"
 )
 
+_CURRENT_VERSION = select(func.max(events_table.c.aggregate_version)).where(
+    events_table.c.aggregate_id == bindparam("aggregate_id")
+)
+_REHYDRATE = (
+    select(
+        events_table.c.tenant_id,
+        events_table.c.aggregate_type,
+        events_table.c.event_type,
+        events_table.c.schema_version,
+        events_table.c.payload,
+    )
+    .where(
+        events_table.c.aggregate_id == bindparam("aggregate_id"),
+        events_table.c.aggregate_version > bindparam("after"),
+    )
+    .order_by(events_table.c.aggregate_version)
+)
+_RETURNING = (events_table.c.global_position, events_table.c.aggregate_version)
+_INSERT_EVENTS = insert(events_table).returning(*_RETURNING)
+# The events insert of a new aggregate: rows whose (aggregate_id, aggregate_version) exists
+# are skipped rather than failing the transaction, so the caller can tell the client which
+# version the aggregate is at.
+_INSERT_NEW_PG, _INSERT_NEW_SQLITE = (
+    dialect.insert(events_table)
+    .on_conflict_do_nothing(index_elements=[events_table.c.aggregate_id, events_table.c.aggregate_version])
+    .returning(*_RETURNING)
+    for dialect in (postgresql, sqlite)
+)
+_INSERT_OUTBOX = insert(outbox_table)
+
 _LOADED_VERSIONS = "trellis.loaded_versions"
+_AFTER_COMMIT = "trellis.after_commit"
 _APPENDED = "trellis.appended"
 
 
@@ -455,13 +505,3 @@ def row_to_envelope(row: object) -> EventEnvelope:
             data[key] = value.replace(tzinfo=dt.UTC)
     data.pop("recorded_at", None)
     return EventEnvelope.model_validate(data)
-
-
-def _insert_new(session: AsyncSession) -> Any:
-    """The events insert of a new aggregate: rows whose (aggregate_id, aggregate_version)
-    exists are skipped rather than failing the transaction, so the caller can tell the
-    client which version the aggregate is at."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(events_table).on_conflict_do_nothing(
-        index_elements=[events_table.c.aggregate_id, events_table.c.aggregate_version]
-    )
