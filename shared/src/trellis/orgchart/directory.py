@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core.store.tenancy import scoped
+from trellis.core.store.tenancy import TENANT, scoped
 from trellis.orgchart.tables import org_employees, org_reporting_lines, org_team_tree, org_teams
 
 
@@ -27,20 +27,27 @@ class Employee:
     active: bool
 
 
+# the questions every command asks (a permission check), built once
+_e, _r = org_employees.c, org_reporting_lines.c
+_EMPLOYEE = scoped(TENANT, select(org_employees).where(_e.employee_id == bindparam("employee_id")))
+_MANAGER_CHAIN = scoped(
+    TENANT, select(_r.manager_id).where(_r.employee_id == bindparam("employee_id")).order_by(_r.depth)
+)
+_MANAGES = scoped(
+    TENANT,
+    select(_r.depth).where(
+        _r.manager_id == bindparam("manager_id"), _r.employee_id == bindparam("employee_id")
+    ),
+)
+_MANAGES_DIRECTLY = _MANAGES.where(_r.depth == 1)
+
+
 class OrgDirectory:
     """Read-only questions about the org chart replica."""
 
     async def employee(self, session: AsyncSession, tenant_id: str, employee_id: str) -> Employee | None:
-        c = org_employees.c
-        row = (
-            (
-                await session.execute(
-                    scoped(tenant_id, select(org_employees).where(c.employee_id == employee_id))
-                )
-            )
-            .mappings()
-            .first()
-        )
+        result = await session.execute(_EMPLOYEE, {"tenant": tenant_id, "employee_id": employee_id})
+        row = result.mappings().first()
         return _employee(row) if row else None
 
     async def employees(self, session: AsyncSession, tenant_id: str, ids: list[str]) -> dict[str, Employee]:
@@ -56,10 +63,7 @@ class OrgDirectory:
 
     async def manager_chain(self, session: AsyncSession, tenant_id: str, employee_id: str) -> list[str]:
         """The employee's manager, their manager, and so on up (nearest first)."""
-        c = org_reporting_lines.c
-        rows = await session.execute(
-            scoped(tenant_id, select(c.manager_id).where(c.employee_id == employee_id).order_by(c.depth))
-        )
+        rows = await session.execute(_MANAGER_CHAIN, {"tenant": tenant_id, "employee_id": employee_id})
         return list(rows.scalars())
 
     async def manages(
@@ -74,13 +78,11 @@ class OrgDirectory:
         """Whether ``employee_id`` reports to ``manager_id`` (at any depth unless not ``indirect``)."""
         if manager_id == employee_id:
             return False
-        c = org_reporting_lines.c
-        query = scoped(
-            tenant_id, select(c.depth).where(c.manager_id == manager_id, c.employee_id == employee_id)
+        found = await session.execute(
+            _MANAGES if indirect else _MANAGES_DIRECTLY,
+            {"tenant": tenant_id, "manager_id": manager_id, "employee_id": employee_id},
         )
-        if not indirect:
-            query = query.where(c.depth == 1)
-        return (await session.execute(query)).first() is not None
+        return found.first() is not None
 
     async def reports(
         self, session: AsyncSession, tenant_id: str, manager_id: str, *, indirect: bool = False

@@ -104,10 +104,10 @@ class ExactlyOnce:
         events = [d.event for d in deliveries if isinstance(d.event, RecordedEvent)]
         ids = [str(e.event_id) for e in events]
         async with self.ledger.sessions() as session, session.begin():
-            watermark = await self.ledger.watermark(session)
-            done = await self.ledger.processed(session, ids)
-            if any(await self.ledger.blocked(session, {e.aggregate_id for e in events})):
+            first = await self.ledger.preflight(session, ids, {e.aggregate_id for e in events})
+            if first.blocked:
                 raise _NotPlain
+            watermark, done = first.watermark, first.done
             fresh: dict[str, RecordedEvent] = {}  # one copy of each, in order
             for event_id, delivery, event in zip(ids, deliveries, events, strict=True):
                 if event_id not in done and not _covered(watermark, delivery):
@@ -124,10 +124,9 @@ class ExactlyOnce:
         aggregates = {key[1] for key in keys if key is not None}
         outcomes: list[Outcome] = []
         async with self.ledger.sessions() as session, session.begin():
-            watermark = await self.ledger.watermark(session)
-            done = await self.ledger.processed(session, ids)
-            parked, lines = await self.ledger.blocked(session, aggregates)
-            batch = _Batch(done, parked, lines)
+            first = await self.ledger.preflight(session, ids, aggregates)
+            watermark = first.watermark
+            batch = _Batch(first.done, first.parked, first.lines)  # read fresh: this batch's own
             for delivery in deliveries:
                 if _covered(watermark, delivery):
                     outcomes.append(await self._skip_covered(session, delivery, batch))

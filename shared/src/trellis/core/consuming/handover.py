@@ -54,8 +54,11 @@ async def lock_projection(session: AsyncSession, consumer: str, *, exclusive: bo
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    await session.execute(
-        text(f"SELECT {fn}(hashtext(current_schema() || '.trellis_projection.' || :consumer))"),
-        {"consumer": consumer},
-    )
+    await session.execute(PROJECTION_LOCK[exclusive], {"consumer": consumer})
+
+
+# exclusive → the statement taking a consumer's hand-over lock (PostgreSQL)
+PROJECTION_LOCK = {
+    exclusive: text(f"SELECT {fn}(hashtext(current_schema() || '.trellis_projection.' || :consumer))")
+    for exclusive, fn in ((True, "pg_advisory_xact_lock"), (False, "pg_advisory_xact_lock_shared"))
+}

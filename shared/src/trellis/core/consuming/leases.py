@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -124,9 +124,7 @@ class Leases:
     async def renew(self, session: AsyncSession, name: str) -> None:
         """Renew ``name`` inside the caller's transaction; raise ``LeaseLost`` if not ours."""
         renewed = await session.execute(
-            update(consumer_leases)
-            .where(consumer_leases.c.name == name, consumer_leases.c.holder == self.holder)
-            .values(expires_at=utcnow() + self.ttl)
+            _RENEW, {"lease": name, "lease_holder": self.holder, "expires": utcnow() + self.ttl}
         )
         if not renewed.rowcount:  # type: ignore[attr-defined]
             raise LeaseLost(name)
@@ -345,3 +343,13 @@ class PartitionCoordinator:
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+# every batch's last statement (``renew``): built once
+_RENEW = (
+    update(consumer_leases)
+    .where(
+        consumer_leases.c.name == bindparam("lease"), consumer_leases.c.holder == bindparam("lease_holder")
+    )
+    .values(expires_at=bindparam("expires"))
+)

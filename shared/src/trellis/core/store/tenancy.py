@@ -6,6 +6,9 @@ statement reads from (each side of a join, each alias) or, for an ``UPDATE`` or
 
     rows = await session.execute(scoped(tenant_id, select(goal_nodes).where(goal_nodes.c.owner_id == me)))
 
+A statement on a hot path is built once, with the tenant as a parameter, and executed
+with it: ``scoped(TENANT, select(...))`` run with ``{"tenant": tenant_id, ...}``.
+
 A table without a ``tenant_id`` column is a programming error, raised at once, so a
 query cannot silently read across tenants. A subquery used as a value (``in_(...)``)
 is a statement of its own: scope it too.
@@ -15,9 +18,12 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Delete, FromClause, Join, Select, Update
+from sqlalchemy import BindParameter, ColumnElement, Delete, FromClause, Join, Select, Update, bindparam
 
 Statement = TypeVar("Statement", Select[Any], Update, Delete)
+
+# the tenant of a statement built once: ``scoped(TENANT, ...)``, executed with ``{"tenant": ...}``
+TENANT: BindParameter[str] = bindparam("tenant")
 
 
 def _sources(from_: FromClause) -> list[FromClause]:
@@ -26,7 +32,7 @@ def _sources(from_: FromClause) -> list[FromClause]:
     return [from_]
 
 
-def _condition(source: FromClause, tenant_id: str) -> ColumnElement[bool]:
+def _condition(source: FromClause, tenant_id: str | BindParameter[str]) -> ColumnElement[bool]:
     column = source.c.get("tenant_id")
     if column is None:
         raise TypeError(f"{getattr(source, 'name', source)!s} has no tenant_id column: it cannot be scoped")
@@ -51,7 +57,7 @@ def _select_sources(statement: Select[Any]) -> list[FromClause]:
     return list(found.values())
 
 
-def scoped(tenant_id: str, statement: Statement) -> Statement:
+def scoped(tenant_id: str | BindParameter[str], statement: Statement) -> Statement:
     """``statement`` limited to the rows of ``tenant_id`` in every table it touches."""
     if isinstance(statement, Select):
         sources = _select_sources(statement)
