@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts.envelope import utcnow
@@ -57,6 +57,13 @@ class Deadline:
 Handler = Callable[[AsyncSession, Deadline, dt.datetime], Awaitable[None]]
 
 
+# what every command that arms or disarms a deadline runs: built once
+_FIND = select(deadlines_table.c.id).where(deadlines_table.c.key == bindparam("deadline_key"))
+_CANCEL = delete(deadlines_table).where(deadlines_table.c.key == bindparam("deadline_key"))
+_INSERT = insert(deadlines_table)
+_MOVE = update(deadlines_table).where(deadlines_table.c.key == bindparam("deadline_key"))
+
+
 async def schedule(
     session: AsyncSession,
     *,
@@ -76,7 +83,6 @@ async def schedule(
     """
     if due_at.tzinfo is None:
         raise ValueError("due_at must be timezone-aware")
-    c = deadlines_table.c
     values = {
         "kind": kind,
         "tenant_id": tenant_id,
@@ -87,16 +93,16 @@ async def schedule(
         "attempts": 0,
         "last_error": None,
     }
-    found = (await session.execute(select(c.id).where(c.key == key))).first()
+    found = (await session.execute(_FIND, {"deadline_key": key})).first()
     if found is None:
-        await session.execute(insert(deadlines_table).values(key=key, created_at=utcnow(), **values))
-    else:
-        await session.execute(update(deadlines_table).where(c.key == key).values(**values))
+        await session.execute(_INSERT, {"key": key, "created_at": utcnow(), **values})
+    else:  # the SET clause: the columns of ``values``
+        await session.execute(_MOVE, {"deadline_key": key, **values})
 
 
 async def cancel(session: AsyncSession, key: str) -> None:
     """Forget the deadline ``key`` (the thing it waited for happened)."""
-    await session.execute(delete(deadlines_table).where(deadlines_table.c.key == key))
+    await session.execute(_CANCEL, {"deadline_key": key})
 
 
 class DeadlineScheduler:
