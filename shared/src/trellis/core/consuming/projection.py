@@ -30,6 +30,29 @@ from trellis.core import tracing
 
 Handler = Callable[[Any, AsyncSession, Any, EventEnvelope], Awaitable[None]]
 
+_REBUILD_MEMORY = "trellis.rebuild_memory"
+
+
+def rebuild_memory(session: AsyncSession) -> dict[str, Any] | None:
+    """Room a projection may keep its view's rows in from one batch to the next, while a
+    rebuild catches up (``None`` anywhere else).
+
+    Only the rebuild writes the shadow it builds, and the room holds exactly what its
+    committed batches wrote: the rebuild empties it whenever a batch does not commit (or
+    is gone through again one event at a time). A projection that keeps rows here reads
+    from the database only the rows it has not seen yet, instead of the rows of every
+    batch again."""
+    memory: dict[str, Any] | None = session.info.get(_REBUILD_MEMORY)
+    return memory
+
+
+def lend_rebuild_memory(session: AsyncSession, memory: dict[str, Any] | None) -> None:
+    """Give ``session``'s batch the rebuild's memory (``None``: take it away)."""
+    if memory is None:
+        session.info.pop(_REBUILD_MEMORY, None)
+    else:
+        session.info[_REBUILD_MEMORY] = memory
+
 
 def on(*event_types: type[DomainEvent]) -> Callable[[Handler], Handler]:
     """Mark a method as the handler of these event types."""

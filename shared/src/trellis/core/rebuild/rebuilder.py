@@ -51,7 +51,7 @@ from trellis.contracts.ids import uuid7
 from trellis.contracts.subjects import Subjects
 from trellis.core.consuming.handover import GLOBAL_POSITION
 from trellis.core.consuming.ledger import ConsumerLedger
-from trellis.core.consuming.projection import Projection
+from trellis.core.consuming.projection import Projection, lend_rebuild_memory
 from trellis.core.rebuild.event_sources import EventSource
 from trellis.core.rebuild.shadow import ShadowTables, TableDiff
 from trellis.core.rebuild.shadow_apply import ShadowApplier
@@ -311,6 +311,7 @@ class Rebuild:
         """Passes, each to the head as it was when the pass began. A pass that found little to
         do means the rest fits in the hand-over (which holds the live consumer back while it
         runs); writes coming faster than the rebuild are handed over after a few passes."""
+        memory: dict[str, Any] = {}  # rows a projection keeps between batches (``rebuild_memory``)
         try:
             for attempt in range(1, _PASSES + 1):
                 async with sessions() as session:
@@ -319,13 +320,18 @@ class Rebuild:
                 reached = False
                 while not reached:
                     with _collector_paused():
-                        async with sessions() as session, session.begin():
-                            events, scanned, reached = await self.source.fetch(
-                                position, self.batch_size, until=head, session=session
-                            )
-                            applied += await self._applier.apply(session, events)
-                            position = max(position, scanned)
-                            await self._save(session, position, applied)
+                        try:
+                            async with sessions() as session, session.begin():
+                                lend_rebuild_memory(session, memory)
+                                events, scanned, reached = await self.source.fetch(
+                                    position, self.batch_size, until=head, session=session
+                                )
+                                applied += await self._applier.apply(session, events)
+                                position = max(position, scanned)
+                                await self._save(session, position, applied)
+                        except BaseException:
+                            memory.clear()  # the batch did not commit: neither did what it kept
+                            raise
                         del events
                     await self._report(position, applied, force=False)
                     if progress:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts.envelope import utcnow
 from trellis.contracts.subjects import Subjects
-from trellis.core.consuming.projection import Projection
+from trellis.core.consuming.projection import Projection, lend_rebuild_memory, rebuild_memory
 from trellis.core.consuming.undecodable import Undecodable
 from trellis.core.rebuild.event_sources import SourceEvent
 from trellis.core.rebuild.shadow import ShadowTables
@@ -32,6 +32,15 @@ log = structlog.get_logger("trellis.rebuild")
 
 FATAL = (DBAPIError,)  # the database failing is not the event's fault: stop (resumable)
 REFUSED = (IntegrityError, DataError)  # the database refusing an event's row is: dead-letter it
+
+
+def forget_rebuild_memory(session: AsyncSession) -> None:
+    """Empty the rows a projection kept across batches (``rebuild_memory``) and take the
+    room away from this transaction: they may hold what a rolled-back batch changed."""
+    memory = rebuild_memory(session)
+    if memory is not None:
+        memory.clear()
+    lend_rebuild_memory(session, None)
 
 
 def _fatal(exc: Exception) -> bool:
@@ -87,6 +96,7 @@ class ShadowApplier:
                 if _fatal(exc):
                     raise
                 log.info("rebuild.batch_falls_back", projection=self.name, error=str(exc))
+                forget_rebuild_memory(session)  # what the failed batch changed in it was rolled back
                 return await self._apply_one_by_one(session, events)
             for item, reason in failed:
                 await self._fail(session, item, reason)

@@ -18,6 +18,7 @@ statement-bound; this keeps it to a handful of statements per batch.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from typing import Any
 
@@ -40,7 +41,7 @@ from trellis.contracts.goals import (
     RealignmentRequested,
     RealignmentResolved,
 )
-from trellis.core.consuming.projection import Projection
+from trellis.core.consuming.projection import Projection, rebuild_memory
 from trellis.goals.domain.goal import KEY_RESULT_FIELDS
 from trellis.goals.domain.progress import Child, goal_progress, key_result_progress
 from trellis.goals.views.tables import goal_key_results, goal_nodes
@@ -71,18 +72,29 @@ def _references(event_type: type[Any]) -> tuple[str, ...]:
     return found
 
 
+_TOUCHED = ("version", "updated_at")  # what every event of a goal changes on its node
+
+
 class _WorkingSet:
     """The rows a batch touches, loaded once, changed in memory, written back once."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.nodes: dict[str, dict[str, Any]] = {}
-        self.krs: dict[str, dict[str, Any]] = {}
-        self.krs_of: dict[str, list[str]] = defaultdict(list)
+        self.nodes: dict[str, dict[str, Any]]
+        self.krs: dict[str, dict[str, Any]]
+        self.krs_of: dict[str, list[str]]
+        # A rebuild lends the rows of earlier batches: only rows not seen yet are loaded
+        # (the whole view was read back for every batch of 50,000 events otherwise).
+        memory = rebuild_memory(session)
+        kept = {} if memory is None else memory.setdefault(AlignmentTree.name, {})
+        self.nodes = kept.setdefault("nodes", {})
+        self.krs = kept.setdefault("key_results", {})
+        self.krs_of = kept.setdefault("key_results_of", defaultdict(list))
         self.new_nodes: set[str] = set()
-        self.changed_nodes: set[str] = set()
+        # changed rows → the columns that changed: only those are written back
+        self.changed_nodes: dict[str, set[str]] = defaultdict(set)
         self.new_krs: set[str] = set()
-        self.changed_krs: set[str] = set()
+        self.changed_krs: dict[str, set[str]] = defaultdict(set)
         self.removed_krs: set[str] = set()
         self.dirty: set[str] = set()  # goals whose progress must be recomputed
         self._missing: set[str] = set()
@@ -117,7 +129,7 @@ class _WorkingSet:
     def remove_key_result(self, goal_id: str, key_result_id: str) -> None:
         del self.krs[key_result_id]
         self.krs_of[goal_id].remove(key_result_id)
-        self.changed_krs.discard(key_result_id)
+        self.changed_krs.pop(key_result_id, None)
         if key_result_id in self.new_krs:
             self.new_krs.discard(key_result_id)  # added and removed in one batch: never written
         else:
@@ -128,8 +140,14 @@ class _WorkingSet:
         node.update(
             values, version=recorded.envelope.aggregate_version, updated_at=recorded.envelope.occurred_at
         )
-        self.changed_nodes.add(goal_id)
+        self.changed_nodes[goal_id].update(values, _TOUCHED)
         return node
+
+    def change_key_result(self, key_result_id: str, **values: Any) -> dict[str, Any]:
+        kr = self.key_result(key_result_id)
+        kr.update(values)
+        self.changed_krs[key_result_id].update(values)
+        return kr
 
     async def roll_up(self) -> None:
         """Recompute every dirty goal and its ancestors, deepest first."""
@@ -172,7 +190,7 @@ class _WorkingSet:
             )
             if progress != node["progress"]:
                 node["progress"] = progress
-                self.changed_nodes.add(goal_id)
+                self.changed_nodes[goal_id].add("progress")
 
     def _depth(self, goal_id: str) -> int:
         depth, node = 0, self.nodes.get(goal_id)
@@ -187,11 +205,9 @@ class _WorkingSet:
             await session.execute(insert(goal_nodes), [self.nodes[g] for g in self.new_nodes])
         if self.new_krs:
             await session.execute(insert(goal_key_results), [self.krs[k] for k in self.new_krs])
+        await _update_many(session, goal_nodes, "goal_id", self.nodes, self.changed_nodes, self.new_nodes)
         await _update_many(
-            session, goal_nodes, "goal_id", [self.nodes[g] for g in self.changed_nodes - self.new_nodes]
-        )
-        await _update_many(
-            session, goal_key_results, "key_result_id", [self.krs[k] for k in self.changed_krs - self.new_krs]
+            session, goal_key_results, "key_result_id", self.krs, self.changed_krs, self.new_krs
         )
         if self.removed_krs:
             await session.execute(
@@ -199,24 +215,39 @@ class _WorkingSet:
             )
 
 
-async def _update_many(session: AsyncSession, table: Any, key: str, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    # A copy of each row with its key renamed: its other keys name the SET columns, the
-    # renamed one the row (a bound parameter cannot share a column's name). Cheaper than
-    # renaming every key.
-    where = f"_{key}"
-    statement = (
+async def _update_many(
+    session: AsyncSession,
+    table: Any,
+    key: str,
+    rows: dict[str, dict[str, Any]],
+    changed: dict[str, set[str]],
+    new: set[str],
+) -> None:
+    """Write back the changed columns of the changed rows (not the new ones: inserted).
+
+    Rows are grouped by the columns that changed, one executemany per group: a batch of
+    progress updates sets four columns of each row instead of all twenty (the rebuild
+    rewrote whole rows, and binding every column of each was most of its writing)."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
+    where = f"_{key}"  # a bound parameter cannot share a column's name
+    for row_key, columns in changed.items():
+        if row_key in new or not columns:
+            continue
+        row = rows[row_key]
+        params = {column: row[column] for column in columns}
+        params[where] = row_key
+        groups[frozenset(columns)].append(params)
+    for names, group in groups.items():
+        await session.execute(_update_statement(table, key, names), group)
+
+
+@functools.cache
+def _update_statement(table: Any, key: str, columns: frozenset[str]) -> Any:
+    return (
         update(table)
-        .where(table.c[key] == bindparam(where))
-        .values({c.name: bindparam(c.name) for c in table.columns if c.name != key})
+        .where(table.c[key] == bindparam(f"_{key}"))
+        .values({name: bindparam(name) for name in sorted(columns)})
     )
-    params = []
-    for row in rows:
-        copy = row.copy()
-        copy[where] = copy.pop(key)
-        params.append(copy)
-    await session.execute(statement, params)
 
 
 class AlignmentTree(Projection):
@@ -263,13 +294,13 @@ class AlignmentTree(Projection):
             # progress first: most of any goal's history (the cases are disjoint types)
             case KeyResultProgressRecorded():
                 kr = ws.key_result(ev.key_result_id)
-                kr.update(
+                ws.change_key_result(
+                    ev.key_result_id,
                     current=ev.value,
                     progress=key_result_progress(kr["start"], kr["target"], ev.value),
                     confidence=ev.confidence,
                     updated_at=env.occurred_at,
                 )
-                ws.changed_krs.add(ev.key_result_id)
                 ws.touch(ev.goal_id, recorded, status_by_hand=False)  # a status set by hand gives way
                 ws.dirty.add(ev.goal_id)
             case GoalCreated():
@@ -338,13 +369,14 @@ class AlignmentTree(Projection):
                 ws.touch(ev.goal_id, recorded)
                 ws.dirty.add(ev.goal_id)
             case KeyResultChanged():
-                kr = ws.key_result(ev.key_result_id)
-                kr.update(
-                    {f: getattr(ev, f) for f in KEY_RESULT_FIELDS if getattr(ev, f) is not None},
+                kr = ws.change_key_result(
+                    ev.key_result_id,
+                    **{f: getattr(ev, f) for f in KEY_RESULT_FIELDS if getattr(ev, f) is not None},
                     updated_at=env.occurred_at,
                 )
-                kr["progress"] = key_result_progress(kr["start"], kr["target"], kr["current"])
-                ws.changed_krs.add(ev.key_result_id)
+                ws.change_key_result(
+                    ev.key_result_id, progress=key_result_progress(kr["start"], kr["target"], kr["current"])
+                )
                 ws.touch(ev.goal_id, recorded)
                 ws.dirty.add(ev.goal_id)
             case KeyResultRemoved():
