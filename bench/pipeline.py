@@ -27,7 +27,7 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Text, func, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Text, func, select, text
 from sqlalchemy import Table as SATable
 
 from trellis.contracts.envelope import utcnow
@@ -40,7 +40,7 @@ from trellis.core.runtime.embedded import EmbeddedNats, free_port
 from trellis.core.runtime.logging import configure_logging
 from trellis.core.runtime.service import create_app, tune_gc
 from trellis.core.runtime.settings import DEV_JWT_SECRET
-from trellis.core.store.database import create_engine
+from trellis.core.store.database import create_engine, is_sqlite
 from trellis.core.store.tables import outbox
 from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
@@ -126,8 +126,12 @@ class TimedTree(ConsumerRunner):
 
 
 async def goals_pipeline(db_url: str, nats_url: str, data_dir: Path, events: int, rate: int, seconds: float):
+    sqlite = is_sqlite(db_url)
     settings = GoalsSettings(
         database_url=db_url,
+        # PostgreSQL: a schema of this run's own (a second run on the same database counted
+        # the first run's outbox rows as its backlog and waited for them forever), dropped after
+        database_schema=None if sqlite else f"bench_{uuid.uuid4().hex[:8]}",
         nats_url=nats_url,
         data_dir=data_dir,
         subject_root=f"bench{uuid.uuid4().hex[:6]}",
@@ -195,7 +199,8 @@ async def goals_pipeline(db_url: str, nats_url: str, data_dir: Path, events: int
             results["commands_http"] = http_workers * http_per / (time.perf_counter() - started)
 
         async with runtime.sessions() as session:
-            backlog = (await session.execute(select(func.count()).select_from(outbox))).scalar_one()
+            unpublished = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            backlog = (await session.execute(unpublished)).scalar_one()
         relay = OutboxRelay(
             sessions=runtime.sessions,
             jetstream=runtime.jetstream,
@@ -270,6 +275,11 @@ async def goals_pipeline(db_url: str, nats_url: str, data_dir: Path, events: int
     finally:
         server.should_exit = True
         await serving
+        if settings.database_schema:
+            engine = create_engine(db_url)
+            async with engine.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
+            await engine.dispose()
     return results
 
 
