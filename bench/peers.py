@@ -168,7 +168,17 @@ async def peer_round(db_url: str, workdir: Path, n: int, writers: int) -> tuple[
     finally:
         pool.shutdown()
         app.close()
+        if "POSTGRES_SCHEMA" in env:
+            await _drop_schema(db_url, env["POSTGRES_SCHEMA"])
     return per * writers / created, per * writers / updated
+
+
+async def _drop_schema(db_url: str, schema: str) -> None:
+    """A round's schema gone (rounds on one database otherwise leave theirs behind)."""
+    engine = create_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await engine.dispose()
 
 
 def _peer_creates(app: PeerGoals, count: int) -> None:
@@ -214,6 +224,8 @@ class TrellisGoals:
 
     async def close(self) -> None:
         await self.runtime.engine.dispose()
+        if self.runtime.settings.database_schema:
+            await _drop_schema(self.runtime.settings.database_url, self.runtime.settings.database_schema)
 
     async def creates(self, count: int) -> None:
         for i in range(count):
