@@ -122,7 +122,9 @@ class ConsumerLedger:
         world on statements built once (a batch of one event paid more for the statements'
         construction and the hops than for the queries): the watermark under the hand-over
         lock (shared), which of ``ids`` are already applied, and which of ``aggregates``
-        are blocked (``blocked``)."""
+        must not simply be applied: parked behind a dead letter (aggregate → its event id),
+        or lined up behind an event being retried (aggregate → the events in line, in
+        stream order; only the first may be applied)."""
         postgres = session.get_bind().dialect.name == "postgresql"
         key = {"consumer": self.consumer}
 
@@ -281,15 +283,6 @@ class ConsumerLedger:
         await session.execute(delete(processed_events).where(processed_events.c.consumer == self.consumer))
 
     # -- failures, lines and parked aggregates
-
-    async def blocked(
-        self, session: AsyncSession, aggregates: set[str]
-    ) -> tuple[dict[str, str], dict[str, list[str]]]:
-        """Aggregates whose events must not simply be applied: parked behind a dead letter
-        (aggregate → its event id), and lined up behind an event being retried (aggregate →
-        the events in line, in stream order; only the first may be applied)."""
-        found = await self.preflight(session, [], aggregates)
-        return found.parked, found.lines
 
     async def count_failure(
         self, session: AsyncSession, envelope: EventEnvelope, reason: str, sequence: int | None

@@ -81,16 +81,13 @@ class _WorkingSet:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.nodes: dict[str, dict[str, Any]]
-        self.krs: dict[str, dict[str, Any]]
-        self.krs_of: dict[str, list[str]]
         # A rebuild lends the rows of earlier batches: only rows not seen yet are loaded
         # (the whole view was read back for every batch of 50,000 events otherwise).
         memory = rebuild_memory(session)
-        kept = {} if memory is None else memory.setdefault(AlignmentTree.name, {})
-        self.nodes = kept.setdefault("nodes", {})
-        self.krs = kept.setdefault("key_results", {})
-        self.krs_of = kept.setdefault("key_results_of", defaultdict(list))
+        kept: dict[str, Any] = {} if memory is None else memory.setdefault(AlignmentTree.name, {})
+        self.nodes: dict[str, dict[str, Any]] = kept.setdefault("nodes", {})
+        self.krs: dict[str, dict[str, Any]] = kept.setdefault("key_results", {})
+        self.krs_of: dict[str, list[str]] = kept.setdefault("key_results_of", defaultdict(list))
         self.new_nodes: set[str] = set()
         # changed rows → the columns that changed: only those are written back
         self.changed_nodes: dict[str, set[str]] = defaultdict(set)
