@@ -169,6 +169,8 @@ async def test_a_missed_milestone_and_a_missed_check_in_made_by_their_services_t
         return told == [["onboarding.plan_started"]] * 2
 
     await eventually(plan_started)
+    # the notifications' org chart names Piet (a name it does not know yet renders as the id)
+    await eventually(lambda: knows(system.runtimes["notifications"], "mia", "piet"))
 
     # The milestone's due date (2026-02-04) passes without it being done.
     await system.call(

@@ -191,6 +191,46 @@ async def test_moving_a_deadline_before_it_fires_moves_it_and_cancelling_removes
     assert await expired_events(core) == 1
 
 
+async def test_a_command_that_disarms_a_deadline_while_its_handler_runs_waits_and_neither_fails(
+    core: Core,
+) -> None:
+    """The CI failure of 2026-12-04: a command appended (taking the append lock) and then
+    cancelled a deadline the scheduler had claimed, whose handler was about to append. On
+    PostgreSQL the two waited for each other and the command died of a deadlock (a 500).
+    Every transaction now takes the append lock before a deadline row: the command waits."""
+    await arm(core, 1)  # expiry:c-0:0, due at START
+    counters = Repository(core.store, Counter)
+    sched = DeadlineScheduler(sessions=core.sessions, clock=TestClock(START + dt.timedelta(hours=1)))
+    claimed = asyncio.Event()
+
+    @sched.handler("counter-expiry")
+    async def expire(session: Any, deadline: Deadline, now: dt.datetime) -> None:
+        claimed.set()
+        await asyncio.sleep(0.5)  # the command runs meanwhile
+        counter = counters.new(deadline.aggregate_id, deadline.tenant_id)
+        counter.expire(deadline.key)
+        await counters.save(session, counter, _metadata(deadline))
+
+    async def command() -> None:
+        await claimed.wait()
+        async with core.sessions() as session, session.begin():
+            other = counters.new("c-other", "acme")
+            other.add(1)
+            await counters.save(session, other, _metadata_for("acme"))
+            await deadlines.cancel(session, "expiry:c-0:0")
+
+    fired, _ = await asyncio.wait_for(asyncio.gather(sched.fire_due(), command()), timeout=30)
+    assert fired == 1
+    assert await expired_events(core) == 1  # the handler's append was not the victim either
+    assert await sched.pending() == 0  # fired, then cancelled by the command
+
+
+def _metadata_for(tenant_id: str) -> Any:
+    from trellis.contracts.envelope import Metadata
+
+    return Metadata(tenant_id=tenant_id, actor_id="someone")
+
+
 async def test_a_handler_that_re_arms_its_own_deadline_leaves_the_new_one_armed(core: Core) -> None:
     """A recurring check (the goals' pace watch): the occurrence handled is marked fired,
     the one the handler armed for later under the same key waits for its time."""

@@ -14,6 +14,10 @@ Exactly once, with several replicas and across restarts:
   so it fires again on the next pass, and nothing was appended either;
 - replicas on PostgreSQL claim rows with ``FOR UPDATE SKIP LOCKED``: two schedulers
   never hold the same deadline; SQLite has a single writer anyway;
+- on PostgreSQL every transaction takes the append lock before it touches a deadline
+  row (the scheduler before it claims, ``schedule`` and ``cancel`` before they write),
+  so a handler's append and a command's deadline writes never deadlock
+  (``trellis.core.store.append_lock``);
 - the handler's append carries the aggregate's expected version and the aggregate
   refuses to decide twice (a milestone already missed records nothing), so even a
   deadline fired twice appends once.
@@ -33,10 +37,12 @@ from typing import Any
 import structlog
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from trellis.contracts.envelope import utcnow
 from trellis.core.consuming.clock import Clock, SystemClock
 from trellis.core.errors import ConcurrencyError
+from trellis.core.store import append_lock
 from trellis.core.store.tables import deadlines as deadlines_table
 
 log = structlog.get_logger("trellis.deadlines")
@@ -93,15 +99,24 @@ async def schedule(
         "attempts": 0,
         "last_error": None,
     }
-    found = (await session.execute(_FIND, {"deadline_key": key})).first()
-    if found is None:
-        await session.execute(_INSERT, {"key": key, "created_at": utcnow(), **values})
-    else:  # the SET clause: the columns of ``values``
-        await session.execute(_MOVE, {"deadline_key": key, **values})
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def write(sync_session: Session) -> None:
+        connection = sync_session.connection()
+        if postgres:  # the lock order: the append lock before any deadline row
+            append_lock.take(sync_session, connection)
+        found = connection.execute(_FIND, {"deadline_key": key}).first()
+        if found is None:
+            connection.execute(_INSERT, {"key": key, "created_at": utcnow(), **values})
+        else:  # the SET clause: the columns of ``values``
+            connection.execute(_MOVE, {"deadline_key": key, **values})
+
+    await session.run_sync(write)
 
 
 async def cancel(session: AsyncSession, key: str) -> None:
     """Forget the deadline ``key`` (the thing it waited for happened)."""
+    await append_lock.hold(session)  # the lock order: the append lock before any deadline row
     await session.execute(_CANCEL, {"deadline_key": key})
 
 
@@ -172,13 +187,17 @@ class DeadlineScheduler:
         now = self.clock.now()
         c = deadlines_table.c
         handled = 0
+        due = (c.fired_at.is_(None), c.due_at <= now, c.kind.in_(list(self._handlers)))
         async with self.sessions() as session, session.begin():
-            query = (
-                select(deadlines_table)
-                .where(c.fired_at.is_(None), c.due_at <= now, c.kind.in_(list(self._handlers)))
-                .order_by(c.due_at, c.id)
-                .limit(self.batch_size)
-            )
+            if session.get_bind().dialect.name == "postgresql":
+                if (await session.execute(select(c.id).where(*due).limit(1))).first() is None:
+                    return 0  # nothing due: the append lock is not needed
+                # The lock order: the append lock before any deadline row, as in every
+                # command that arms or disarms one (``append_lock``). The handlers append
+                # under it anyway; taking it first means no command holds it while it
+                # waits for a row claimed here.
+                await append_lock.hold(session)
+            query = select(deadlines_table).where(*due).order_by(c.due_at, c.id).limit(self.batch_size)
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = list((await session.execute(query)).mappings())

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from trellis.core.store.event_store import OUTBOX_CHANNEL as CHANNEL
+from trellis.core.store.append_lock import OUTBOX_CHANNEL as CHANNEL
 
 log = structlog.get_logger("trellis.outbox")
 

@@ -15,7 +15,7 @@ size cap, well under NATS's maximum payload. A failure raises ``ContractViolatio
 
 The gap problem (a higher global position committing before a lower one) cannot
 happen here: on PostgreSQL every append takes a transaction-scoped advisory lock
-before it inserts, so positions are handed out and committed in one order; SQLite
+before it inserts (``append_lock``), so positions are handed out and committed in one order; SQLite
 serialises writers anyway. A catch-up reader can therefore advance past any
 position it has seen without skipping events.
 """
@@ -31,7 +31,7 @@ from typing import Any
 
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -49,6 +49,7 @@ from trellis.contracts.envelope import (
 from trellis.contracts.subjects import Subjects
 from trellis.core import metrics, strict_json, tracing
 from trellis.core.errors import ConcurrencyError, ContractViolation, MalformedEvent
+from trellis.core.store import append_lock
 from trellis.core.store.tables import events as events_table
 from trellis.core.store.tables import outbox as outbox_table
 
@@ -179,7 +180,7 @@ class EventStore:
             # built once: the ORM's per-statement machinery is not needed here.
             connection = sync_session.connection()
             if postgres:  # the append lock, and the relay of any process woken at commit
-                connection.execute(_LOCK_AND_NOTIFY)
+                append_lock.take(sync_session, connection, notify=True)
             if ask:
                 actual = connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id}).scalar() or 0
                 if actual != expected_version:
@@ -424,12 +425,6 @@ def _largest_field(payload: dict[str, Any]) -> str | None:
     sizes = {name: len(strict_json.dumps(value)) for name, value in payload.items()}
     return max(sizes, key=sizes.__getitem__) if sizes else None
 
-
-OUTBOX_CHANNEL = "trellis_outbox"  # NOTIFY'd with the schema name by every append
-_LOCK_AND_NOTIFY = text(
-    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.trellis_events')),"
-    f" pg_notify('{OUTBOX_CHANNEL}', current_schema())"
-)
 
 _CURRENT_VERSION = select(func.max(events_table.c.aggregate_version)).where(
     events_table.c.aggregate_id == bindparam("aggregate_id")

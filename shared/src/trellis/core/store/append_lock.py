@@ -1,0 +1,68 @@
+"""The append lock, and the one lock order on PostgreSQL: the append lock before deadline rows.
+
+On PostgreSQL every append takes a transaction-scoped advisory lock, so global positions
+commit in the order they were handed out (``event_store``). A deadline handler runs in a
+transaction that has claimed its deadline rows and then appends; a command appends and
+then moves or cancels deadlines. Taken in those two orders, the locks deadlock: the
+scheduler holds a deadline row and waits for the append lock, the command holds the
+append lock and waits for the row (PostgreSQL aborts one of them, and a client saw a 500).
+
+So every transaction takes the append lock *before* it touches a deadline row: the
+scheduler before it claims due rows, ``deadlines.schedule`` and ``deadlines.cancel``
+before they write. A transaction takes it at most once (the lock is re-entrant, but each
+take is a round trip); it is released when the transaction ends. SQLite has one writer at
+a time and needs none of this.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+OUTBOX_CHANNEL = "trellis_outbox"  # NOTIFY'd with the schema name by every append
+
+_KEY = "hashtext(current_schema() || '.trellis_events')"
+LOCK = text(f"SELECT pg_advisory_xact_lock({_KEY})")
+# what an append runs: the lock, and the wake-up of any process's relay at commit
+LOCK_AND_NOTIFY = text(
+    f"SELECT pg_advisory_xact_lock({_KEY}), pg_notify('{OUTBOX_CHANNEL}', current_schema())"
+)
+
+_HELD = "trellis.append_lock_held"
+
+
+def take(session: Session, connection: Connection, *, notify: bool = False) -> None:
+    """Take the append lock in ``session``'s transaction unless it holds it (sync side).
+
+    ``notify`` also wakes the relays at commit (an append); the lock is taken again then,
+    in the same statement, since the notification must be sent.
+    """
+    if notify:
+        connection.execute(LOCK_AND_NOTIFY)
+    elif not session.info.get(_HELD):
+        connection.execute(LOCK)
+    session.info[_HELD] = True
+
+
+async def hold(session: AsyncSession) -> None:
+    """Take the append lock in ``session``'s transaction (PostgreSQL; nothing on SQLite)."""
+    if session.info.get(_HELD) or session.get_bind().dialect.name != "postgresql":
+        return
+    await session.execute(LOCK)
+    session.info[_HELD] = True
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _released_at_commit(session: Session) -> None:
+    session.info.pop(_HELD, None)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _released_at_rollback(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:  # a savepoint's rollback keeps the lock
+        session.info.pop(_HELD, None)
