@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from structlog.testing import capture_logs
 from trellis.contracts.envelope import EventEnvelope
 from trellis.core.messaging.jetstream import connect
 from trellis.core.messaging.outbox import OutboxRelay
-from trellis.core.messaging.outbox_parked import dead_rows, figures, resolve, subject_matches
+from trellis.core.messaging.outbox_parked import Publishability, dead_rows, figures, resolve
 from trellis.core.runtime.embedded import EmbeddedNats
 from trellis.core.store.tables import outbox
 from trellis.testing import eventually
@@ -227,8 +228,30 @@ async def _reconnected_with_1mb(nc: Any) -> bool:
     return bool(nc.is_connected and nc.max_payload == 1048576)
 
 
-def test_subject_matching_follows_nats_wildcards() -> None:
-    assert subject_matches("t.goals.>", "t.goals.goal.Created.acme.g1")
-    assert not subject_matches("t.goals.>", "t.goals")
-    assert subject_matches("t.*.x", "t.goals.x") and not subject_matches("t.*.x", "t.goals.y")
-    assert not subject_matches("t.goals", "t.goals.x")
+def test_publishability_follows_nats_wildcards_subject_rules_and_sizes() -> None:
+    def why(subject: str, *patterns: str, body: bytes = b"{}", **limits: Any) -> str | None:
+        check = Publishability(
+            max_payload=limits.get("max_payload"),
+            stream_subjects=list(patterns),
+            max_msg_size=limits.get("max_msg_size", -1),
+        )
+        return check(SimpleNamespace(subject=subject, body=body))
+
+    assert why("t.goals.goal.Created.acme.g1", "t.goals.>") is None
+    assert why("t.goals", "t.goals.>") is not None  # ">" needs at least one more token
+    assert why("t.goals.x", "t.*.x") is None and why("t.goals.y", "t.*.x") is not None
+    assert why("t.goals.x", "t.goals") is not None
+    assert why("t.goals.x", "other.>", "t.*.x") is None  # any pattern of the stream
+    assert (
+        why("t.goals.x", ">") is None
+        and why(
+            "anything",
+        )
+        is None
+    )  # no patterns known: no check
+    assert why("t.go.als", "t.go\\.als") is not None  # a pattern is literal, never a regex
+    for invalid in ("t..x", "t.x.", ".t", "t.*", "t.>", "t. x", "t.x\n", ""):
+        assert "invalid subject" in (why(invalid, "t.>") or ""), invalid
+    assert "max_payload of 100" in (why("t.x", "t.>", body=b"x" * 100, max_payload=100) or "")
+    assert "max_msg_size of 100" in (why("t.x", "t.>", body=b"x" * 100, max_msg_size=100) or "")
+    assert why("t.x", "t.>", body=b"x" * 10, max_payload=1000, max_msg_size=1000) is None

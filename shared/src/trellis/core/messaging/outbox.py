@@ -56,11 +56,11 @@ from trellis.contracts.envelope import utcnow
 from trellis.core import metrics, tracing
 from trellis.core.messaging.outbox_parked import (
     PERMANENT_API_ERRORS,
+    Publishability,
     any_parked,
     behind_parked,
     max_payload_of,
     park,
-    unpublishable,
 )
 from trellis.core.store.tables import outbox
 
@@ -96,6 +96,7 @@ class OutboxRelay:
         self.parked = 0
         self._last_sent: tuple[int, str] | None = None  # (sequence, event id) of our last publish
         self.head_fetches = 0  # how often the head message had to be fetched
+        self._check: tuple[tuple[Any, ...], Publishability] | None = None  # for the last limits seen
 
     def wake(self) -> None:
         """Ask for a pass now (called after a commit that appended events)."""
@@ -136,10 +137,7 @@ class OutboxRelay:
                 async with session.begin():
                     if not await self._take_turn(session):
                         return 0
-                    last_seq, last_id, config = await self._stream_head(js)
-                    some_parked = await any_parked(session)
-                    caught_up = await self._mark_already_on_stream(session, last_id, some_parked)
-                    rows = await self._unpublished(session, some_parked)
+                    (last_seq, config), caught_up, rows = await self._prepare(session, js)
                     parked = await self._park_unpublishable(session, js, rows, config)
                     if parked:  # committed before any pass sends a row after them
                         self.parked += parked
@@ -149,11 +147,8 @@ class OutboxRelay:
                     refusal = await self._park_refused(session, rows, done)
             else:
                 # SQLite: do not hold the single write lock while waiting for acks.
-                last_seq, last_id, config = await self._stream_head(js)
                 async with session.begin():
-                    some_parked = await any_parked(session)
-                    caught_up = await self._mark_already_on_stream(session, last_id, some_parked)
-                    rows = await self._unpublished(session, some_parked)
+                    (last_seq, config), caught_up, rows = await self._prepare(session, js)
                     parked = await self._park_unpublishable(session, js, rows, config)
                 if parked:
                     self.parked += parked
@@ -170,6 +165,21 @@ class OutboxRelay:
         if done < len(rows):
             raise ConnectionError(f"published {done} of {len(rows)} outbox rows")
         return caught_up + done
+
+    async def _prepare(
+        self, session: AsyncSession, js: Any
+    ) -> tuple[tuple[int, StreamConfig], int, list[Any]]:
+        """The stream's head and configuration, the rows found already on the stream (now
+        marked), and the rows to send. The stream is asked while the database is read."""
+        (last_seq, last_id, config), (some_parked, rows) = await asyncio.gather(
+            self._stream_head(js), self._unsent(session)
+        )
+        ours = self._last_sent is not None and self._last_sent == (last_seq, last_id)
+        # the head is our last publish, marked when it was acked: nothing to recognise
+        caught_up = 0 if ours else await self._mark_already_on_stream(session, last_id, some_parked)
+        if caught_up:  # some of the rows read are on the stream already: read again
+            some_parked, rows = await self._unsent(session)
+        return (last_seq, config), caught_up, rows
 
     async def pending(self) -> int:
         """1 if some row is waiting to be published (not parked, nor held behind one), else 0."""
@@ -230,31 +240,30 @@ class OutboxRelay:
         log.info("outbox.found_published", rows=count, up_to_event=last_event_id)
         return count
 
-    async def _unpublished(self, session: AsyncSession, some_parked: bool) -> list[Any]:
+    async def _unsent(self, session: AsyncSession) -> tuple[bool, list[Any]]:
+        """Whether any row is parked, and the next batch of rows to send."""
+        some_parked = await any_parked(session)
         query = select(
             outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.body, outbox.c.traceparent
         ).where(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None))
         if some_parked:
             query = query.where(~behind_parked())
         result = await session.execute(query.order_by(outbox.c.id).limit(self.batch_size))
-        return list(result.all())
+        return some_parked, list(result.all())
 
     async def _park_unpublishable(
         self, session: AsyncSession, js: Any, rows: list[Any], stream: StreamConfig
     ) -> int:
         """Park the rows of this batch that NATS can never accept; how many there were."""
-        limit = max_payload_of(js)
-        parked = []
-        for row in rows:
-            reason = unpublishable(
-                row,
-                max_payload=limit,
-                stream_subjects=list(stream.subjects or []),
-                max_msg_size=stream.max_msg_size or -1,
-            )
-            if reason is not None:
-                parked.append((row, reason))
-        await park(session, parked, utcnow())
+        limits = (max_payload_of(js), tuple(stream.subjects or ()), stream.max_msg_size or -1)
+        if self._check is None or self._check[0] != limits:  # the limits rarely change
+            payload, subjects, msg_size = limits
+            check = Publishability(max_payload=payload, stream_subjects=list(subjects), max_msg_size=msg_size)
+            self._check = (limits, check)
+        unpublishable = self._check[1]
+        parked = [(row, reason) for row in rows if (reason := unpublishable(row)) is not None]
+        if parked:
+            await park(session, parked, utcnow())
         return len(parked)
 
     async def _park_refused(self, session: AsyncSession, rows: list[Any], done: int) -> str | None:

@@ -38,38 +38,52 @@ log = structlog.get_logger("trellis.outbox")
 _HEADERS_SIZE = len(
     b"NATS/1.0\r\nNats-Msg-Id: " + b"0" * 36 + b"\r\nNats-Expected-Last-Sequence: " + b"0" * 20 + b"\r\n\r\n"
 )
-_TOKEN = re.compile(r"^[^\s.*>]+$")
+_VALID_SUBJECT = re.compile(r"[^\s.*>]+(?:\.[^\s.*>]+)*")  # tokens without spaces or wildcards
 
 # JetStream's "message size exceeds maximum allowed" (the stream's max_msg_size).
 PERMANENT_API_ERRORS = frozenset({10054})
 
 
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: ``*`` is one token, a final ``>`` one or more."""
-    wanted, tokens = pattern.split("."), subject.split(".")
-    for i, part in enumerate(wanted):
-        if part == ">":
-            return len(tokens) > i
-        if i >= len(tokens) or (part != "*" and part != tokens[i]):
-            return False
-    return len(tokens) == len(wanted)
+class Publishability:
+    """Why NATS will never accept a row as it is (None if it may), for one pass's limits.
+
+    Built once per pass: the stream's subject patterns become one compiled expression,
+    so checking a row costs two matches and a length, not a walk over every pattern.
+    """
+
+    def __init__(
+        self, *, max_payload: int | None, stream_subjects: list[str], max_msg_size: int = -1
+    ) -> None:
+        self.max_payload = max_payload
+        self.max_msg_size = max_msg_size
+        self.stream_subjects = stream_subjects
+        self._captured = (
+            re.compile("|".join(f"(?:{_as_regex(p)})" for p in stream_subjects)) if stream_subjects else None
+        )
+
+    def __call__(self, row: Any) -> str | None:
+        subject = row.subject or ""
+        if _VALID_SUBJECT.fullmatch(subject) is None:
+            return f"invalid subject {subject[:200]!r}"
+        if self._captured is not None and self._captured.fullmatch(subject) is None:
+            captured = ", ".join(self.stream_subjects)
+            return f"subject {subject[:200]!r} is not captured by the stream ({captured})"
+        size = len(row.body) + _HEADERS_SIZE
+        payload, msg_size = self.max_payload, self.max_msg_size
+        if payload and size > payload:
+            return f"message of {size:,} bytes exceeds the server's max_payload of {payload:,} bytes"
+        if msg_size > 0 and size > msg_size:
+            return f"message of {size:,} bytes exceeds the stream's max_msg_size of {msg_size:,} bytes"
+        return None
 
 
-def unpublishable(
-    row: Any, *, max_payload: int | None, stream_subjects: list[str], max_msg_size: int = -1
-) -> str | None:
-    """Why NATS will never accept ``row`` as it is, or None if it may."""
-    subject = row.subject or ""
-    if not all(_TOKEN.match(token) for token in subject.split(".")):
-        return f"invalid subject {subject[:200]!r}"
-    if stream_subjects and not any(subject_matches(p, subject) for p in stream_subjects):
-        return f"subject {subject[:200]!r} is not captured by the stream ({', '.join(stream_subjects)})"
-    size = len(row.body) + _HEADERS_SIZE
-    if max_payload and size > max_payload:
-        return f"message of {size:,} bytes exceeds the server's max_payload of {max_payload:,} bytes"
-    if max_msg_size > 0 and size > max_msg_size:
-        return f"message of {size:,} bytes exceeds the stream's max_msg_size of {max_msg_size:,} bytes"
-    return None
+def _as_regex(pattern: str) -> str:
+    """A NATS subject pattern as a regular expression: ``*`` is one token, a final ``>``
+    one or more."""
+    parts = []
+    for token in pattern.split("."):
+        parts.append({"*": r"[^.]+", ">": r".+"}.get(token, re.escape(token)))
+    return r"\.".join(parts)
 
 
 def max_payload_of(js: Any) -> int | None:

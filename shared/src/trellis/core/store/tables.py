@@ -91,6 +91,13 @@ outbox = Table(
         sqlite_where=Column("published_at").is_(None),
         postgresql_where=Column("published_at").is_(None),
     ),
+    # and whether any row is parked, which it asks every pass (parked rows are rare)
+    Index(
+        "ix_outbox_parked",
+        "id",
+        sqlite_where=Column("published_at").is_(None) & Column("parked_at").is_not(None),
+        postgresql_where=Column("published_at").is_(None) & Column("parked_at").is_not(None),
+    ),
 )
 
 processed_events = Table(
