@@ -9,6 +9,7 @@ refused append stores nothing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import types
 import typing
@@ -182,6 +183,29 @@ async def test_a_refused_event_aborts_the_append_and_stores_nothing(tmp_path: An
 def test_strict_json_refuses_non_finite_numbers_both_ways() -> None:
     with pytest.raises(strict_json.NonFiniteNumber):
         strict_json.dumps({"a": [1.0, math.nan]})
-    with pytest.raises(strict_json.NonFiniteNumber):
-        strict_json.loads('{"a": Infinity}')
+    for literal in ("Infinity", "-Infinity", "NaN"):
+        with pytest.raises(strict_json.NonFiniteNumber):
+            strict_json.loads(f'{{"a": [1, {literal}]}}')
+        with pytest.raises(strict_json.NonFiniteNumber):
+            strict_json.loads(f'{{"a": {literal}}}'.encode())
     assert strict_json.loads('{"a": 1e3}') == {"a": 1000.0}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "a": 2}',
+        "123456789012345678901234567890",
+        '[-0, 0.1, 2.5e-3, null, true, "\\u00e9"]',
+        '"\\ud800"',  # a lone surrogate: only the standard parser reads it
+        '{"k": "v"}'.encode("utf-16"),  # UTF-16 bytes: likewise
+    ],
+)
+def test_strict_json_reads_what_the_standard_parser_reads_exactly_as_it_does(text: str | bytes) -> None:
+    assert strict_json.loads(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("text", ['{"a": 1', '{"a": 1}x', "", "[1,]", "{'a': 1}"])
+def test_strict_json_refuses_what_is_not_json_as_the_standard_parser_does(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError):
+        strict_json.loads(text)
