@@ -368,6 +368,12 @@ class EventStore:
             session.info.setdefault(_AFTER_COMMIT, {})[id(self)] = self._commit_listeners
 
 
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once after ``session``'s transaction commits (never if it rolls
+    back); asked several times in one transaction, it is still called once."""
+    session.info.setdefault(_AFTER_COMMIT, {})[callback] = (callback,)
+
+
 # Registered once for every session (instead of one listener per appending transaction,
 # which cost more than the statements): a session that appended calls its stores' commit
 # listeners after its commit, and forgets them when its transaction rolls back.

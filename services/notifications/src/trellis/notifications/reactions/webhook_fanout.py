@@ -16,12 +16,12 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope, RecordedEvent, utcnow
 from trellis.contracts.notifications import WEBHOOK_AGGREGATES
 from trellis.core.consuming.projection import Reaction
+from trellis.core.store.event_store import after_commit
 from trellis.notifications.domain.subscription import matches, webhook_event_type
 from trellis.notifications.webhooks import subscriptions
 from trellis.notifications.webhooks.deliveries import enqueue, new_delivery
@@ -63,17 +63,7 @@ class WebhookFanOut(Reaction):
             if wanted(sub, self.source, recorded.envelope)
         ]
         if await enqueue(session, rows):
-            self._wake_after_commit(session)
-
-    def _wake_after_commit(self, session: AsyncSession) -> None:
-        wake = self.wake
-
-        def _after_commit(_session: object) -> None:
-            wake()
-
-        sync_session = session.sync_session
-        if not sa_event.contains(sync_session, "after_commit", _after_commit):
-            sa_event.listen(sync_session, "after_commit", _after_commit, once=True)
+            after_commit(session, self.wake)  # the deliverer looks at once
 
 
 class GoalsWebhooks(WebhookFanOut):
