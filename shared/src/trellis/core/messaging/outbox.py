@@ -137,7 +137,9 @@ class OutboxRelay:
                 async with session.begin():
                     if not await self._take_turn(session):
                         return 0
-                    (last_seq, config), caught_up, rows = await self._prepare(session, js)
+                    # the stream is asked while the database is read
+                    head, unsent = await asyncio.gather(self._stream_head(js), self._unsent(session))
+                    (last_seq, config), caught_up, rows = await self._prepare(session, head, unsent)
                     parked = await self._park_unpublishable(session, js, rows, config)
                     if parked:  # committed before any pass sends a row after them
                         self.parked += parked
@@ -146,9 +148,13 @@ class OutboxRelay:
                     await self._mark(session, rows, done)
                     refusal = await self._park_refused(session, rows, done)
             else:
-                # SQLite: do not hold the single write lock while waiting for acks.
+                # SQLite: do not hold the single write lock while waiting for NATS (the
+                # stream's head first, then the transaction; the acks after it).
+                head = await self._stream_head(js)
                 async with session.begin():
-                    (last_seq, config), caught_up, rows = await self._prepare(session, js)
+                    (last_seq, config), caught_up, rows = await self._prepare(
+                        session, head, await self._unsent(session)
+                    )
                     parked = await self._park_unpublishable(session, js, rows, config)
                 if parked:
                     self.parked += parked
@@ -167,13 +173,14 @@ class OutboxRelay:
         return caught_up + done
 
     async def _prepare(
-        self, session: AsyncSession, js: Any
+        self,
+        session: AsyncSession,
+        head: tuple[int, str | None, StreamConfig],
+        unsent: tuple[bool, list[Any]],
     ) -> tuple[tuple[int, StreamConfig], int, list[Any]]:
-        """The stream's head and configuration, the rows found already on the stream (now
-        marked), and the rows to send. The stream is asked while the database is read."""
-        (last_seq, last_id, config), (some_parked, rows) = await asyncio.gather(
-            self._stream_head(js), self._unsent(session)
-        )
+        """From the stream's head and the rows read: the head's sequence and the stream's
+        configuration, the rows found already on the stream (now marked), the rows to send."""
+        (last_seq, last_id, config), (some_parked, rows) = head, unsent
         ours = self._last_sent is not None and self._last_sent == (last_seq, last_id)
         # the head is our last publish, marked when it was acked: nothing to recognise
         caught_up = 0 if ours else await self._mark_already_on_stream(session, last_id, some_parked)
