@@ -54,29 +54,38 @@ TENANT = "bench"
 async def raw_jetstream(url: str, n: int) -> tuple[float, float]:
     nc = await connect(url, name="bench-raw")
     js = nc.jetstream(publish_async_max_pending=4000)
+    publish_rate = await raw_publish(js, n, "r")
+    consume_rate = await raw_consume(js, n, "raw")
+    await js.delete_stream("BENCH_RAW")
+    await nc.close()
+    return publish_rate, consume_rate
+
+
+async def raw_publish(js: Any, n: int, tag: str) -> float:
+    """nats-py's pipelined publishing of ``n`` envelope-sized messages: the relay's limit."""
     await ensure_stream(js, StreamSpec(name="BENCH_RAW", subjects=["bench.raw.>"]))
     started = time.perf_counter()
     window: list[Any] = []
     for i in range(n):
-        window.append(
-            await js.publish_async(f"bench.raw.{i % 16}", PAYLOAD, headers={"Nats-Msg-Id": f"r{i}"})
-        )
+        headers = {"Nats-Msg-Id": f"{tag}{i}"}
+        window.append(await js.publish_async(f"bench.raw.{i % 16}", PAYLOAD, headers=headers))
         if len(window) >= 1000:
             await asyncio.gather(*window)
             window = []
     await asyncio.gather(*window)
-    publish_rate = n / (time.perf_counter() - started)
-    sub = await js.pull_subscribe("bench.raw.>", durable="raw", stream="BENCH_RAW")
+    return n / (time.perf_counter() - started)
+
+
+async def raw_consume(js: Any, n: int, durable: str) -> float:
+    """nats-py's pull-consume and ack of ``n`` of them: the catch-up's limit."""
+    sub = await js.pull_subscribe("bench.raw.>", durable=durable, stream="BENCH_RAW")
     got = 0
     started = time.perf_counter()
     while got < n:
         for msg in await sub.fetch(500, timeout=5):
             await msg.ack()
             got += 1
-    consume_rate = n / (time.perf_counter() - started)
-    await js.delete_stream("BENCH_RAW")
-    await nc.close()
-    return publish_rate, consume_rate
+    return n / (time.perf_counter() - started)
 
 
 async def raw_inserts(url: str, n: int) -> float:
@@ -123,6 +132,34 @@ class TimedTree(ConsumerRunner):
             envelope = json.loads(msg.data)
             self.committed[(envelope["aggregate_id"], envelope["aggregate_version"])] = now
         await super()._answer(msgs, outcomes)
+
+
+async def relay_backlog(runtime: Any) -> tuple[OutboxRelay, float]:
+    """A relay publishing every unpublished outbox row of ``runtime``, and the seconds it took."""
+    relay = OutboxRelay(
+        sessions=runtime.sessions,
+        jetstream=runtime.jetstream,
+        stream=runtime.stream.name,
+        batch_size=1000,
+    )
+    started = time.perf_counter()
+    while await relay.relay_once():
+        pass
+    return relay, time.perf_counter() - started
+
+
+def tree_consumer(runtime: Any, projection: AlignmentTree) -> TimedTree:
+    """``projection``'s consumer on ``runtime``'s stream, noting when events are applied."""
+    tree = TimedTree(
+        projection=projection,
+        sessions=runtime.sessions,
+        registry=runtime.definition.registry,
+        jetstream=runtime.jetstream,
+        subjects=runtime.subjects,
+        batch_size=runtime.settings.consumer_batch_size,
+    )
+    tree.committed = {}
+    return tree
 
 
 async def goals_pipeline(db_url: str, nats_url: str, data_dir: Path, events: int, rate: int, seconds: float):
@@ -201,27 +238,11 @@ async def goals_pipeline(db_url: str, nats_url: str, data_dir: Path, events: int
         async with runtime.sessions() as session:
             unpublished = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             backlog = (await session.execute(unpublished)).scalar_one()
-        relay = OutboxRelay(
-            sessions=runtime.sessions,
-            jetstream=runtime.jetstream,
-            stream=runtime.stream.name,
-            batch_size=1000,
-        )
-        started = time.perf_counter()
-        while await relay.relay_once():
-            pass
-        results["outbox_to_stream"] = backlog / (time.perf_counter() - started)
+        relay, seconds = await relay_backlog(runtime)
+        results["outbox_to_stream"] = backlog / seconds
         results["outbox_events"] = backlog
 
-        tree = TimedTree(
-            projection=AlignmentTree(),
-            sessions=runtime.sessions,
-            registry=runtime.definition.registry,
-            jetstream=runtime.jetstream,
-            subjects=runtime.subjects,
-            batch_size=runtime.settings.consumer_batch_size,
-        )
-        tree.committed = {}
+        tree = tree_consumer(runtime, AlignmentTree())
         await tree.provision()  # creating the durable consumer is a one-time cost, not catch-up
         started = time.perf_counter()
         catching_up = asyncio.create_task(tree.run())

@@ -20,16 +20,15 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from pipeline import PAYLOAD, TimedTree  # the same message size and consumer as the pipeline bench
+from pipeline import raw_consume, raw_publish, relay_backlog, tree_consumer  # as the pipeline bench
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import delete, func, select, text, update
 
-from trellis.core.messaging.jetstream import StreamSpec, connect, ensure_stream
-from trellis.core.messaging.outbox import OutboxRelay
+from trellis.core.messaging.jetstream import connect, ensure_stream
 from trellis.core.runtime.api_kit import application_in
 from trellis.core.runtime.auth import Actor
 from trellis.core.runtime.embedded import EmbeddedNats, free_port
@@ -42,30 +41,6 @@ from trellis.goals.bootstrap import SERVICE, GoalsSettings
 from trellis.goals.views.alignment_tree import AlignmentTree
 
 console = Console()
-
-
-async def raw_publish(js: Any, n: int, tag: str) -> float:
-    await ensure_stream(js, StreamSpec(name="BENCH_RAW", subjects=["bench.raw.>"]))
-    started, window = time.perf_counter(), []
-    for i in range(n):
-        window.append(
-            await js.publish_async(f"bench.raw.{i % 16}", PAYLOAD, headers={"Nats-Msg-Id": f"{tag}{i}"})
-        )
-        if len(window) >= 1000:
-            await asyncio.gather(*window)
-            window = []
-    await asyncio.gather(*window)
-    return n / (time.perf_counter() - started)
-
-
-async def raw_consume(js: Any, n: int, durable: str) -> float:
-    sub = await js.pull_subscribe("bench.raw.>", durable=durable, stream="BENCH_RAW")
-    got, started = 0, time.perf_counter()
-    while got < n:
-        for msg in await sub.fetch(500, timeout=5):
-            await msg.ack()
-            got += 1
-    return n / (time.perf_counter() - started)
 
 
 async def measure(
@@ -114,16 +89,7 @@ async def measure(
             await ensure_stream(js, runtime.stream)
             async with runtime.sessions() as session, session.begin():
                 await session.execute(update(outbox).values(published_at=None))
-            relay = OutboxRelay(
-                sessions=runtime.sessions,
-                jetstream=runtime.jetstream,
-                stream=runtime.stream.name,
-                batch_size=1000,
-            )
-            started = time.perf_counter()
-            while await relay.relay_once():
-                pass
-            figure["relay"] = backlog / (time.perf_counter() - started)
+            figure["relay"] = backlog / (await relay_backlog(runtime))[1]
             figure["raw_consume"] = await raw_consume(raw, backlog, f"raw{r}")
             await raw.delete_stream("BENCH_RAW")
             async with runtime.sessions() as session, session.begin():
@@ -133,15 +99,7 @@ async def measure(
             class Tree(AlignmentTree):
                 name = f"bench-tree-{r}"  # a consumer and ledger of its own each round
 
-            tree = TimedTree(
-                projection=Tree(),
-                sessions=runtime.sessions,
-                registry=runtime.definition.registry,
-                jetstream=runtime.jetstream,
-                subjects=runtime.subjects,
-                batch_size=runtime.settings.consumer_batch_size,
-            )
-            tree.committed = {}
+            tree = tree_consumer(runtime, Tree())
             await tree.provision()
             started = time.perf_counter()
             task = asyncio.create_task(tree.run())
