@@ -36,7 +36,7 @@ from uuid import UUID
 import typer
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
-from pipeline import raw_inserts
+from pipeline import drop_schema, raw_inserts
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
@@ -169,16 +169,8 @@ async def peer_round(db_url: str, workdir: Path, n: int, writers: int) -> tuple[
         pool.shutdown()
         app.close()
         if "POSTGRES_SCHEMA" in env:
-            await _drop_schema(db_url, env["POSTGRES_SCHEMA"])
+            await drop_schema(db_url, env["POSTGRES_SCHEMA"])
     return per * writers / created, per * writers / updated
-
-
-async def _drop_schema(db_url: str, schema: str) -> None:
-    """A round's schema gone (rounds on one database otherwise leave theirs behind)."""
-    engine = create_engine(db_url)
-    async with engine.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    await engine.dispose()
 
 
 def _peer_creates(app: PeerGoals, count: int) -> None:
@@ -225,7 +217,7 @@ class TrellisGoals:
     async def close(self) -> None:
         await self.runtime.engine.dispose()
         if self.runtime.settings.database_schema:
-            await _drop_schema(self.runtime.settings.database_url, self.runtime.settings.database_schema)
+            await drop_schema(self.runtime.settings.database_url, self.runtime.settings.database_schema)
 
     async def creates(self, count: int) -> None:
         for i in range(count):

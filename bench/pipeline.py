@@ -297,11 +297,16 @@ async def goals_pipeline(db_url: str, nats_url: str, data_dir: Path, events: int
         server.should_exit = True
         await serving
         if settings.database_schema:
-            engine = create_engine(db_url)
-            async with engine.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
-            await engine.dispose()
+            await drop_schema(db_url, settings.database_schema)
     return results
+
+
+async def drop_schema(db_url: str, schema: str) -> None:
+    """A run's (or a round's) PostgreSQL schema gone: runs on one database leave none behind."""
+    engine = create_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await engine.dispose()
 
 
 def main(

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pipeline import raw_consume, raw_publish, relay_backlog, tree_consumer  # as the pipeline bench
+from pipeline import drop_schema, raw_consume, raw_publish, relay_backlog, tree_consumer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 
 from trellis.core.messaging.jetstream import connect, ensure_stream
 from trellis.core.runtime.api_kit import application_in
@@ -34,7 +34,7 @@ from trellis.core.runtime.auth import Actor
 from trellis.core.runtime.embedded import EmbeddedNats, free_port
 from trellis.core.runtime.logging import configure_logging
 from trellis.core.runtime.service import create_app, tune_gc
-from trellis.core.store.database import create_engine, is_sqlite
+from trellis.core.store.database import is_sqlite
 from trellis.core.store.tables import outbox
 from trellis.goals.application.wiring import GoalsApplication
 from trellis.goals.bootstrap import SERVICE, GoalsSettings
@@ -115,10 +115,7 @@ async def measure(
     finally:
         await runtime.stop()
         if schema:
-            engine = create_engine(db_url)
-            async with engine.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            await engine.dispose()
+            await drop_schema(db_url, schema)
     return figures
 
 
