@@ -162,13 +162,14 @@ def tree_consumer(runtime: Any, projection: AlignmentTree) -> TimedTree:
     return tree
 
 
-async def goals_pipeline(db_url: str, nats_url: str, data_dir: Path, events: int, rate: int, seconds: float):
-    sqlite = is_sqlite(db_url)
-    settings = GoalsSettings(
+def bench_settings(db_url: str, nats_url: str, data_dir: Path) -> GoalsSettings:
+    """The goals service for a bench: no relay or consumers of its own (the bench runs
+    them), and on PostgreSQL a schema of this run's own (a second run on the same database
+    counted the first run's outbox rows as its backlog and waited for them forever), to be
+    dropped afterwards."""
+    return GoalsSettings(
         database_url=db_url,
-        # PostgreSQL: a schema of this run's own (a second run on the same database counted
-        # the first run's outbox rows as its backlog and waited for them forever), dropped after
-        database_schema=None if sqlite else f"bench_{uuid.uuid4().hex[:8]}",
+        database_schema=None if is_sqlite(db_url) else f"bench_{uuid.uuid4().hex[:8]}",
         nats_url=nats_url,
         data_dir=data_dir,
         subject_root=f"bench{uuid.uuid4().hex[:6]}",
@@ -178,6 +179,10 @@ async def goals_pipeline(db_url: str, nats_url: str, data_dir: Path, events: int
         log_level="WARNING",
         log_json=False,
     )
+
+
+async def goals_pipeline(db_url: str, nats_url: str, data_dir: Path, events: int, rate: int, seconds: float):
+    settings = bench_settings(db_url, nats_url, data_dir)
     app = create_app(SERVICE, settings)
     runtime = app.state.runtime
     server = uvicorn.Server(

@@ -18,12 +18,11 @@ import asyncio
 import shutil
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pipeline import drop_schema, raw_consume, raw_publish, relay_backlog, tree_consumer
+from pipeline import bench_settings, drop_schema, raw_consume, raw_publish, relay_backlog, tree_consumer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import delete, func, select, update
@@ -31,13 +30,12 @@ from sqlalchemy import delete, func, select, update
 from trellis.core.messaging.jetstream import connect, ensure_stream
 from trellis.core.runtime.api_kit import application_in
 from trellis.core.runtime.auth import Actor
-from trellis.core.runtime.embedded import EmbeddedNats, free_port
+from trellis.core.runtime.embedded import EmbeddedNats
 from trellis.core.runtime.logging import configure_logging
 from trellis.core.runtime.service import create_app, tune_gc
-from trellis.core.store.database import is_sqlite
 from trellis.core.store.tables import outbox
 from trellis.goals.application.wiring import GoalsApplication
-from trellis.goals.bootstrap import SERVICE, GoalsSettings
+from trellis.goals.bootstrap import SERVICE
 from trellis.goals.views.alignment_tree import AlignmentTree
 
 console = Console()
@@ -46,19 +44,8 @@ console = Console()
 async def measure(
     db_url: str, nats_url: str, data_dir: Path, commands: int, rounds: int
 ) -> list[dict[str, float]]:
-    schema = None if is_sqlite(db_url) else f"bench_{uuid.uuid4().hex[:8]}"
-    settings = GoalsSettings(
-        database_url=db_url,
-        database_schema=schema,
-        nats_url=nats_url,
-        data_dir=data_dir,
-        subject_root=f"bench{uuid.uuid4().hex[:6]}",
-        run_relay=False,
-        run_consumers=False,
-        http_port=free_port(),
-        log_level="WARNING",
-        log_json=False,
-    )
+    settings = bench_settings(db_url, nats_url, data_dir)
+    schema = settings.database_schema
     runtime = create_app(SERVICE, settings).state.runtime
     await runtime.start()
     figures = []
