@@ -137,8 +137,7 @@ class OutboxRelay:
                 async with session.begin():
                     if not await self._take_turn(session):
                         return 0
-                    # the stream is asked while the database is read
-                    head, unsent = await asyncio.gather(self._stream_head(js), self._unsent(session))
+                    head, unsent = await self._head_and_unsent(session, js)
                     (last_seq, config), caught_up, rows = await self._prepare(session, head, unsent)
                     parked = await self._park_unpublishable(session, js, rows, config)
                     if parked:  # committed before any pass sends a row after them
@@ -171,6 +170,21 @@ class OutboxRelay:
         if done < len(rows):
             raise ConnectionError(f"published {done} of {len(rows)} outbox rows")
         return caught_up + done
+
+    async def _head_and_unsent(
+        self, session: AsyncSession, js: Any
+    ) -> tuple[tuple[int, str | None, StreamConfig], tuple[bool, list[Any]]]:
+        """The stream is asked while the database is read. Both are awaited to the end even
+        when one fails, so no query is still running on the session when its transaction
+        ends (nor is one cancelled mid-flight, which can leave a connection unusable)."""
+        head, unsent = await asyncio.gather(
+            self._stream_head(js), self._unsent(session), return_exceptions=True
+        )
+        if isinstance(head, BaseException):
+            raise head
+        if isinstance(unsent, BaseException):
+            raise unsent
+        return head, unsent
 
     async def _prepare(
         self,
