@@ -86,12 +86,14 @@ class IdempotencyKeys:
         lease: dt.timedelta = dt.timedelta(seconds=60),
         poll: float = 0.05,
         now: Callable[[], dt.datetime] = utcnow,
+        purge_chance: float = 0.01,
     ) -> None:
         self.sessions = sessions
         self.ttl = ttl
         self.lease = lease
         self.poll = poll
         self.now = now
+        self.purge_chance = purge_chance  # of a reservation deleting every expired key
 
     async def reserve(self, who: tuple[str, str, str], request_hash: str) -> Stored | Refused | None:
         """``None``: the request is the key's to run; else the stored answer or a refusal."""
@@ -101,7 +103,7 @@ class IdempotencyKeys:
         while True:
             now = self.now()
             async with self.sessions() as session, session.begin():
-                if random.random() < 0.01:  # now and then, the expired keys go
+                if random.random() < self.purge_chance:  # now and then, the expired keys go
                     await session.execute(delete(idempotency_keys).where(k.expires_at < now))
                 row = (await session.execute(select(idempotency_keys).where(mine))).first()
                 if row is not None and _aware(row.expires_at) < now:
