@@ -4,6 +4,11 @@ Python's ``json`` writes ``NaN`` and ``Infinity`` and reads them back, but they 
 no other parser accepts them, and pydantic writes them as ``null`` instead. Both ways an
 event stops matching its own contract. Here a non-finite number is an error when encoding
 and when decoding, everywhere.
+
+One thing reads as an infinity: a number too large for a float (``1e400``). It is valid
+JSON, so it is not refused here; the field that receives it refuses it, naming its
+location (a 422, where the literals above get a 400: ``tests/test_strict_requests.py``),
+and the event store's contract check keeps it out of every event.
 """
 
 from __future__ import annotations

@@ -47,8 +47,9 @@ PERMANENT_API_ERRORS = frozenset({10054})
 class Publishability:
     """Why NATS will never accept a row as it is (None if it may), for one pass's limits.
 
-    Built once per pass: the stream's subject patterns become one compiled expression,
-    so checking a row costs two matches and a length, not a walk over every pattern.
+    Built when the limits change (the relay keeps one): the stream's subject patterns
+    become one compiled expression, so checking a row costs two matches and a length,
+    not a walk over every pattern.
     """
 
     def __init__(
