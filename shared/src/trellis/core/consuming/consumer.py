@@ -7,8 +7,10 @@ then acks or naks every message as it was told.
 
 Acks and naks are sent only after the commit, so a crash at any point either leaves
 nothing applied (redelivered, applied once) or everything applied and recorded
-(redelivered, skipped). The next batch is fetched while one is being applied (batches
-are still applied one after the other), so the database and NATS work overlap. A batch
+(redelivered, skipped). The server keeps sending while a batch is being applied
+(``pull.py``: pull requests stay open, and each batch is what has come meanwhile), so the
+database and NATS work overlap and an event reaching an idle consumer is applied at once;
+batches are still applied one after the other. A batch
 the database itself refused (it is down, say) is naked whole and comes back later.
 
 With several instances, a projection runs one durable consumer per partition of its
@@ -34,9 +36,7 @@ import time
 
 import structlog
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.errors import FetchTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts.envelope import EventRegistry
@@ -47,6 +47,7 @@ from trellis.core.consuming.exactly_once import ExactlyOnce
 from trellis.core.consuming.leases import LeaseLost, Leases, Slot
 from trellis.core.consuming.ledger import ConsumerLedger
 from trellis.core.consuming.projection import Consumer
+from trellis.core.consuming.pull import PullFeed
 from trellis.core.messaging.jetstream import ConsumerSpec, ensure_consumer
 from trellis.core.messaging.outbox import JetStreamProvider
 
@@ -92,11 +93,14 @@ class ConsumerRunner:
         self._stopping = False
         self._stop_asked = asyncio.Event()  # wakes the waits a stop should cut short
         self._lost = False
+        self._feed: PullFeed | None = None  # while running
 
     def stop(self) -> None:
         """Finish the batch in hand, then return from ``run``."""
         self._stopping = True
         self._stop_asked.set()
+        if self._feed is not None:
+            self._feed.interrupt()
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, unless asked to stop meanwhile."""
@@ -178,10 +182,22 @@ class ConsumerRunner:
             js = self.jetstream()
             try:
                 await ensure_consumer(js, spec)
-                sub = await js.pull_subscribe_bind(spec.durable, spec.stream)
+                feed = PullFeed.of(
+                    js,
+                    stream=spec.stream,
+                    durable=spec.durable,
+                    batch=self.batch_size,
+                    expires=self.fetch_timeout,
+                )
                 delay, last_error = 0.1, ""
                 await self._let_predecessor_go(js, spec)
-                await self._loop(sub)
+                await feed.start()
+                self._feed = feed
+                try:
+                    await self._loop(feed)
+                finally:
+                    self._feed = None
+                    await feed.close()
             except asyncio.CancelledError:
                 raise
             except LeaseLost:
@@ -211,50 +227,16 @@ class ConsumerRunner:
         )
         await self._pause(wait)
 
-    async def _loop(self, sub: JetStreamContext.PullSubscription) -> None:
-        upcoming: asyncio.Task[list[Msg]] | None = asyncio.create_task(self._fetch(sub))
-        try:
-            while upcoming is not None:  # None once the last batch is in hand
-                msgs = await upcoming
-                # the next fetch overlaps with the apply, unless this batch is the last
-                upcoming = None if self._stopping else asyncio.create_task(self._fetch(sub))
-                if msgs:
-                    await self.process(msgs)
-                    if self._lost:
-                        raise LeaseLost(self.lease_name)
-                if self._stopping:
-                    break
-        finally:
-            if upcoming is not None:
-                await self._release(upcoming)
-
-    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
-        try:
-            msgs = list(await sub.fetch(self.batch_size, timeout=self.fetch_timeout))
+    async def _loop(self, feed: PullFeed) -> None:
+        while not self._stopping:
+            msgs = await feed.fetch(self.fetch_timeout)
+            if not msgs:
+                continue
             # redeliveries come first: apply in stream order, which is each aggregate's order
             msgs.sort(key=lambda m: _stream_sequence(m) or 0)
-            return msgs
-        except (FetchTimeoutError, NatsTimeoutError, TimeoutError):
-            return []
-
-    async def _release(self, upcoming: asyncio.Task[list[Msg]]) -> None:
-        """Hand back a batch fetched but never applied, so it is redelivered at once.
-
-        A fetch in progress is waited for (at most its timeout), not cancelled: its pull
-        request would stay open on the server, which would deliver messages (the ones just
-        naked, say) to a subscription nobody reads, and they would come back only after
-        the ack wait."""
-        if not upcoming.done():
-            await asyncio.wait([upcoming], timeout=self.fetch_timeout + 1.0)
-        if not upcoming.done():
-            upcoming.cancel()
-            await asyncio.gather(upcoming, return_exceptions=True)
-            return
-        if upcoming.cancelled() or upcoming.exception() is not None:
-            return
-        for msg in upcoming.result():
-            with contextlib.suppress(Exception):
-                await msg.nak()
+            await self.process(msgs)
+            if self._lost:
+                raise LeaseLost(self.lease_name)
 
     async def process(self, msgs: list[Msg]) -> None:
         """Apply one fetched batch and answer every message (ack, or nak with a delay)."""
