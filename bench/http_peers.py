@@ -12,6 +12,12 @@ audit trail), and the peer's ``GET /hello`` (the HTTP stack's own limit here). T
 minimal HTTP/1.1 writer; httpx was the bottleneck), for ``--seconds``
 each, rounds alternating Trellis and the peer; each figure is the min-max over rounds.
 Client and servers share the 2 cores, the same way for every target: compare ratios.
+
+Trellis's consumers (the alignment tree, the pace watch, the realignment reaction) share its
+process and cores with the API, so a saturating load is served faster by a service whose
+views fall behind. The last column says how far behind they were when each round's load
+stopped: events appended and not yet applied to the alignment tree, and the tree's batches
+during the round (both from the service's ``/metrics``).
 """
 
 from __future__ import annotations
@@ -63,6 +69,22 @@ def _start(command: list[str], env: dict[str, str], cwd: Path, port: int) -> sub
         time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"{command} did not start")
+
+
+async def consumer_figures(base: str) -> dict[str, float]:
+    """Events appended, and the alignment tree's acked messages and batches, so far."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{base}/metrics")).text
+    figures = {"appended": 0.0, "applied": 0.0, "batches": 0.0}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith("trellis_events_appended_total{"):
+            figures["appended"] += float(value)
+        elif name == 'trellis_consumer_messages_total{answer="ack",consumer="goals-alignment-tree"}':
+            figures["applied"] = float(value)
+        elif name == 'trellis_consumer_batch_seconds_count{consumer="goals-alignment-tree"}':
+            figures["batches"] = float(value)
+    return figures
 
 
 async def load(url: str, method: str, seconds: float, connections: int) -> dict[str, float]:
@@ -149,9 +171,17 @@ def main(
         try:
             for url, method in targets.values():  # warm: connections, caches, tables
                 asyncio.run(load(url, method, 1.0, connections))
+            trellis_base = f"http://127.0.0.1:{trellis_port}"
             for _ in range(rounds):
                 for name, (url, method) in targets.items():
-                    results[name].append(asyncio.run(load(url, method, seconds, connections)))
+                    if name.startswith("Trellis"):
+                        before = asyncio.run(consumer_figures(trellis_base))
+                    figure = asyncio.run(load(url, method, seconds, connections))
+                    if name.startswith("Trellis"):
+                        after = asyncio.run(consumer_figures(trellis_base))
+                        figure["behind"] = after["appended"] - after["applied"]
+                        figure["batches"] = after["batches"] - before["batches"]
+                    results[name].append(figure)
         finally:
             for process in (trellis, peer):
                 process.terminate()
@@ -167,7 +197,7 @@ def _span(values: list[float], fmt: str = "{:,.0f}") -> str:
 
 def _report(results: dict[str, list[dict[str, Any]]], connections: int) -> None:
     table = Table(title=f"HTTP, {connections} connections, SQLite, 2 cores (min-max of rounds)")
-    for column in ("target", "req/s", "p50 ms", "p99 ms", "errors", "Trellis ÷ it"):
+    for column in ("target", "req/s", "p50 ms", "p99 ms", "errors", "Trellis ÷ it", "tree behind / batches"):
         table.add_column(column, justify="right" if column != "target" else "left")
     trellis = results["Trellis POST /v1/goals"]
     for name, runs in results.items():
@@ -183,6 +213,9 @@ def _report(results: dict[str, list[dict[str, Any]]], connections: int) -> None:
             _span([r["p99"] for r in runs], "{:.1f}"),
             str(int(sum(r["errors"] for r in runs))),
             ratio,
+            f"{_span([r['behind'] for r in runs])} / {_span([r['batches'] for r in runs])}"
+            if name.startswith("Trellis")
+            else "",
         )
     console.print(table)
 
