@@ -39,6 +39,13 @@ async def feed_on(js: Any, stream: str, durable: str, *, batch: int, expires: fl
     return feed
 
 
+async def waiting_fetch(feed: PullFeed) -> asyncio.Task[list[Any]]:
+    """A fetch of up to 30 s, once its request is open and waiting on the server."""
+    fetch = asyncio.create_task(feed.fetch(30.0))
+    await asyncio.sleep(0.1)
+    return fetch
+
+
 async def test_an_event_reaching_an_idle_consumer_is_handed_over_without_waiting_for_a_full_batch(
     nc: Any, subject_root: str
 ) -> None:
@@ -48,8 +55,7 @@ async def test_an_event_reaching_an_idle_consumer_is_handed_over_without_waiting
     feed = await feed_on(js, stream, durable, batch=100, expires=3.0)
     try:
         for i in range(3):
-            fetch = asyncio.create_task(feed.fetch(30.0))
-            await asyncio.sleep(0.1)  # the request is open and waiting on the server
+            fetch = await waiting_fetch(feed)
             await js.publish(f"{subject_root}.x", str(i).encode())
             [msg] = await asyncio.wait_for(fetch, 5.0)
             assert msg.data == str(i).encode()
@@ -120,8 +126,7 @@ async def test_a_consumer_deleted_under_the_feed_is_an_error_the_runner_sees(
     stream, durable = await stream_with_consumer(js, subject_root)
     feed = await feed_on(js, stream, durable, batch=10, expires=30.0)
     try:
-        fetch = asyncio.create_task(feed.fetch(30.0))
-        await asyncio.sleep(0.1)
+        fetch = await waiting_fetch(feed)
         await js.delete_consumer(stream, durable)
         with pytest.raises(ConsumerGone):
             await asyncio.wait_for(fetch, 5.0)
@@ -133,8 +138,7 @@ async def test_an_interrupted_fetch_returns_at_once(nc: Any, subject_root: str) 
     js = nc.jetstream()
     stream, durable = await stream_with_consumer(js, subject_root)
     feed = await feed_on(js, stream, durable, batch=10, expires=2.0)
-    fetch = asyncio.create_task(feed.fetch(30.0))
-    await asyncio.sleep(0.1)
+    fetch = await waiting_fetch(feed)
     feed.interrupt()
     assert await asyncio.wait_for(fetch, 1.0) == []
     # closing waits for the open request to end (by the server's 408), naking what it brings
