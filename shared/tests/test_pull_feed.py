@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from trellis.core.consuming.pull import ConsumerGone, PullFeed
+from trellis.core.consuming.pull import ConsumerGone, PullFeed, _Request
 from trellis.core.runtime.embedded import EmbeddedNats
 from trellis.testing import eventually
 
@@ -153,7 +154,26 @@ async def test_an_interrupted_fetch_returns_at_once(nc: Any, subject_root: str) 
         await again.close()
 
 
-async def test_a_request_the_restarted_server_forgot_is_renewed_after_its_expiry(
+async def test_a_request_whose_end_never_came_is_dropped_by_the_clock_and_asked_again(
+    nc: Any, subject_root: str
+) -> None:
+    js = nc.jetstream()
+    stream, durable = await stream_with_consumer(js, subject_root)
+    feed = await feed_on(js, stream, durable, batch=10, expires=0.3)
+    try:
+        # as if a request had been sent and the server lost it with its 408 (a node died):
+        # the feed believes 20 messages are owed, so it asks for nothing until that expires
+        feed._requests.append(_Request(left=20, expires_at=time.monotonic() + 0.3))
+        await js.publish(f"{subject_root}.x", b"waiting")
+        [msg] = await asyncio.wait_for(feed.fetch(5.0), 3.0)
+        assert msg.data == b"waiting"
+        assert feed.requests_sent == 1  # the one sent once the lost one was dropped
+        await msg.ack()
+    finally:
+        await feed.close()
+
+
+async def test_after_a_server_restart_the_feed_asks_again(
     embedded_nats: EmbeddedNats, subject_root: str
 ) -> None:
     conn = await nats.connect(embedded_nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
