@@ -10,8 +10,8 @@ nothing applied (redelivered, applied once) or everything applied and recorded
 (redelivered, skipped). The server keeps sending while a batch is being applied
 (``pull.py``: pull requests stay open, and each batch is what has come meanwhile), so the
 database and NATS work overlap and an event reaching an idle consumer is applied at once;
-batches are still applied one after the other. A batch
-the database itself refused (it is down, say) is naked whole and comes back later.
+batches are still applied one after the other. A batch the database itself refused (it
+is down, say) is naked whole and comes back later.
 
 With several instances, a projection runs one durable consumer per partition of its
 source stream, each under a lease (``leases.py``): every batch renews the lease as the
