@@ -6,14 +6,14 @@ import asyncio
 import uuid
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from trellis.contracts.envelope import Metadata, utcnow
 from trellis.core.errors import ConcurrencyError, NotFound
 from trellis.core.store.repository import Repository
 from trellis.core.store.tables import events as events_table
 
-from .conftest import Core, Counted, Counter
+from .conftest import Core, Counted, Counter, CounterNoteTaken
 
 
 async def test_appended_events_load_back_with_their_whole_envelope(core: Core) -> None:
@@ -27,6 +27,66 @@ async def test_appended_events_load_back_with_their_whole_envelope(core: Core) -
     assert [r.envelope.aggregate_version for r in loaded] == [1, 2]
     assert first.actor_id == "tester" and first.correlation_id
     assert first.global_position is not None and first.occurred_at.tzinfo is not None
+
+
+async def test_the_append_writes_exactly_the_rows_sqlalchemy_writes(core: Core) -> None:
+    # On SQLite the append runs on sqlite3 itself (``store/direct.py``) with SQLAlchemy's
+    # column processors: its rows must be byte for byte what a Core insert of the same
+    # values stores (the timestamps' text, the payload's JSON), or readers would differ.
+    [stored] = await core.append("c-1", 7)
+    note = CounterNoteTaken(note='naïve ☃ "quoted" \u2028')
+    async with core.sessions() as session, session.begin():
+        [private] = await core.store.append(
+            session,
+            aggregate_type="counter",
+            aggregate_id="c-2",
+            expected_version=0,
+            events=[note],
+            metadata=Metadata(tenant_id="acme", actor_id="tester"),
+        )
+    async with core.engine.begin() as conn:
+        recorded_at = (
+            await conn.execute(
+                select(events_table.c.recorded_at).where(events_table.c.event_id == str(stored.event_id))
+            )
+        ).scalar_one()
+        for env, twin in ((stored, "twin-1"), (private, "twin-2")):
+            await conn.execute(
+                insert(events_table).values(
+                    event_id=str(uuid.uuid4()),
+                    event_type=env.event_type,
+                    schema_version=env.schema_version,
+                    tenant_id=env.tenant_id,
+                    aggregate_type=env.aggregate_type,
+                    aggregate_id=twin,
+                    aggregate_version=env.aggregate_version,
+                    occurred_at=env.occurred_at,
+                    recorded_at=recorded_at,
+                    actor_id=env.actor_id,
+                    correlation_id=env.correlation_id,
+                    causation_id=env.causation_id,
+                    payload=env.payload,
+                )
+            )
+        columns = "occurred_at, recorded_at, payload, schema_version, causation_id"
+        raw = (
+            await conn.exec_driver_sql(
+                f"SELECT aggregate_id, {columns} FROM events WHERE aggregate_id IN "
+                "('c-1', 'twin-1', 'c-2', 'twin-2') ORDER BY aggregate_id"
+            )
+        ).all()
+        rows = {r[0]: tuple(r[1:]) for r in raw}
+        assert rows["c-1"] == rows["twin-1"]
+        assert rows["c-2"][0] == rows["twin-2"][0] and rows["c-2"][2:] == rows["twin-2"][2:]
+        outbox_created = (
+            await conn.exec_driver_sql(f"SELECT created_at FROM outbox WHERE event_id = '{stored.event_id}'")
+        ).scalar_one()
+        assert type(outbox_created) is type(rows["c-1"][1]) and len(str(outbox_created)) == len(
+            str(rows["c-1"][1])
+        )
+    async with core.sessions() as session:
+        [loaded] = await core.store.load(session, "c-2")
+    assert loaded.event == note and loaded.envelope.occurred_at == private.occurred_at
 
 
 async def test_concurrent_writers_each_version_is_written_once_and_losers_are_refused(core: Core) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sqlite3
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ from trellis.contracts.envelope import (
 from trellis.contracts.subjects import Subjects
 from trellis.core import metrics, strict_json, tracing
 from trellis.core.errors import ConcurrencyError, ContractViolation, MalformedEvent
-from trellis.core.store import append_lock
+from trellis.core.store import append_lock, direct
 from trellis.core.store.tables import events as events_table
 from trellis.core.store.tables import outbox as outbox_table
 
@@ -185,10 +186,18 @@ class EventStore:
                 actual = connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id}).scalar() or 0
                 if actual != expected_version:
                     raise self._conflict(aggregate_type, aggregate_id, expected_version, actual)
-            statement = (_INSERT_NEW_PG if postgres else _INSERT_NEW_SQLITE) if fresh else _INSERT_EVENTS
+            raw = None if postgres else direct.inline_sqlite(connection)
+            returned: Sequence[Sequence[Any]]
             try:
-                returned = connection.execute(statement, rows).all()
-            except IntegrityError as exc:
+                if raw is not None:
+                    lean = _DIRECT(connection.dialect)
+                    returned = (lean.insert_new if fresh else lean.insert_events).run(raw, rows)
+                else:
+                    statement = (
+                        (_INSERT_NEW_PG if postgres else _INSERT_NEW_SQLITE) if fresh else _INSERT_EVENTS
+                    )
+                    returned = connection.execute(statement, rows).all()
+            except (IntegrityError, sqlite3.IntegrityError) as exc:
                 metrics.CONFLICTS.labels(self.service).inc()
                 raise ConcurrencyError(
                     f"{aggregate_type} {aggregate_id} was changed concurrently: reload and retry",
@@ -218,7 +227,10 @@ class EventStore:
                 if public
             ]
             if outgoing:
-                connection.execute(_INSERT_OUTBOX, outgoing)
+                if raw is not None:
+                    _DIRECT(connection.dialect).insert_outbox.run(raw, outgoing)
+                else:
+                    connection.execute(_INSERT_OUTBOX, outgoing)
             return stored
 
         stored = await session.run_sync(write)
@@ -312,11 +324,7 @@ class EventStore:
         uncommitted = aggregate_id in session.info.get(_APPENDED, set())
         cached = None if uncommitted else self._cache.get(aggregate_id)
         after = cached.version if cached else 0
-        rows = await session.run_sync(
-            lambda sync: (
-                sync.connection().execute(_REHYDRATE, {"aggregate_id": aggregate_id, "after": after}).all()
-            )
-        )
+        rows = await session.run_sync(_rehydration_rows, aggregate_id, after)
         decode = self.registry.decode_payload
         fresh = [decode(r[2], r[3], r[4]) for r in rows]
         if cached is None:
@@ -461,6 +469,44 @@ _INSERT_NEW_PG, _INSERT_NEW_SQLITE = (
     for dialect in (postgresql, sqlite)
 )
 _INSERT_OUTBOX = insert(outbox_table)
+
+_EVENT_COLUMNS = tuple(c.name for c in events_table.c if c.name != "global_position")
+_OUTBOX_COLUMNS = ("event_id", "subject", "body", "created_at", "traceparent")
+
+
+@dataclass(frozen=True)
+class _Direct:
+    """The append's and the rehydration read's statements on sqlite3 itself (``direct``)."""
+
+    insert_new: direct.DirectInsert
+    insert_events: direct.DirectInsert
+    insert_outbox: direct.DirectInsert
+    rehydrate: direct.DirectSelect
+
+
+_DIRECT = direct.PerDialect(
+    lambda dialect: _Direct(
+        insert_new=direct.DirectInsert(_INSERT_NEW_SQLITE, events_table, _EVENT_COLUMNS, dialect),
+        insert_events=direct.DirectInsert(_INSERT_EVENTS, events_table, _EVENT_COLUMNS, dialect),
+        insert_outbox=direct.DirectInsert(_INSERT_OUTBOX, outbox_table, _OUTBOX_COLUMNS, dialect),
+        rehydrate=direct.DirectSelect(
+            _REHYDRATE,
+            events_table,
+            ("tenant_id", "aggregate_type", "event_type", "schema_version", "payload"),
+            dialect,
+        ),
+    )
+)
+
+
+def _rehydration_rows(sync_session: Session, aggregate_id: str, after: int) -> Sequence[Sequence[Any]]:
+    connection = sync_session.connection()
+    params = {"aggregate_id": aggregate_id, "after": after}
+    raw = direct.inline_sqlite(connection)
+    if raw is not None:
+        return _DIRECT(connection.dialect).rehydrate.run(raw, params)
+    return connection.execute(_REHYDRATE, params).all()
+
 
 _LOADED_VERSIONS = "trellis.loaded_versions"
 _AFTER_COMMIT = "trellis.after_commit"
