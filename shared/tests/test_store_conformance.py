@@ -78,9 +78,12 @@ async def test_the_append_writes_exactly_the_rows_sqlalchemy_writes(core: Core) 
         rows = {r[0]: tuple(r[1:]) for r in raw}
         assert rows["c-1"] == rows["twin-1"]
         assert rows["c-2"][0] == rows["twin-2"][0] and rows["c-2"][2:] == rows["twin-2"][2:]
-        outbox_created = (
-            await conn.exec_driver_sql(f"SELECT created_at FROM outbox WHERE event_id = '{stored.event_id}'")
-        ).scalar_one()
+        body, outbox_created = (
+            await conn.exec_driver_sql(
+                f"SELECT body, created_at FROM outbox WHERE event_id = '{stored.event_id}'"
+            )
+        ).one()
+        assert bytes(body) == stored.model_dump_json().encode()  # the envelope, its position included
         assert type(outbox_created) is type(rows["c-1"][1]) and len(str(outbox_created)) == len(
             str(rows["c-1"][1])
         )

@@ -33,6 +33,14 @@ LOCK_AND_NOTIFY = text(
     f"SELECT pg_advisory_xact_lock({_KEY}), pg_notify('{OUTBOX_CHANNEL}', current_schema())"
 )
 
+# The same as a FROM item of an append's single statement on PostgreSQL (``event_store``):
+# every row it inserts is joined with this one row, so the lock is taken before any row is
+# given its position.
+LOCKED_AND_NOTIFIED = (
+    f"(SELECT pg_advisory_xact_lock({_KEY}) AS locked,"
+    f" pg_notify('{OUTBOX_CHANNEL}', current_schema()) AS notified)"
+)
+
 _HELD = "trellis.append_lock_held"
 
 
@@ -46,6 +54,12 @@ def take(session: Session, connection: Connection, *, notify: bool = False) -> N
         connection.execute(LOCK_AND_NOTIFY)
     elif not session.info.get(_HELD):
         connection.execute(LOCK)
+    session.info[_HELD] = True
+
+
+def taken_by_statement(session: Session) -> None:
+    """Record that ``session``'s transaction took the lock in a statement of its own making
+    (``LOCKED_AND_NOTIFIED``)."""
     session.info[_HELD] = True
 
 

@@ -32,9 +32,9 @@ from typing import Any
 
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy import event as sa_event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -172,16 +172,39 @@ class EventStore:
             }
             for env in envelopes
         ]
-        published = [ev.published for ev in events]  # private events stay in this store
         trace = tracing.traceparent()  # sent with each event: consumers continue the trace
+        # Each published event's outbox body is its envelope's JSON, whose last field is the
+        # global position: rendered now up to that value, finished once the position is known.
+        outgoing = [
+            (str(env.event_id), self.subjects.for_event(self.service, env), _body_head(env))
+            for env, ev in zip(envelopes, events, strict=True)
+            if ev.published  # private events stay in this store
+        ]
         postgres = session.get_bind().dialect.name == "postgresql"
+        if postgres:
+            appending = {
+                "event_ids": [row["event_id"] for row in rows],
+                "event_types": [row["event_type"] for row in rows],
+                "schema_versions": [row["schema_version"] for row in rows],
+                "versions": [row["aggregate_version"] for row in rows],
+                "payloads": [strict_json.dumps(row["payload"]) for row in rows],
+                "tenant_id": metadata.tenant_id,
+                "aggregate_type": aggregate_type,
+                "aggregate_id": aggregate_id,
+                "now": now,
+                "actor_id": metadata.actor_id,
+                "correlation_id": metadata.correlation_id,
+                "causation_id": metadata.causation_id,
+                "outbox_ids": [event_id for event_id, _, _ in outgoing],
+                "subjects": [subject for _, subject, _ in outgoing],
+                "heads": [head for _, _, head in outgoing],
+                "traceparent": trace,
+            }
 
         def write(sync_session: Session) -> list[EventEnvelope]:
-            # One hop into SQLAlchemy's sync world for the whole append, on Core statements
-            # built once: the ORM's per-statement machinery is not needed here.
+            # One hop into SQLAlchemy's sync world for the whole append, on statements built
+            # once: the ORM's per-statement machinery is not needed here.
             connection = sync_session.connection()
-            if postgres:  # the append lock, and the relay of any process woken at commit
-                append_lock.take(sync_session, connection, notify=True)
             if ask:
                 actual = connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id}).scalar() or 0
                 if actual != expected_version:
@@ -189,14 +212,16 @@ class EventStore:
             raw = None if postgres else direct.inline_sqlite(connection)
             returned: Sequence[Sequence[Any]]
             try:
-                if raw is not None:
+                if postgres:
+                    # One statement: the append lock (and the relays' wake-up at commit),
+                    # the events and their outbox rows (``_APPEND_PG``).
+                    returned = connection.execute(_APPEND_NEW_PG if fresh else _APPEND_PG, appending).all()
+                    append_lock.taken_by_statement(sync_session)
+                elif raw is not None:
                     lean = _DIRECT(connection.dialect)
                     returned = (lean.insert_new if fresh else lean.insert_events).run(raw, rows)
                 else:
-                    statement = (
-                        (_INSERT_NEW_PG if postgres else _INSERT_NEW_SQLITE) if fresh else _INSERT_EVENTS
-                    )
-                    returned = connection.execute(statement, rows).all()
+                    returned = connection.execute(_INSERT_NEW_SQLITE if fresh else _INSERT_EVENTS, rows).all()
             except (IntegrityError, sqlite3.IntegrityError) as exc:
                 metrics.CONFLICTS.labels(self.service).inc()
                 raise ConcurrencyError(
@@ -209,28 +234,31 @@ class EventStore:
                     connection.execute(
                         delete(events_table).where(events_table.c.global_position.in_(positions))
                     )
+                    if postgres:  # with the outbox rows the same statement wrote
+                        ids = [rows[version - expected_version - 1]["event_id"] for _, version in returned]
+                        connection.execute(delete(outbox_table).where(outbox_table.c.event_id.in_(ids)))
                 actual = connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id}).scalar() or 0
                 raise self._conflict(aggregate_type, aggregate_id, expected_version, actual)
             stored = [
                 env.model_copy(update={"global_position": pos})
                 for env, pos in zip(envelopes, positions, strict=True)
             ]
-            outgoing = [
-                {
-                    "event_id": str(env.event_id),
-                    "subject": self.subjects.for_event(self.service, env),
-                    "body": env.model_dump_json().encode(),
-                    "created_at": now,
-                    "traceparent": trace,
-                }
-                for env, public in zip(stored, published, strict=True)
-                if public
-            ]
-            if outgoing:
+            if outgoing and not postgres:
+                position = {row["event_id"]: pos for row, pos in zip(rows, positions, strict=True)}
+                outbox_rows = [
+                    {
+                        "event_id": event_id,
+                        "subject": subject,
+                        "body": head + b"%d}" % position[event_id],
+                        "created_at": now,
+                        "traceparent": trace,
+                    }
+                    for event_id, subject, head in outgoing
+                ]
                 if raw is not None:
-                    _DIRECT(connection.dialect).insert_outbox.run(raw, outgoing)
+                    _DIRECT(connection.dialect).insert_outbox.run(raw, outbox_rows)
                 else:
-                    connection.execute(_INSERT_OUTBOX, outgoing)
+                    connection.execute(_INSERT_OUTBOX, outbox_rows)
             return stored
 
         stored = await session.run_sync(write)
@@ -462,13 +490,62 @@ _INSERT_EVENTS = insert(events_table).returning(*_RETURNING)
 # The events insert of a new aggregate: rows whose (aggregate_id, aggregate_version) exists
 # are skipped rather than failing the transaction, so the caller can tell the client which
 # version the aggregate is at.
-_INSERT_NEW_PG, _INSERT_NEW_SQLITE = (
-    dialect.insert(events_table)
+_INSERT_NEW_SQLITE = (
+    sqlite.insert(events_table)
     .on_conflict_do_nothing(index_elements=[events_table.c.aggregate_id, events_table.c.aggregate_version])
     .returning(*_RETURNING)
-    for dialect in (postgresql, sqlite)
 )
 _INSERT_OUTBOX = insert(outbox_table)
+
+_POSITION_LAST = b'"global_position":null}'
+
+
+def _body_head(envelope: EventEnvelope) -> bytes:
+    """``envelope``'s JSON up to its global position's value (the last field, not yet set)."""
+    body = envelope.model_dump_json().encode()
+    if not body.endswith(_POSITION_LAST):  # the envelope's fields were reordered
+        raise AssertionError("an envelope's JSON must end with its global position")
+    return body[: -len(b"null}")]
+
+
+# An append on PostgreSQL in one round trip. The events' rows are selected from a join with
+# ``append_lock.LOCKED_AND_NOTIFIED`` and sorted before they reach the insert, so the lock is
+# held before any row draws its position, and positions follow the versions; the outbox
+# rows are inserted in position order, each body finished with its event's position.
+_APPEND_PG_SQL = f"""
+WITH appended AS (
+    INSERT INTO events (event_id, event_type, schema_version, tenant_id, aggregate_type,
+        aggregate_id, aggregate_version, occurred_at, recorded_at, actor_id, correlation_id,
+        causation_id, payload)
+    SELECT e.event_id, e.event_type, e.schema_version, CAST(:tenant_id AS VARCHAR),
+        CAST(:aggregate_type AS VARCHAR), CAST(:aggregate_id AS VARCHAR), e.aggregate_version,
+        CAST(:now AS TIMESTAMP WITH TIME ZONE), CAST(:now AS TIMESTAMP WITH TIME ZONE),
+        CAST(:actor_id AS VARCHAR), CAST(:correlation_id AS VARCHAR),
+        CAST(:causation_id AS VARCHAR), e.payload
+    FROM {append_lock.LOCKED_AND_NOTIFIED} AS held
+    CROSS JOIN unnest(
+        CAST(:event_ids AS VARCHAR[]), CAST(:event_types AS VARCHAR[]),
+        CAST(:schema_versions AS INTEGER[]), CAST(:versions AS INTEGER[]), CAST(:payloads AS JSON[])
+    ) AS e(event_id, event_type, schema_version, aggregate_version, payload)
+    ORDER BY e.aggregate_version
+    {{on_conflict}}
+    RETURNING global_position, aggregate_version, event_id
+), published AS (
+    INSERT INTO outbox (event_id, subject, body, created_at, traceparent)
+    SELECT o.event_id, o.subject, o.head || convert_to(a.global_position || '}}', 'UTF8'),
+        CAST(:now AS TIMESTAMP WITH TIME ZONE), CAST(:traceparent AS VARCHAR)
+    FROM appended AS a
+    JOIN unnest(CAST(:outbox_ids AS VARCHAR[]), CAST(:subjects AS VARCHAR[]), CAST(:heads AS BYTEA[]))
+        AS o(event_id, subject, head) ON o.event_id = a.event_id
+    ORDER BY a.global_position
+)
+SELECT global_position, aggregate_version FROM appended
+"""
+_APPEND_PG = text(_APPEND_PG_SQL.replace("{on_conflict}", ""))
+# A new aggregate's: rows whose (aggregate_id, aggregate_version) exists are skipped, as above.
+_APPEND_NEW_PG = text(
+    _APPEND_PG_SQL.replace("{on_conflict}", "ON CONFLICT (aggregate_id, aggregate_version) DO NOTHING")
+)
 
 _EVENT_COLUMNS = tuple(c.name for c in events_table.c if c.name != "global_position")
 _OUTBOX_COLUMNS = ("event_id", "subject", "body", "created_at", "traceparent")
