@@ -49,7 +49,7 @@ from nats.errors import BadSubjectError, MaxPayloadError
 from nats.js.api import StreamConfig
 from nats.js.errors import APIError, NotFoundError
 from opentelemetry.trace import SpanKind
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts.envelope import utcnow
@@ -62,6 +62,7 @@ from trellis.core.messaging.outbox_parked import (
     max_payload_of,
     park,
 )
+from trellis.core.store.database import one_of
 from trellis.core.store.tables import outbox
 
 log = structlog.get_logger("trellis.outbox")
@@ -360,14 +361,26 @@ class OutboxRelay:
 
     async def _mark(self, session: AsyncSession, rows: list[Any], done: int) -> None:
         if done:
-            ids = [row.id for row in rows[:done]]
-            await session.execute(update(outbox).where(outbox.c.id.in_(ids)).values(published_at=utcnow()))
+            postgres = session.get_bind().dialect.name == "postgresql"
+            await session.execute(
+                _MARK_PUBLISHED[postgres], {"ids": [row.id for row in rows[:done]], "now": utcnow()}
+            )
         if done < len(rows):
             await session.execute(
                 update(outbox)
                 .where(outbox.c.id == rows[done].id)
                 .values(attempts=outbox.c.attempts + 1, last_error="not acknowledged")
             )
+
+
+# The acknowledged rows of a pass marked published (by dialect: PostgreSQL's one statement
+# for any number of rows, ``one_of``).
+_MARK_PUBLISHED = {
+    postgres: update(outbox)
+    .where(one_of(outbox.c.id, "ids", postgres=postgres))
+    .values(published_at=bindparam("now"))
+    for postgres in (False, True)
+}
 
 
 def _headers(row: Any, expected_last: int) -> dict[str, str]:
