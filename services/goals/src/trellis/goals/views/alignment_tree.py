@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, bindparam, delete, func, insert, select, update
@@ -43,6 +44,7 @@ from trellis.contracts.goals import (
     RealignmentResolved,
 )
 from trellis.core.consuming.projection import Projection, rebuild_memory
+from trellis.core.store.database import one_of
 from trellis.goals.domain.goal import KEY_RESULT_FIELDS
 from trellis.goals.domain.progress import Child, goal_progress, key_result_progress
 from trellis.goals.views.tables import goal_key_results, goal_nodes
@@ -101,12 +103,12 @@ class _WorkingSet:
         wanted = {g for g in goal_ids if g and g not in self.nodes and g not in self._missing}
         if not wanted:
             return
-        rows = await self.session.execute(select(goal_nodes).where(goal_nodes.c.goal_id.in_(wanted)))
+        reads = _READS[self.session.get_bind().dialect.name == "postgresql"]
+        ids = {"ids": list(wanted)}
+        rows = await self.session.execute(reads.nodes, ids)
         for row in rows.mappings():
             self.nodes[row["goal_id"]] = dict(row)
-        krs = await self.session.execute(
-            select(goal_key_results).where(goal_key_results.c.goal_id.in_(wanted))
-        )
+        krs = await self.session.execute(reads.key_results, ids)
         for row in krs.mappings():
             self.krs[row["key_result_id"]] = dict(row)
             self.krs_of[row["goal_id"]].append(row["key_result_id"])
@@ -165,10 +167,8 @@ class _WorkingSet:
         if not dirty:
             return
         children: dict[str, list[Child]] = defaultdict(list)
-        c = goal_nodes.c
-        rows = await self.session.execute(
-            select(c.goal_id, c.parent_id, c.progress, c.weight, c.status).where(c.parent_id.in_(dirty))
-        )
+        reads = _READS[self.session.get_bind().dialect.name == "postgresql"]
+        rows = await self.session.execute(reads.children, {"ids": dirty})
         for row in rows:
             if row.goal_id not in self.nodes:  # the working set's copy is newer
                 children[row.parent_id].append((row.progress, row.weight, row.status))
@@ -432,3 +432,28 @@ class AlignmentTree(Projection):
                 node = ws.node(ev.goal_id)
                 causes = [c for c in node["realignment_causes"] if c not in ev.cause_event_ids]
                 ws.touch(ev.goal_id, recorded, realignment_causes=causes)
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """The working set's reads, one statement for any number of goals (``one_of``)."""
+
+    nodes: Any
+    key_results: Any
+    children: Any
+
+    @classmethod
+    def built(cls, *, postgres: bool) -> _Reads:
+        c = goal_nodes.c
+        return cls(
+            nodes=select(goal_nodes).where(one_of(c.goal_id, "ids", postgres=postgres)),
+            key_results=select(goal_key_results).where(
+                one_of(goal_key_results.c.goal_id, "ids", postgres=postgres)
+            ),
+            children=select(c.goal_id, c.parent_id, c.progress, c.weight, c.status).where(
+                one_of(c.parent_id, "ids", postgres=postgres)
+            ),
+        )
+
+
+_READS = {postgres: _Reads.built(postgres=postgres) for postgres in (False, True)}
