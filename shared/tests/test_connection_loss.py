@@ -3,6 +3,8 @@ at checkout; one lost in the middle of a request answers 503 with ``Retry-After`
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import httpx
 import pytest
@@ -39,6 +41,29 @@ async def test_a_dropped_connection_is_replaced_before_any_request_uses_it(pg_da
             assert again.status_code == 200 and again.json()["pid"] != first
     finally:
         await admin.close()
+        await engine.dispose()
+
+
+async def test_a_connection_whose_query_was_cancelled_is_not_handed_out_broken(pg_database: Database) -> None:
+    # A consumer stopped mid-statement leaves its connection to the pool; the next session
+    # on the pool's one connection must work (the checkout's ping finds a broken one and
+    # the pool replaces it), never fail with "another operation is in progress".
+    engine = create_engine(pg_database.url, schema=pg_database.schema, pool_size=1)
+    sessions = session_factory(engine)
+
+    async def stopped_mid_query() -> None:
+        async with sessions() as session, session.begin():
+            await session.execute(text("SELECT pg_sleep(2)"))
+
+    try:
+        for _ in range(3):
+            task = asyncio.create_task(stopped_mid_query())
+            await asyncio.sleep(0.2)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            async with sessions() as session, session.begin():
+                assert (await session.execute(text("SELECT 41 + 1"))).scalar_one() == 42
+    finally:
         await engine.dispose()
 
 

@@ -12,7 +12,7 @@ Production uses PostgreSQL. ``BEGIN IMMEDIATE`` so a transaction never fails to
 upgrade its lock; the driver's own transaction handling is switched off so SAVEPOINTs
 (used by the consumer runner) work. Code must never hold two sessions at once.
 
-PostgreSQL (production): asyncpg, a ping per checkout (see ``create_engine``); an
+PostgreSQL (production): asyncpg, a ping per checkout (``_ping``: one round trip); an
 optional schema puts every table of a service (or of one test) in its own namespace via
 ``search_path``.
 """
@@ -25,6 +25,7 @@ from typing import Any
 import aiosqlite
 from sqlalchemy import ARRAY, any_, bindparam, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from trellis.core import strict_json
@@ -78,21 +79,40 @@ def create_engine(
         connect_args: dict[str, Any] = {}
         if schema:
             connect_args["server_settings"] = {"search_path": schema}
-        return create_async_engine(
+        engine = create_async_engine(
             url,
             connect_args=connect_args,
             pool_size=pool_size,
             max_overflow=pool_size,
-            # A ping per checkout (one round trip): a connection the server dropped (a
-            # failover, a restart) is replaced before any request uses it
-            # (tests/test_connection_loss.py); one dropped mid-request answers 503
-            # (``runtime/http.py``).
-            pool_pre_ping=True,
             pool_recycle=1800,
             json_serializer=strict_json.dumps,
             json_deserializer=strict_json.loads,
         )
+        event.listen(engine.sync_engine, "connect", _fresh)
+        event.listen(engine.sync_engine, "checkout", _ping)
+        return engine
     raise ValueError(f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg")
+
+
+def _fresh(_dbapi_connection: Any, record: Any) -> None:
+    record.info["trellis.fresh"] = True  # its first checkout needs no ping
+
+
+def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A ping per checkout (PostgreSQL): a connection the server dropped (a failover, a
+    restart) is replaced before any request uses it (tests/test_connection_loss.py); one
+    dropped mid-request answers 503 (``runtime/http.py``).
+
+    One round trip. SQLAlchemy's own ``pool_pre_ping`` on asyncpg pings inside a
+    transaction of its own (for pgbouncer's transaction mode): ``BEGIN``, the ping and
+    ``ROLLBACK``, three round trips before every command's own ``BEGIN``.
+    """
+    if record.info.pop("trellis.fresh", False):
+        return
+    try:
+        dbapi_connection.run_async(lambda connection: connection.fetchrow(";"))
+    except Exception as exc:  # the pool drops this connection and checks out another
+        raise DisconnectionError(f"the connection failed its ping: {exc!r}") from exc
 
 
 class _InlineConnection(aiosqlite.Connection):
