@@ -28,14 +28,9 @@ OUTBOX_CHANNEL = "trellis_outbox"  # NOTIFY'd with the schema name by every appe
 
 _KEY = "hashtext(current_schema() || '.trellis_events')"
 LOCK = text(f"SELECT pg_advisory_xact_lock({_KEY})")
-# what an append runs: the lock, and the wake-up of any process's relay at commit
-LOCK_AND_NOTIFY = text(
-    f"SELECT pg_advisory_xact_lock({_KEY}), pg_notify('{OUTBOX_CHANNEL}', current_schema())"
-)
-
-# The same as a FROM item of an append's single statement on PostgreSQL (``event_store``):
-# every row it inserts is joined with this one row, so the lock is taken before any row is
-# given its position.
+# What an append takes, as a FROM item of its single statement (``event_store``): the lock
+# and the wake-up of any process's relay at commit. Every row the append inserts is joined
+# with this one row, so the lock is taken before any row is given its position.
 LOCKED_AND_NOTIFIED = (
     f"(SELECT pg_advisory_xact_lock({_KEY}) AS locked,"
     f" pg_notify('{OUTBOX_CHANNEL}', current_schema()) AS notified)"
@@ -44,15 +39,9 @@ LOCKED_AND_NOTIFIED = (
 _HELD = "trellis.append_lock_held"
 
 
-def take(session: Session, connection: Connection, *, notify: bool = False) -> None:
-    """Take the append lock in ``session``'s transaction unless it holds it (sync side).
-
-    ``notify`` also wakes the relays at commit (an append); the lock is taken again then,
-    in the same statement, since the notification must be sent.
-    """
-    if notify:
-        connection.execute(LOCK_AND_NOTIFY)
-    elif not session.info.get(_HELD):
+def take(session: Session, connection: Connection) -> None:
+    """Take the append lock in ``session``'s transaction unless it holds it (sync side)."""
+    if not session.info.get(_HELD):
         connection.execute(LOCK)
     session.info[_HELD] = True
 

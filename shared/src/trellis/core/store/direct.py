@@ -54,11 +54,14 @@ class DirectInsert:
         self, statement: ClauseElement, table: Table, columns: Sequence[str], dialect: Dialect
     ) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+        assert isinstance(compiled, SQLCompiler)
         sql = compiled.string
         start = sql.index(" VALUES (") + len(" VALUES ")
         end = sql.index(")", start) + 1
         self._head, self._row, self._tail = sql[:start], sql[start:end], sql[end:]
-        self.columns = tuple(columns)
+        self.columns = tuple(compiled.positiontup or ())  # the placeholders' order
+        if sorted(self.columns) != sorted(columns):
+            raise ValueError(f"{table.name}: the insert binds {self.columns}, not {tuple(columns)}")
         self._processors = _bind_processors(table, self.columns, dialect)
         self._sql: dict[int, str] = {}
 
