@@ -9,7 +9,9 @@ done by the goals service's command path (``GoalCommands``: permission check, do
 decision, contract check, append with the outbox row, commit) and by pyeventsourcing 9
 (``eventsourcing``: an ``Application`` and an ``Aggregate`` of the same shape, its SQLite or
 PostgreSQL persistence, used as its documentation shows, its blocking calls on threads).
-Both on the same database with the same durability: SQLite in WAL mode with
+Trellis's commands run on uvloop, the loop ``trellis serve`` runs them on (uvicorn picks
+it; ``--loop asyncio`` for the standard one); the peer's run on threads. Both on the same
+database with the same durability: SQLite in WAL mode with
 ``synchronous=NORMAL`` for both (the peer's connections are given the pragma Trellis
 uses), PostgreSQL with its defaults. Each figure is the min-max of ``--rounds``
 alternating rounds (Trellis, peer, Trellis, peer, ...), next to the raw batched-insert
@@ -293,8 +295,18 @@ def _raw_url(db_url: str, workdir: Path) -> str:
     return f"sqlite+aiosqlite:///{workdir / 'raw.db'}" if is_sqlite(db_url) else db_url
 
 
-def report(figures: dict[str, Any], db_url: str) -> None:
-    table = Table(title=f"Trellis beside pyeventsourcing ({db_url.split(':')[0]}, one run)")
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if name == "asyncio":
+        return None
+    if name != "uvloop":
+        raise typer.BadParameter(f"unknown loop {name!r}: uvloop or asyncio")
+    import uvloop
+
+    return uvloop.new_event_loop
+
+
+def report(figures: dict[str, Any], db_url: str, loop: str) -> None:
+    table = Table(title=f"Trellis beside pyeventsourcing ({db_url.split(':')[0]}, {loop} loop, one run)")
     for column in ("commands in process", "Trellis /s", "pyeventsourcing /s", "ratio (target ≥ 1.5)"):
         table.add_column(column, justify="right" if column != "commands in process" else "left")
     for writers in WRITERS:
@@ -316,6 +328,10 @@ def main(
     raw: Annotated[int, typer.Option(help="rows for the raw insert limit")] = 20000,
     database_url: Annotated[str, typer.Option(help="default: SQLite files in a temporary folder")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="also print the figures as JSON")] = False,
+    loop: Annotated[
+        str,
+        typer.Option(help="the event loop: uvloop, as `trellis serve` runs (uvicorn picks it), or asyncio"),
+    ] = "uvloop",
 ) -> None:
     configure_logging("bench", json=False, level="WARNING")
     tune_gc()  # as `trellis serve` does
@@ -323,10 +339,12 @@ def main(
     workdir = Path(tempfile.mkdtemp(prefix="trellis-peers-"))
     db_url = database_url or f"sqlite+aiosqlite:///{workdir / 'unused.db'}"
     try:
-        figures = asyncio.run(_run(db_url, workdir, commands, rounds, raw))
+        # The peer's calls run on threads, so the loop is Trellis's alone.
+        with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
+            figures = runner.run(_run(db_url, workdir, commands, rounds, raw))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report(figures, db_url)
+    report(figures, db_url, loop)
     if as_json:
         print(json.dumps(figures, indent=2))
 
