@@ -24,7 +24,7 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import ARRAY, any_, bindparam, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -124,6 +124,17 @@ class _InlineConnection(aiosqlite.Connection):
         return fn(*args, **kwargs)
 
 
+def inline_sqlite(connection: Connection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under ``connection`` if statements run inline on it (this
+    module's SQLite engines), for the few statements that go to the driver directly."""
+    driver = connection.connection.driver_connection
+    if isinstance(driver, _InlineConnection):
+        raw = driver._connection
+        if isinstance(raw, sqlite3.Connection):
+            return raw
+    return None
+
+
 def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
     sync_engine = engine.sync_engine
 
@@ -141,8 +152,8 @@ def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
     def _on_begin(conn: Any) -> None:
         # Straight to sqlite3 (it runs inline anyway): through ``exec_driver_sql`` the
         # BEGIN cost as much as an insert, once per transaction.
-        raw = getattr(conn.connection.driver_connection, "_connection", None)
-        if isinstance(raw, sqlite3.Connection):
+        raw = inline_sqlite(conn)
+        if raw is not None:
             raw.execute(begin)
         else:
             conn.exec_driver_sql(begin)

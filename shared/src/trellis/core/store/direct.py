@@ -10,7 +10,7 @@ SQLAlchemy still writes the SQL (compiled once per dialect from the same Core st
 and still converts the values: each column's own bind and result processors, taken from
 the engine's dialect, so a row written here is the row SQLAlchemy would have written
 (``occurred_at``'s text form, the payload through ``strict_json``) and reads back the same
-way. Only the engine's inline SQLite connections qualify (``database.create_engine``:
+way. Only the engine's inline SQLite connections qualify (``database.inline_sqlite``:
 statements on the event loop, in the transaction SQLAlchemy began); anything else, and
 PostgreSQL, where the round trip dominates, stays on SQLAlchemy.
 """
@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Table
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -32,18 +32,6 @@ MAX_VALUES = 4_000
 
 Processor = Callable[[Any], Any]
 T = TypeVar("T")
-
-
-def inline_sqlite(connection: Connection) -> sqlite3.Connection | None:
-    """The sqlite3 connection under ``connection`` if statements run inline on it."""
-    from trellis.core.store.database import _InlineConnection
-
-    driver = connection.connection.driver_connection
-    if isinstance(driver, _InlineConnection):
-        raw = driver._connection
-        if isinstance(raw, sqlite3.Connection):
-            return raw
-    return None
 
 
 class DirectInsert:

@@ -51,6 +51,7 @@ from trellis.contracts.subjects import Subjects
 from trellis.core import metrics, strict_json, tracing
 from trellis.core.errors import ConcurrencyError, ContractViolation, MalformedEvent
 from trellis.core.store import append_lock, direct
+from trellis.core.store.database import inline_sqlite
 from trellis.core.store.tables import events as events_table
 from trellis.core.store.tables import outbox as outbox_table
 
@@ -209,7 +210,7 @@ class EventStore:
                 actual = connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id}).scalar() or 0
                 if actual != expected_version:
                     raise self._conflict(aggregate_type, aggregate_id, expected_version, actual)
-            raw = None if postgres else direct.inline_sqlite(connection)
+            raw = None if postgres else inline_sqlite(connection)
             returned: Sequence[Sequence[Any]]
             try:
                 if postgres:
@@ -579,7 +580,7 @@ _DIRECT = direct.PerDialect(
 def _rehydration_rows(sync_session: Session, aggregate_id: str, after: int) -> Sequence[Sequence[Any]]:
     connection = sync_session.connection()
     params = {"aggregate_id": aggregate_id, "after": after}
-    raw = direct.inline_sqlite(connection)
+    raw = inline_sqlite(connection)
     if raw is not None:
         return _DIRECT(connection.dialect).rehydrate.run(raw, params)
     return connection.execute(_REHYDRATE, params).all()
