@@ -18,9 +18,10 @@ from trellis.contracts.subjects import Subjects
 from trellis.core.consuming.projection import Projection, on
 from trellis.core.messaging.jetstream import connect
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.database import create_engine, session_factory
+from trellis.core.store.database import create_engine
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.migrate import migrate
+from trellis.core.store.sessions import session_factory
 from trellis.testing import Database
 
 SERVICE = "counting"

@@ -14,7 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from trellis.core.runtime.http import install_error_handlers
-from trellis.core.store.database import create_engine, session_factory
+from trellis.core.store.database import create_engine
+from trellis.core.store.sessions import session_factory
 from trellis.testing import Database
 
 pytestmark = pytest.mark.postgres

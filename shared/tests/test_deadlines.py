@@ -11,8 +11,9 @@ from sqlalchemy import func, select, text
 from trellis.core.consuming import deadlines
 from trellis.core.consuming.clock import TestClock
 from trellis.core.consuming.deadlines import Deadline, DeadlineScheduler
-from trellis.core.store.database import create_engine, session_factory
+from trellis.core.store.database import create_engine
 from trellis.core.store.repository import Repository
+from trellis.core.store.sessions import session_factory
 from trellis.core.store.tables import deadlines as deadlines_table
 from trellis.core.store.tables import events, outbox
 

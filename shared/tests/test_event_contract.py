@@ -28,9 +28,10 @@ from trellis.contracts.goals import registry as goals_registry
 from trellis.contracts.subjects import Subjects
 from trellis.core import strict_json
 from trellis.core.errors import ContractViolation
-from trellis.core.store.database import create_engine, session_factory
+from trellis.core.store.database import create_engine
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.migrate import migrate
+from trellis.core.store.sessions import session_factory
 from trellis.core.store.tables import events as events_table
 from trellis.core.store.tables import outbox as outbox_table
 

@@ -18,8 +18,9 @@ from trellis.contracts.onboarding import (
     TeamMoved,
     registry,
 )
-from trellis.core.store.database import create_engine, session_factory
+from trellis.core.store.database import create_engine
 from trellis.core.store.migrate import migrate
+from trellis.core.store.sessions import session_factory
 from trellis.orgchart import MIGRATIONS, OrgChart, OrgDirectory
 from trellis.testing import Database
 

@@ -26,8 +26,9 @@ from trellis.contracts.subjects import Subjects
 from trellis.core.errors import NotFound
 from trellis.core.messaging.jetstream import JetStreams, connect
 from trellis.core.runtime.service import Runtime
-from trellis.core.store.database import create_engine, session_factory
+from trellis.core.store.database import create_engine
 from trellis.core.store.event_store import EventStore
+from trellis.core.store.sessions import session_factory
 from trellis.notifications.application.webhooks import ReplayResult, WebhookAdmin
 from trellis.notifications.settings import NotificationsSettings
 from trellis.notifications.tables import webhook_subscriptions

@@ -55,8 +55,8 @@ from trellis.core.consuming.projection import Projection, lend_rebuild_memory
 from trellis.core.rebuild.event_sources import EventSource
 from trellis.core.rebuild.shadow import ShadowTables, TableDiff
 from trellis.core.rebuild.shadow_apply import ShadowApplier
-from trellis.core.store.database import session_factory
 from trellis.core.store.event_store import EventStore
+from trellis.core.store.sessions import session_factory
 from trellis.core.store.tables import projection_rebuilds
 
 log = structlog.get_logger("trellis.rebuild")

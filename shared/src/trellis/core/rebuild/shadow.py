@@ -62,7 +62,8 @@ from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 from sqlalchemy.sql import visitors
 from sqlalchemy.types import Numeric
 
-from trellis.core.store.database import create_engine, session_factory
+from trellis.core.store.database import create_engine
+from trellis.core.store.sessions import session_factory
 from trellis.core.store.tables import dead_letters
 
 SQLITE_SCHEMA = "rebuild"  # the shadow file's name on the rebuild's connection

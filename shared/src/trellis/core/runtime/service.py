@@ -55,9 +55,10 @@ from trellis.core.runtime.metrics_api import install_metrics
 from trellis.core.runtime.openapi import install_openapi
 from trellis.core.runtime.settings import ServiceSettings
 from trellis.core.store.aggregate import Aggregate
-from trellis.core.store.database import create_engine, is_sqlite, session_factory
+from trellis.core.store.database import create_engine, is_sqlite
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.migrate import migrate
+from trellis.core.store.sessions import session_factory
 
 log = structlog.get_logger("trellis.service")
 
@@ -117,7 +118,9 @@ class Runtime:
         self.clock: Clock = clock or (TestClock(frozen=False) if settings.test_clock else SystemClock())
         self.subjects = Subjects(settings.subject_root)
         self.engine = create_engine(settings.database_url, schema=settings.database_schema)
-        self.sessions = session_factory(self.engine)
+        self.sessions = session_factory(
+            self.engine, group_commit=settings.commits_grouped, max_batch=settings.group_commit_max_batch
+        )
         self.store = EventStore(
             service=definition.name,
             registry=definition.registry,

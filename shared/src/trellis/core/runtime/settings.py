@@ -71,6 +71,11 @@ class ServiceSettings(BaseSettings):
     # this process wakes it at once, and on PostgreSQL a commit in any process (LISTEN).
     relay_poll_interval: float = Field(default=0.5, gt=0)
     consumer_batch_size: int = 1000
+    # Group commit (core/store/sessions.py): commands that arrive together share one
+    # transaction and one commit, each behind a savepoint of its own. None: on for SQLite,
+    # off for PostgreSQL, as measured (bench/group_commit.py, docs/performance.md).
+    group_commit: bool | None = None
+    group_commit_max_batch: int = Field(default=32, ge=1, le=64)  # commands per commit at most
     run_consumers: bool = True
     run_relay: bool = True
     run_deadlines: bool = True
@@ -117,6 +122,11 @@ class ServiceSettings(BaseSettings):
         deployment with a copied setting. Only here may development values run.
         """
         return self.embedded and is_sqlite(self.database_url)
+
+    @property
+    def commits_grouped(self) -> bool:
+        """Whether commands commit in groups (``group_commit``, or its default for the database)."""
+        return is_sqlite(self.database_url) if self.group_commit is None else self.group_commit
 
     def setting_name(self, field: str) -> str:
         """The environment variable that sets ``field`` for this service."""

@@ -26,7 +26,7 @@ import aiosqlite
 from sqlalchemy import ARRAY, any_, bindparam, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from trellis.core import strict_json
 
@@ -157,7 +157,3 @@ def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
             raw.execute(begin)
         else:
             conn.exec_driver_sql(begin)
-
-
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)

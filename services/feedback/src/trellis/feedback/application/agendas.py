@@ -21,12 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.ids import uuid7
 from trellis.core.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
+from trellis.core.store.sessions import Sessions
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.agenda_followups import AgendaFollowUps
 from trellis.feedback.domain.agenda import Agenda, agenda_id_for
@@ -63,7 +64,7 @@ class AgendaCommands:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker,
+        sessions: Sessions,
         schedules: Repository[CheckInSchedule],
         checkins: Repository[CheckIn],
         agendas: Repository[Agenda],
@@ -91,7 +92,7 @@ class AgendaCommands:
         key_result_id: str | None = None,
     ) -> Accepted:
         point_id = str(uuid7())
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             _, agenda = await self._to_change(session, actor, schedule_id)
             agenda.add_point(
                 point_id=point_id,
@@ -106,7 +107,7 @@ class AgendaCommands:
     async def edit_point(
         self, actor: Actor, correlation_id: str, schedule_id: str, point_id: str, changes: dict[str, Any]
     ) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             _, agenda = await self._to_change(session, actor, schedule_id)
             agenda.edit_point(point_id, actor.employee_id, changes)
             return await self._saved(session, agenda, actor, correlation_id, {"talking_point": point_id})
@@ -114,7 +115,7 @@ class AgendaCommands:
     async def remove_point(
         self, actor: Actor, correlation_id: str, schedule_id: str, point_id: str
     ) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             _, agenda = await self._to_change(session, actor, schedule_id)
             agenda.remove_point(point_id, actor.employee_id)
             return await self._saved(session, agenda, actor, correlation_id, {"talking_point": point_id})
@@ -122,7 +123,7 @@ class AgendaCommands:
     async def reorder(
         self, actor: Actor, correlation_id: str, schedule_id: str, point_ids: list[str]
     ) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             _, agenda = await self._to_change(session, actor, schedule_id)
             agenda.reorder(actor.employee_id, point_ids)
             return await self._saved(session, agenda, actor, correlation_id)
@@ -141,7 +142,7 @@ class AgendaCommands:
         checkin_id: str | None = None,
     ) -> Accepted:
         item_id = str(uuid7())
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             schedule, agenda = await self._to_change(session, actor, schedule_id)
             if checkin_id is not None:
                 await self._require_checkin_of(session, schedule, checkin_id)
@@ -210,7 +211,7 @@ class AgendaCommands:
         item_id: str,
         decide: Callable[[Agenda], None],
     ) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             schedule, agenda = await self._reach_item(session, actor, schedule_id, item_id)
             decide(agenda)
             await self.followups.keep_due_date(session, agenda, item_id, schedule.timezone)

@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.feedback import KeyResultUpdate
 from trellis.contracts.ids import uuid7
@@ -27,6 +27,7 @@ from trellis.core.consuming.clock import Clock
 from trellis.core.errors import Forbidden, NotFound, RuleViolation
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
+from trellis.core.store.sessions import Sessions
 from trellis.feedback.application import schedule_index
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.agenda_followups import AgendaFollowUps
@@ -41,7 +42,7 @@ class CheckInCommands:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker,
+        sessions: Sessions,
         schedules: Repository[CheckInSchedule],
         checkins: Repository[CheckIn],
         agendas: AgendaFollowUps,
@@ -74,7 +75,7 @@ class CheckInCommands:
     ) -> Accepted:
         now = self.clock.now()
         schedule_id = str(uuid7())
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             report = await self.oversight.active_employee(session, actor.tenant_id, report_id)
             if not await self.oversight.oversees(session, actor, report_id):
                 raise NotFound(f"employee {report_id} not found")
@@ -116,7 +117,7 @@ class CheckInCommands:
         self, actor: Actor, correlation_id: str, schedule_id: str, changes: dict[str, Any]
     ) -> Accepted:
         now = self.clock.now()
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             schedule = await self._visible_schedule(session, actor, schedule_id)
             if not (actor.is_admin_or_hr or actor.employee_id == schedule.manager_id):
                 raise Forbidden("only the schedule's manager (or hr) changes it")
@@ -133,7 +134,7 @@ class CheckInCommands:
     async def end_schedule(
         self, actor: Actor, correlation_id: str, schedule_id: str, reason: str
     ) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             schedule = await self._visible_schedule(session, actor, schedule_id)
             if not (actor.is_admin_or_hr or schedule.involves(actor.employee_id)):
                 raise Forbidden("only the pair (or hr) ends a check-in schedule")
@@ -159,7 +160,7 @@ class CheckInCommands:
         discussed_point_ids: list[str] | None = None,
     ) -> Accepted:
         now = self.clock.now()
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             checkin = await self.visible_checkin(session, actor, checkin_id)
             checkin.complete(
                 by=actor.employee_id,
@@ -191,7 +192,7 @@ class CheckInCommands:
     async def add_private_note(
         self, actor: Actor, correlation_id: str, checkin_id: str, note: str
     ) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             checkin = await self.visible_checkin(session, actor, checkin_id)
             checkin.add_private_note(actor.employee_id, note)
             names = _names(checkin)

@@ -22,7 +22,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import Metadata
 from trellis.contracts.ids import uuid7
@@ -30,6 +30,7 @@ from trellis.core.consuming.clock import Clock
 from trellis.core.errors import ConcurrencyError, Forbidden, InvalidInput, NotFound, RuleViolation
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
+from trellis.core.store.sessions import Sessions
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.domain.anonymity import AnonymousFeedbackFingerprint, fingerprint, window_of
@@ -54,7 +55,7 @@ class FeedbackCommands:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker,
+        sessions: Sessions,
         feedback: Repository[Feedback],
         requests: Repository[FeedbackRequest],
         fingerprints: Repository[AnonymousFeedbackFingerprint],
@@ -92,7 +93,7 @@ class FeedbackCommands:
         if recipient_id == actor.employee_id:
             raise InvalidInput("feedback goes to someone else")
         feedback_id = str(uuid7())
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             await self.oversight.active_employee(session, actor.tenant_id, recipient_id)
             giver = actor.employee_id
             kind = kind_between(
@@ -136,7 +137,7 @@ class FeedbackCommands:
     ) -> Accepted:
         request_id = str(uuid7())
         about = about_id or actor.employee_id
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             await self.oversight.active_employee(session, actor.tenant_id, giver_id)
             await self.oversight.active_employee(session, actor.tenant_id, about)
             request = self.requests.new(request_id, actor.tenant_id)
@@ -151,7 +152,7 @@ class FeedbackCommands:
         return Accepted(request_id, request.version, ["FeedbackRequested"], {})
 
     async def decline(self, actor: Actor, correlation_id: str, request_id: str, reason: str) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             request = await self._visible_request(session, actor, request_id)
             if actor.employee_id != request.giver_id:
                 raise Forbidden("only the person asked declines a feedback request")

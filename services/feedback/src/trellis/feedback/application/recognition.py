@@ -6,11 +6,10 @@ reads its tables); a company value must be one of the configured values, when an
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-
 from trellis.contracts.ids import uuid7
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
+from trellis.core.store.sessions import Sessions
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.domain.recognition import Recognition
@@ -20,7 +19,7 @@ class RecognitionCommands:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker,
+        sessions: Sessions,
         recognitions: Repository[Recognition],
         oversight: Oversight,
         company_values: tuple[str, ...] = (),
@@ -41,7 +40,7 @@ class RecognitionCommands:
         value: str | None = None,
     ) -> Accepted:
         recognition_id = str(uuid7())
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             for recipient in dict.fromkeys(recipient_ids):
                 await self.oversight.active_employee(session, actor.tenant_id, recipient)
             recognition = self.recognitions.new(recognition_id, actor.tenant_id)

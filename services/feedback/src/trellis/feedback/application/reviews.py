@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import Metadata
 from trellis.contracts.feedback import ReviewAnswersRecorded, ReviewAssignment
@@ -31,6 +31,7 @@ from trellis.core.consuming.deadlines import Handler as DeadlineHandler
 from trellis.core.errors import Forbidden, NotFound
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
+from trellis.core.store.sessions import Sessions
 from trellis.core.store.tenancy import scoped
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight
@@ -48,7 +49,7 @@ class ReviewCommands:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker,
+        sessions: Sessions,
         cycles: Repository[ReviewCycle],
         org: OrgDirectory,
         clock: Clock,
@@ -78,7 +79,7 @@ class ReviewCommands:
             raise Forbidden("only hr or an admin opens a review cycle")
         cycle_id = str(uuid7())
         now = self.clock.now()
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             if team_id is not None:
                 if await self.org.team(session, actor.tenant_id, team_id) is None:
                     raise NotFound(f"team {team_id} not found")
@@ -111,7 +112,7 @@ class ReviewCommands:
     async def choose_peers(
         self, actor: Actor, correlation_id: str, cycle_id: str, *, subject_id: str, peer_ids: list[str]
     ) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             cycle = await self.cycles.get(session, cycle_id, actor.tenant_id)
             if not (actor.is_admin_or_hr or cycle.manager_reviewer_of(subject_id) == actor.employee_id):
                 raise Forbidden("only the subject's manager (or hr) chooses their peer reviewers")
@@ -134,7 +135,7 @@ class ReviewCommands:
         answers: dict[str, str],
         rating: int | None,
     ) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             cycle = await self.cycles.get(session, cycle_id, actor.tenant_id)
             cycle.submit(
                 review_id=review_id,
@@ -149,7 +150,7 @@ class ReviewCommands:
     async def close(self, actor: Actor, correlation_id: str, cycle_id: str) -> Accepted:
         if not actor.is_admin_or_hr:
             raise Forbidden("only hr or an admin closes a review cycle")
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             cycle = await self.cycles.get(session, cycle_id, actor.tenant_id)
             cycle.close("hand")
             names = [type(e).event_type for e in cycle.pending]

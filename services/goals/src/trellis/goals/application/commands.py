@@ -12,12 +12,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.ids import uuid7
 from trellis.core.errors import ConcurrencyError, Forbidden, NotFound
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
+from trellis.core.store.sessions import Sessions
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.permissions import (
     UnknownOwner,
@@ -40,7 +41,7 @@ class CommandResult:
 
 
 class GoalCommands:
-    def __init__(self, sessions: async_sessionmaker, goals: Repository[Goal], org: OrgDirectory) -> None:
+    def __init__(self, sessions: Sessions, goals: Repository[Goal], org: OrgDirectory) -> None:
         self.sessions = sessions
         self.goals = goals
         self.org = org
@@ -66,7 +67,7 @@ class GoalCommands:
     ) -> CommandResult:
         owner = owner_id or actor.employee_id
         goal_id = str(uuid7())
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             manages = await self._manages(session, actor, owner)
             ensure_may_create(actor, level, owner, manages)
             if kind == "development" and not may_see(
@@ -235,7 +236,7 @@ class GoalCommands:
         expected_version: int | None,
         decide: Callable[[AsyncSession, Goal], Awaitable[None]],
     ) -> CommandResult:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             goal = await self.visible(session, actor, goal_id)
             if expected_version is not None and expected_version != goal.version:
                 raise ConcurrencyError(

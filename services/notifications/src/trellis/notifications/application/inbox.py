@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-
 from trellis.core.errors import NotFound
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
+from trellis.core.store.sessions import Sessions
 from trellis.notifications.domain.notification import Notification, inboxes_of
 from trellis.notifications.domain.preferences import Preferences, preferences_id
 from trellis.notifications.views.inbox import unread_ids
@@ -27,7 +26,7 @@ class PreferencesView:
 class InboxCommands:
     def __init__(
         self,
-        sessions: async_sessionmaker,
+        sessions: Sessions,
         notifications: Repository[Notification],
         preferences: Repository[Preferences],
     ) -> None:
@@ -37,7 +36,7 @@ class InboxCommands:
 
     async def mark_read(self, actor: Actor, correlation_id: str, notification_id: str) -> bool:
         """Mark one notification read; whether it was unread. Someone else's is not found."""
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             note = await self.notifications.find(session, notification_id, actor.tenant_id)
             if note is None or not note.readable_by(actor):
                 raise NotFound(f"notification {notification_id} not found")
@@ -49,7 +48,7 @@ class InboxCommands:
 
     async def mark_all_read(self, actor: Actor, correlation_id: str, up_to: dt.datetime | None = None) -> int:
         """Mark every unread notification the actor reads (created up to ``up_to``) read; how many."""
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             ids = await unread_ids(session, actor.tenant_id, inboxes_of(actor), up_to=up_to)
             marked = 0
             for nid in ids[:MAX_MARK_ALL]:
@@ -75,7 +74,7 @@ class InboxCommands:
         self, actor: Actor, correlation_id: str, *, muted_types: list[str], daily_digest: bool
     ) -> PreferencesView:
         pid = preferences_id(actor.tenant_id, actor.employee_id)
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             prefs = await self.preferences.find(session, pid, actor.tenant_id)
             if prefs is None:
                 prefs = self.preferences.new(pid, actor.tenant_id)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts import SERVICES
 from trellis.contracts.envelope import EventEnvelope, utcnow
@@ -26,6 +26,7 @@ from trellis.core.errors import Forbidden, InvalidInput, NotFound
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.repository import Repository
+from trellis.core.store.sessions import Sessions
 from trellis.notifications.domain.subscription import WebhookSubscription, check_patterns, matches
 from trellis.notifications.reactions.webhook_fanout import wanted
 from trellis.notifications.tables import webhook_attempts, webhook_deliveries
@@ -55,7 +56,7 @@ class WebhookAdmin:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker,
+        sessions: Sessions,
         store: EventStore,
         subjects: Subjects,
         jetstream: Callable[[str], Any],  # service → the JetStream API of its stream (None: offline)
@@ -89,7 +90,7 @@ class WebhookAdmin:
         ensure_admin(actor)
         await self.destinations.check(url)
         sid = str(uuid7())
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             sub = self.repo.new(sid, actor.tenant_id)
             sub.create(url=url, event_types=event_types, description=description)
             await self._save(session, sub, actor, correlation_id)
@@ -111,7 +112,7 @@ class WebhookAdmin:
         ensure_admin(actor)
         if url is not None:
             await self.destinations.check(url)
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             sub = await self._get(session, actor, subscription_id)
             sub.change(url=url, event_types=event_types, description=description)
             if enabled is True:
@@ -131,7 +132,7 @@ class WebhookAdmin:
         ensure_admin(actor)
         now = utcnow()
         valid_until = now + (self.secret_overlap if overlap is None else overlap)
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             sub = await self._get(session, actor, subscription_id)
             sub.rotate_secret(valid_until)
             await self._save(session, sub, actor, correlation_id)
@@ -141,7 +142,7 @@ class WebhookAdmin:
 
     async def delete(self, actor: Actor, correlation_id: str, subscription_id: str) -> None:
         ensure_admin(actor)
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             sub = await self._get(session, actor, subscription_id)
             sub.delete()
             await self._save(session, sub, actor, correlation_id)
@@ -206,7 +207,7 @@ class WebhookAdmin:
         """Send one delivery again, now, with its stored body and its ``webhook-id``: a new round
         of attempts on the usual schedule."""
         ensure_admin(actor)
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             row = await self._delivery(session, actor, subscription_id, delivery_id)
             if row["status"] == deliveries.PENDING and row["attempts"] == 0:
                 return deliveries.delivery_view(row)  # not even tried yet
@@ -259,7 +260,7 @@ class WebhookAdmin:
                     raise InvalidInput(f"more than {MAX_REPLAY_EVENTS} events: replay a shorter range")
         if dry_run:
             return ReplayResult(replay_id, subscription_id, since, until, len(rows))
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             scheduled = await deliveries.enqueue(session, rows)
         self.wake_worker()
         return ReplayResult(replay_id, subscription_id, since, until, scheduled)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
+from trellis.core.store.sessions import Sessions
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.domain.ids import new_id
 from trellis.onboarding.domain.permissions import ensure_may_manage_catalogue
@@ -13,13 +14,13 @@ from trellis.onboarding.domain.training import Training, TrainingDetails
 
 
 class CatalogueCommands:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], aggregates: Aggregates) -> None:
+    def __init__(self, sessions: Sessions, aggregates: Aggregates) -> None:
         self.sessions = sessions
         self.aggregates = aggregates
 
     async def create(self, actor: Actor, correlation_id: str, details: TrainingDetails) -> Accepted:
         ensure_may_manage_catalogue(actor)
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             training = self.aggregates.trainings.new(new_id(), actor.tenant_id)
             training.create(details)
             return await self._save(session, actor, correlation_id, training)
@@ -28,14 +29,14 @@ class CatalogueCommands:
         self, actor: Actor, correlation_id: str, training_id: str, details: TrainingDetails
     ) -> Accepted:
         ensure_may_manage_catalogue(actor)
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             training = await self.aggregates.training(session, actor.tenant_id, training_id)
             training.change(details)
             return await self._save(session, actor, correlation_id, training)
 
     async def retire(self, actor: Actor, correlation_id: str, training_id: str) -> Accepted:
         ensure_may_manage_catalogue(actor)
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             training = await self.aggregates.training(session, actor.tenant_id, training_id)
             training.retire()
             return await self._save(session, actor, correlation_id, training)

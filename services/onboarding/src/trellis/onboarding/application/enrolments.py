@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import Metadata
 from trellis.contracts.onboarding import MilestoneTemplate
@@ -28,6 +28,7 @@ from trellis.core.consuming.clock import Clock
 from trellis.core.errors import NotFound
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
+from trellis.core.store.sessions import Sessions
 from trellis.onboarding.application import live_enrolments, missed_milestones, trainings_due
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.domain.calendar import today
@@ -48,9 +49,7 @@ class PlannedEnrolments:
 
 
 class EnrolmentCommands:
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], aggregates: Aggregates, clock: Clock
-    ) -> None:
+    def __init__(self, sessions: Sessions, aggregates: Aggregates, clock: Clock) -> None:
         self.sessions = sessions
         self.aggregates = aggregates
         self.clock = clock
@@ -59,7 +58,7 @@ class EnrolmentCommands:
         self, actor: Actor, correlation_id: str, employee_id: str, training_id: str, target_date: dt.date
     ) -> Accepted:
         tenant = actor.tenant_id
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             employee = await self.aggregates.employee(session, tenant, employee_id)
             ensure_may_enrol(actor, employee_id, await self.aggregates.manager_chain(session, employee))
             if not employee.is_active:
@@ -81,7 +80,7 @@ class EnrolmentCommands:
     async def complete(
         self, actor: Actor, correlation_id: str, enrolment_id: str, note: str, url: str | None
     ) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             enrolment, employee = await self.visible(session, actor, enrolment_id)
             if employee is None or not employee.is_active:
                 raise Offboarded(
@@ -99,7 +98,7 @@ class EnrolmentCommands:
             return Accepted(enrolment.id, enrolment.version, names, {"plan_id": plan_id} if plan_id else {})
 
     async def withdraw(self, actor: Actor, correlation_id: str, enrolment_id: str, reason: str) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             enrolment, _ = await self.visible(session, actor, enrolment_id)
             enrolment.withdraw(by=actor.employee_id, today=today(self.clock.now()), reason=reason)
             names = [e.event_type for e in enrolment.pending]

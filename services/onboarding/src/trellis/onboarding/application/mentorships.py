@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.consuming.clock import Clock
 from trellis.core.errors import NotFound
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
+from trellis.core.store.sessions import Sessions
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.domain.calendar import today
 from trellis.onboarding.domain.ids import new_id
@@ -21,9 +22,7 @@ from trellis.onboarding.domain.permissions import ensure_may_arrange_mentorship,
 
 
 class MentorshipCommands:
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], aggregates: Aggregates, clock: Clock
-    ) -> None:
+    def __init__(self, sessions: Sessions, aggregates: Aggregates, clock: Clock) -> None:
         self.sessions = sessions
         self.aggregates = aggregates
         self.clock = clock
@@ -41,7 +40,7 @@ class MentorshipCommands:
         goal_ids: list[str],
     ) -> Accepted:
         tenant = actor.tenant_id
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             mentee = await self.aggregates.employee(session, tenant, mentee_id, what="mentee")
             ensure_may_arrange_mentorship(actor, await self.aggregates.manager_chain(session, mentee))
             mentor = await self.aggregates.employee(session, tenant, mentor_id, what="mentor")
@@ -61,7 +60,7 @@ class MentorshipCommands:
             return await self._save(session, actor, correlation_id, mentorship)
 
     async def end(self, actor: Actor, correlation_id: str, mentorship_id: str, reason: str) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             mentorship = await self.visible(session, actor, mentorship_id)
             mentorship.end(by=actor.employee_id, today=today(self.clock.now()), reason=reason)
             return await self._save(session, actor, correlation_id, mentorship)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.errors import ConcurrencyError
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
+from trellis.core.store.sessions import Sessions
 from trellis.onboarding.application import roster
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.plans import PlanCommands, PlanSpec, enrolments_of
@@ -25,7 +26,7 @@ from trellis.onboarding.domain.team import Team
 
 
 class OrgCommands:
-    def __init__(self, sessions: async_sessionmaker, aggregates: Aggregates, plans: PlanCommands) -> None:
+    def __init__(self, sessions: Sessions, aggregates: Aggregates, plans: PlanCommands) -> None:
         self.sessions = sessions
         self.aggregates = aggregates
         self.plans = plans
@@ -50,7 +51,7 @@ class OrgCommands:
         ensure_may_change_org(actor)
         employee_id = checked_id(employee_id, "employee id") if employee_id else new_id()
         tenant = actor.tenant_id
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             await roster.lock_org(session, tenant)
             manager = (
                 await self.aggregates.employee(session, tenant, manager_id, what="manager")
@@ -154,7 +155,7 @@ class OrgCommands:
         decide: Callable[[AsyncSession, Employee], Awaitable[None]],
     ) -> Accepted:
         ensure_may_change_org(actor)
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             await roster.lock_org(session, actor.tenant_id)
             employee = await self.aggregates.employee(session, actor.tenant_id, employee_id)
             _check_version("employee", employee_id, employee.version, expected_version)
@@ -181,7 +182,7 @@ class OrgCommands:
     ) -> Accepted:
         ensure_may_change_org(actor)
         tenant = actor.tenant_id
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             await roster.lock_org(session, tenant)
             parent = await self.aggregates.team(session, tenant, parent_team_id) if parent_team_id else None
             lead = await self.aggregates.employee(session, tenant, lead_id, what="lead") if lead_id else None
@@ -241,7 +242,7 @@ class OrgCommands:
         decide: Callable[[AsyncSession, Team], Awaitable[None]],
     ) -> Accepted:
         ensure_may_change_org(actor)
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             await roster.lock_org(session, actor.tenant_id)
             team = await self.aggregates.team(session, actor.tenant_id, team_id)
             _check_version("team", team_id, team.version, expected_version)

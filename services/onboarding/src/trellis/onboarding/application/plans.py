@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.onboarding import MilestoneTemplate
 from trellis.core.consuming.clock import Clock
 from trellis.core.errors import InvalidInput
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
+from trellis.core.store.sessions import Sessions
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.enrolments import EnrolmentCommands, PlannedEnrolments
 from trellis.onboarding.application.missed_milestones import arm, disarm
@@ -44,7 +45,7 @@ class PlanSpec:
 class PlanCommands:
     def __init__(
         self,
-        sessions: async_sessionmaker,
+        sessions: Sessions,
         aggregates: Aggregates,
         clock: Clock,
         enrolments: EnrolmentCommands,
@@ -60,7 +61,7 @@ class PlanCommands:
         self, actor: Actor, correlation_id: str, name: str, milestones: list[MilestoneTemplate]
     ) -> Accepted:
         ensure_may_manage_templates(actor)
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             template = self.aggregates.templates.new(new_id(), actor.tenant_id)
             template.create(name, milestones)
             await self._live_trainings(session, actor.tenant_id, template.milestones)
@@ -75,7 +76,7 @@ class PlanCommands:
         milestones: list[MilestoneTemplate],
     ) -> Accepted:
         ensure_may_manage_templates(actor)
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             template = await self.aggregates.template(session, actor.tenant_id, template_id)
             template.revise(name, milestones)
             if template.pending:
@@ -84,7 +85,7 @@ class PlanCommands:
 
     async def retire_template(self, actor: Actor, correlation_id: str, template_id: str) -> Accepted:
         ensure_may_manage_templates(actor)
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             template = await self.aggregates.template(session, actor.tenant_id, template_id)
             template.retire()
             return await self._save_template(session, actor, correlation_id, template)
@@ -109,7 +110,7 @@ class PlanCommands:
     async def start_plan(
         self, actor: Actor, correlation_id: str, employee_id: str, spec: PlanSpec
     ) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             employee = await self.aggregates.employee(session, actor.tenant_id, employee_id)
             ensure_may_manage_plan(actor, employee.manager_id)
             plan = await self.start_for(session, actor, correlation_id, employee, spec)
@@ -160,7 +161,7 @@ class PlanCommands:
     async def assign_mentor(
         self, actor: Actor, correlation_id: str, plan_id: str, mentor_id: str | None
     ) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             plan, employee = await self._plan_and_new_hire(session, actor, plan_id)
             ensure_may_manage_plan(actor, employee.manager_id)
             if mentor_id is not None:
@@ -171,7 +172,7 @@ class PlanCommands:
     async def complete_milestone(
         self, actor: Actor, correlation_id: str, plan_id: str, milestone_id: str
     ) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             plan, employee = await self._plan_and_new_hire(session, actor, plan_id)
             milestone = plan.milestone(milestone_id)
             ensure_may_complete(
@@ -196,7 +197,7 @@ class PlanCommands:
         due_date: dt.date,
         reason: str,
     ) -> Accepted:
-        async with self.sessions() as session, session.begin():
+        async with self.sessions.transaction() as session:
             plan, employee = await self._plan_and_new_hire(session, actor, plan_id)
             ensure_may_manage_plan(actor, employee.manager_id)
             previous = plan.milestone(milestone_id).due_date

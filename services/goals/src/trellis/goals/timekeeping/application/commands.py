@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.ids import uuid7
 from trellis.core.consuming.clock import Clock
@@ -23,6 +23,7 @@ from trellis.core.errors import ConcurrencyError, NotFound
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
 from trellis.core.store.repository import Repository
+from trellis.core.store.sessions import Sessions
 from trellis.goals.domain.goal import Goal
 from trellis.goals.timekeeping.application.entry_keys import EntryKeys, new_key, seal, unseal
 from trellis.goals.timekeeping.domain.entry import (
@@ -55,7 +56,7 @@ class Erased:
 class TimesheetCommands:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Sessions,
         timesheets: Repository[Timesheet],
         visible: VisibleGoals,
         keys: EntryKeys,
@@ -191,7 +192,7 @@ class TimesheetCommands:
     async def _attempt(self, decide: Callable[[AsyncSession], Awaitable[T]]) -> T:
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                async with self.sessions() as session, session.begin():
+                async with self.sessions.transaction() as session:
                     return await decide(session)
             except ConcurrencyError:
                 if attempt == ATTEMPTS:

@@ -1,0 +1,289 @@
+"""Group commit (``core/store/sessions.py``): commands that arrive together share a commit,
+and none of them pays for another's failure. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from trellis.contracts.envelope import EventEnvelope, Metadata
+from trellis.core.errors import ConcurrencyError
+from trellis.core.store import append_lock
+from trellis.core.store.event_store import after_commit
+from trellis.core.store.repository import Repository
+from trellis.core.store.sessions import Sessions, session_factory
+from trellis.core.store.tables import events as events_table
+from trellis.core.store.tables import outbox as outbox_table
+
+from .conftest import Core, Counted, Counter
+
+Command = Callable[[AsyncSession], Awaitable[Any]]
+
+
+@pytest.fixture
+def grouped(core: Core) -> Sessions:
+    sessions = session_factory(core.engine, group_commit=True)
+    assert sessions.group is not None
+    return sessions
+
+
+async def append(core: Core, session: AsyncSession, counter_id: str, amount: int = 1) -> list[EventEnvelope]:
+    version = await core.store.current_version(session, counter_id)
+    return await core.store.append(
+        session,
+        aggregate_type="counter",
+        aggregate_id=counter_id,
+        expected_version=version,
+        events=[Counted(amount=amount)],
+        metadata=Metadata(tenant_id="acme", actor_id="tester"),
+    )
+
+
+async def together(sessions: Sessions, *commands: Command) -> list[Any]:
+    """Run ``commands`` concurrently, each in a command transaction; their results or errors."""
+
+    async def run(command: Command) -> Any:
+        async with sessions.transaction() as session:
+            return await command(session)
+
+    return await asyncio.gather(*(run(c) for c in commands), return_exceptions=True)
+
+
+async def stored(core: Core) -> dict[str, list[int]]:
+    async with core.sessions() as session:
+        rows = (
+            await session.execute(
+                select(events_table.c.aggregate_id, events_table.c.aggregate_version).order_by(
+                    events_table.c.global_position
+                )
+            )
+        ).all()
+    out: dict[str, list[int]] = {}
+    for aggregate_id, version in rows:
+        out.setdefault(aggregate_id, []).append(version)
+    return out
+
+
+async def outboxed(core: Core) -> int:
+    async with core.sessions() as session:
+        return (await session.execute(select(func.count()).select_from(outbox_table))).scalar_one()
+
+
+async def test_commands_that_arrive_together_share_one_commit_each_with_its_own_result(
+    core: Core, grouped: Sessions
+) -> None:
+    results = await together(grouped, *(lambda s, i=i: append(core, s, f"c-{i}", i) for i in range(8)))
+    assert grouped.group is not None and grouped.group.commands == 8
+    assert grouped.group.batches < 8  # shared: on both databases the eight run in one or two
+    assert [r[0].aggregate_id for r in results] == [f"c-{i}" for i in range(8)]
+    assert [r[0].payload["amount"] for r in results] == list(range(8))
+    positions = [r[0].global_position for r in results]
+    assert positions == sorted(positions) and len(set(positions)) == 8
+    assert await stored(core) == {f"c-{i}": [1] for i in range(8)}
+    assert await outboxed(core) == 8
+
+
+async def test_a_command_that_fails_takes_back_only_its_own_writes(core: Core, grouped: Sessions) -> None:
+    [existing] = await core.append("taken", 1)
+
+    async def fails_after_writing(session: AsyncSession) -> None:
+        await append(core, session, "b")
+        raise RuntimeError("the command fails after its append")
+
+    async def breaks_a_constraint(session: AsyncSession) -> None:
+        await append(core, session, "c")
+        # A statement the database refuses: on PostgreSQL it aborts the transaction, which
+        # the command's savepoint must repair for the commands after it.
+        row = {c.name: getattr(existing, c.name, None) for c in events_table.c if c.name != "global_position"}
+        row.update(
+            event_id=str(existing.event_id), payload=existing.payload, recorded_at=existing.occurred_at
+        )
+        await session.execute(insert(events_table).values(row))
+
+    async def conflicts(session: AsyncSession) -> None:
+        await core.store.append(
+            session,
+            aggregate_type="counter",
+            aggregate_id="taken",
+            expected_version=0,
+            events=[Counted(amount=5)],
+            metadata=Metadata(tenant_id="acme", actor_id="tester"),
+        )
+
+    results = await together(
+        grouped,
+        lambda s: append(core, s, "a"),
+        fails_after_writing,
+        breaks_a_constraint,
+        conflicts,
+        lambda s: append(core, s, "d"),
+    )
+    assert grouped.group is not None and grouped.group.batches == 1 and grouped.group.commands == 5
+    assert isinstance(results[1], RuntimeError)
+    assert isinstance(results[2], IntegrityError)
+    assert isinstance(results[3], ConcurrencyError)
+    assert [r[0].aggregate_id for r in (results[0], results[4])] == ["a", "d"]
+    assert await stored(core) == {"taken": [1], "a": [1], "d": [1]}
+    assert await outboxed(core) == 3
+
+
+async def test_a_failed_command_leaves_no_after_commit_callback_and_the_others_keep_theirs(
+    core: Core, grouped: Sessions
+) -> None:
+    called: list[str] = []
+
+    def calls(name: str) -> Command:
+        async def command(session: AsyncSession) -> None:
+            await append(core, session, name)
+            after_commit(session, lambda: called.append(name))
+            if name == "fails":
+                raise RuntimeError("refused")
+
+        return command
+
+    await together(grouped, calls("a"), calls("fails"), calls("b"))
+    assert sorted(called) == ["a", "b"]
+
+
+async def test_a_cancelled_command_takes_back_its_writes_and_its_batch_mates_commit(
+    core: Core, grouped: Sessions
+) -> None:
+    appended = asyncio.Event()
+
+    async def hangs(session: AsyncSession) -> None:
+        await append(core, session, "hangs")
+        appended.set()
+        await asyncio.Event().wait()  # until cancelled
+
+    async def hang() -> None:
+        async with grouped.transaction() as session:
+            await hangs(session)
+
+    hanging = asyncio.create_task(hang())
+    others = asyncio.create_task(
+        together(grouped, lambda s: append(core, s, "a"), lambda s: append(core, s, "b"))
+    )
+    await appended.wait()
+    hanging.cancel()
+    results = await others
+    with pytest.raises(asyncio.CancelledError):
+        await hanging
+    assert [r[0].aggregate_id for r in results] == ["a", "b"]
+    assert await stored(core) == {"a": [1], "b": [1]}
+    # The group is free again: a command after them runs and commits.
+    [after] = await together(grouped, lambda s: append(core, s, "after"))
+    assert after[0].aggregate_id == "after"
+
+
+async def test_when_the_shared_commit_fails_every_member_is_told(
+    core: Core, grouped: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = DBAPIError("COMMIT", None, Exception("the server refused the commit"))
+
+    async def commit_refused(self: AsyncSession) -> None:
+        raise refused
+
+    monkeypatch.setattr(AsyncSession, "commit", commit_refused)
+    results = await together(grouped, lambda s: append(core, s, "a"), lambda s: append(core, s, "b"))
+    assert results == [refused, refused]
+    monkeypatch.undo()
+    assert await stored(core) == {}
+
+
+async def test_a_command_asking_for_a_transaction_inside_its_own_is_refused_not_deadlocked(
+    grouped: Sessions,
+) -> None:
+    async def nested(session: AsyncSession) -> None:
+        async with grouped.transaction():
+            pass
+
+    [outcome] = await asyncio.wait_for(together(grouped, nested), timeout=10)
+    assert isinstance(outcome, RuntimeError) and "inside another" in str(outcome)
+
+
+async def test_a_command_reads_what_its_batch_mates_wrote_before_it(core: Core, grouped: Sessions) -> None:
+    repo = Repository(core.store, Counter)
+    await core.append("c-1", 1)
+
+    async def add(session: AsyncSession) -> int:
+        counter = await repo.get(session, "c-1", "acme")
+        counter.add(1)
+        await repo.save(session, counter, Metadata(tenant_id="acme", actor_id="a"))
+        return counter.total
+
+    totals = await together(grouped, *(add for _ in range(5)))
+    assert totals == [2, 3, 4, 5, 6]  # one after another, none refused, none lost
+    assert await stored(core) == {"c-1": [1, 2, 3, 4, 5, 6]}
+
+
+async def test_grouped_and_ungrouped_writers_leave_no_gap_for_a_catch_up_reader(
+    core: Core, grouped: Sessions
+) -> None:
+    """The gap problem with batches: other processes (here, ungrouped sessions) append too."""
+    if core.db.backend == "sqlite":
+        pytest.skip("SQLite serialises writers: commit order is position order by construction")
+    written: set[str] = set()
+    seen: list[tuple[int, str]] = []
+    done = asyncio.Event()
+
+    async def writer(w: int) -> None:
+        for i in range(40):
+            counter = f"w{w}-{i % 5}"
+            if w % 2:
+                async with grouped.transaction() as session:
+                    [event] = await append(core, session, counter)
+            else:
+                [event] = await core.append(counter, 1)
+            written.add(str(event.event_id))
+
+    async def reader() -> None:
+        position = 0
+        while True:
+            finished = done.is_set()
+            batch = await core.store.read_after(position, limit=50)
+            seen.extend((e.global_position or 0, str(e.event_id)) for e in batch)
+            if batch:
+                position = batch[-1].global_position or position
+            elif finished:
+                return
+            await asyncio.sleep(0)
+
+    reading = asyncio.create_task(reader())
+    await asyncio.gather(*(writer(w) for w in range(8)))
+    done.set()
+    await reading
+    positions = [p for p, _ in seen]
+    assert positions == sorted(positions) and len(positions) == len(set(positions))
+    assert {e for _, e in seen} == written and len(seen) == 8 * 40
+    assert grouped.group is not None and grouped.group.commands == 4 * 40
+
+
+async def test_a_failed_command_does_not_leave_the_append_lock_marked_as_held(
+    core: Core, grouped: Sessions
+) -> None:
+    # On PostgreSQL a lock taken after a savepoint is released by ROLLBACK TO it: a command
+    # after the failed one must take the append lock again, not trust the failed one's mark.
+    marks: list[bool] = []
+
+    async def takes_the_lock_and_fails(session: AsyncSession) -> None:
+        await append_lock.hold(session)
+        raise RuntimeError("refused")
+
+    async def looks(session: AsyncSession) -> None:
+        marks.append(bool(session.info.get("trellis.append_lock_held")))
+
+    await together(grouped, takes_the_lock_and_fails, looks)
+    assert marks == [False]
+
+
+def test_a_batch_holds_at_least_one_command() -> None:
+    from trellis.core.store.sessions import GroupCommit
+
+    with pytest.raises(ValueError):
+        GroupCommit(lambda: None, max_batch=0)  # type: ignore[arg-type,return-value]
