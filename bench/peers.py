@@ -197,7 +197,9 @@ class TrellisGoals:
     values: Any = field(default_factory=lambda: iter(range(1, 10**9)))
 
     @classmethod
-    async def open(cls, db_url: str, workdir: Path) -> TrellisGoals:
+    async def open(cls, db_url: str, workdir: Path, group_commit: bool | None = None) -> TrellisGoals:
+        """The goals service's commands on ``db_url``; ``group_commit`` None: the default
+        for the database, as a deployment gets it."""
         sqlite = is_sqlite(db_url)
         settings = GoalsSettings(
             database_url=f"sqlite+aiosqlite:///{workdir / f'trellis-{uuid.uuid4().hex[:8]}.db'}"
@@ -211,6 +213,7 @@ class TrellisGoals:
             run_consumers=False,
             log_level="WARNING",
             log_json=False,
+            group_commit=group_commit,
         )
         runtime = Runtime(SERVICE, settings)
         await migrate(runtime.engine, *SERVICE.migrations, schema=settings.database_schema)

@@ -36,9 +36,10 @@ from trellis.contracts.subjects import Subjects
 from trellis.core.rebuild.event_sources import _ENVELOPE_COLUMNS, StoreSource
 from trellis.core.rebuild.rebuilder import Rebuild
 from trellis.core.runtime.service import tune_gc
-from trellis.core.store.database import create_engine, session_factory
+from trellis.core.store.database import create_engine
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.migrate import migrate
+from trellis.core.store.sessions import session_factory
 from trellis.core.store.tables import events
 from trellis.goals.bootstrap import SERVICE
 from trellis.goals.views.alignment_tree import AlignmentTree
