@@ -133,6 +133,28 @@ async def test_a_command_that_fails_takes_back_only_its_own_writes(core: Core, g
     assert await outboxed(core) == 3
 
 
+async def test_a_first_command_that_fails_rolls_its_batch_back_and_the_others_commit_in_the_next(
+    core: Core, grouped: Sessions
+) -> None:
+    # The first command of a batch runs without a savepoint (nothing else is in the
+    # transaction yet): if it fails, the transaction is rolled back and the next opens anew.
+    called: list[str] = []
+
+    async def fails_first(session: AsyncSession) -> None:
+        await append(core, session, "first")
+        after_commit(session, lambda: called.append("first"))
+        raise RuntimeError("refused")
+
+    results = await together(
+        grouped, fails_first, lambda s: append(core, s, "b"), lambda s: append(core, s, "c")
+    )
+    assert isinstance(results[0], RuntimeError)
+    assert [r[0].aggregate_id for r in results[1:]] == ["b", "c"]
+    assert await stored(core) == {"b": [1], "c": [1]}
+    assert called == []
+    assert grouped.group is not None and (grouped.group.batches, grouped.group.commands) == (2, 3)
+
+
 async def test_a_failed_command_leaves_no_after_commit_callback_and_the_others_keep_theirs(
     core: Core, grouped: Sessions
 ) -> None:

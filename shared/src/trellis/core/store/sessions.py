@@ -7,10 +7,11 @@ commit:
 
 - one transaction per command, or
 - **group commit** (``GroupCommit``): the commands that arrive while a transaction is open
-  run in it, one after another, and one commit answers them all. Each runs between a
-  ``SAVEPOINT`` and, if it fails, a ``ROLLBACK TO`` that savepoint: a command that fails
-  (a conflict, a refusal, a contract violation) takes its own writes back and none of its
-  batch-mates'. The others are answered only once the shared commit has succeeded; if it
+  run in it, one after another, and one commit answers them all. Each but the first runs
+  between a ``SAVEPOINT`` and, if it fails, a ``ROLLBACK TO`` that savepoint (the first,
+  if it fails, rolls the transaction back: nothing else is in it yet): a command that
+  fails (a conflict, a refusal, a contract violation) takes its own writes back and none
+  of its batch-mates'. The others are answered only once the shared commit has succeeded; if it
   fails, each of them gets its error. A command in a batch reads what the commands before
   it wrote, as it would had they committed first: they commit together or not at all.
 
@@ -161,12 +162,13 @@ class _Member:
                 batch = group._open = _Batch(group.sessions())
                 await batch.start()
             batch.members += 1
-            # What the transaction's bookkeeping holds before this command (after-commit
-            # callbacks, the append lock taken, aggregates appended): put back if it fails.
-            self.info = {
-                k: v.copy() if isinstance(v, dict | set) else v for k, v in batch.session.info.items()
-            }
-            await batch.execute(_SAVEPOINT)
+            if batch.members > 1:  # the first needs no savepoint: if it fails, so does its batch
+                # What the transaction's bookkeeping holds before this command (after-commit
+                # callbacks, the append lock taken, aggregates appended): put back if it fails.
+                self.info = {
+                    k: v.copy() if isinstance(v, dict | set) else v for k, v in batch.session.info.items()
+                }
+                await batch.execute(_SAVEPOINT)
         except BaseException as exc:
             if batch is not None:  # could not start, or no savepoint: the connection is unusable
                 batch.failed = exc
@@ -184,7 +186,9 @@ class _Member:
         batch = self.batch
         assert batch is not None
         try:
-            if exc is not None:
+            if exc is not None and batch.members == 1:
+                batch.failed = exc  # it wrote alone: the batch rolls back, the next opens anew
+            elif exc is not None:
                 try:
                     await batch.execute(_ROLLBACK_TO)
                 except BaseException as broken:  # the connection is gone: nobody in the batch commits
