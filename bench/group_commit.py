@@ -16,20 +16,14 @@ round. The raw batched-insert limit of the same database is measured in the same
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from peers import WRITERS, TrellisGoals, _loop_factory, _raw_url, _timed
+from peers import WRITERS, TrellisGoals, _raw_url, _timed, run_bench
 from pipeline import raw_inserts
 from rich.console import Console
 from rich.table import Table
-
-from trellis.core.runtime.logging import configure_logging
-from trellis.core.runtime.service import tune_gc
 
 console = Console()
 MODES = {"per command": False, "group commit": True}
@@ -120,18 +114,14 @@ def main(
         str, typer.Option(help="the event loop: uvloop (as `trellis serve`) or asyncio")
     ] = "uvloop",
 ) -> None:
-    configure_logging("bench", json=False, level="WARNING")
-    tune_gc()  # as `trellis serve` does
-    workdir = Path(tempfile.mkdtemp(prefix="trellis-group-commit-"))
-    db_url = database_url or f"sqlite+aiosqlite:///{workdir / 'unused.db'}"
-    try:
-        with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
-            figures = runner.run(_run(db_url, workdir, commands, rounds, raw))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    report(figures, db_url, loop)
-    if as_json:
-        print(json.dumps(figures, indent=2))
+    run_bench(
+        "trellis-group-commit-",
+        loop,
+        database_url,
+        lambda db_url, workdir: _run(db_url, workdir, commands, rounds, raw),
+        lambda figures, db_url: report(figures, db_url, loop),
+        as_json=as_json,
+    )
 
 
 if __name__ == "__main__":

@@ -336,18 +336,39 @@ def main(
         typer.Option(help="the event loop: uvloop, as `trellis serve` runs (uvicorn picks it), or asyncio"),
     ] = "uvloop",
 ) -> None:
+    _sqlite_like_trellis()
+    # The peer's calls run on threads, so the loop is Trellis's alone.
+    run_bench(
+        "trellis-peers-",
+        loop,
+        database_url,
+        lambda db_url, workdir: _run(db_url, workdir, commands, rounds, raw),
+        lambda figures, db_url: report(figures, db_url, loop),
+        as_json=as_json,
+    )
+
+
+def run_bench(
+    prefix: str,
+    loop: str,
+    database_url: str,
+    run: Callable[[str, Path], Awaitable[dict[str, Any]]],
+    report: Callable[[dict[str, Any], str], None],
+    *,
+    as_json: bool,
+) -> None:
+    """Run ``run(db_url, workdir)`` on ``loop`` (default database: SQLite files in a fresh
+    folder), as `trellis serve` is tuned, then ``report`` its figures (and print them as JSON)."""
     configure_logging("bench", json=False, level="WARNING")
     tune_gc()  # as `trellis serve` does
-    _sqlite_like_trellis()
-    workdir = Path(tempfile.mkdtemp(prefix="trellis-peers-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     db_url = database_url or f"sqlite+aiosqlite:///{workdir / 'unused.db'}"
     try:
-        # The peer's calls run on threads, so the loop is Trellis's alone.
         with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
-            figures = runner.run(_run(db_url, workdir, commands, rounds, raw))
+            figures = runner.run(run(db_url, workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report(figures, db_url, loop)
+    report(figures, db_url)
     if as_json:
         print(json.dumps(figures, indent=2))
 

@@ -124,15 +124,21 @@ class Core:
 
     async def append(self, counter_id: str, *amounts: int, tenant: str = "acme") -> list[EventEnvelope]:
         async with self.sessions() as session, session.begin():
-            version = await self.store.current_version(session, counter_id)
-            return await self.store.append(
-                session,
-                aggregate_type="counter",
-                aggregate_id=counter_id,
-                expected_version=version,
-                events=[Counted(amount=a) for a in amounts],
-                metadata=Metadata(tenant_id=tenant, actor_id="tester"),
-            )
+            return await self.append_in(session, counter_id, *amounts, tenant=tenant)
+
+    async def append_in(
+        self, session: AsyncSession, counter_id: str, *amounts: int, tenant: str = "acme"
+    ) -> list[EventEnvelope]:
+        """``append`` in the caller's transaction."""
+        version = await self.store.current_version(session, counter_id)
+        return await self.store.append(
+            session,
+            aggregate_type="counter",
+            aggregate_id=counter_id,
+            expected_version=version,
+            events=[Counted(amount=a) for a in amounts],
+            metadata=Metadata(tenant_id=tenant, actor_id="tester"),
+        )
 
     async def totals(self) -> dict[str, tuple[int, int]]:
         async with self.sessions() as session:

@@ -33,16 +33,10 @@ def grouped(core: Core) -> Sessions:
     return sessions
 
 
-async def append(core: Core, session: AsyncSession, counter_id: str, amount: int = 1) -> list[EventEnvelope]:
-    version = await core.store.current_version(session, counter_id)
-    return await core.store.append(
-        session,
-        aggregate_type="counter",
-        aggregate_id=counter_id,
-        expected_version=version,
-        events=[Counted(amount=amount)],
-        metadata=Metadata(tenant_id="acme", actor_id="tester"),
-    )
+def append(
+    core: Core, session: AsyncSession, counter_id: str, amount: int = 1
+) -> Awaitable[list[EventEnvelope]]:
+    return core.append_in(session, counter_id, amount)
 
 
 async def together(sessions: Sessions, *commands: Command) -> list[Any]:
