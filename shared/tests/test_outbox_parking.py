@@ -250,3 +250,20 @@ def test_publishability_follows_nats_wildcards_subject_rules_and_sizes() -> None
     assert "max_payload of 100" in (why("t.x", "t.>", body=b"x" * 100, max_payload=100) or "")
     assert "max_msg_size of 100" in (why("t.x", "t.>", body=b"x" * 100, max_msg_size=100) or "")
     assert why("t.x", "t.>", body=b"x" * 10, max_payload=1000, max_msg_size=1000) is None
+
+
+async def test_a_row_no_server_takes_in_a_later_batch_of_a_pass_is_parked_before_anything_after_it_goes(
+    core: Core, js: Any
+) -> None:
+    stream = await provision(js, core)
+    stored = await interleaved(core, rounds=6)  # a1 b1 a2 b2 ... a6 b6: three batches of four
+    a5 = stored["a"][4]
+    await spoil(core, a5, body=b"x" * (js._nc.max_payload + 1))  # in the third batch
+    relay = relay_on(core, js, stream)
+    assert await relay.relay_once() == 8  # the first two batches; the pass stops before the third
+    assert relay.parked == 0
+    await drain(relay)
+    assert relay.parked == 1
+    expected = [e for pair in zip(stored["a"], stored["b"], strict=True) for e in pair]
+    held = {str(a5.event_id), str(stored["a"][5].event_id)}
+    assert await on_stream(js, stream) == [str(e.event_id) for e in expected if str(e.event_id) not in held]

@@ -20,6 +20,13 @@ the stream: when the stream's last sequence is still that one, nothing else has 
 published since (only relays publish there) and the message is not fetched again, so a
 pass costs one NATS round trip before it sends, not two.
 
+A pass sends up to ``batches_per_pass`` batches, pipelined: while one batch's acks are
+awaited, the batch before it is marked and the batch after it read, so the database's
+work overlaps NATS's instead of following it. A batch is sent only once the one before it
+is acknowledged whole, fenced from where that one left the stream; if it was not, the
+pass marks the acknowledged prefix and ends as above. A relay killed mid-pass leaves
+acknowledged rows unmarked, and the next pass recognises them from the stream's head.
+
 Only one relay per database publishes at a time: on PostgreSQL it holds a
 transaction-scoped advisory lock for the whole pass, so replicas take turns.
 
@@ -42,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 import structlog
@@ -80,6 +88,7 @@ class OutboxRelay:
         jetstream: JetStreamProvider,
         stream: str,
         batch_size: int = 500,
+        batches_per_pass: int = 8,
         poll_interval: float = 0.5,
         ack_timeout: float = 5.0,
         max_backoff: float = 5.0,
@@ -88,6 +97,7 @@ class OutboxRelay:
         self.jetstream = jetstream
         self.stream = stream
         self.batch_size = batch_size
+        self.batches_per_pass = batches_per_pass  # a pass's transaction (PostgreSQL) stays short
         self.poll_interval = poll_interval
         self.ack_timeout = ack_timeout
         self.max_backoff = max_backoff
@@ -128,49 +138,82 @@ class OutboxRelay:
             self._wake.clear()
 
     async def relay_once(self) -> int:
-        """Publish one batch; the number of rows now marked published or parked."""
+        """Publish one pass (up to ``batches_per_pass`` batches); the number of rows now
+        marked published or parked."""
         js = self.jetstream()
         if js is None:
             raise ConnectionError("NATS not connected yet")
-        refusal: str | None = None
         async with self.sessions() as session:
             if session.get_bind().dialect.name == "postgresql":
                 async with session.begin():
                     if not await self._take_turn(session):
                         return 0
                     head, unsent = await self._head_and_unsent(session, js)
-                    (last_seq, config), caught_up, rows = await self._prepare(session, head, unsent)
-                    parked = await self._park_unpublishable(session, js, rows, config)
-                    if parked:  # committed before any pass sends a row after them
-                        self.parked += parked
-                        return caught_up + parked
-                    done = await self._publish(js, rows, last_seq)
-                    await self._mark(session, rows, done)
-                    refusal = await self._park_refused(session, rows, done)
+                    count, cut_short = await self._pass(session, js, head, unsent, nullcontext)
             else:
                 # SQLite: do not hold the single write lock while waiting for NATS (the
-                # stream's head first, then the transaction; the acks after it).
+                # stream's head first, then a transaction per step; the acks outside them).
                 head = await self._stream_head(js)
-                async with session.begin():
-                    (last_seq, config), caught_up, rows = await self._prepare(
-                        session, head, await self._unsent(session)
-                    )
-                    parked = await self._park_unpublishable(session, js, rows, config)
-                if parked:
-                    self.parked += parked
-                    return caught_up + parked
-                done = await self._publish(js, rows, last_seq)
-                async with session.begin():
+                count, cut_short = await self._pass(session, js, head, None, session.begin)
+        if cut_short is not None:  # raised once what was acknowledged is marked and committed
+            raise cut_short
+        return count
+
+    async def _pass(
+        self,
+        session: AsyncSession,
+        js: Any,
+        head: tuple[int, str | None, StreamConfig],
+        unsent: tuple[bool, list[Any]] | None,
+        step: Callable[[], AbstractAsyncContextManager[Any]],
+    ) -> tuple[int, ConnectionError | None]:
+        """Send the outbox's next rows, batch after batch, pipelined: while a batch's acks
+        are awaited, the batch before it is marked and the one after it read (``step`` is
+        the transaction each of those runs in: the pass's own on PostgreSQL). The rows
+        marked or parked, and the error to raise if a batch was cut short."""
+        async with step():
+            if unsent is None:
+                unsent = await self._unsent(session)
+            (last_seq, config), caught_up, rows = await self._prepare(session, head, unsent)
+            parked = await self._park_unpublishable(session, js, rows, config)
+        if parked:  # committed before any pass sends a row after them
+            self.parked += parked
+            return caught_up + parked, None
+        some_parked = unsent[0]
+        count = caught_up
+        sent: list[Any] = []
+        for batch in range(self.batches_per_pass):
+            publishing = asyncio.ensure_future(self._publish(js, rows, last_seq))
+            following: list[Any] = []
+            try:
+                async with step():
+                    if sent:
+                        await self._mark(session, sent, len(sent))
+                    if len(rows) == self.batch_size and batch + 1 < self.batches_per_pass:
+                        _, following = await self._unsent(session, after=rows[-1].id, some_parked=some_parked)
+            finally:
+                done = await publishing  # awaited to the end whatever the database did
+            count += len(sent)
+            sent = []
+            if done:
+                self._last_sent = (last_seq + done, rows[done - 1].event_id)
+                last_seq += done
+            if done < len(rows):
+                async with step():
                     await self._mark(session, rows, done)
                     refusal = await self._park_refused(session, rows, done)
-        if done:
-            self._last_sent = (last_seq + done, rows[done - 1].event_id)
-        if refusal is not None:
-            self.parked += 1
-            return caught_up + done + 1  # the rest of the pass was refused by the fence: go on
-        if done < len(rows):
-            raise ConnectionError(f"published {done} of {len(rows)} outbox rows")
-        return caught_up + done
+                if refusal is not None:
+                    self.parked += 1
+                    return count + done + 1, None  # the rest was refused by the fence: go on
+                return count + done, ConnectionError(f"published {done} of {len(rows)} outbox rows")
+            sent = rows
+            if not following or self._unpublishable(js, following, config):
+                break  # a row that can never be sent is parked by the next pass, first
+            rows = following
+        if sent:
+            async with step():
+                await self._mark(session, sent, len(sent))
+        return count + len(sent), None
 
     async def _head_and_unsent(
         self, session: AsyncSession, js: Any
@@ -262,12 +305,18 @@ class OutboxRelay:
         log.info("outbox.found_published", rows=count, up_to_event=last_event_id)
         return count
 
-    async def _unsent(self, session: AsyncSession) -> tuple[bool, list[Any]]:
-        """Whether any row is parked, and the next batch of rows to send."""
-        some_parked = await any_parked(session)
+    async def _unsent(
+        self, session: AsyncSession, *, after: int | None = None, some_parked: bool | None = None
+    ) -> tuple[bool, list[Any]]:
+        """Whether any row is parked, and the next batch of rows to send (after row ``after``;
+        ``some_parked`` if known: within a pass only a relay parks, and it is this one)."""
+        if some_parked is None:
+            some_parked = await any_parked(session)
         query = select(
             outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.body, outbox.c.traceparent
         ).where(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None))
+        if after is not None:
+            query = query.where(outbox.c.id > after)
         if some_parked:
             query = query.where(~behind_parked())
         result = await session.execute(query.order_by(outbox.c.id).limit(self.batch_size))
@@ -277,16 +326,20 @@ class OutboxRelay:
         self, session: AsyncSession, js: Any, rows: list[Any], stream: StreamConfig
     ) -> int:
         """Park the rows of this batch that NATS can never accept; how many there were."""
+        parked = self._unpublishable(js, rows, stream)
+        if parked:
+            await park(session, parked, utcnow())
+        return len(parked)
+
+    def _unpublishable(self, js: Any, rows: list[Any], stream: StreamConfig) -> list[tuple[Any, str]]:
+        """The rows NATS can never accept, each with the reason."""
         limits = (max_payload_of(js), tuple(stream.subjects or ()), stream.max_msg_size or -1)
         if self._check is None or self._check[0] != limits:  # the limits rarely change
             payload, subjects, msg_size = limits
             check = Publishability(max_payload=payload, stream_subjects=list(subjects), max_msg_size=msg_size)
             self._check = (limits, check)
         unpublishable = self._check[1]
-        parked = [(row, reason) for row in rows if (reason := unpublishable(row)) is not None]
-        if parked:
-            await park(session, parked, utcnow())
-        return len(parked)
+        return [(row, reason) for row in rows if (reason := unpublishable(row)) is not None]
 
     async def _park_refused(self, session: AsyncSession, rows: list[Any], done: int) -> str | None:
         """Park the first unacknowledged row if the server refused it for good."""
