@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from trellis.contracts.onboarding import EmployeeHired
 from trellis.core.rebuild.rebuilder import rebuild
-from trellis.core.store.tables import processed_events
+from trellis.core.store.tables import events, processed_events
 from trellis.goals.views.tables import goal_key_results, goal_nodes
 from trellis.testing import eventually
 
@@ -154,6 +154,62 @@ async def test_relinking_a_flagged_goal_clears_its_realignment(goals: GoalsServi
         return not body["needs_realignment"] and body["parent_id"] == new
 
     await eventually(cleared)
+
+
+async def test_commands_sharing_a_commit_each_get_their_own_answer_and_nothing_of_the_refused_stays(
+    goals: GoalsService,
+) -> None:
+    # Under group commit (SQLite's default) concurrent commands share transactions: the
+    # winners, the conflicts and the refusals among them must each come out as if alone.
+    client = goals.client
+    goal = await create(client, EMPLOYEE, level="individual", title="Start")
+    group = goals.runtime.sessions.group
+    before = (group.batches, group.commands) if group else (0, 0)
+
+    async def rename(i: int) -> tuple[str, int, str | None]:
+        headers = {**EMPLOYEE, "If-Match": "1"}
+        resp = await client.patch(f"/v1/goals/{goal}", json={"title": f"Renamed {i}"}, headers=headers)
+        return "rename", resp.status_code, None
+
+    async def new(i: int) -> tuple[str, int, str | None]:
+        body = {"level": "individual", "title": f"New {i}", "period": "Q4"}
+        resp = await client.post("/v1/goals", json=body, headers=EMPLOYEE)
+        return "new", resp.status_code, resp.json().get("goal_id")
+
+    async def refused(i: int) -> tuple[str, int, str | None]:
+        body = {"level": "company", "title": f"Not yours {i}", "period": "Q4"}
+        resp = await client.post("/v1/goals", json=body, headers=EMPLOYEE)
+        return "refused", resp.status_code, None
+
+    results = await asyncio.gather(*(f(i) for i in range(6) for f in (rename, new, refused)))
+    statuses = {
+        kind: sorted(status for k, status, _ in results if k == kind) for kind in ("rename", "new", "refused")
+    }
+    assert statuses == {"rename": [200] + [409] * 5, "new": [201] * 6, "refused": [403] * 6}
+    if group is not None:
+        assert group.commands - before[1] > group.batches - before[0]  # some of them shared a commit
+    created = [goal_id for kind, _, goal_id in results if kind == "new"]
+    history = (await client.get(f"/v1/goals/{goal}/history", headers=EMPLOYEE)).json()["events"]
+    assert [e["version"] for e in history] == [1, 2]
+
+    async def all_in_views() -> bool:
+        titles = set()
+        for goal_id in created:
+            resp = await client.get(f"/v1/goals/{goal_id}", headers=EMPLOYEE)
+            if resp.status_code != 200:
+                return False
+            titles.add(resp.json()["title"])
+        return titles == {f"New {i}" for i in range(6)}
+
+    await eventually(all_in_views)
+    async with goals.runtime.sessions() as session:
+        stored = (
+            await session.execute(select(events.c.aggregate_id, events.c.event_type, events.c.payload))
+        ).all()
+    created_events = [(a, p["title"]) for a, t, p in stored if t == "GoalCreated"]
+    assert sorted(created_events) == sorted(
+        [(goal, "Start"), *zip(created, [f"New {i}" for i in range(6)], strict=True)]
+    )
 
 
 async def test_concurrent_writers_each_version_written_once_and_losers_get_409(
