@@ -28,7 +28,9 @@ Command = Callable[[AsyncSession], Awaitable[Any]]
 
 @pytest.fixture
 def grouped(core: Core) -> Sessions:
-    sessions = session_factory(core.engine, group_commit=True)
+    # No age limit to speak of: which commands share a batch must not depend on the
+    # machine's speed here (the limit has a test of its own).
+    sessions = session_factory(core.engine, group_commit=True, max_age=60)
     assert sessions.group is not None
     return sessions
 
@@ -298,8 +300,17 @@ async def test_a_failed_command_does_not_leave_the_append_lock_marked_as_held(
     assert marks == [False]
 
 
+async def test_a_batch_takes_no_command_once_it_is_older_than_its_age_limit(core: Core) -> None:
+    aged = session_factory(core.engine, group_commit=True, max_age=0)
+    results = await together(aged, *(lambda s, i=i: append(core, s, f"c-{i}") for i in range(4)))
+    assert [r[0].aggregate_id for r in results] == ["c-0", "c-1", "c-2", "c-3"]
+    assert aged.group is not None and aged.group.batches == aged.group.commands == 4
+
+
 def test_a_batch_holds_at_least_one_command() -> None:
     from trellis.core.store.sessions import GroupCommit
 
     with pytest.raises(ValueError):
         GroupCommit(lambda: None, max_batch=0)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ValueError):
+        GroupCommit(lambda: None, max_age=-1)  # type: ignore[arg-type,return-value]

@@ -119,7 +119,10 @@ class Runtime:
         self.subjects = Subjects(settings.subject_root)
         self.engine = create_engine(settings.database_url, schema=settings.database_schema)
         self.sessions = session_factory(
-            self.engine, group_commit=settings.commits_grouped, max_batch=settings.group_commit_max_batch
+            self.engine,
+            group_commit=settings.commits_grouped,
+            max_batch=settings.group_commit_max_batch,
+            max_age=settings.group_commit_max_age,
         )
         self.store = EventStore(
             service=definition.name,

@@ -76,6 +76,7 @@ class ServiceSettings(BaseSettings):
     # off for PostgreSQL, as measured (bench/group_commit.py, docs/performance.md).
     group_commit: bool | None = None
     group_commit_max_batch: int = Field(default=32, ge=1, le=64)  # commands per commit at most
+    group_commit_max_age: float = Field(default=0.005, ge=0)  # seconds a batch takes commands
     run_consumers: bool = True
     run_relay: bool = True
     run_deadlines: bool = True

@@ -17,7 +17,8 @@ commit:
 
 A batch closes when no command is waiting to join it (after one turn of the event loop,
 so commands that are ready can join even on SQLite, whose statements never suspend) or
-when it holds ``max_batch`` commands; the next opens once it has committed.
+when it holds ``max_batch`` commands or has been open ``max_age`` seconds (which bounds
+what grouping adds to the first command's latency); the next opens once it has committed.
 
 Which pays is measured (``bench/group_commit.py``, docs/performance.md). On SQLite, where
 commands queue for the one connection anyway, eight concurrent writers commit about
@@ -63,21 +64,26 @@ class Sessions(async_sessionmaker[AsyncSession]):
             yield session
 
 
-def session_factory(engine: AsyncEngine, *, group_commit: bool = False, max_batch: int = 32) -> Sessions:
+def session_factory(
+    engine: AsyncEngine, *, group_commit: bool = False, max_batch: int = 32, max_age: float = 0.005
+) -> Sessions:
     sessions = Sessions(engine, expire_on_commit=False)
     if group_commit:
-        sessions.group = GroupCommit(sessions, max_batch=max_batch)
+        sessions.group = GroupCommit(sessions, max_batch=max_batch, max_age=max_age)
     return sessions
 
 
 class GroupCommit:
     """Runs the commands that arrive together in one transaction (see the module's doc)."""
 
-    def __init__(self, sessions: Callable[[], AsyncSession], *, max_batch: int = 32) -> None:
-        if max_batch < 1:
-            raise ValueError("a batch holds at least one command")
+    def __init__(
+        self, sessions: Callable[[], AsyncSession], *, max_batch: int = 32, max_age: float = 0.005
+    ) -> None:
+        if max_batch < 1 or max_age < 0:
+            raise ValueError("a batch holds at least one command, for no negative time")
         self.sessions = sessions
         self.max_batch = max_batch
+        self.max_age = max_age
         self.batches = 0  # committed or failed: with ``commands``, the mean batch size
         self.commands = 0
         self._turn = asyncio.Lock()  # held by the command running in the open batch
@@ -92,7 +98,15 @@ class GroupCommit:
     def _may_grow(self, batch: _Batch) -> bool:
         """Whether a turn of the loop could still bring ``batch`` members: none waiting
         yet, room left, nothing broken."""
-        return self._waiting == 0 and batch.members < self.max_batch and batch.failed is None
+        return self._waiting == 0 and not self._closes(batch)
+
+    def _closes(self, batch: _Batch) -> bool:
+        """Whether ``batch`` takes no more commands: full, old enough, or broken."""
+        return (
+            batch.members >= self.max_batch
+            or asyncio.get_running_loop().time() - batch.opened >= self.max_age
+            or batch.failed is not None
+        )
 
 
 class BatchRolledBack(ConnectionError):
@@ -107,7 +121,9 @@ class _Batch:
         self.members = 0
         self.raw: Any = None  # the inline sqlite3 connection: savepoints go straight to it
         self.failed: BaseException | None = None  # the batch cannot commit
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.opened = loop.time()
+        self.done: asyncio.Future[None] = loop.create_future()
 
     async def start(self) -> None:
         await self.session.begin()
@@ -206,7 +222,7 @@ class _Member:
         """Hand the turn on; the last command in closes the batch (the commit runs on in a
         task of its own: the others' answers depend on it, whatever becomes of this one)."""
         group = self.group
-        if group._waiting == 0 or batch.members >= group.max_batch or batch.failed is not None:
+        if group._waiting == 0 or group._closes(batch):
             group._open = None
             group.batches += 1
             group.commands += batch.members
