@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -298,6 +299,16 @@ async def test_a_failed_command_does_not_leave_the_append_lock_marked_as_held(
 
     await together(grouped, takes_the_lock_and_fails, looks)
     assert marks == [False]
+
+
+async def test_the_commits_and_their_commands_are_counted_for_the_service(core: Core) -> None:
+    service = f"grouped-{id(core)}"
+    counted = session_factory(core.engine, group_commit=True, max_age=60, service=service)
+    await together(counted, *(lambda s, i=i: append(core, s, f"c-{i}") for i in range(5)))
+    assert counted.group is not None
+    labels = {"service": service}
+    assert REGISTRY.get_sample_value("trellis_group_commit_commands_total", labels) == 5
+    assert REGISTRY.get_sample_value("trellis_group_commits_total", labels) == counted.group.batches
 
 
 async def test_a_batch_takes_no_command_once_it_is_older_than_its_age_limit(core: Core) -> None:

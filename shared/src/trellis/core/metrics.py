@@ -31,6 +31,14 @@ REFUSED = Counter(
 
 # --- the event store and the outbox ---------------------------------------------------------
 EVENTS_APPENDED = Counter("trellis_events_appended_total", "Events appended to the store", ["service"])
+GROUP_COMMITS = Counter(
+    "trellis_group_commits_total", "Commits of command batches under group commit", ["service"]
+)
+GROUP_COMMIT_COMMANDS = Counter(
+    "trellis_group_commit_commands_total",
+    "Commands in those batches (÷ commits: commands a commit)",
+    ["service"],
+)
 CONFLICTS = Counter(
     "trellis_concurrency_conflicts_total", "Appends refused: the aggregate had moved on", ["service"]
 )

@@ -123,6 +123,7 @@ class Runtime:
             group_commit=settings.commits_grouped,
             max_batch=settings.group_commit_max_batch,
             max_age=settings.group_commit_max_age,
+            service=definition.name,
         )
         self.store = EventStore(
             service=definition.name,

@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from trellis.core import metrics
 from trellis.core.store.database import inline_sqlite
 
 _SAVEPOINT = "SAVEPOINT trellis_command"
@@ -65,11 +66,18 @@ class Sessions(async_sessionmaker[AsyncSession]):
 
 
 def session_factory(
-    engine: AsyncEngine, *, group_commit: bool = False, max_batch: int = 32, max_age: float = 0.005
+    engine: AsyncEngine,
+    *,
+    group_commit: bool = False,
+    max_batch: int = 32,
+    max_age: float = 0.005,
+    service: str = "",
 ) -> Sessions:
+    """A service's sessions; with ``group_commit``, its commands commit in groups
+    (counted in ``trellis_group_commits_total`` for ``service``)."""
     sessions = Sessions(engine, expire_on_commit=False)
     if group_commit:
-        sessions.group = GroupCommit(sessions, max_batch=max_batch, max_age=max_age)
+        sessions.group = GroupCommit(sessions, max_batch=max_batch, max_age=max_age, service=service)
     return sessions
 
 
@@ -77,13 +85,20 @@ class GroupCommit:
     """Runs the commands that arrive together in one transaction (see the module's doc)."""
 
     def __init__(
-        self, sessions: Callable[[], AsyncSession], *, max_batch: int = 32, max_age: float = 0.005
+        self,
+        sessions: Callable[[], AsyncSession],
+        *,
+        max_batch: int = 32,
+        max_age: float = 0.005,
+        service: str = "",
     ) -> None:
         if max_batch < 1 or max_age < 0:
             raise ValueError("a batch holds at least one command, for no negative time")
         self.sessions = sessions
         self.max_batch = max_batch
         self.max_age = max_age
+        self._commits = metrics.GROUP_COMMITS.labels(service)
+        self._commands = metrics.GROUP_COMMIT_COMMANDS.labels(service)
         self.batches = 0  # committed or failed: with ``commands``, the mean batch size
         self.commands = 0
         self._turn = asyncio.Lock()  # held by the command running in the open batch
@@ -226,6 +241,8 @@ class _Member:
             group._open = None
             group.batches += 1
             group.commands += batch.members
+            group._commits.inc()
+            group._commands.inc(batch.members)
             group._closing.add(task := asyncio.ensure_future(batch.finish()))
             task.add_done_callback(group._closing.discard)
         group._holder = None
