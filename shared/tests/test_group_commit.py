@@ -21,6 +21,7 @@ from trellis.core.store.repository import Repository
 from trellis.core.store.sessions import Sessions, session_factory
 from trellis.core.store.tables import events as events_table
 from trellis.core.store.tables import outbox as outbox_table
+from trellis.testing import eventually
 
 from .conftest import Core, Counted, Counter
 
@@ -184,17 +185,59 @@ async def test_a_cancelled_command_takes_back_its_writes_and_its_batch_mates_com
         async with grouped.transaction() as session:
             await hangs(session)
 
-    hanging = asyncio.create_task(hang())
-    others = asyncio.create_task(
-        together(grouped, lambda s: append(core, s, "a"), lambda s: append(core, s, "b"))
-    )
-    await appended.wait()
-    hanging.cancel()
-    results = await others
-    with pytest.raises(asyncio.CancelledError):
-        await hanging
-    assert [r[0].aggregate_id for r in results] == ["a", "b"]
-    assert await stored(core) == {"a": [1], "b": [1]}
+    # Once as a batch's first command (its batch rolls back), once behind a savepoint:
+    # then a command is in the batch before it, held until the others wait to join.
+    assert grouped.group is not None
+    group = grouped.group
+    for first in (None, "first"):
+        before = await stored(core)
+        batches = group.batches
+        inside, go = asyncio.Event(), asyncio.Event()
+
+        async def ahead(
+            session: AsyncSession,
+            name: str = first or "",
+            inside: asyncio.Event = inside,
+            go: asyncio.Event = go,
+        ) -> list[EventEnvelope]:
+            written = await append(core, session, name)
+            inside.set()
+            await go.wait()
+            return written
+
+        async def three_wait() -> bool:
+            return group._waiting >= 3
+
+        leading = asyncio.create_task(together(grouped, ahead)) if first else None
+        if first:
+            await inside.wait()  # the first command holds the batch's turn
+        hanging = asyncio.create_task(hang())
+        others = asyncio.create_task(
+            together(grouped, lambda s: append(core, s, "a"), lambda s: append(core, s, "b"))
+        )
+        if first:
+            await eventually(three_wait, interval=0.001)  # the three queue behind it
+        go.set()
+        await appended.wait()
+        appended.clear()
+        hanging.cancel()
+        results = await others
+        with pytest.raises(asyncio.CancelledError):
+            await hanging
+        assert [r[0].aggregate_id for r in results] == ["a", "b"]
+        if leading is not None:
+            [result] = await leading
+            assert result[0].aggregate_id == first
+        # first: all four in one batch; else its batch rolled back, the others in the next
+        assert group.batches - batches == (1 if first else 2)
+        after_round = await stored(core)
+        assert "hangs" not in after_round
+        assert {k: len(v) for k, v in after_round.items()} == {
+            **{k: len(v) for k, v in before.items()},
+            "a": len(before.get("a", [])) + 1,
+            "b": len(before.get("b", [])) + 1,
+            **({first: 1} if first else {}),
+        }
     # The group is free again: a command after them runs and commits.
     [after] = await together(grouped, lambda s: append(core, s, "after"))
     assert after[0].aggregate_id == "after"
