@@ -209,7 +209,8 @@ def main(
         int, typer.Option("--events", help="how many events to rebuild from")
     ] = 1_000_000,
     database_url: Annotated[str, typer.Option(help="default: a temporary SQLite file")] = "",
-    batch_size: Annotated[int, typer.Option(help="events per rebuild transaction")] = 50_000,
+    batch_size: Annotated[int, typer.Option(help="events read and applied at once")] = 50_000,
+    commit_every: Annotated[int, typer.Option(help="events per rebuild transaction")] = 200_000,
     profile: Annotated[bool, typer.Option(help="print where the rebuild's time goes")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
 ) -> None:
@@ -217,14 +218,14 @@ def main(
     tune_gc()
     with tempfile.TemporaryDirectory(prefix="trellis-bench-rebuild-") as tmp:
         url = database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'goals.db'}"
-        figures = asyncio.run(_run(url, events_count, batch_size, profile))
+        figures = asyncio.run(_run(url, events_count, batch_size, commit_every, profile))
     if as_json:
         print(json.dumps(figures))
     else:
         report(figures)
 
 
-async def _run(url: str, total: int, batch_size: int, profile: bool) -> dict[str, Any]:
+async def _run(url: str, total: int, batch_size: int, commit_every: int, profile: bool) -> dict[str, Any]:
     schema = f"bench_{uuid.uuid4().hex[:8]}" if url.startswith("postgresql") else None
     engine = create_engine(url, schema=schema)
     try:
@@ -239,7 +240,12 @@ async def _run(url: str, total: int, batch_size: int, profile: bool) -> dict[str
         source = StoreSource(store, projection.event_types())
         count, raw_seconds = await raw_reads(sessions, source.types, batch_size)
         rebuild = TimedRebuild(
-            projection, engine=engine, source=source, subjects=Subjects(), batch_size=batch_size
+            projection,
+            engine=engine,
+            source=source,
+            subjects=Subjects(),
+            batch_size=batch_size,
+            commit_every=commit_every,
         )
         profiler = cProfile.Profile() if profile else None
         if profiler:
@@ -260,6 +266,7 @@ async def _run(url: str, total: int, batch_size: int, profile: bool) -> dict[str
             "goals": nodes,
             "key_results": krs,
             "batch_size": batch_size,
+            "commit_every": commit_every,
             "generate_and_load_seconds": round(generated, 1),
             "raw_read_seconds": round(raw_seconds, 2),
             "raw_read_per_second": round(count / raw_seconds),

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope
 from trellis.core.consuming.consumer import ConsumerRunner
-from trellis.core.consuming.projection import Reaction, on
+from trellis.core.consuming.projection import Reaction, on, rebuild_commits_after, rebuild_memory
 from trellis.core.messaging.jetstream import connect
 from trellis.core.messaging.outbox import OutboxRelay
 from trellis.core.rebuild.event_sources import StoreSource, StreamSource
@@ -128,8 +129,8 @@ async def test_a_rebuild_interrupted_half_way_resumes_and_equals_the_live_view(r
         if applied >= 40:
             raise Interrupted
 
-    with pytest.raises(Interrupted):
-        await rebuild_of(core, batch_size=9).run(progress=interrupt_half_way)
+    with pytest.raises(Interrupted):  # after a transaction of two batches of nine, at 54
+        await rebuild_of(core, batch_size=9, commit_every=18).run(progress=interrupt_half_way)
     state = await rebuild_of(core).state()
     assert state is not None and 40 <= state.applied < 80  # noted for `trellis status`
     for i in range(10):  # traffic goes on while the rebuild is stopped
@@ -138,6 +139,70 @@ async def test_a_rebuild_interrupted_half_way_resumes_and_equals_the_live_view(r
     assert result.resumed_from == state.position and result.swapped
     assert result.applied == 90
     await running.settled()
+    assert await core.totals() == running.expected()
+
+
+class HeldBackTotals(CounterTotals):
+    """Holds a rebuild's sums in its memory and writes them once a transaction, as the
+    alignment tree does with its rows (``rebuild_commits_after``)."""
+
+    async def handle_batch(self, session: AsyncSession, batch: list[Any]) -> None:
+        memory = rebuild_memory(session)
+        if memory is None:
+            return await super().handle_batch(session, batch)
+        pending: dict[str, tuple[int, int]] = memory.setdefault("pending", {})
+        for recorded in batch:
+            total, count = pending.get(recorded.aggregate_id, (0, 0))
+            pending[recorded.aggregate_id] = (total + recorded.event.amount, count + 1)
+        if rebuild_commits_after(session):
+            for counter, (total, count) in pending.items():
+                c = totals.c
+                found = await session.execute(
+                    update(totals)
+                    .where(c.counter_id == counter)
+                    .values(total=c.total + total, applications=c.applications + count)
+                )
+                if not cast("CursorResult[Any]", found).rowcount:
+                    await session.execute(
+                        insert(totals).values(counter_id=counter, total=total, applications=count)
+                    )
+            pending.clear()
+
+
+async def test_writes_held_back_to_a_transactions_end_are_written_when_its_last_batch_is_empty(
+    running: Running,
+) -> None:
+    """21 events in batches of 7, two batches a transaction: the second transaction's last
+    batch reads nothing (the one before it was full), and still writes what its first held
+    back; interrupted after the first transaction, the rebuild resumes and equals the live view."""
+    core = running.core
+    for i in range(21):
+        await running.append(f"c-{i % 4}", i)
+    await running.settled()
+
+    def rebuild_held_back() -> Rebuild:
+        projection = HeldBackTotals()
+        return Rebuild(
+            projection,
+            engine=core.engine,
+            source=StoreSource(core.store, projection.event_types()),
+            subjects=core.subjects,
+            batch_size=7,
+            commit_every=14,
+        )
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(position: int, head: int, applied: int) -> None:
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        await rebuild_held_back().run(progress=interrupt)
+    state = await rebuild_held_back().state()
+    assert state is not None and state.applied == 14
+    result = await rebuild_held_back().run()
+    assert result.swapped and result.applied == 21
     assert await core.totals() == running.expected()
 
 

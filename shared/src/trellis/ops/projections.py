@@ -78,6 +78,7 @@ async def rebuild(
     dry_run: bool = False,
     discard: bool = False,
     batch_size: int = 50_000,
+    commit_every: int = 200_000,
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Rebuild ``name`` (or compare, or discard a rebuild in progress); the result as data."""
@@ -109,6 +110,7 @@ async def rebuild(
                 subjects=subjects,
                 operator=operator,
                 batch_size=batch_size,
+                commit_every=commit_every,
             )
             if discard:
                 existed = await job.discard()
@@ -365,6 +367,7 @@ class _NoSource:
     """A source for discarding a rebuild (which reads nothing)."""
 
     kind = "none"
+    reads_ahead = False
 
     async def head(self, session: Any = None) -> int:
         return 0

@@ -31,6 +31,7 @@ from trellis.core import tracing
 Handler = Callable[[Any, AsyncSession, Any, EventEnvelope], Awaitable[None]]
 
 _REBUILD_MEMORY = "trellis.rebuild_memory"
+_REBUILD_COMMITS = "trellis.rebuild_commits_after"
 
 
 def rebuild_memory(session: AsyncSession) -> dict[str, Any] | None:
@@ -46,12 +47,31 @@ def rebuild_memory(session: AsyncSession) -> dict[str, Any] | None:
     return memory
 
 
-def lend_rebuild_memory(session: AsyncSession, memory: dict[str, Any] | None) -> None:
-    """Give ``session``'s batch the rebuild's memory (``None``: take it away)."""
+def rebuild_commits_after(session: AsyncSession) -> bool:
+    """Whether the batch being handled is the last before its transaction commits.
+
+    Always, but in a rebuild's catch-up, which goes through several batches a transaction
+    (``Rebuild.commit_every``). A projection that keeps rows in ``rebuild_memory`` may hold
+    back its writes there (and what it derives from them, such as a roll-up) for as long as
+    this says no, and must write everything it holds when it says yes: a transaction's
+    last batch writes what its batches changed once, where each batch wrote most of the
+    same rows again. Should a batch fail behind one that held writes back, the rebuild
+    rolls the transaction back, empties the memory and goes through those batches again,
+    one a transaction."""
+    return bool(session.info.get(_REBUILD_COMMITS, True))
+
+
+def lend_rebuild_memory(
+    session: AsyncSession, memory: dict[str, Any] | None, *, commits_after: bool = True
+) -> None:
+    """Give ``session``'s batch the rebuild's memory (``None``: take it away), and tell
+    whether the transaction commits after it (``rebuild_commits_after``)."""
     if memory is None:
         session.info.pop(_REBUILD_MEMORY, None)
+        session.info.pop(_REBUILD_COMMITS, None)
     else:
         session.info[_REBUILD_MEMORY] = memory
+        session.info[_REBUILD_COMMITS] = commits_after
 
 
 def on(*event_types: type[DomainEvent]) -> Callable[[Handler], Handler]:

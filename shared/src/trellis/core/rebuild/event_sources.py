@@ -47,6 +47,7 @@ class EventSource(Protocol):
     """Events of one service in order, with positions of one ``kind``."""
 
     kind: str
+    reads_ahead: bool  # whether the next page can be read while one is applied (``fetch`` without a session)
 
     async def head(self, session: AsyncSession | None = None) -> int: ...
 
@@ -70,6 +71,10 @@ class StoreSource:
         self.store = store
         self.registry = store.registry
         self.types = sorted(t for t in event_types if _published(store.registry, t))
+        # PostgreSQL reads on a connection of its own, in the server's process, while this one
+        # applies the page before (SQLite's statements run in this thread: nothing to overlap).
+        bind = store.sessions.kw.get("bind")
+        self.reads_ahead = bind is not None and bind.dialect.name == "postgresql"
 
     async def head(self, session: AsyncSession | None = None) -> int:
         query = select(func.max(events_table.c.global_position))
@@ -126,6 +131,7 @@ class StreamSource:
     no acks, recreated by the client on a gap), filtered as the live consumer is."""
 
     kind = STREAM_SEQUENCE
+    reads_ahead = True  # the server delivers the next page while this one is applied
 
     def __init__(self, js: Any, *, stream: str, filter_subjects: list[str], registry: EventRegistry) -> None:
         self.js = js

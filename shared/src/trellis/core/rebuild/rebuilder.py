@@ -14,9 +14,9 @@ keeps serving, then swaps it in:
 2. Events are read in order from the source (``event_sources.py``: the service's own
    event store by global position, or another service's stream by stream sequence),
    applied through the projection's ``handle_batch`` into the shadow in large batches
-   (``shadow_apply.py``), and the position saved in the shadow in the same transaction:
-   an interrupted rebuild resumes exactly where it stopped. No processed-event records
-   are written.
+   (``shadow_apply.py``), a few batches a transaction, and the position saved in the
+   shadow in the same transaction: an interrupted rebuild resumes exactly where it
+   stopped. No processed-event records are written.
 3. Once caught up, one transaction takes the consumer's hand-over lock, reads and
    applies what is left up to the head, swaps the tables in and records the watermark
    (``handover.py``): the live consumer skips what the new view holds and applies the
@@ -52,9 +52,9 @@ from trellis.contracts.subjects import Subjects
 from trellis.core.consuming.handover import GLOBAL_POSITION
 from trellis.core.consuming.ledger import ConsumerLedger
 from trellis.core.consuming.projection import Projection, lend_rebuild_memory
-from trellis.core.rebuild.event_sources import EventSource
+from trellis.core.rebuild.event_sources import EventSource, SourceEvent
 from trellis.core.rebuild.shadow import ShadowTables, TableDiff
-from trellis.core.rebuild.shadow_apply import ShadowApplier
+from trellis.core.rebuild.shadow_apply import GoThroughAlone, ShadowApplier
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.sessions import session_factory
 from trellis.core.store.tables import projection_rebuilds
@@ -139,7 +139,11 @@ class Rebuild:
     """Rebuilds one projection's view beside the live one and swaps it in (see the module doc).
 
     ``engine`` is the service's; on SQLite the rebuild opens its own connection to the same
-    file, with the shadow file attached.
+    file, with the shadow file attached. ``batch_size`` events are read and applied at once
+    (what a rebuild holds in memory: about 3 KB an event, twice that where the next page is
+    read ahead); a transaction takes batches up to ``commit_every`` events, which a
+    projection may write once (``rebuild_commits_after``), and is what an interrupted
+    rebuild goes through again.
     """
 
     def __init__(
@@ -151,6 +155,7 @@ class Rebuild:
         subjects: Subjects,
         operator: str = "",
         batch_size: int = 50_000,
+        commit_every: int = 200_000,
         lock_timeout: float = 5.0,
         hand_over_attempts: int = 5,
         report_every: float = 2.0,
@@ -164,6 +169,7 @@ class Rebuild:
         self.subjects = subjects
         self.operator = operator or "unknown"
         self.batch_size = batch_size
+        self.commit_every = commit_every
         self.lock_timeout = lock_timeout
         self.hand_over_attempts = hand_over_attempts
         self.report_every = report_every
@@ -312,6 +318,8 @@ class Rebuild:
         do means the rest fits in the hand-over (which holds the live consumer back while it
         runs); writes coming faster than the rebuild are handed over after a few passes."""
         memory: dict[str, Any] = {}  # rows a projection keeps between batches (``rebuild_memory``)
+        reader = _Reader(self.source, self.batch_size)
+        alone_until = -1  # one batch a transaction up to here: a batch failed behind others
         try:
             for attempt in range(1, _PASSES + 1):
                 async with sessions() as session:
@@ -321,27 +329,63 @@ class Rebuild:
                 while not reached:
                     with _collector_paused():
                         try:
-                            async with sessions() as session, session.begin():
-                                lend_rebuild_memory(session, memory)
-                                events, scanned, reached = await self.source.fetch(
-                                    position, self.batch_size, until=head, session=session
-                                )
-                                applied += await self._applier.apply(session, events)
-                                position = max(position, scanned)
-                                await self._save(session, position, applied)
+                            position, applied, reached = await self._transaction(
+                                sessions,
+                                reader,
+                                memory,
+                                position,
+                                applied,
+                                head,
+                                alone=position < alone_until,
+                            )
+                        except _GoneThroughAgain as again:
+                            memory.clear()  # the transaction did not commit: neither did what it kept
+                            alone_until = again.until
+                            log.info("rebuild.batches_go_alone", projection=self.name, position=position)
+                            continue
                         except BaseException:
-                            memory.clear()  # the batch did not commit: neither did what it kept
+                            memory.clear()
                             raise
-                        del events
                     await self._report(position, applied, force=False)
                     if progress:
                         progress(position, max(head, position), applied)
                 if applied - before < self.batch_size or attempt == _PASSES:
                     break
         finally:  # interrupted too: note where the shadow is (best effort)
+            await reader.close()
             with contextlib.suppress(Exception):
                 await self._report(position, applied, force=True)
         return position, applied
+
+    async def _transaction(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        reader: _Reader,
+        memory: dict[str, Any],
+        position: int,
+        applied: int,
+        head: int,
+        *,
+        alone: bool,
+    ) -> tuple[int, int, bool]:
+        """Batches up to ``commit_every`` events (one, ``alone``) in one transaction, with the
+        position they reached: (position, applied, whether the head is reached)."""
+        batches = 1 if alone else max(1, self.commit_every // self.batch_size)
+        reached = False
+        async with sessions() as session, session.begin():
+            for n in range(batches):
+                events, scanned, reached = await reader.page(position, head, session)
+                lend_rebuild_memory(session, memory, commits_after=reached or n == batches - 1)
+                try:
+                    applied += await self._applier.apply(session, events, alone=n == 0)
+                except GoThroughAlone as exc:
+                    raise _GoneThroughAgain(scanned) from exc
+                del events
+                position = max(position, scanned)
+                if reached:
+                    break
+            await self._save(session, position, applied)
+        return position, applied, reached
 
     async def _save(self, session: AsyncSession, position: int, applied: int) -> None:
         shadow = await self.shadow()
@@ -447,6 +491,56 @@ class Rebuild:
             seconds=time.monotonic() - started,
             differences=differences,
         )
+
+
+class _GoneThroughAgain(Exception):
+    """A transaction's batches go through again, one a transaction, up to ``until``."""
+
+    def __init__(self, until: int) -> None:
+        super().__init__(until)
+        self.until = until
+
+
+class _Reader:
+    """The source's pages in order; where it can (``reads_ahead``), the next one is read, and
+    decoded, while this one is applied: a page's reads wait on the database, and so do its
+    writes, and one after the other they add up. Two pages are in memory at once then."""
+
+    def __init__(self, source: EventSource, batch_size: int) -> None:
+        self.source = source
+        self.batch_size = batch_size
+        self._ahead: asyncio.Task[tuple[list[SourceEvent], int, bool]] | None = None
+        self._ahead_of = (-1, -1)  # (after, until) of the page read ahead
+
+    async def page(
+        self, after: int, until: int, session: AsyncSession
+    ) -> tuple[list[SourceEvent], int, bool]:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and self._ahead_of == (after, until):
+            found = await ahead
+        else:  # none read ahead, or not from here (a transaction rolled back)
+            if ahead is not None:
+                await _abandon(ahead)
+            found = await self.source.fetch(after, self.batch_size, until=until, session=session)
+        _, scanned, reached = found
+        if not reached and self.source.reads_ahead:
+            self._ahead_of = (scanned, until)
+            self._ahead = asyncio.create_task(self.source.fetch(scanned, self.batch_size, until=until))
+        return found
+
+    async def close(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            await _abandon(ahead)
+
+
+async def _abandon(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has let go of what it holds (its connection); its
+    own failure, if it had one, is of no interest any more."""
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved: not reported as never retrieved
 
 
 @contextlib.contextmanager

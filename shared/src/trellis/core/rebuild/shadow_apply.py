@@ -23,7 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trellis.contracts.envelope import utcnow
 from trellis.contracts.subjects import Subjects
-from trellis.core.consuming.projection import Projection, lend_rebuild_memory, rebuild_memory
+from trellis.core.consuming.projection import (
+    Projection,
+    lend_rebuild_memory,
+    rebuild_commits_after,
+    rebuild_memory,
+)
 from trellis.core.consuming.undecodable import Undecodable
 from trellis.core.rebuild.event_sources import SourceEvent
 from trellis.core.rebuild.shadow import ShadowTables
@@ -32,6 +37,12 @@ log = structlog.get_logger("trellis.rebuild")
 
 FATAL = (DBAPIError,)  # the database failing is not the event's fault: stop (resumable)
 REFUSED = (IntegrityError, DataError)  # the database refusing an event's row is: dead-letter it
+
+
+class GoThroughAlone(Exception):
+    """A batch failed behind others of its transaction, whose writes may be held back in the
+    rebuild's memory: the transaction is rolled back and its batches gone through again,
+    one a transaction, so that the failing one can fall back to one event at a time."""
 
 
 def forget_rebuild_memory(session: AsyncSession) -> None:
@@ -70,14 +81,17 @@ class ShadowApplier:
                 parked.setdefault(aggregate, event_id)
         self.parked = parked
 
-    async def apply(self, session: AsyncSession, events: list[SourceEvent]) -> int:
+    async def apply(self, session: AsyncSession, events: list[SourceEvent], *, alone: bool = True) -> int:
         """Apply a batch to the shadow; failures become the rebuild's dead letters. How many applied.
 
         The events that apply go through ``handle_batch`` together, the others become dead
         letters in batch order, as long as no handler fails; if one does, the whole batch is
         gone through again one event at a time, in order, so an event parked by a failure
-        is never one that came before it."""
-        if not events:
+        is never one that came before it. That needs the batch ``alone`` in its transaction
+        (the first of it): behind other batches, which may have held their writes back
+        (``rebuild_commits_after``), it raises ``GoThroughAlone`` instead."""
+        flush = rebuild_commits_after(session) and rebuild_memory(session) is not None
+        if not events and not flush:
             return 0
         with self.shadow.redirect(session):
             parked = dict(self.parked)
@@ -89,12 +103,14 @@ class ShadowApplier:
                 else:
                     failed.append((item, reason))
             try:
-                if plain:
+                if plain or flush:  # an empty batch too writes what the batches before it held back
                     async with session.begin_nested():
                         await self.projection.handle_batch(session, [i.recorded for i in plain])  # type: ignore[misc]
             except Exception as exc:
                 if _fatal(exc):
                     raise
+                if not alone:
+                    raise GoThroughAlone(str(exc)) from exc
                 log.info("rebuild.batch_falls_back", projection=self.name, error=str(exc))
                 forget_rebuild_memory(session)  # what the failed batch changed in it was rolled back
                 return await self._apply_one_by_one(session, events)

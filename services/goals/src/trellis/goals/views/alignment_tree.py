@@ -27,7 +27,7 @@ from sqlalchemy import JSON, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.contracts.envelope import RecordedEvent
+from trellis.contracts.envelope import EventEnvelope, RecordedEvent
 from trellis.contracts.goals import (
     GoalAligned,
     GoalChanged,
@@ -43,7 +43,7 @@ from trellis.contracts.goals import (
     RealignmentRequested,
     RealignmentResolved,
 )
-from trellis.core.consuming.projection import Projection, rebuild_memory
+from trellis.core.consuming.projection import Projection, rebuild_commits_after, rebuild_memory
 from trellis.core.store.database import one_of
 from trellis.goals.domain.goal import KEY_RESULT_FIELDS
 from trellis.goals.domain.progress import Child, goal_progress, key_result_progress
@@ -76,6 +76,8 @@ def _references(event_type: type[Any]) -> tuple[str, ...]:
 
 
 _TOUCHED = ("version", "updated_at")  # what every event of a goal changes on its node
+_PROGRESS_COLUMNS = frozenset({"current", "progress", "confidence", "updated_at"})  # of its key result
+_PROGRESS_TOUCHED = frozenset({*_TOUCHED, "status_by_hand"})
 
 
 class _WorkingSet:
@@ -90,13 +92,17 @@ class _WorkingSet:
         self.nodes: dict[str, dict[str, Any]] = kept.setdefault("nodes", {})
         self.krs: dict[str, dict[str, Any]] = kept.setdefault("key_results", {})
         self.krs_of: dict[str, list[str]] = kept.setdefault("key_results_of", defaultdict(list))
-        self.new_nodes: set[str] = set()
+        # What is still to be written, kept too while a rebuild's transaction goes on
+        # (``rebuild_commits_after``): its last batch rolls up and writes once for all.
+        pending: dict[str, Any] = kept.setdefault("pending", {})
+        self.new_nodes: set[str] = pending.setdefault("new_nodes", set())
         # changed rows → the columns that changed: only those are written back
-        self.changed_nodes: dict[str, set[str]] = defaultdict(set)
-        self.new_krs: set[str] = set()
-        self.changed_krs: dict[str, set[str]] = defaultdict(set)
-        self.removed_krs: set[str] = set()
-        self.dirty: set[str] = set()  # goals whose progress must be recomputed
+        self.changed_nodes: dict[str, set[str]] = pending.setdefault("changed_nodes", defaultdict(set))
+        self.new_krs: set[str] = pending.setdefault("new_key_results", set())
+        self.changed_krs: dict[str, set[str]] = pending.setdefault("changed_key_results", defaultdict(set))
+        self.removed_krs: set[str] = pending.setdefault("removed_key_results", set())
+        self.dirty: set[str] = pending.setdefault("dirty", set())  # goals whose progress must be recomputed
+        self._pending = pending
         self._missing: set[str] = set()
 
     async def load(self, goal_ids: set[str]) -> None:
@@ -126,6 +132,14 @@ class _WorkingSet:
             raise LookupError(f"key result {key_result_id} is not in the alignment tree")
         return kr
 
+    @staticmethod
+    def absent(kind: str, key: str, rows: dict[str, Any]) -> None:
+        """Refuse a second creation of a row (a corrupt event). The view's key would refuse
+        it, but only once written: a creation applied in memory after another, in one batch
+        or in a rebuild's transaction (which writes once), would replace the first."""
+        if key in rows:
+            raise ValueError(f"{kind} {key} is in the alignment tree already: created twice")
+
     def remove_key_result(self, goal_id: str, key_result_id: str) -> None:
         del self.krs[key_result_id]
         self.krs_of[goal_id].remove(key_result_id)
@@ -148,6 +162,20 @@ class _WorkingSet:
         kr.update(values)
         self.changed_krs[key_result_id].update(values)
         return kr
+
+    def record_progress(self, ev: KeyResultProgressRecorded, env: EventEnvelope) -> None:
+        """``change_key_result`` and ``touch`` for the commonest event, without their keyword
+        dictionaries: most of a goal's history is progress, and this is half its cost."""
+        kr, node = self.key_result(ev.key_result_id), self.node(ev.goal_id)
+        kr["current"] = ev.value
+        kr["progress"] = key_result_progress(kr["start"], kr["target"], ev.value)
+        kr["confidence"] = ev.confidence
+        kr["updated_at"] = node["updated_at"] = env.occurred_at
+        node["status_by_hand"] = False  # a status set by hand gives way
+        node["version"] = env.aggregate_version
+        self.changed_krs[ev.key_result_id] |= _PROGRESS_COLUMNS
+        self.changed_nodes[ev.goal_id] |= _PROGRESS_TOUCHED
+        self.dirty.add(ev.goal_id)
 
     async def roll_up(self) -> None:
         """Recompute every dirty goal and its ancestors, deepest first."""
@@ -198,6 +226,12 @@ class _WorkingSet:
         return depth
 
     async def write(self) -> None:
+        """Write what changed, and start again with nothing pending."""
+        await self._write()
+        for held in self._pending.values():
+            held.clear()
+
+    async def _write(self) -> None:
         session = self.session
         if self.new_nodes:
             await session.execute(insert(goal_nodes), [self.nodes[g] for g in self.new_nodes])
@@ -313,25 +347,18 @@ class AlignmentTree(Projection):
         await ws.load(referenced)
         for recorded in batch:
             self._apply(ws, recorded)
-        await ws.roll_up()
-        await ws.write()
+        if rebuild_commits_after(session):
+            await ws.roll_up()
+            await ws.write()
 
     def _apply(self, ws: _WorkingSet, recorded: RecordedEvent) -> None:
         ev, env = recorded.event, recorded.envelope
         match ev:
             # progress first: most of any goal's history (the cases are disjoint types)
             case KeyResultProgressRecorded():
-                kr = ws.key_result(ev.key_result_id)
-                ws.change_key_result(
-                    ev.key_result_id,
-                    current=ev.value,
-                    progress=key_result_progress(kr["start"], kr["target"], ev.value),
-                    confidence=ev.confidence,
-                    updated_at=env.occurred_at,
-                )
-                ws.touch(ev.goal_id, recorded, status_by_hand=False)  # a status set by hand gives way
-                ws.dirty.add(ev.goal_id)
+                ws.record_progress(ev, env)
             case GoalCreated():
+                ws.absent("goal", ev.goal_id, ws.nodes)
                 ws.nodes[ev.goal_id] = {
                     "goal_id": ev.goal_id,
                     "tenant_id": env.tenant_id,
@@ -378,6 +405,7 @@ class AlignmentTree(Projection):
                 ws.touch(ev.goal_id, recorded, parent_id=None)
                 ws.dirty.add(ev.previous_parent_id)
             case KeyResultAdded():
+                ws.absent("key result", ev.key_result_id, ws.krs)
                 ws.krs[ev.key_result_id] = {
                     "key_result_id": ev.key_result_id,
                     "goal_id": ev.goal_id,
