@@ -337,6 +337,7 @@ class Rebuild:
                                 applied,
                                 head,
                                 alone=position < alone_until,
+                                progress=progress,
                             )
                         except _GoneThroughAgain as again:
                             memory.clear()  # the transaction did not commit: neither did what it kept
@@ -347,8 +348,6 @@ class Rebuild:
                             memory.clear()
                             raise
                     await self._report(position, applied, force=False)
-                    if progress:
-                        progress(position, max(head, position), applied)
                 if applied - before < self.batch_size or attempt == _PASSES:
                     break
         finally:  # interrupted too: note where the shadow is (best effort)
@@ -367,9 +366,11 @@ class Rebuild:
         head: int,
         *,
         alone: bool,
+        progress: Progress | None,
     ) -> tuple[int, int, bool]:
         """Batches up to ``commit_every`` events (one, ``alone``) in one transaction, with the
-        position they reached: (position, applied, whether the head is reached)."""
+        position they reached: (position, applied, whether the head is reached). ``progress``
+        hears of every batch (a progress bar); ``trellis status`` of what commits."""
         batches = 1 if alone else max(1, self.commit_every // self.batch_size)
         reached = False
         async with sessions() as session, session.begin():
@@ -382,6 +383,8 @@ class Rebuild:
                     raise _GoneThroughAgain(scanned) from exc
                 del events
                 position = max(position, scanned)
+                if progress:
+                    progress(position, max(head, position), applied)
                 if reached:
                     break
             await self._save(session, position, applied)
