@@ -210,7 +210,7 @@ def main(
     ] = 1_000_000,
     database_url: Annotated[str, typer.Option(help="default: a temporary SQLite file")] = "",
     batch_size: Annotated[int, typer.Option(help="events read and applied at once")] = 50_000,
-    commit_every: Annotated[int, typer.Option(help="events per rebuild transaction")] = 200_000,
+    commit_every: Annotated[int, typer.Option(help="events per rebuild transaction")] = 1_000_000,
     profile: Annotated[bool, typer.Option(help="print where the rebuild's time goes")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
 ) -> None:

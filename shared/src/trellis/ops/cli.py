@@ -174,7 +174,7 @@ def projections_rebuild(
     ] = 50_000,
     commit_every: Annotated[
         int, typer.Option(help="events per transaction (what an interrupted rebuild goes through again)")
-    ] = 200_000,
+    ] = 1_000_000,
     operator: Operator = None,
     as_json: AsJson = False,
 ) -> None:

@@ -78,7 +78,7 @@ async def rebuild(
     dry_run: bool = False,
     discard: bool = False,
     batch_size: int = 50_000,
-    commit_every: int = 200_000,
+    commit_every: int = 1_000_000,
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Rebuild ``name`` (or compare, or discard a rebuild in progress); the result as data."""

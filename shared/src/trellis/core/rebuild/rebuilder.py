@@ -155,7 +155,7 @@ class Rebuild:
         subjects: Subjects,
         operator: str = "",
         batch_size: int = 50_000,
-        commit_every: int = 200_000,
+        commit_every: int = 1_000_000,
         lock_timeout: float = 5.0,
         hand_over_attempts: int = 5,
         report_every: float = 2.0,
