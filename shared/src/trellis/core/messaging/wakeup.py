@@ -61,6 +61,9 @@ class CommitWakeups:
         """Hold one connection listening until it is lost."""
         lost = asyncio.Event()
         async with self.engine.connect() as connection:
+            # Outside any transaction: a LISTEN inside one takes effect only at its commit
+            # (and a checkout begins one: ``store.database``).
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
             raw = (await connection.get_raw_connection()).driver_connection
             if raw is None:
                 raise ConnectionError("no driver connection to listen on")

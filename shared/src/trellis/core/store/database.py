@@ -12,9 +12,10 @@ Production uses PostgreSQL. ``BEGIN IMMEDIATE`` so a transaction never fails to
 upgrade its lock; the driver's own transaction handling is switched off so SAVEPOINTs
 (used by the consumer runner) work. Code must never hold two sessions at once.
 
-PostgreSQL (production): asyncpg, a ping per checkout (``_ping``: one round trip); an
-optional schema puts every table of a service (or of one test) in its own namespace via
-``search_path``.
+PostgreSQL (production): asyncpg; every checkout begins its transaction at once, and that
+``BEGIN`` is the liveness check (``_begin``: no ping of its own); an optional schema puts
+every table of a service (or of one test) in its own namespace via ``search_path``. A
+connection that runs outside a transaction (``LISTEN``) asks for ``AUTOCOMMIT``.
 """
 
 from __future__ import annotations
@@ -88,31 +89,32 @@ def create_engine(
             json_serializer=strict_json.dumps,
             json_deserializer=strict_json.loads,
         )
-        event.listen(engine.sync_engine, "connect", _fresh)
-        event.listen(engine.sync_engine, "checkout", _ping)
+        event.listen(engine.sync_engine, "checkout", _begin)
         return engine
     raise ValueError(f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg")
 
 
-def _fresh(_dbapi_connection: Any, record: Any) -> None:
-    record.info["trellis.fresh"] = True  # its first checkout needs no ping
+def _begin(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Begin the transaction at checkout (PostgreSQL), as the liveness check: a connection
+    the server dropped (a failover, a restart) or left broken (a statement cancelled
+    mid-way) fails its ``BEGIN`` here and is replaced before any request uses it
+    (tests/test_connection_loss.py); one dropped mid-request answers 503
+    (``runtime/http.py``).
 
-
-def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-    """A ping per checkout (PostgreSQL): a connection the server dropped (a failover, a
-    restart) is replaced before any request uses it (tests/test_connection_loss.py); one
-    dropped mid-request answers 503 (``runtime/http.py``).
-
-    One round trip. SQLAlchemy's own ``pool_pre_ping`` on asyncpg pings inside a
-    transaction of its own (for pgbouncer's transaction mode): ``BEGIN``, the ping and
-    ``ROLLBACK``, three round trips before every command's own ``BEGIN``.
+    A command is three round trips (``BEGIN``, its statements, ``COMMIT``) instead of four:
+    the ``BEGIN`` is the one SQLAlchemy's asyncpg adapter would send before the first
+    statement anyway (it sees the transaction begun and sends none). A ping of its own cost
+    one round trip more per checkout, and SQLAlchemy's ``pool_pre_ping`` on asyncpg three
+    (``BEGIN``, the ping, ``ROLLBACK``: it pings in a transaction for pgbouncer's sake).
+    A connection returned unused rolls back (one round trip, as a ping was); one switched
+    to ``AUTOCOMMIT`` rolls back before the switch.
     """
-    if record.info.pop("trellis.fresh", False):
+    if dbapi_connection.isolation_level == "autocommit" or dbapi_connection._transaction is not None:
         return
     try:
-        dbapi_connection.run_async(lambda connection: connection.fetchrow(";"))
+        dbapi_connection.run_async(lambda _driver: dbapi_connection._start_transaction())
     except Exception as exc:  # the pool drops this connection and checks out another
-        raise DisconnectionError(f"the connection failed its ping: {exc!r}") from exc
+        raise DisconnectionError(f"the connection failed its BEGIN: {exc!r}") from exc
 
 
 class _InlineConnection(aiosqlite.Connection):
