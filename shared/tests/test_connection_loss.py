@@ -4,6 +4,7 @@ at checkout; one lost in the middle of a request answers 503 with ``Retry-After`
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import httpx
@@ -13,10 +14,16 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from trellis.contracts.envelope import Metadata
+from trellis.contracts.subjects import Subjects
 from trellis.core.runtime.http import install_error_handlers
 from trellis.core.store.database import create_engine
+from trellis.core.store.event_store import EventStore
+from trellis.core.store.migrate import migrate
 from trellis.core.store.sessions import session_factory
 from trellis.testing import Database
+
+from .conftest import SERVICE, Counted, registry
 
 pytestmark = pytest.mark.postgres
 
@@ -47,7 +54,7 @@ async def test_a_dropped_connection_is_replaced_before_any_request_uses_it(pg_da
 
 async def test_a_connection_whose_query_was_cancelled_is_not_handed_out_broken(pg_database: Database) -> None:
     # A consumer stopped mid-statement leaves its connection to the pool; the next session
-    # on the pool's one connection must work (the checkout's ping finds a broken one and
+    # on the pool's one connection must work (the checkout's BEGIN finds a broken one and
     # the pool replaces it), never fail with "another operation is in progress".
     engine = create_engine(pg_database.url, schema=pg_database.schema, pool_size=1)
     sessions = session_factory(engine)
@@ -65,6 +72,45 @@ async def test_a_connection_whose_query_was_cancelled_is_not_handed_out_broken(p
             async with sessions() as session, session.begin():
                 assert (await session.execute(text("SELECT 41 + 1"))).scalar_one() == 42
     finally:
+        await engine.dispose()
+
+
+async def test_a_connection_lost_under_the_append_fails_as_sqlalchemy_would(pg_database: Database) -> None:
+    # The append runs on asyncpg itself (``store/direct.py``). A connection lost under it must
+    # fail as one lost under SQLAlchemy's own statements: a DBAPIError whose connection is
+    # invalidated (the API answers 503, below), the pool's one connection replaced after.
+    engine = create_engine(pg_database.url, schema=pg_database.schema, pool_size=1)
+    await migrate(engine, schema=pg_database.schema)
+    sessions = session_factory(engine)
+    store = EventStore(service=SERVICE, registry=registry, sessions=sessions, subjects=Subjects("lost"))
+    url = make_url(pg_database.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(url)
+
+    async def append(session: Any, counter_id: str) -> list[Any]:
+        return await store.append(
+            session,
+            aggregate_type="counter",
+            aggregate_id=counter_id,
+            expected_version=0,
+            events=[Counted(amount=1)],
+            metadata=Metadata(tenant_id="acme", actor_id="tester"),
+        )
+
+    try:
+        with pytest.raises(DBAPIError) as lost:
+            async with sessions() as session, session.begin():
+                pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+                await append(session, "c-lost")
+        assert lost.value.connection_invalidated
+        async with sessions() as session, session.begin():
+            [stored] = await append(session, "c-next")
+        assert stored.global_position is not None
+        async with sessions() as session:
+            ids = (await session.execute(text("SELECT aggregate_id FROM events"))).scalars().all()
+        assert ids == ["c-next"]
+    finally:
+        await admin.close()
         await engine.dispose()
 
 

@@ -1,4 +1,4 @@
-"""Hot-path statements run on sqlite3 itself, compiled once by SQLAlchemy.
+"""Hot-path statements run on the driver itself (sqlite3, asyncpg), compiled once by SQLAlchemy.
 
 On SQLite a statement is an in-process call of tens of microseconds, and SQLAlchemy's
 execution around it (the execution context, parameter processing, the result) cost
@@ -11,8 +11,16 @@ and still converts the values: each column's own bind and result processors, tak
 the engine's dialect, so a row written here is the row SQLAlchemy would have written
 (``occurred_at``'s text form, the payload through ``strict_json``) and reads back the same
 way. Only the engine's inline SQLite connections qualify (``database.inline_sqlite``:
-statements on the event loop, in the transaction SQLAlchemy began); anything else, and
-PostgreSQL, where the round trip dominates, stays on SQLAlchemy.
+statements on the event loop, in the transaction SQLAlchemy began).
+
+On PostgreSQL the append is one statement (``event_store``) whose parameters are already
+the driver's (strings, integers, arrays of them, a datetime), and SQLAlchemy's execution
+of it (the compiled cache, the execution context, the asyncpg adapter's cursor, the
+greenlet hop) cost more CPU than asyncpg spent on it. ``DriverStatement`` runs it on the
+asyncpg connection under the session's transaction: the SQL compiled once by SQLAlchemy,
+the same codecs (the dialect sets them on every connection), and errors translated as
+SQLAlchemy would (an ``IntegrityError``, a ``DBAPIError`` whose connection is invalidated
+when it was lost).
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -132,3 +142,55 @@ class PerDialect(Generic[T]):
         if built is None:
             built = self._built[dialect] = self._build(dialect)
         return built
+
+
+class DriverStatement:
+    """A statement run on the asyncpg connection under an ``AsyncConnection``'s transaction
+    (PostgreSQL; see the module's doc). Its SQL is compiled once per dialect; ``fetch``
+    binds the parameters by name and returns asyncpg's records."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self._compiled = PerDialect(lambda dialect: _positional(statement, dialect))
+
+    async def fetch(self, connection: AsyncConnection, params: Mapping[str, Any]) -> list[Any]:
+        sql, names = self._compiled(connection.dialect)
+        sync = connection.sync_connection
+        if sync is None or sync.invalidated:  # SQLAlchemy says why it cannot go on
+            fairy = await connection.get_raw_connection()
+        else:
+            fairy = sync.connection
+        adapted: Any = fairy.dbapi_connection  # the asyncpg adapter (checked out, transaction begun)
+        async with adapted._execute_mutex:  # what the adapter's own cursor holds
+            try:
+                if adapted._transaction is None:  # begun at checkout, but after a commit
+                    await adapted._start_transaction()
+                records: list[Any] = await adapted._connection.fetch(sql, *[params[name] for name in names])
+                return records
+            except Exception as error:
+                failure = _translated(adapted, error)
+        lost = connection.dialect.is_disconnect(failure, adapted, None)
+        if lost:
+            await connection.invalidate(failure)
+        raise DBAPIError.instance(
+            sql,
+            None,
+            failure,
+            connection.dialect.loaded_dbapi.Error,
+            connection_invalidated=lost,
+            dialect=connection.dialect,
+        ) from failure
+
+
+def _positional(statement: ClauseElement, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    return compiled.string, tuple(compiled.positiontup or ())
+
+
+def _translated(adapted: Any, error: Exception) -> Any:
+    """``error`` as the asyncpg adapter raises it to SQLAlchemy (its DB-API classes)."""
+    try:
+        adapted._handle_exception(error)
+    except Exception as translated:
+        return translated
+    return error

@@ -181,8 +181,7 @@ class EventStore:
             for env, ev in zip(envelopes, events, strict=True)
             if ev.published  # private events stay in this store
         ]
-        postgres = session.get_bind().dialect.name == "postgresql"
-        if postgres:
+        if session.get_bind().dialect.name == "postgresql":
             appending = {
                 "event_ids": [row["event_id"] for row in rows],
                 "event_types": [row["event_type"] for row in rows],
@@ -201,68 +200,22 @@ class EventStore:
                 "heads": [head for _, _, head in outgoing],
                 "traceparent": trace,
             }
-
-        def write(sync_session: Session) -> list[EventEnvelope]:
-            # One hop into SQLAlchemy's sync world for the whole append, on statements built
-            # once: the ORM's per-statement machinery is not needed here.
-            connection = sync_session.connection()
-            if ask:
-                actual = connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id}).scalar() or 0
-                if actual != expected_version:
-                    raise self._conflict(aggregate_type, aggregate_id, expected_version, actual)
-            raw = None if postgres else inline_sqlite(connection)
-            returned: Sequence[Sequence[Any]]
-            try:
-                if postgres:
-                    # One statement: the append lock (and the relays' wake-up at commit),
-                    # the events and their outbox rows (``_APPEND_PG``).
-                    returned = connection.execute(_APPEND_NEW_PG if fresh else _APPEND_PG, appending).all()
-                    append_lock.taken_by_statement(sync_session)
-                elif raw is not None:
-                    lean = _DIRECT(connection.dialect)
-                    returned = (lean.insert_new if fresh else lean.insert_events).run(raw, rows)
-                else:
-                    returned = connection.execute(_INSERT_NEW_SQLITE if fresh else _INSERT_EVENTS, rows).all()
-            except (IntegrityError, sqlite3.IntegrityError) as exc:
-                metrics.CONFLICTS.labels(self.service).inc()
-                raise ConcurrencyError(
-                    f"{aggregate_type} {aggregate_id} was changed concurrently: reload and retry",
-                    details={"expected_version": expected_version},
-                ) from exc
-            positions = [r[0] for r in sorted(returned, key=lambda r: r[1])]
-            if len(positions) < len(rows):  # fresh, and the aggregate exists after all
-                if positions:  # later versions than it has went in: take them out again
-                    connection.execute(
-                        delete(events_table).where(events_table.c.global_position.in_(positions))
-                    )
-                    if postgres:  # with the outbox rows the same statement wrote
-                        ids = [rows[version - expected_version - 1]["event_id"] for _, version in returned]
-                        connection.execute(delete(outbox_table).where(outbox_table.c.event_id.in_(ids)))
-                actual = connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id}).scalar() or 0
-                raise self._conflict(aggregate_type, aggregate_id, expected_version, actual)
-            stored = [
-                env.model_copy(update={"global_position": pos})
-                for env, pos in zip(envelopes, positions, strict=True)
-            ]
-            if outgoing and not postgres:
-                position = {row["event_id"]: pos for row, pos in zip(rows, positions, strict=True)}
-                outbox_rows = [
-                    {
-                        "event_id": event_id,
-                        "subject": subject,
-                        "body": head + b"%d}" % position[event_id],
-                        "created_at": now,
-                        "traceparent": trace,
-                    }
-                    for event_id, subject, head in outgoing
-                ]
-                if raw is not None:
-                    _DIRECT(connection.dialect).insert_outbox.run(raw, outbox_rows)
-                else:
-                    connection.execute(_INSERT_OUTBOX, outbox_rows)
-            return stored
-
-        stored = await session.run_sync(write)
+            stored = await self._append_on_postgres(
+                session, aggregate_type, aggregate_id, expected_version, envelopes, appending, fresh, ask
+            )
+        else:
+            stored = await session.run_sync(
+                self._append_on_sqlite,
+                aggregate_type,
+                aggregate_id,
+                expected_version,
+                envelopes,
+                rows,
+                outgoing,
+                trace,
+                fresh,
+                ask,
+            )
         for hook in self._append_hooks:
             await hook(session, stored)
         if loaded:
@@ -275,6 +228,104 @@ class EventStore:
         self._notify_after_commit(session)
         metrics.EVENTS_APPENDED.labels(self.service).inc(len(stored))
         return stored
+
+    async def _append_on_postgres(
+        self,
+        session: AsyncSession,
+        aggregate_type: str,
+        aggregate_id: str,
+        expected_version: int,
+        envelopes: list[EventEnvelope],
+        appending: dict[str, Any],
+        fresh: bool,
+        ask: bool,
+    ) -> list[EventEnvelope]:
+        """One statement on asyncpg itself (``direct.DriverStatement``): the append lock (and
+        the relays' wake-up at commit), the events and their outbox rows (``_APPEND_PG``)."""
+        connection = await session.connection()
+        if ask:
+            actual = (await connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id})).scalar()
+            if (actual or 0) != expected_version:
+                raise self._conflict(aggregate_type, aggregate_id, expected_version, actual or 0)
+        try:
+            returned = await (_APPEND_NEW_PG if fresh else _APPEND_PG).fetch(connection, appending)
+        except IntegrityError as exc:
+            raise self._collided(aggregate_type, aggregate_id, expected_version) from exc
+        append_lock.taken_by_statement(session.sync_session)
+        positions = [r[0] for r in sorted(returned, key=lambda r: r[1])]
+        if len(positions) < len(envelopes):  # fresh, and the aggregate exists after all
+            if positions:  # later versions than it has went in: take them out again, with their outbox rows
+                ids = [str(envelopes[version - expected_version - 1].event_id) for _, version in returned]
+                await connection.execute(
+                    delete(events_table).where(events_table.c.global_position.in_(positions))
+                )
+                await connection.execute(delete(outbox_table).where(outbox_table.c.event_id.in_(ids)))
+            actual = (await connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id})).scalar()
+            raise self._conflict(aggregate_type, aggregate_id, expected_version, actual or 0)
+        return _positioned(envelopes, positions)
+
+    def _append_on_sqlite(
+        self,
+        sync_session: Session,
+        aggregate_type: str,
+        aggregate_id: str,
+        expected_version: int,
+        envelopes: list[EventEnvelope],
+        rows: list[dict[str, Any]],
+        outgoing: list[tuple[str, str, bytes]],
+        trace: str | None,
+        fresh: bool,
+        ask: bool,
+    ) -> list[EventEnvelope]:
+        """One hop into SQLAlchemy's sync world for the whole append: the inserts on sqlite3
+        itself (``direct``), or on Core statements built once."""
+        connection = sync_session.connection()
+        if ask:
+            actual = connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id}).scalar() or 0
+            if actual != expected_version:
+                raise self._conflict(aggregate_type, aggregate_id, expected_version, actual)
+        raw = inline_sqlite(connection)
+        returned: Sequence[Sequence[Any]]
+        try:
+            if raw is not None:
+                lean = _DIRECT(connection.dialect)
+                returned = (lean.insert_new if fresh else lean.insert_events).run(raw, rows)
+            else:
+                returned = connection.execute(_INSERT_NEW_SQLITE if fresh else _INSERT_EVENTS, rows).all()
+        except (IntegrityError, sqlite3.IntegrityError) as exc:
+            raise self._collided(aggregate_type, aggregate_id, expected_version) from exc
+        positions = [r[0] for r in sorted(returned, key=lambda r: r[1])]
+        if len(positions) < len(rows):  # fresh, and the aggregate exists after all
+            if positions:  # later versions than it has went in: take them out again
+                connection.execute(delete(events_table).where(events_table.c.global_position.in_(positions)))
+            actual = connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id}).scalar() or 0
+            raise self._conflict(aggregate_type, aggregate_id, expected_version, actual)
+        if outgoing:
+            position = {row["event_id"]: pos for row, pos in zip(rows, positions, strict=True)}
+            created_at = rows[0]["recorded_at"]
+            outbox_rows = [
+                {
+                    "event_id": event_id,
+                    "subject": subject,
+                    "body": head + b"%d}" % position[event_id],
+                    "created_at": created_at,
+                    "traceparent": trace,
+                }
+                for event_id, subject, head in outgoing
+            ]
+            if raw is not None:
+                _DIRECT(connection.dialect).insert_outbox.run(raw, outbox_rows)
+            else:
+                connection.execute(_INSERT_OUTBOX, outbox_rows)
+        return _positioned(envelopes, positions)
+
+    def _collided(self, aggregate_type: str, aggregate_id: str, expected_version: int) -> ConcurrencyError:
+        """A concurrent append took a version this one meant to write."""
+        metrics.CONFLICTS.labels(self.service).inc()
+        return ConcurrencyError(
+            f"{aggregate_type} {aggregate_id} was changed concurrently: reload and retry",
+            details={"expected_version": expected_version},
+        )
 
     def _conflict(
         self, aggregate_type: str, aggregate_id: str, expected_version: int, actual: int
@@ -429,6 +480,12 @@ def _after_rollback(session: Session, previous_transaction: Any) -> None:
         session.info.pop(_AFTER_COMMIT, None)
 
 
+def _positioned(envelopes: list[EventEnvelope], positions: list[int]) -> list[EventEnvelope]:
+    """``envelopes`` as stored: each with its global position."""
+    pairs = zip(envelopes, positions, strict=True)
+    return [env.model_copy(update={"global_position": pos}) for env, pos in pairs]
+
+
 def _violation(event_type: str, field: str | None, reason: str) -> ContractViolation:
     log.error("event.contract_violation", event_type=event_type, field=field, reason=reason)
     where = f" (field {field!r})" if field else ""
@@ -542,10 +599,10 @@ WITH appended AS (
 )
 SELECT global_position, aggregate_version FROM appended
 """
-_APPEND_PG = text(_APPEND_PG_SQL.replace("{on_conflict}", ""))
+_APPEND_PG = direct.DriverStatement(text(_APPEND_PG_SQL.replace("{on_conflict}", "")))
 # A new aggregate's: rows whose (aggregate_id, aggregate_version) exists are skipped, as above.
-_APPEND_NEW_PG = text(
-    _APPEND_PG_SQL.replace("{on_conflict}", "ON CONFLICT (aggregate_id, aggregate_version) DO NOTHING")
+_APPEND_NEW_PG = direct.DriverStatement(
+    text(_APPEND_PG_SQL.replace("{on_conflict}", "ON CONFLICT (aggregate_id, aggregate_version) DO NOTHING"))
 )
 
 _EVENT_COLUMNS = tuple(c.name for c in events_table.c if c.name != "global_position")
