@@ -374,6 +374,7 @@ async def measured(
     of a refusal) while polling ``arrivals(awaited)`` every ``poll`` seconds: the keys arrived,
     each with the wall-clock time it arrived (None: seen now). Latencies in ms."""
     awaited: dict[str, float] = {}  # key → wall-clock time it was sent, until it arrives
+    early: dict[str, float] = {}  # arrived before its command's answer did: when
     sent = 0
     latencies: list[float] = []
     stop = asyncio.Event()
@@ -387,6 +388,8 @@ async def measured(
                 issued = awaited.pop(key, None)
                 if issued is not None:
                     latencies.append(((now if when is None else when) - issued) * 1000)
+                else:
+                    early[key] = now if when is None else when
             await asyncio.sleep(poll)
 
     watching = asyncio.create_task(watch())
@@ -401,7 +404,10 @@ async def measured(
             errors[key] += 1
             return
         sent += 1
-        awaited[key] = issued
+        if key in early:  # polled before the answer was read: timed all the same
+            latencies.append((early.pop(key) - issued) * 1000)
+        else:
+            awaited[key] = issued
 
     achieved = await paced(rate, seconds, one)
     await connections.close()
