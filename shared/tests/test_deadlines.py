@@ -143,8 +143,20 @@ async def test_a_scheduler_killed_mid_pass_leaves_nothing_half_done(core: Core) 
     await asyncio.wait_for(stuck.wait(), 10)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    assert await expired_events(core) == 0  # the pass never committed
-    assert await scheduler(core, clock).fire_due() == 20  # a restart fires them all
+    # A pass commits in several transactions (``transaction_budget``): the ones before the
+    # kill stand, each deadline's events with its mark; the tenth's and its batch-mates' not.
+    committed = await expired_events(core)
+    assert committed < 10
+    async with core.sessions() as session:
+        marked = (
+            await session.execute(
+                select(func.count())
+                .select_from(deadlines_table)
+                .where(deadlines_table.c.fired_at.is_not(None))
+            )
+        ).scalar_one()
+    assert marked == committed
+    assert await scheduler(core, clock).fire_due() == 20 - committed  # a restart fires the rest, once
     assert await expired_events(core) == 20
 
 
@@ -224,6 +236,39 @@ async def test_a_command_that_disarms_a_deadline_while_its_handler_runs_waits_an
     assert fired == 1
     assert await expired_events(core) == 1  # the handler's append was not the victim either
     assert await sched.pending() == 0  # fired, then cancelled by the command
+
+
+async def test_a_long_pass_lets_commands_in_between_its_transactions(core: Core) -> None:
+    """A pass commits once its handlers have run ``transaction_budget`` seconds. In one
+    transaction, a pass held SQLite's one connection (on PostgreSQL, the append lock) for
+    all its handlers, and every command of the service waited for the whole pass: the pace
+    checks of forty goals stopped the goals service for 100-200 ms every five seconds."""
+    await arm(core, 4)
+    counters = Repository(core.store, Counter)
+    sched = DeadlineScheduler(sessions=core.sessions, clock=TestClock(START + dt.timedelta(hours=1)))
+    seen: list[str] = []
+    first = asyncio.Event()
+
+    @sched.handler("counter-expiry")
+    async def expire(session: Any, deadline: Deadline, now: dt.datetime) -> None:
+        seen.append(f"handler {deadline.aggregate_id}")
+        first.set()
+        await asyncio.sleep(0.05)  # over the budget (20 ms): one deadline a transaction
+        counter = counters.new(deadline.aggregate_id, deadline.tenant_id)
+        counter.expire(deadline.key)
+        await counters.save(session, counter, _metadata(deadline))
+
+    async def command() -> None:
+        await first.wait()
+        async with core.sessions() as session, session.begin():
+            other = counters.new("c-other", "acme")
+            other.add(1)
+            await counters.save(session, other, _metadata_for("acme"))
+        seen.append("command")
+
+    fired, _ = await asyncio.wait_for(asyncio.gather(sched.fire_due(), command()), timeout=30)
+    assert fired == 4 and await expired_events(core) == 4
+    assert seen.index("command") < seen.index("handler c-3"), seen  # not after the whole pass
 
 
 def _metadata_for(tenant_id: str) -> Any:
