@@ -220,16 +220,12 @@ async def test_a_command_that_disarms_a_deadline_while_its_handler_runs_waits_an
     async def expire(session: Any, deadline: Deadline, now: dt.datetime) -> None:
         claimed.set()
         await asyncio.sleep(0.5)  # the command runs meanwhile
-        counter = counters.new(deadline.aggregate_id, deadline.tenant_id)
-        counter.expire(deadline.key)
-        await counters.save(session, counter, _metadata(deadline))
+        await _expire(counters, session, deadline)
 
     async def command() -> None:
         await claimed.wait()
         async with core.sessions() as session, session.begin():
-            other = counters.new("c-other", "acme")
-            other.add(1)
-            await counters.save(session, other, _metadata_for("acme"))
+            await _count_other(counters, session)
             await deadlines.cancel(session, "expiry:c-0:0")
 
     fired, _ = await asyncio.wait_for(asyncio.gather(sched.fire_due(), command()), timeout=30)
@@ -254,21 +250,31 @@ async def test_a_long_pass_lets_commands_in_between_its_transactions(core: Core)
         seen.append(f"handler {deadline.aggregate_id}")
         first.set()
         await asyncio.sleep(0.05)  # over the budget (20 ms): one deadline a transaction
-        counter = counters.new(deadline.aggregate_id, deadline.tenant_id)
-        counter.expire(deadline.key)
-        await counters.save(session, counter, _metadata(deadline))
+        await _expire(counters, session, deadline)
 
     async def command() -> None:
         await first.wait()
         async with core.sessions() as session, session.begin():
-            other = counters.new("c-other", "acme")
-            other.add(1)
-            await counters.save(session, other, _metadata_for("acme"))
+            await _count_other(counters, session)
         seen.append("command")
 
     fired, _ = await asyncio.wait_for(asyncio.gather(sched.fire_due(), command()), timeout=30)
     assert fired == 4 and await expired_events(core) == 4
     assert seen.index("command") < seen.index("handler c-3"), seen  # not after the whole pass
+
+
+async def _expire(counters: Repository[Counter], session: Any, deadline: Deadline) -> None:
+    """What the handlers of the tests above decide: the counter expires (one event)."""
+    counter = counters.new(deadline.aggregate_id, deadline.tenant_id)
+    counter.expire(deadline.key)
+    await counters.save(session, counter, _metadata(deadline))
+
+
+async def _count_other(counters: Repository[Counter], session: Any) -> None:
+    """A command's append, on a counter no deadline names."""
+    other = counters.new("c-other", "acme")
+    other.add(1)
+    await counters.save(session, other, _metadata_for("acme"))
 
 
 def _metadata_for(tenant_id: str) -> Any:
