@@ -125,10 +125,10 @@ class PaceWatch(Reaction):
         goal = await self.goals.find(session, deadline.aggregate_id, deadline.tenant_id)
         if goal is None or goal.is_retired or goal.is_completed:
             return
-        view = await queries.goal_node(session, goal.tenant_id, goal.id)
-        progress = float(queries.goal_from_aggregate(goal, view)["progress"])
+        created_on, children = await queries.pace_inputs(session, goal.tenant_id, goal.id)
+        progress = float(queries.progress_from_aggregate(goal, children))
         today = now.date()
-        created_on = view.created_on if view is not None else today
+        created_on = created_on or today
         thresholds = await self.policies.thresholds(session, goal.tenant_id)
         pace = pace_of(
             period=goal.period,

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from trellis.core.store.tenancy import scoped
+from trellis.core.store.tenancy import TENANT, scoped
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.pace import Thresholds, pace_of
 from trellis.goals.domain.progress import Child, goal_progress
@@ -143,6 +143,12 @@ class GoalView(dict[str, Any]):
         self.created_on = created_on
 
 
+def progress_from_aggregate(goal: Goal, children: list[Child]) -> float:
+    """The goal's rolled-up progress from its events and its aligned children as the view has
+    them: what the view will show once it has applied the goal's events."""
+    return goal_progress(goal.progress_rollup, goal.progress_of_key_results(), children, goal.is_completed)
+
+
 def goal_from_aggregate(
     goal: Goal, stale: dict[str, Any] | None, rule: PaceRule | None = None
 ) -> dict[str, Any]:
@@ -154,10 +160,7 @@ def goal_from_aggregate(
     this goal does not change them). A goal the view does not have yet has none there:
     the stream brings a goal's creation before any child's alignment to it.
     """
-    children = stale.children if isinstance(stale, GoalView) else []
-    progress = goal_progress(
-        goal.progress_rollup, goal.progress_of_key_results(), children, goal.is_completed
-    )
+    progress = progress_from_aggregate(goal, stale.children if isinstance(stale, GoalView) else [])
     return {
         "id": goal.id,
         "level": goal.level,
@@ -236,6 +239,34 @@ async def goal_node(
         [(child.progress, child.weight, child.status) for child in children],
         row["created_at"].date(),
     )
+
+
+# What a pace check reads of the view (``reactions/pace_watch``), on statements built once:
+# the day the goal was created, and its aligned children's roll-up inputs. It went through
+# ``goal_node`` (three statements built per call, the whole node's view with its key
+# results), two thirds of a check under py-spy; the goals' pace checks, forty at a time
+# every five seconds, held the service for ~100 ms (docs/performance.md).
+_CREATED_AT = scoped(
+    TENANT, select(goal_nodes.c.created_at).where(goal_nodes.c.goal_id == bindparam("goal_id"))
+)
+_CHILDREN = scoped(
+    TENANT,
+    select(goal_nodes.c.progress, goal_nodes.c.weight, goal_nodes.c.status).where(
+        goal_nodes.c.parent_id == bindparam("goal_id")
+    ),
+)
+
+
+async def pace_inputs(
+    session: AsyncSession, tenant_id: str, goal_id: str
+) -> tuple[dt.date | None, list[Child]]:
+    """When the view has the goal created (None: not yet), and its aligned children."""
+    params = {"tenant": tenant_id, "goal_id": goal_id}
+    created_at = (await session.execute(_CREATED_AT, params)).scalar()
+    if created_at is None:
+        return None, []
+    children = await session.execute(_CHILDREN, params)
+    return created_at.date(), [(row.progress, row.weight, row.status) for row in children]
 
 
 async def alignment_tree(
