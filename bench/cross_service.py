@@ -3,6 +3,7 @@ key-result progress → in the alignment tree.
 
     uv run python bench/cross_service.py                  # 50 and 200 commands/s, SQLite
     uv run python bench/cross_service.py --rates 50,100,200 --seconds 20
+    uv run python bench/cross_service.py --rates 50 --seconds 20 --paths tree
     uv run python bench/cross_service.py --database-url postgresql+asyncpg://postgres@127.0.0.1/postgres
 
 The layout ``trellis up`` runs: its own packaged nats-server on a free port, and the
@@ -11,7 +12,8 @@ on its own SQLite file (the default) or its own schema of one PostgreSQL databas
 (``--database-url``; the schemas are dropped afterwards). Each service gets this run's own
 secrets, as a deployment does.
 
-Two paths, one after the other at each rate:
+Two paths, one after the other at each rate (``--paths inbox,tree``), each with its
+commands' own answer time beside:
 
 - **feedback → inbox**: employees give each other feedback over HTTP (``POST
   /v1/feedback``); the clock starts before the request and stops when the recipient's
@@ -377,6 +379,7 @@ async def measured(
     early: dict[str, float] = {}  # arrived before its command's answer did: when
     sent = 0
     latencies: list[float] = []
+    answered: list[float] = []  # the command's own answer, in ms
     stop = asyncio.Event()
     errors: collections.Counter[int] = collections.Counter()  # refusals, by status
 
@@ -400,6 +403,7 @@ async def measured(
         nonlocal sent
         issued = time.time()
         key = await send(connections, i)
+        answered.append((time.time() - issued) * 1000)
         if isinstance(key, int):
             errors[key] += 1
             return
@@ -422,6 +426,7 @@ async def measured(
         "errors": sum(errors.values()),
         "refusals": dict(errors),
         "missing": missing,
+        "answered": percentiles(answered),
         **percentiles(latencies),
     }
 
@@ -494,14 +499,18 @@ def main(
     database_url: Annotated[
         str, typer.Option(help="PostgreSQL (a schema per service, dropped after); default: SQLite files")
     ] = "",
+    paths: Annotated[str, typer.Option(help="which paths, comma-separated: inbox, tree")] = "inbox,tree",
 ) -> None:
+    chosen = {path.strip() for path in paths.split(",")}
+    if not chosen <= {"inbox", "tree"}:
+        raise typer.BadParameter("inbox, tree or both", param_hint="--paths")
     if database_url and is_sqlite(database_url):
         database_url = ""  # SQLite is the default: a file per service
     workdir = Path(tempfile.mkdtemp(prefix="trellis-bench-cross-"))
     nats = EmbeddedNats(workdir / "nats", free_port())
     nats.start()
     system = System(workdir, nats.url, database_url)
-    results: list[tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]] = []
+    results: list[tuple[int, dict[str, Any], dict[str, dict[str, Any]]]] = []
     try:
         system.start()
 
@@ -514,10 +523,14 @@ def main(
                 done = 0
                 for rate in (int(r) for r in rates.split(",")):
                     raw = await raw_round_trip(nats.url, rate, min(seconds, 5.0))
-                    inbox = await feedback_to_inbox(system, people, rate, seconds)
-                    tree = await progress_to_tree(system, key_results, rate, seconds, done)
-                    done += int(rate * seconds)
-                    results.append((rate, raw, inbox, tree))
+                    measured: dict[str, dict[str, Any]] = {}
+                    if "inbox" in chosen:
+                        measured["feedback → inbox"] = await feedback_to_inbox(system, people, rate, seconds)
+                    if "tree" in chosen:
+                        tree = await progress_to_tree(system, key_results, rate, seconds, done)
+                        measured["progress → tree"] = tree
+                        done += int(rate * seconds)
+                    results.append((rate, raw, measured))
 
         asyncio.run(run())
     finally:
@@ -528,11 +541,15 @@ def main(
     report(results, "PostgreSQL" if database_url else "SQLite")
 
 
+def _answered(answered: dict[str, float]) -> str:
+    return " / ".join(f"{answered[k]:.1f}" if k in answered else "-" for k in ("p50", "p99")) + " ms"
+
+
 def _by_status(refusals: dict[int, int]) -> str:
     return " (" + ", ".join(f"{n} x {code}" for code, n in sorted(refusals.items())) + ")" if refusals else ""
 
 
-def report(results: list[tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]], database: str) -> None:
+def report(results: list[tuple[int, dict[str, Any], dict[str, dict[str, Any]]]], database: str) -> None:
     table = Table(title=f"Across services (four processes, {database}, {os.cpu_count()} cores)")
     for column in (
         "path",
@@ -542,13 +559,14 @@ def report(results: list[tuple[int, dict[str, Any], dict[str, Any], dict[str, An
         "p95",
         "p99",
         "max",
+        "answered p50 / p99",
         "lost / refused (by status)",
         "raw NATS p50 / p99",
         "target",
     ):
         table.add_column(column, justify="right")
-    for rate, raw, inbox, tree in results:
-        for path, f in (("feedback → inbox", inbox), ("progress → tree", tree)):
+    for rate, raw, measured in results:
+        for path, f in measured.items():
             verdict = ""
             if rate == 200 and path.startswith("feedback"):
                 verdict = "p99 < 100 ms " + ("[green]met[/]" if f.get("p99", 1e9) < 100 else "[red]missed[/]")
@@ -557,6 +575,7 @@ def report(results: list[tuple[int, dict[str, Any], dict[str, Any], dict[str, An
                 f"{rate}/s",
                 f"{f['rate']:.0f}/s",
                 *(f"{f[k]:.1f} ms" if k in f else "-" for k in ("p50", "p95", "p99", "max")),
+                _answered(f["answered"]),
                 f"{f['missing']} / {f['errors']}{_by_status(f['refusals'])}",
                 f"{raw['p50']:.1f} / {raw['p99']:.1f} ms",
                 verdict,
