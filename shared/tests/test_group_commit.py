@@ -11,21 +11,21 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.core.errors import ConcurrencyError
 from trellis.core.store import append_lock
-from trellis.core.store.event_store import after_commit
 from trellis.core.store.repository import Repository
 from trellis.core.store.sessions import Sessions, session_factory
 from trellis.core.store.tables import events as events_table
 from trellis.core.store.tables import outbox as outbox_table
+from trellis.core.store.transaction import Transaction, after_commit
 from trellis.testing import eventually
 
 from .conftest import Core, Counted, Counter
 
-Command = Callable[[AsyncSession], Awaitable[Any]]
+Command = Callable[[Transaction], Awaitable[Any]]
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def grouped(core: Core) -> Sessions:
 
 
 def append(
-    core: Core, session: AsyncSession, counter_id: str, amount: int = 1
+    core: Core, session: Transaction, counter_id: str, amount: int = 1
 ) -> Awaitable[list[EventEnvelope]]:
     return core.append_in(session, counter_id, amount)
 
@@ -90,11 +90,11 @@ async def test_commands_that_arrive_together_share_one_commit_each_with_its_own_
 async def test_a_command_that_fails_takes_back_only_its_own_writes(core: Core, grouped: Sessions) -> None:
     [existing] = await core.append("taken", 1)
 
-    async def fails_after_writing(session: AsyncSession) -> None:
+    async def fails_after_writing(session: Transaction) -> None:
         await append(core, session, "b")
         raise RuntimeError("the command fails after its append")
 
-    async def breaks_a_constraint(session: AsyncSession) -> None:
+    async def breaks_a_constraint(session: Transaction) -> None:
         await append(core, session, "c")
         # A statement the database refuses: on PostgreSQL it aborts the transaction, which
         # the command's savepoint must repair for the commands after it.
@@ -104,7 +104,7 @@ async def test_a_command_that_fails_takes_back_only_its_own_writes(core: Core, g
         )
         await session.execute(insert(events_table).values(row))
 
-    async def conflicts(session: AsyncSession) -> None:
+    async def conflicts(session: Transaction) -> None:
         await core.store.append(
             session,
             aggregate_type="counter",
@@ -138,7 +138,7 @@ async def test_a_first_command_that_fails_rolls_its_batch_back_and_the_others_co
     # transaction yet): if it fails, the transaction is rolled back and the next opens anew.
     called: list[str] = []
 
-    async def fails_first(session: AsyncSession) -> None:
+    async def fails_first(session: Transaction) -> None:
         await append(core, session, "first")
         after_commit(session, lambda: called.append("first"))
         raise RuntimeError("refused")
@@ -159,7 +159,7 @@ async def test_a_failed_command_leaves_no_after_commit_callback_and_the_others_k
     called: list[str] = []
 
     def calls(name: str) -> Command:
-        async def command(session: AsyncSession) -> None:
+        async def command(session: Transaction) -> None:
             await append(core, session, name)
             after_commit(session, lambda: called.append(name))
             if name == "fails":
@@ -176,7 +176,7 @@ async def test_a_cancelled_command_takes_back_its_writes_and_its_batch_mates_com
 ) -> None:
     appended = asyncio.Event()
 
-    async def hangs(session: AsyncSession) -> None:
+    async def hangs(session: Transaction) -> None:
         await append(core, session, "hangs")
         appended.set()
         await asyncio.Event().wait()  # until cancelled
@@ -195,7 +195,7 @@ async def test_a_cancelled_command_takes_back_its_writes_and_its_batch_mates_com
         inside, go = asyncio.Event(), asyncio.Event()
 
         async def ahead(
-            session: AsyncSession,
+            session: Transaction,
             name: str = first or "",
             inside: asyncio.Event = inside,
             go: asyncio.Event = go,
@@ -248,10 +248,10 @@ async def test_when_the_shared_commit_fails_every_member_is_told(
 ) -> None:
     refused = DBAPIError("COMMIT", None, Exception("the server refused the commit"))
 
-    async def commit_refused(self: AsyncSession) -> None:
+    async def commit_refused(self: AsyncConnection) -> None:
         raise refused
 
-    monkeypatch.setattr(AsyncSession, "commit", commit_refused)
+    monkeypatch.setattr(AsyncConnection, "commit", commit_refused)
     results = await together(grouped, lambda s: append(core, s, "a"), lambda s: append(core, s, "b"))
     assert results == [refused, refused]
     monkeypatch.undo()
@@ -261,7 +261,7 @@ async def test_when_the_shared_commit_fails_every_member_is_told(
 async def test_a_command_asking_for_a_transaction_inside_its_own_is_refused_not_deadlocked(
     grouped: Sessions,
 ) -> None:
-    async def nested(session: AsyncSession) -> None:
+    async def nested(session: Transaction) -> None:
         async with grouped.transaction():
             pass
 
@@ -273,7 +273,7 @@ async def test_a_command_reads_what_its_batch_mates_wrote_before_it(core: Core, 
     repo = Repository(core.store, Counter)
     await core.append("c-1", 1)
 
-    async def add(session: AsyncSession) -> int:
+    async def add(session: Transaction) -> int:
         counter = await repo.get(session, "c-1", "acme")
         counter.add(1)
         await repo.save(session, counter, Metadata(tenant_id="acme", actor_id="a"))
@@ -333,11 +333,11 @@ async def test_a_failed_command_does_not_leave_the_append_lock_marked_as_held(
     # after the failed one must take the append lock again, not trust the failed one's mark.
     marks: list[bool] = []
 
-    async def takes_the_lock_and_fails(session: AsyncSession) -> None:
+    async def takes_the_lock_and_fails(session: Transaction) -> None:
         await append_lock.hold(session)
         raise RuntimeError("refused")
 
-    async def looks(session: AsyncSession) -> None:
+    async def looks(session: Transaction) -> None:
         marks.append(bool(session.info.get("trellis.append_lock_held")))
 
     await together(grouped, takes_the_lock_and_fails, looks)

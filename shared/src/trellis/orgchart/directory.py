@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.store.tenancy import TENANT, scoped
+from trellis.core.store.transaction import Transaction
 from trellis.orgchart.tables import org_employees, org_reporting_lines, org_team_tree, org_teams
 
 
@@ -45,30 +45,30 @@ _MANAGES_DIRECTLY = _MANAGES.where(_r.depth == 1)
 class OrgDirectory:
     """Read-only questions about the org chart replica."""
 
-    async def employee(self, session: AsyncSession, tenant_id: str, employee_id: str) -> Employee | None:
+    async def employee(self, session: Transaction, tenant_id: str, employee_id: str) -> Employee | None:
         result = await session.execute(_EMPLOYEE, {"tenant": tenant_id, "employee_id": employee_id})
         row = result.mappings().first()
         return _employee(row) if row else None
 
-    async def employees(self, session: AsyncSession, tenant_id: str, ids: list[str]) -> dict[str, Employee]:
+    async def employees(self, session: Transaction, tenant_id: str, ids: list[str]) -> dict[str, Employee]:
         if not ids:
             return {}
         c = org_employees.c
         rows = await session.execute(scoped(tenant_id, select(org_employees).where(c.employee_id.in_(ids))))
         return {row["employee_id"]: _employee(row) for row in rows.mappings()}
 
-    async def manager_of(self, session: AsyncSession, tenant_id: str, employee_id: str) -> str | None:
+    async def manager_of(self, session: Transaction, tenant_id: str, employee_id: str) -> str | None:
         found = await self.employee(session, tenant_id, employee_id)
         return found.manager_id if found else None
 
-    async def manager_chain(self, session: AsyncSession, tenant_id: str, employee_id: str) -> list[str]:
+    async def manager_chain(self, session: Transaction, tenant_id: str, employee_id: str) -> list[str]:
         """The employee's manager, their manager, and so on up (nearest first)."""
         rows = await session.execute(_MANAGER_CHAIN, {"tenant": tenant_id, "employee_id": employee_id})
         return list(rows.scalars())
 
     async def manages(
         self,
-        session: AsyncSession,
+        session: Transaction,
         tenant_id: str,
         manager_id: str,
         employee_id: str,
@@ -85,7 +85,7 @@ class OrgDirectory:
         return found.first() is not None
 
     async def reports(
-        self, session: AsyncSession, tenant_id: str, manager_id: str, *, indirect: bool = False
+        self, session: Transaction, tenant_id: str, manager_id: str, *, indirect: bool = False
     ) -> list[str]:
         """Who reports to ``manager_id``: directly, or at any depth."""
         c = org_reporting_lines.c
@@ -97,7 +97,7 @@ class OrgDirectory:
 
     async def team_members(
         self,
-        session: AsyncSession,
+        session: Transaction,
         tenant_id: str,
         team_id: str,
         *,
@@ -114,7 +114,7 @@ class OrgDirectory:
             query = query.where(e.status == "active")
         return list((await session.execute(query.order_by(e.employee_id))).scalars())
 
-    async def subteams(self, session: AsyncSession, tenant_id: str, team_id: str) -> list[str]:
+    async def subteams(self, session: Transaction, tenant_id: str, team_id: str) -> list[str]:
         """``team_id`` and every team beneath it."""
         t = org_team_tree.c
         rows = await session.execute(
@@ -122,7 +122,7 @@ class OrgDirectory:
         )
         return list(rows.scalars()) or [team_id]
 
-    async def team(self, session: AsyncSession, tenant_id: str, team_id: str) -> dict[str, Any] | None:
+    async def team(self, session: Transaction, tenant_id: str, team_id: str) -> dict[str, Any] | None:
         c = org_teams.c
         row = (
             (await session.execute(scoped(tenant_id, select(org_teams).where(c.team_id == team_id))))

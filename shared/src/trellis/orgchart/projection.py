@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.onboarding import (
@@ -21,6 +20,7 @@ from trellis.contracts.onboarding import (
 )
 from trellis.core.consuming.projection import Projection, on
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.orgchart.tables import org_employees, org_reporting_lines, org_team_tree, org_teams
 
 
@@ -37,7 +37,7 @@ class _Closure:
         self.desc = table.c[descendant]
         self.with_self = with_self
 
-    async def place(self, session: AsyncSession, tenant: str, node: str, parent: str | None) -> None:
+    async def place(self, session: Transaction, tenant: str, node: str, parent: str | None) -> None:
         """Put ``node`` (and everything beneath it) under ``parent`` (None: a root)."""
         t = self.table.c.tenant_id
         below = await session.execute(
@@ -94,7 +94,7 @@ class OrgChart(Projection):
         self.name = f"{service}-org-chart"
 
     @on(EmployeeHired)
-    async def hired(self, session: AsyncSession, ev: EmployeeHired, env: EventEnvelope) -> None:
+    async def hired(self, session: Transaction, ev: EmployeeHired, env: EventEnvelope) -> None:
         await session.execute(
             insert(org_employees).values(
                 tenant_id=env.tenant_id,
@@ -112,27 +112,25 @@ class OrgChart(Projection):
 
     @on(EmployeeManagerChanged)
     async def manager_changed(
-        self, session: AsyncSession, ev: EmployeeManagerChanged, env: EventEnvelope
+        self, session: Transaction, ev: EmployeeManagerChanged, env: EventEnvelope
     ) -> None:
         await _update_employee(session, env.tenant_id, ev.employee_id, manager_id=ev.manager_id)
         await _LINES.place(session, env.tenant_id, ev.employee_id, ev.manager_id)
 
     @on(EmployeeTeamChanged)
-    async def team_changed(self, session: AsyncSession, ev: EmployeeTeamChanged, env: EventEnvelope) -> None:
+    async def team_changed(self, session: Transaction, ev: EmployeeTeamChanged, env: EventEnvelope) -> None:
         await _update_employee(session, env.tenant_id, ev.employee_id, team_id=ev.team_id)
 
     @on(EmployeeTitleChanged)
-    async def title_changed(
-        self, session: AsyncSession, ev: EmployeeTitleChanged, env: EventEnvelope
-    ) -> None:
+    async def title_changed(self, session: Transaction, ev: EmployeeTitleChanged, env: EventEnvelope) -> None:
         await _update_employee(session, env.tenant_id, ev.employee_id, title=ev.title)
 
     @on(EmployeeOffboarded)
-    async def offboarded(self, session: AsyncSession, ev: EmployeeOffboarded, env: EventEnvelope) -> None:
+    async def offboarded(self, session: Transaction, ev: EmployeeOffboarded, env: EventEnvelope) -> None:
         await _update_employee(session, env.tenant_id, ev.employee_id, status="offboarded")
 
     @on(TeamCreated)
-    async def team_created(self, session: AsyncSession, ev: TeamCreated, env: EventEnvelope) -> None:
+    async def team_created(self, session: Transaction, ev: TeamCreated, env: EventEnvelope) -> None:
         await session.execute(
             insert(org_teams).values(
                 tenant_id=env.tenant_id,
@@ -145,20 +143,20 @@ class OrgChart(Projection):
         await _TEAMS.place(session, env.tenant_id, ev.team_id, ev.parent_team_id)
 
     @on(TeamRenamed)
-    async def team_renamed(self, session: AsyncSession, ev: TeamRenamed, env: EventEnvelope) -> None:
+    async def team_renamed(self, session: Transaction, ev: TeamRenamed, env: EventEnvelope) -> None:
         await _update_team(session, env.tenant_id, ev.team_id, name=ev.name)
 
     @on(TeamMoved)
-    async def team_moved(self, session: AsyncSession, ev: TeamMoved, env: EventEnvelope) -> None:
+    async def team_moved(self, session: Transaction, ev: TeamMoved, env: EventEnvelope) -> None:
         await _update_team(session, env.tenant_id, ev.team_id, parent_team_id=ev.parent_team_id)
         await _TEAMS.place(session, env.tenant_id, ev.team_id, ev.parent_team_id)
 
     @on(TeamLeadAssigned)
-    async def lead_assigned(self, session: AsyncSession, ev: TeamLeadAssigned, env: EventEnvelope) -> None:
+    async def lead_assigned(self, session: Transaction, ev: TeamLeadAssigned, env: EventEnvelope) -> None:
         await _update_team(session, env.tenant_id, ev.team_id, lead_id=ev.lead_id)
 
 
-async def _update_employee(session: AsyncSession, tenant: str, employee: str, **values: Any) -> None:
+async def _update_employee(session: Transaction, tenant: str, employee: str, **values: Any) -> None:
     c = org_employees.c
     result = await session.execute(
         scoped(tenant, update(org_employees).where(c.employee_id == employee).values(**values))
@@ -167,7 +165,7 @@ async def _update_employee(session: AsyncSession, tenant: str, employee: str, **
         raise LookupError(f"employee {employee} is not in the org chart")
 
 
-async def _update_team(session: AsyncSession, tenant: str, team: str, **values: Any) -> None:
+async def _update_team(session: Transaction, tenant: str, team: str, **values: Any) -> None:
     c = org_teams.c
     result = await session.execute(
         scoped(tenant, update(org_teams).where(c.team_id == team).values(**values))

@@ -36,14 +36,15 @@ from typing import Any
 
 import structlog
 from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from trellis.contracts.envelope import utcnow
 from trellis.core.consuming.clock import Clock, SystemClock
 from trellis.core.errors import ConcurrencyError
 from trellis.core.store import append_lock
 from trellis.core.store.tables import deadlines as deadlines_table
+from trellis.core.store.transaction import Transaction, on_connection
 
 log = structlog.get_logger("trellis.deadlines")
 
@@ -60,7 +61,7 @@ class Deadline:
     data: dict[str, Any]
 
 
-Handler = Callable[[AsyncSession, Deadline, dt.datetime], Awaitable[None]]
+Handler = Callable[[Transaction, Deadline, dt.datetime], Awaitable[None]]
 
 
 # what every command that arms or disarms a deadline runs: built once
@@ -71,7 +72,7 @@ _MOVE = update(deadlines_table).where(deadlines_table.c.key == bindparam("deadli
 
 
 async def schedule(
-    session: AsyncSession,
+    session: Transaction,
     *,
     key: str,
     kind: str,
@@ -101,20 +102,21 @@ async def schedule(
     }
     postgres = session.get_bind().dialect.name == "postgresql"
 
-    def write(sync_session: Session) -> None:
-        connection = sync_session.connection()
+    info = session.info
+
+    def write(connection: Connection) -> None:
         if postgres:  # the lock order: the append lock before any deadline row
-            append_lock.take(sync_session, connection)
+            append_lock.take(info, connection)
         found = connection.execute(_FIND, {"deadline_key": key}).first()
         if found is None:
             connection.execute(_INSERT, {"key": key, "created_at": utcnow(), **values})
         else:  # the SET clause: the columns of ``values``
             connection.execute(_MOVE, {"deadline_key": key, **values})
 
-    await session.run_sync(write)
+    await on_connection(session, write)
 
 
-async def cancel(session: AsyncSession, key: str) -> None:
+async def cancel(session: Transaction, key: str) -> None:
     """Forget the deadline ``key`` (the thing it waited for happened)."""
     await append_lock.hold(session)  # the lock order: the append lock before any deadline row
     await session.execute(_CANCEL, {"deadline_key": key})
@@ -244,7 +246,7 @@ class DeadlineScheduler:
 
     async def _fire(
         self,
-        session: AsyncSession,
+        session: Transaction,
         row_id: int,
         due_at: Any,
         attempts: int,

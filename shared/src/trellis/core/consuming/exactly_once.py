@@ -52,6 +52,7 @@ from trellis.core.consuming.ledger import ConsumerLedger
 from trellis.core.consuming.projection import Consumer
 from trellis.core.consuming.undecodable import Undecodable
 from trellis.core.errors import MalformedEvent
+from trellis.core.store.transaction import Transaction
 
 log = structlog.get_logger("trellis.consumer")
 
@@ -136,14 +137,14 @@ class ExactlyOnce:
                 await fence(session)
         return outcomes
 
-    async def _skip_covered(self, session: AsyncSession, delivery: Delivery, batch: _Batch) -> Outcome:
+    async def _skip_covered(self, session: Transaction, delivery: Delivery, batch: _Batch) -> Outcome:
         """An event the swapped-in view already holds (or dead-lettered itself): ack it."""
         key = delivery.key
         if key is not None:
             await self._leave_line(session, batch, key[1], key[0])
         return ACK
 
-    async def _apply_one(self, session: AsyncSession, delivery: Delivery, batch: _Batch) -> Outcome:
+    async def _apply_one(self, session: Transaction, delivery: Delivery, batch: _Batch) -> Outcome:
         item = delivery.event
         key = delivery.key
         if key is None:  # no aggregate whose order it could keep: it stands alone
@@ -210,7 +211,7 @@ class ExactlyOnce:
         return ACK
 
     async def _join_line(
-        self, session: AsyncSession, batch: _Batch, delivery: Delivery, event_id: str, aggregate: str
+        self, session: Transaction, batch: _Batch, delivery: Delivery, event_id: str, aggregate: str
     ) -> None:
         """Queue an event behind the earlier events of its aggregate that are being retried or
         are waiting: it is applied after them, in stream order, whenever each is redelivered."""
@@ -219,7 +220,7 @@ class ExactlyOnce:
         await self.ledger.join_line(session, event_id, aggregate, delivery.stream_sequence, behind=behind)
         line.append(event_id)
 
-    async def _leave_line(self, session: AsyncSession, batch: _Batch, aggregate: str, event_id: str) -> None:
+    async def _leave_line(self, session: Transaction, batch: _Batch, aggregate: str, event_id: str) -> None:
         line = batch.lines.get(aggregate)
         if not line or event_id not in line:
             return

@@ -24,9 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope
+from trellis.core.store.transaction import Transaction
 
 GLOBAL_POSITION = "global_position"  # the source service's event store order
 STREAM_SEQUENCE = "stream_sequence"  # the source stream's sequence
@@ -46,7 +46,7 @@ class Watermark:
         return position is not None and position <= self.position
 
 
-async def lock_projection(session: AsyncSession, consumer: str, *, exclusive: bool) -> None:
+async def lock_projection(session: Transaction, consumer: str, *, exclusive: bool) -> None:
     """Serialise a consumer's batches (shared) with a swap or a redrive (exclusive), until commit.
 
     PostgreSQL: a transaction-scoped advisory lock per consumer and schema. SQLite needs

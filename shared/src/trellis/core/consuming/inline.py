@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from trellis.contracts.envelope import EventEnvelope, EventRegistry
 from trellis.core.consuming.ledger import ConsumerLedger
 from trellis.core.consuming.projection import Projection
+from trellis.core.store.transaction import Transaction
 
 log = structlog.get_logger("trellis.inline")
 
@@ -42,7 +43,7 @@ class InlineProjection:
         self.ledger = ConsumerLedger(sessions, projection.name)
         self.event_types = set(projection.event_types())
 
-    async def __call__(self, session: AsyncSession, stored: list[EventEnvelope]) -> None:
+    async def __call__(self, session: Transaction, stored: list[EventEnvelope]) -> None:
         if not stored or stored[0].aggregate_version != 1:
             return
         chosen = [self.registry.recorded(e) for e in stored if e.event_type in self.event_types]

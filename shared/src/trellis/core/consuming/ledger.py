@@ -29,9 +29,9 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 from sqlalchemy import ARRAY, String, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from trellis.contracts.envelope import EventEnvelope, EventRegistry, RecordedEvent, utcnow
 from trellis.core import metrics, tracing
@@ -47,6 +47,7 @@ from trellis.core.store.tables import (
     projection_watermarks,
 )
 from trellis.core.store.tables import events as events_table
+from trellis.core.store.transaction import Transaction, on_connection
 
 _REASON_LIMIT = 4000  # the longest reason or error a row keeps
 
@@ -131,15 +132,15 @@ class ConsumerLedger:
 
     # -- the hand-over lock and the watermark
 
-    async def lock(self, session: AsyncSession, *, exclusive: bool) -> None:
+    async def lock(self, session: Transaction, *, exclusive: bool) -> None:
         """The consumer's hand-over lock, to the end of the transaction (``handover.py``)."""
         await lock_projection(session, self.consumer, exclusive=exclusive)
 
-    async def watermark(self, session: AsyncSession) -> Watermark | None:
+    async def watermark(self, session: Transaction) -> Watermark | None:
         """The consumer's watermark, read under its hand-over lock (taken shared first)."""
         return (await self.preflight(session, [], set())).watermark
 
-    async def preflight(self, session: AsyncSession, ids: Sequence[str], aggregates: set[str]) -> Preflight:
+    async def preflight(self, session: Transaction, ids: Sequence[str], aggregates: set[str]) -> Preflight:
         """What a batch reads before it applies anything, in one hop into SQLAlchemy's sync
         world on statements built once (a batch of one event paid more for the statements'
         construction and the hops than for the queries): the watermark under the hand-over
@@ -151,8 +152,7 @@ class ConsumerLedger:
         reads = _READS[postgres]
         key = {"consumer": self.consumer}
 
-        def read(sync: Session) -> Preflight:
-            connection = sync.connection()
+        def read(connection: Connection) -> Preflight:
             if postgres:
                 connection.execute(PROJECTION_LOCK[False], key)
             row = connection.execute(_WATERMARK, key).first()
@@ -171,11 +171,11 @@ class ConsumerLedger:
                     lines.setdefault(aggregate, []).append(event_id)
             return Preflight(Watermark(row[0], int(row[1])) if row else None, done, parked, lines)
 
-        return await session.run_sync(read)
+        return await on_connection(session, read)
 
     async def hand_over(
         self,
-        session: AsyncSession,
+        session: Transaction,
         *,
         failures: Table,
         rebuild_id: str,
@@ -242,7 +242,7 @@ class ConsumerLedger:
                 )
             low = high
 
-    async def reset(self, session: AsyncSession, *, operator: str) -> None:
+    async def reset(self, session: Transaction, *, operator: str) -> None:
         """Forget everything the consumer did (its view is being emptied with it): processed
         records, failures and lines, the watermark; its dead letters are superseded."""
         await self.forget_processed(session)
@@ -254,7 +254,7 @@ class ConsumerLedger:
 
     # -- applied events
 
-    async def processed(self, session: AsyncSession, ids: Sequence[str]) -> set[str]:
+    async def processed(self, session: Transaction, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` the consumer has applied."""
         if not ids:
             return set()
@@ -263,7 +263,7 @@ class ConsumerLedger:
         return set(result.scalars())
 
     async def apply_all(
-        self, session: AsyncSession, projection: Consumer, events: list[RecordedEvent]
+        self, session: Transaction, projection: Consumer, events: list[RecordedEvent]
     ) -> None:
         """Apply ``events`` (none already applied) in the caller's transaction, and record them."""
         if type(projection).handle_batch is Consumer.handle_batch:
@@ -299,7 +299,7 @@ class ConsumerLedger:
 
     @asynccontextmanager
     async def applying(
-        self, session: AsyncSession, projection: Consumer, recorded: RecordedEvent
+        self, session: Transaction, projection: Consumer, recorded: RecordedEvent
     ) -> AsyncIterator[None]:
         """Apply ``recorded`` and record it, in a savepoint that also holds what the caller
         writes in the block: all of it, or (the handler or the block raising) none of it."""
@@ -312,14 +312,14 @@ class ConsumerLedger:
             )
             yield
 
-    async def forget_processed(self, session: AsyncSession) -> None:
+    async def forget_processed(self, session: Transaction) -> None:
         """Every processed record of the consumer gone (its view is rebuilt from scratch)."""
         await session.execute(delete(processed_events).where(processed_events.c.consumer == self.consumer))
 
     # -- failures, lines and parked aggregates
 
     async def count_failure(
-        self, session: AsyncSession, envelope: EventEnvelope, reason: str, sequence: int | None
+        self, session: Transaction, envelope: EventEnvelope, reason: str, sequence: int | None
     ) -> int:
         """One more failure of the consumer's handler on this event; the count so far."""
         event_id = str(envelope.event_id)
@@ -349,7 +349,7 @@ class ConsumerLedger:
 
     async def join_line(
         self,
-        session: AsyncSession,
+        session: Transaction,
         event_id: str,
         aggregate: str,
         sequence: int | None,
@@ -374,7 +374,7 @@ class ConsumerLedger:
         except IntegrityError:  # another instance queued it meanwhile
             pass
 
-    async def leave_line(self, session: AsyncSession, event_id: str) -> None:
+    async def leave_line(self, session: Transaction, event_id: str) -> None:
         """The event is through (applied, skipped or dead-lettered): out of its line."""
         await session.execute(
             delete(consumer_failures).where(
@@ -384,7 +384,7 @@ class ConsumerLedger:
 
     async def dead_letter(
         self,
-        session: AsyncSession,
+        session: Transaction,
         delivery: Delivery,
         reason: str,
         *,
@@ -461,7 +461,7 @@ class ConsumerLedger:
                 done.append(Redriven(letter["id"], letter["event_id"], "redriven"))
         return done
 
-    async def drop(self, session: AsyncSession, ids: Iterable[int], *, reason: str, operator: str) -> None:
+    async def drop(self, session: Transaction, ids: Iterable[int], *, reason: str, operator: str) -> None:
         """Mark the consumer's dead letters ``ids`` resolved without applying them, with ``reason``."""
         d = dead_letters.c
         await session.execute(
@@ -472,9 +472,7 @@ class ConsumerLedger:
             )
         )
 
-    async def _supersede(
-        self, session: AsyncSession, *, reason: str, operator: str, now: dt.datetime
-    ) -> None:
+    async def _supersede(self, session: Transaction, *, reason: str, operator: str, now: dt.datetime) -> None:
         """The unresolved dead letters resolved as superseded (the view was replaced)."""
         d = dead_letters.c
         await session.execute(

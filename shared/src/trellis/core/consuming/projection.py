@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import DomainEvent, EventEnvelope, RecordedEvent
 from trellis.core import tracing
+from trellis.core.store.transaction import Transaction
 
 Handler = Callable[[Any, AsyncSession, Any, EventEnvelope], Awaitable[None]]
 
@@ -34,7 +35,7 @@ _REBUILD_MEMORY = "trellis.rebuild_memory"
 _REBUILD_COMMITS = "trellis.rebuild_commits_after"
 
 
-def rebuild_memory(session: AsyncSession) -> dict[str, Any] | None:
+def rebuild_memory(session: Transaction) -> dict[str, Any] | None:
     """Room a projection may keep its view's rows in from one batch to the next, while a
     rebuild catches up (``None`` anywhere else).
 
@@ -47,7 +48,7 @@ def rebuild_memory(session: AsyncSession) -> dict[str, Any] | None:
     return memory
 
 
-def rebuild_commits_after(session: AsyncSession) -> bool:
+def rebuild_commits_after(session: Transaction) -> bool:
     """Whether the batch being handled is the last before its transaction commits.
 
     Always, but in a rebuild's catch-up, which goes through several batches a transaction
@@ -62,7 +63,7 @@ def rebuild_commits_after(session: AsyncSession) -> bool:
 
 
 def lend_rebuild_memory(
-    session: AsyncSession, memory: dict[str, Any] | None, *, commits_after: bool = True
+    session: Transaction, memory: dict[str, Any] | None, *, commits_after: bool = True
 ) -> None:
     """Give ``session``'s batch the rebuild's memory (``None``: take it away), and tell
     whether the transaction commits after it (``rebuild_commits_after``)."""
@@ -117,7 +118,7 @@ class Consumer:
     def handles(self, event_type: str) -> bool:
         return event_type in self._handlers
 
-    async def handle(self, session: AsyncSession, recorded: RecordedEvent) -> None:
+    async def handle(self, session: Transaction, recorded: RecordedEvent) -> None:
         attr = self._handlers.get(recorded.envelope.event_type)
         if attr:
             with tracing.tracer.start_as_current_span(
@@ -128,7 +129,7 @@ class Consumer:
             ):
                 await getattr(self, attr)(session, recorded.event, recorded.envelope)
 
-    async def handle_batch(self, session: AsyncSession, batch: list[RecordedEvent]) -> None:
+    async def handle_batch(self, session: Transaction, batch: list[RecordedEvent]) -> None:
         """Apply events in order. A projection may override this to load what the batch
         touches once and write it back once, instead of a round of statements per event."""
         for recorded in batch:
@@ -140,7 +141,7 @@ class Projection(Consumer):
 
     rebuildable: ClassVar[bool] = True
 
-    async def clear(self, session: AsyncSession) -> None:
+    async def clear(self, session: Transaction) -> None:
         """Empty the read view (for a rebuild). Children before parents."""
         for table in reversed(self.tables):
             await session.execute(delete(table))

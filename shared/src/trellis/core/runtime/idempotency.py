@@ -46,6 +46,7 @@ from trellis.core.errors import Unauthenticated
 from trellis.core.runtime.admission import header
 from trellis.core.runtime.auth import TokenVerifier
 from trellis.core.store.tables import idempotency_keys
+from trellis.core.store.transaction import Transaction
 
 log = structlog.get_logger("trellis.idempotency")
 
@@ -163,7 +164,7 @@ class IdempotencyKeys:
         async with self.sessions() as session, session.begin():
             await session.execute(delete(idempotency_keys).where(*_key(who), k.committed_at.is_(None)))
 
-    async def mark_committed(self, session: AsyncSession, _stored: list[EventEnvelope]) -> None:
+    async def mark_committed(self, session: Transaction, _stored: list[EventEnvelope]) -> None:
         """The event store's append hook: the running request's key, in the command's transaction."""
         who = _RUNNING.get()
         if who is None:

@@ -21,8 +21,9 @@ from typing import Any
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+
+from trellis.core.store.transaction import Transaction
 
 OUTBOX_CHANNEL = "trellis_outbox"  # NOTIFY'd with the schema name by every append
 
@@ -39,20 +40,21 @@ LOCKED_AND_NOTIFIED = (
 _HELD = "trellis.append_lock_held"
 
 
-def take(session: Session, connection: Connection) -> None:
-    """Take the append lock in ``session``'s transaction unless it holds it (sync side)."""
-    if not session.info.get(_HELD):
+def take(info: dict[Any, Any], connection: Connection) -> None:
+    """Take the append lock in the transaction whose bookkeeping is ``info`` unless it holds
+    it (sync side)."""
+    if not info.get(_HELD):
         connection.execute(LOCK)
-    session.info[_HELD] = True
+    info[_HELD] = True
 
 
-def taken_by_statement(session: Session) -> None:
-    """Record that ``session``'s transaction took the lock in a statement of its own making
-    (``LOCKED_AND_NOTIFIED``)."""
-    session.info[_HELD] = True
+def taken_by_statement(info: dict[Any, Any]) -> None:
+    """Record that the transaction whose bookkeeping is ``info`` took the lock in a
+    statement of its own making (``LOCKED_AND_NOTIFIED``)."""
+    info[_HELD] = True
 
 
-async def hold(session: AsyncSession) -> None:
+async def hold(session: Transaction) -> None:
     """Take the append lock in ``session``'s transaction (PostgreSQL; nothing on SQLite)."""
     if session.info.get(_HELD) or session.get_bind().dialect.name != "postgresql":
         return

@@ -3,7 +3,7 @@
 Every published event gets an outbox row in the same transaction (private events,
 ``published=False``, do not: they never leave this store).
 
-Appends happen inside the caller's transaction (``AsyncSession``), so a command
+Appends happen inside the caller's transaction (``Transaction``), so a command
 handler or a reaction commits its events, their outbox rows and anything else it
 wrote (a processed-event record, say) atomically.
 
@@ -33,11 +33,10 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 from sqlalchemy import bindparam, delete, func, insert, select, text
-from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from trellis.contracts.envelope import (
     DomainEvent,
@@ -54,6 +53,7 @@ from trellis.core.store import append_lock, direct
 from trellis.core.store.database import inline_sqlite
 from trellis.core.store.tables import events as events_table
 from trellis.core.store.tables import outbox as outbox_table
+from trellis.core.store.transaction import Transaction, after_commit_all, on_connection
 
 # NATS refuses a message over its max_payload (1 MiB by default); an event is capped well
 # under it, so the envelope and headers always fit.
@@ -62,7 +62,7 @@ DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 log = structlog.get_logger("trellis.event_store")
 
 # called in the appending transaction with the events just stored
-AppendHook = Callable[[AsyncSession, list[EventEnvelope]], Awaitable[None]]
+AppendHook = Callable[[Transaction, list[EventEnvelope]], Awaitable[None]]
 
 
 class EventStore:
@@ -98,7 +98,7 @@ class EventStore:
 
     async def append(
         self,
-        session: AsyncSession,
+        session: Transaction,
         *,
         aggregate_type: str,
         aggregate_id: str,
@@ -122,7 +122,7 @@ class EventStore:
 
     async def _append(
         self,
-        session: AsyncSession,
+        session: Transaction,
         aggregate_type: str,
         aggregate_id: str,
         expected_version: int,
@@ -204,7 +204,8 @@ class EventStore:
                 session, aggregate_type, aggregate_id, expected_version, envelopes, appending, fresh, ask
             )
         else:
-            stored = await session.run_sync(
+            stored = await on_connection(
+                session,
                 self._append_on_sqlite,
                 aggregate_type,
                 aggregate_id,
@@ -231,7 +232,7 @@ class EventStore:
 
     async def _append_on_postgres(
         self,
-        session: AsyncSession,
+        session: Transaction,
         aggregate_type: str,
         aggregate_id: str,
         expected_version: int,
@@ -251,7 +252,7 @@ class EventStore:
             returned = await (_APPEND_NEW_PG if fresh else _APPEND_PG).fetch(connection, appending)
         except IntegrityError as exc:
             raise self._collided(aggregate_type, aggregate_id, expected_version) from exc
-        append_lock.taken_by_statement(session.sync_session)
+        append_lock.taken_by_statement(session.info)
         positions = [r[0] for r in sorted(returned, key=lambda r: r[1])]
         if len(positions) < len(envelopes):  # fresh, and the aggregate exists after all
             if positions:  # later versions than it has went in: take them out again, with their outbox rows
@@ -266,7 +267,7 @@ class EventStore:
 
     def _append_on_sqlite(
         self,
-        sync_session: Session,
+        connection: Connection,
         aggregate_type: str,
         aggregate_id: str,
         expected_version: int,
@@ -279,7 +280,6 @@ class EventStore:
     ) -> list[EventEnvelope]:
         """One hop into SQLAlchemy's sync world for the whole append: the inserts on sqlite3
         itself (``direct``), or on Core statements built once."""
-        connection = sync_session.connection()
         if ask:
             actual = connection.execute(_CURRENT_VERSION, {"aggregate_id": aggregate_id}).scalar() or 0
             if actual != expected_version:
@@ -368,7 +368,7 @@ class EventStore:
             raise _violation(event_type, field, "the event does not read back as written")
         return payload
 
-    async def current_version(self, session: AsyncSession, aggregate_id: str) -> int:
+    async def current_version(self, session: Transaction, aggregate_id: str) -> int:
         result = await session.execute(
             select(func.max(events_table.c.aggregate_version)).where(
                 events_table.c.aggregate_id == aggregate_id
@@ -377,7 +377,7 @@ class EventStore:
         return result.scalar() or 0
 
     async def load(
-        self, session: AsyncSession, aggregate_id: str, *, up_to_version: int | None = None
+        self, session: Transaction, aggregate_id: str, *, up_to_version: int | None = None
     ) -> list[RecordedEvent]:
         """An aggregate's events in version order, upcast to their current schema."""
         query = (
@@ -391,7 +391,7 @@ class EventStore:
         return [self.registry.recorded(row_to_envelope(row)) for row in result.mappings()]
 
     async def load_for_rehydration(
-        self, session: AsyncSession, aggregate_id: str
+        self, session: Transaction, aggregate_id: str
     ) -> tuple[str | None, str | None, list[DomainEvent]]:
         """(tenant, aggregate type, events) of an aggregate: the fast path for rebuilding state.
 
@@ -404,7 +404,7 @@ class EventStore:
         uncommitted = aggregate_id in session.info.get(_APPENDED, set())
         cached = None if uncommitted else self._cache.get(aggregate_id)
         after = cached.version if cached else 0
-        rows = await session.run_sync(_rehydration_rows, aggregate_id, after)
+        rows = await on_connection(session, _rehydration_rows, aggregate_id, after)
         decode = self.registry.decode_payload
         fresh = [decode(r[2], r[3], r[4]) for r in rows]
         if cached is None:
@@ -419,7 +419,7 @@ class EventStore:
         return cached.tenant_id, cached.aggregate_type, cached.events
 
     async def read_after(
-        self, position: int, *, limit: int = 500, session: AsyncSession | None = None
+        self, position: int, *, limit: int = 500, session: Transaction | None = None
     ) -> list[EventEnvelope]:
         """Up to ``limit`` events with a global position above ``position``, in order."""
         query = (
@@ -450,34 +450,10 @@ class EventStore:
             result = await session.execute(select(func.max(events_table.c.global_position)))
             return result.scalar() or 0
 
-    def _notify_after_commit(self, session: AsyncSession) -> None:
+    def _notify_after_commit(self, session: Transaction) -> None:
         if self._commit_listeners:
-            # called by the one session listener below, after this transaction commits
-            session.info.setdefault(_AFTER_COMMIT, {})[id(self)] = self._commit_listeners
-
-
-def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
-    """Call ``callback`` once after ``session``'s transaction commits (never if it rolls
-    back); asked several times in one transaction, it is still called once."""
-    session.info.setdefault(_AFTER_COMMIT, {})[callback] = (callback,)
-
-
-# Registered once for every session (instead of one listener per appending transaction,
-# which cost more than the statements): a session that appended calls its stores' commit
-# listeners after its commit, and forgets them when its transaction rolls back.
-@sa_event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    pending = session.info.pop(_AFTER_COMMIT, None)
-    if pending:
-        for listeners in pending.values():
-            for listener in listeners:
-                listener()
-
-
-@sa_event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Session, previous_transaction: Any) -> None:
-    if previous_transaction.parent is None:  # the outermost: nothing it appended stays
-        session.info.pop(_AFTER_COMMIT, None)
+            # called after this transaction commits (``transaction.after_commit``)
+            after_commit_all(session, id(self), self._commit_listeners)
 
 
 def _positioned(envelopes: list[EventEnvelope], positions: list[int]) -> list[EventEnvelope]:
@@ -634,8 +610,7 @@ _DIRECT = direct.PerDialect(
 )
 
 
-def _rehydration_rows(sync_session: Session, aggregate_id: str, after: int) -> Sequence[Sequence[Any]]:
-    connection = sync_session.connection()
+def _rehydration_rows(connection: Connection, aggregate_id: str, after: int) -> Sequence[Sequence[Any]]:
     params = {"aggregate_id": aggregate_id, "after": after}
     raw = inline_sqlite(connection)
     if raw is not None:
@@ -644,7 +619,6 @@ def _rehydration_rows(sync_session: Session, aggregate_id: str, after: int) -> S
 
 
 _LOADED_VERSIONS = "trellis.loaded_versions"
-_AFTER_COMMIT = "trellis.after_commit"
 _APPENDED = "trellis.appended"
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.core.errors import NotFound
 from trellis.core.store.aggregate import Aggregate
 from trellis.core.store.event_store import EventStore
+from trellis.core.store.transaction import Transaction
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -21,13 +20,13 @@ class Repository(Generic[A]):
         self.store = store
         self.cls = aggregate_cls
 
-    async def get(self, session: AsyncSession, aggregate_id: str, tenant_id: str) -> A:
+    async def get(self, session: Transaction, aggregate_id: str, tenant_id: str) -> A:
         agg = await self.find(session, aggregate_id, tenant_id)
         if agg is None:
             raise NotFound(f"{self.cls.aggregate_type} {aggregate_id} not found")
         return agg
 
-    async def find(self, session: AsyncSession, aggregate_id: str, tenant_id: str) -> A | None:
+    async def find(self, session: Transaction, aggregate_id: str, tenant_id: str) -> A | None:
         tenant, aggregate_type, events = await self.store.load_for_rehydration(session, aggregate_id)
         if tenant != tenant_id or aggregate_type != self.cls.aggregate_type:
             return None
@@ -36,7 +35,7 @@ class Repository(Generic[A]):
     def new(self, aggregate_id: str, tenant_id: str) -> A:
         return self.cls(aggregate_id, tenant_id)
 
-    async def save(self, session: AsyncSession, aggregate: A, metadata: Metadata) -> list[EventEnvelope]:
+    async def save(self, session: Transaction, aggregate: A, metadata: Metadata) -> list[EventEnvelope]:
         if metadata.tenant_id != aggregate.tenant_id:
             raise NotFound(f"{self.cls.aggregate_type} {aggregate.id} not found")
         stored = await self.store.append(

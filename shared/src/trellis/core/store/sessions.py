@@ -2,8 +2,9 @@
 
 ``Sessions`` is the service's ``async_sessionmaker``: ``sessions()`` for a session of its
 own (reads, projections, the relay), ``sessions.transaction()`` for a command's
-transaction. Every command handler takes the latter, so the service decides how commands
-commit:
+transaction, a ``CommandTransaction`` on one connection, with no ORM session
+(``transaction``). Every command handler takes the latter, so the service decides how
+commands commit:
 
 - one transaction per command, or
 - **group commit** (``GroupCommit``): the commands that arrive while a transaction is open
@@ -38,10 +39,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from trellis.core import metrics
 from trellis.core.store.database import inline_sqlite
+from trellis.core.store.transaction import CommandTransaction
 
 _SAVEPOINT = "SAVEPOINT trellis_command"
 _ROLLBACK_TO = "ROLLBACK TO SAVEPOINT trellis_command"
@@ -52,17 +54,25 @@ class Sessions(async_sessionmaker[AsyncSession]):
 
     group: GroupCommit | None = None
 
-    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+    def transaction(self) -> AbstractAsyncContextManager[CommandTransaction]:
         """A transaction for one command: committed when the block ends without an
         exception (with its batch-mates' under group commit), rolled back otherwise."""
         if self.group is not None:
             return self.group.member()
         return self._own_transaction()
 
+    def connect(self) -> AsyncConnection:
+        """A connection of the service's engine (not yet checked out)."""
+        engine: AsyncEngine = self.kw["bind"]
+        return engine.connect()
+
     @asynccontextmanager
-    async def _own_transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self() as session, session.begin():
-            yield session
+    async def _own_transaction(self) -> AsyncIterator[CommandTransaction]:
+        async with self.connect() as connection:
+            transaction = CommandTransaction(connection)
+            async with connection.begin():
+                yield transaction
+        transaction.committed()
 
 
 def session_factory(
@@ -77,7 +87,7 @@ def session_factory(
     (counted in ``trellis_group_commits_total`` for ``service``)."""
     sessions = Sessions(engine, expire_on_commit=False)
     if group_commit:
-        sessions.group = GroupCommit(sessions, max_batch=max_batch, max_age=max_age, service=service)
+        sessions.group = GroupCommit(sessions.connect, max_batch=max_batch, max_age=max_age, service=service)
     return sessions
 
 
@@ -86,7 +96,7 @@ class GroupCommit:
 
     def __init__(
         self,
-        sessions: Callable[[], AsyncSession],
+        connect: Callable[[], AsyncConnection],
         *,
         max_batch: int = 32,
         max_age: float = 0.005,
@@ -94,7 +104,7 @@ class GroupCommit:
     ) -> None:
         if max_batch < 1 or max_age < 0:
             raise ValueError("a batch holds at least one command, for no negative time")
-        self.sessions = sessions
+        self.connect = connect
         self.max_batch = max_batch
         self.max_age = max_age
         self._commits = metrics.GROUP_COMMITS.labels(service)
@@ -107,7 +117,7 @@ class GroupCommit:
         self._holder: asyncio.Task[Any] | None = None
         self._closing: set[asyncio.Future[None]] = set()  # commits under way
 
-    def member(self) -> AbstractAsyncContextManager[AsyncSession]:
+    def member(self) -> AbstractAsyncContextManager[CommandTransaction]:
         return _Member(self)
 
     def _may_grow(self, batch: _Batch) -> bool:
@@ -131,8 +141,9 @@ class BatchRolledBack(ConnectionError):
 
 
 class _Batch:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.transaction = CommandTransaction(connection)
         self.members = 0
         self.raw: Any = None  # the inline sqlite3 connection: savepoints go straight to it
         self.failed: BaseException | None = None  # the batch cannot commit
@@ -141,14 +152,15 @@ class _Batch:
         self.done: asyncio.Future[None] = loop.create_future()
 
     async def start(self) -> None:
-        await self.session.begin()
-        self.raw = await self.session.run_sync(lambda s: inline_sqlite(s.connection()))
+        await self.connection.start()
+        await self.connection.begin()
+        self.raw = await self.connection.run_sync(inline_sqlite)
 
     async def execute(self, statement: str) -> None:
         if self.raw is not None:
             self.raw.execute(statement)
         else:
-            await self.session.run_sync(lambda s: s.connection().exec_driver_sql(statement))
+            await self.connection.exec_driver_sql(statement)
 
     async def finish(self) -> None:
         """Commit (roll back if a command broke the batch) and tell every member how it went."""
@@ -157,14 +169,15 @@ class _Batch:
                 if isinstance(self.failed, Exception):
                     raise self.failed
                 raise BatchRolledBack("the transaction this command shared was rolled back; retry")
-            await self.session.commit()
+            await self.connection.commit()
         except Exception as exc:
             self.done.set_exception(exc)
             self.done.exception()  # retrieved: a batch whose members all failed awaits it nowhere
         else:
             self.done.set_result(None)
+            self.transaction.committed()
         finally:
-            await self.session.close()
+            await self.connection.close()
 
 
 class _Member:
@@ -175,7 +188,7 @@ class _Member:
         self.batch: _Batch | None = None
         self.info: dict[str, Any] = {}
 
-    async def __aenter__(self) -> AsyncSession:
+    async def __aenter__(self) -> CommandTransaction:
         group = self.group
         if group._holder is not None and group._holder is asyncio.current_task():
             raise RuntimeError(
@@ -190,14 +203,14 @@ class _Member:
         batch = group._open
         try:
             if batch is None:
-                batch = group._open = _Batch(group.sessions())
+                batch = group._open = _Batch(group.connect())
                 await batch.start()
             batch.members += 1
             if batch.members > 1:  # the first needs no savepoint: if it fails, so does its batch
                 # What the transaction's bookkeeping holds before this command (after-commit
                 # callbacks, the append lock taken, aggregates appended): put back if it fails.
                 self.info = {
-                    k: v.copy() if isinstance(v, dict | set) else v for k, v in batch.session.info.items()
+                    k: v.copy() if isinstance(v, dict | set) else v for k, v in batch.transaction.info.items()
                 }
                 await batch.execute(_SAVEPOINT)
         except BaseException as exc:
@@ -209,7 +222,7 @@ class _Member:
                 group._turn.release()
             raise
         self.batch = batch
-        return batch.session
+        return batch.transaction
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object
@@ -224,8 +237,8 @@ class _Member:
                     await batch.execute(_ROLLBACK_TO)
                 except BaseException as broken:  # the connection is gone: nobody in the batch commits
                     batch.failed = broken
-                batch.session.info.clear()
-                batch.session.info.update(self.info)
+                batch.transaction.info.clear()
+                batch.transaction.info.update(self.info)
             elif self.group._may_grow(batch):
                 await asyncio.sleep(0)  # commands that are ready join before the commit
         finally:

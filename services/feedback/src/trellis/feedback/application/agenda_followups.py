@@ -26,14 +26,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.envelope import Metadata
 from trellis.contracts.feedback import AgendaOutcome
 from trellis.core.consuming import deadlines
 from trellis.core.consuming.deadlines import Deadline
 from trellis.core.consuming.deadlines import Handler as DeadlineHandler
 from trellis.core.store.repository import Repository
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.application.scheduling import SCHEDULER
 from trellis.feedback.domain.agenda import Agenda, agenda_id_for
 from trellis.feedback.domain.agenda_entries import UnknownTalkingPoints
@@ -57,7 +56,7 @@ class AgendaFollowUps:
 
     async def after_checkin(
         self,
-        session: AsyncSession,
+        session: Transaction,
         checkin: CheckIn,
         outcome: AgendaOutcome,
         metadata: Metadata,
@@ -77,7 +76,7 @@ class AgendaFollowUps:
         agenda.settle(checkin_id=checkin.id, outcome=outcome, by=by, discussed=ticked)
         return await self.save(session, agenda, metadata)
 
-    async def hand_over(self, session: AsyncSession, schedule: CheckInSchedule, metadata: Metadata) -> None:
+    async def hand_over(self, session: Transaction, schedule: CheckInSchedule, metadata: Metadata) -> None:
         """The schedule pairs its report with a new manager: so does its agenda."""
         agenda = await self.agendas.find(session, agenda_id_for(schedule.id), schedule.tenant_id)
         if agenda is not None:
@@ -85,7 +84,7 @@ class AgendaFollowUps:
             await self.save(session, agenda, metadata)
 
     async def keep_due_date(
-        self, session: AsyncSession, agenda: Agenda, action_item_id: str, timezone: str
+        self, session: Transaction, agenda: Agenda, action_item_id: str, timezone: str
     ) -> None:
         """Arm, move or cancel the item's overdue deadline, as its state now says."""
         item = agenda.action_items[action_item_id]
@@ -106,14 +105,14 @@ class AgendaFollowUps:
             data={"action_item_id": action_item_id, "due_on": item.due_on.isoformat()},
         )
 
-    async def overdue(self, session: AsyncSession, deadline: Deadline, now: dt.datetime) -> None:
+    async def overdue(self, session: Transaction, deadline: Deadline, now: dt.datetime) -> None:
         agenda = await self.agendas.find(session, deadline.aggregate_id, deadline.tenant_id)
         if agenda is None:
             return
         agenda.mark_overdue(deadline.data["action_item_id"], dt.date.fromisoformat(deadline.data["due_on"]))
         await self.save(session, agenda, Metadata(tenant_id=deadline.tenant_id, actor_id=SCHEDULER))
 
-    async def save(self, session: AsyncSession, agenda: Agenda, metadata: Metadata) -> list[str]:
+    async def save(self, session: Transaction, agenda: Agenda, metadata: Metadata) -> list[str]:
         names = [type(e).event_type for e in agenda.pending]
         if agenda.pending:
             await self.agendas.save(session, agenda, metadata)

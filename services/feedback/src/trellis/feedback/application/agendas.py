@@ -21,13 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.ids import uuid7
 from trellis.core.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
 from trellis.core.store.sessions import Sessions
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.agenda_followups import AgendaFollowUps
 from trellis.feedback.domain.agenda import Agenda, agenda_id_for
@@ -273,7 +272,7 @@ class AgendaCommands:
 
     # ---- who reaches what --------------------------------------------------------------
 
-    async def _reach(self, session: AsyncSession, actor: Actor, schedule_id: str) -> CheckInSchedule:
+    async def _reach(self, session: Transaction, actor: Actor, schedule_id: str) -> CheckInSchedule:
         """The schedule, for its pair and admins; anyone else learns nothing (404)."""
         schedule = await self.schedules.find(session, schedule_id, actor.tenant_id)
         if schedule is None or not (schedule.involves(actor.employee_id) or actor.has_role(AUDITOR)):
@@ -281,7 +280,7 @@ class AgendaCommands:
         return schedule
 
     async def _to_change(
-        self, session: AsyncSession, actor: Actor, schedule_id: str
+        self, session: Transaction, actor: Actor, schedule_id: str
     ) -> tuple[CheckInSchedule, Agenda]:
         schedule = await self._reach(session, actor, schedule_id)
         if not schedule.involves(actor.employee_id):
@@ -293,7 +292,7 @@ class AgendaCommands:
         return schedule, agenda
 
     async def _reach_item(
-        self, session: AsyncSession, actor: Actor, schedule_id: str, item_id: str
+        self, session: Transaction, actor: Actor, schedule_id: str, item_id: str
     ) -> tuple[CheckInSchedule, Agenda]:
         schedule = await self.schedules.find(session, schedule_id, actor.tenant_id)
         agenda = await self._agenda_of(session, schedule) if schedule else None
@@ -307,7 +306,7 @@ class AgendaCommands:
             raise NotFound(f"the agenda of check-in schedule {schedule_id} was not found")
         return schedule, agenda
 
-    async def _agenda_of(self, session: AsyncSession, schedule: CheckInSchedule) -> Agenda:
+    async def _agenda_of(self, session: Transaction, schedule: CheckInSchedule) -> Agenda:
         """The schedule's agenda (a new, empty one if it has none yet), with the pair the
         schedule has now."""
         agenda = await self.agendas.find(session, agenda_id_for(schedule.id), schedule.tenant_id)
@@ -317,7 +316,7 @@ class AgendaCommands:
         return agenda
 
     async def _require_checkin_of(
-        self, session: AsyncSession, schedule: CheckInSchedule, checkin_id: str
+        self, session: Transaction, schedule: CheckInSchedule, checkin_id: str
     ) -> None:
         checkin = await self.checkins.find(session, checkin_id, schedule.tenant_id)
         if (
@@ -332,7 +331,7 @@ class AgendaCommands:
 
     async def _saved(
         self,
-        session: AsyncSession,
+        session: Transaction,
         agenda: Agenda,
         actor: Actor,
         correlation_id: str,

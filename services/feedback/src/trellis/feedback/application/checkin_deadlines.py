@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import Metadata
 from trellis.contracts.feedback import AgendaOutcome
@@ -30,6 +29,7 @@ from trellis.core.consuming import deadlines
 from trellis.core.consuming.deadlines import Deadline
 from trellis.core.consuming.deadlines import Handler as DeadlineHandler
 from trellis.core.store.repository import Repository
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.application import schedule_index
 from trellis.feedback.application.agenda_followups import AgendaFollowUps
 from trellis.feedback.application.scheduling import DUE, MISSED, SCHEDULER, Schedules, missed_key
@@ -54,7 +54,7 @@ class CheckInDeadlines:
     def handlers(self) -> dict[str, DeadlineHandler]:
         return {DUE: self.due, MISSED: self.missed}
 
-    async def due(self, session: AsyncSession, deadline: Deadline, now: dt.datetime) -> None:
+    async def due(self, session: Transaction, deadline: Deadline, now: dt.datetime) -> None:
         schedule = await self.schedules.find(session, deadline.aggregate_id, deadline.tenant_id)
         if schedule is None or schedule.ended or schedule.revision != deadline.data.get("revision"):
             return  # ended, or its rule changed since: the change armed the right occurrence
@@ -85,7 +85,7 @@ class CheckInDeadlines:
         await self.scheduling.arm_next(session, schedule, occurrence)
         log.info("checkin.due", checkin=checkin.id, schedule=schedule.id)
 
-    async def missed(self, session: AsyncSession, deadline: Deadline, now: dt.datetime) -> None:
+    async def missed(self, session: Transaction, deadline: Deadline, now: dt.datetime) -> None:
         checkin = await self.checkins.find(session, deadline.aggregate_id, deadline.tenant_id)
         if checkin is None or not checkin.is_open:
             return

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.envelope import Metadata
 from trellis.core.consuming.deadlines import Deadline
 from trellis.core.consuming.deadlines import Handler as DeadlineHandler
 from trellis.core.store.repository import Repository
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.application.scheduling import COMING_UP, SCHEDULER
 from trellis.feedback.domain.checkin import checkin_id_for
 from trellis.feedback.domain.checkin_reminder import CheckInReminder, reminder_id
@@ -36,7 +35,7 @@ class CheckInReminders:
     def handlers(self) -> dict[str, DeadlineHandler]:
         return {COMING_UP: self.coming_up}
 
-    async def coming_up(self, session: AsyncSession, deadline: Deadline, now: dt.datetime) -> None:
+    async def coming_up(self, session: Transaction, deadline: Deadline, now: dt.datetime) -> None:
         schedule = await self.schedules.find(session, deadline.aggregate_id, deadline.tenant_id)
         if schedule is None or schedule.ended or schedule.revision != deadline.data.get("revision"):
             return

@@ -18,8 +18,6 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.feedback import KeyResultUpdate
 from trellis.contracts.ids import uuid7
 from trellis.core.consuming import deadlines
@@ -28,6 +26,7 @@ from trellis.core.errors import Forbidden, NotFound, RuleViolation
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
 from trellis.core.store.sessions import Sessions
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.application import schedule_index
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.agenda_followups import AgendaFollowUps
@@ -210,7 +209,7 @@ class CheckInCommands:
             return await self.visible_checkin(session, actor, checkin_id)
 
     async def _visible_schedule(
-        self, session: AsyncSession, actor: Actor, schedule_id: str
+        self, session: Transaction, actor: Actor, schedule_id: str
     ) -> CheckInSchedule:
         schedule = await self.schedules.get(session, schedule_id, actor.tenant_id)
         if not (
@@ -220,7 +219,7 @@ class CheckInCommands:
             raise NotFound(f"check-in schedule {schedule_id} not found")
         return schedule
 
-    async def visible_checkin(self, session: AsyncSession, actor: Actor, checkin_id: str) -> CheckIn:
+    async def visible_checkin(self, session: Transaction, actor: Actor, checkin_id: str) -> CheckIn:
         """The pair, whoever manages the report (any depth) and hr/admin see a check-in."""
         checkin = await self.checkins.get(session, checkin_id, actor.tenant_id)
         if actor.employee_id in checkin.participants:

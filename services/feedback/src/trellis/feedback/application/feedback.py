@@ -22,7 +22,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import Metadata
 from trellis.contracts.ids import uuid7
@@ -31,6 +30,7 @@ from trellis.core.errors import ConcurrencyError, Forbidden, InvalidInput, NotFo
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
 from trellis.core.store.sessions import Sessions
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.domain.anonymity import AnonymousFeedbackFingerprint, fingerprint, window_of
@@ -190,7 +190,7 @@ class FeedbackCommands:
         async with self.sessions() as session:
             return await self._visible_request(session, actor, request_id)
 
-    async def _visible_request(self, session: AsyncSession, actor: Actor, request_id: str) -> FeedbackRequest:
+    async def _visible_request(self, session: Transaction, actor: Actor, request_id: str) -> FeedbackRequest:
         request = await self.requests.get(session, request_id, actor.tenant_id)
         if not request.involves(actor.employee_id):
             raise NotFound(f"feedback request {request_id} not found")
@@ -198,7 +198,7 @@ class FeedbackCommands:
 
     async def _answer(
         self,
-        session: AsyncSession,
+        session: Transaction,
         actor: Actor,
         request_id: str,
         recipient_id: str,
@@ -214,7 +214,7 @@ class FeedbackCommands:
         await self.requests.save(session, request, metadata)
 
     async def _take_fingerprint(
-        self, session: AsyncSession, actor: Actor, recipient_id: str, metadata: Metadata
+        self, session: Transaction, actor: Actor, recipient_id: str, metadata: Metadata
     ) -> None:
         window = window_of(self.clock.now().date(), self.policy.anonymity_window)
         key = fingerprint(

@@ -19,7 +19,6 @@ import datetime as dt
 from collections.abc import Callable
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import Metadata
 from trellis.contracts.feedback import ReviewAnswersRecorded, ReviewAssignment
@@ -33,6 +32,7 @@ from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
 from trellis.core.store.sessions import Sessions
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.application.accepted import Accepted
 from trellis.feedback.application.oversight import Oversight
 from trellis.feedback.application.scheduling import SCHEDULER
@@ -175,7 +175,7 @@ class ReviewCommands:
             return await self.cycles.get(session, cycle_id, actor.tenant_id)
 
     async def _may_read(
-        self, session: AsyncSession, actor: Actor, cycle: ReviewCycle, review: ReviewAssignment
+        self, session: Transaction, actor: Actor, cycle: ReviewCycle, review: ReviewAssignment
     ) -> bool:
         me = actor.employee_id
         if me == review.reviewer_id or actor.is_admin_or_hr:
@@ -184,14 +184,14 @@ class ReviewCommands:
             return review.kind == "manager" and cycle.closed
         return await self.org.manages(session, actor.tenant_id, me, review.subject_id)
 
-    async def _closing_soon(self, session: AsyncSession, deadline: Deadline, now: dt.datetime) -> None:
+    async def _closing_soon(self, session: Transaction, deadline: Deadline, now: dt.datetime) -> None:
         cycle = await self.cycles.find(session, deadline.aggregate_id, deadline.tenant_id)
         if cycle is None:
             return
         cycle.announce_closing_soon()
         await self.cycles.save(session, cycle, Metadata(tenant_id=deadline.tenant_id, actor_id=SCHEDULER))
 
-    async def _close_at_deadline(self, session: AsyncSession, deadline: Deadline, now: dt.datetime) -> None:
+    async def _close_at_deadline(self, session: Transaction, deadline: Deadline, now: dt.datetime) -> None:
         cycle = await self.cycles.find(session, deadline.aggregate_id, deadline.tenant_id)
         if cycle is None:
             return
@@ -199,7 +199,7 @@ class ReviewCommands:
         await self.cycles.save(session, cycle, Metadata(tenant_id=deadline.tenant_id, actor_id=SCHEDULER))
 
 
-async def _everyone(session: AsyncSession, tenant_id: str) -> list[str]:
+async def _everyone(session: Transaction, tenant_id: str) -> list[str]:
     """Every active employee of the tenant (the org chart replica)."""
     e = org_employees.c
     rows = await session.execute(

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.errors import ConcurrencyError, RuleViolation
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 
 metadata = MetaData()
 
@@ -53,7 +53,7 @@ class LiveSchedule:
 
 
 async def claim(
-    session: AsyncSession, *, tenant_id: str, schedule_id: str, manager_id: str, report_id: str
+    session: Transaction, *, tenant_id: str, schedule_id: str, manager_id: str, report_id: str
 ) -> None:
     """Register a new live schedule; a report with one already is refused."""
     taken = await session.execute(scoped(tenant_id, select(_c.schedule_id).where(_c.report_id == report_id)))
@@ -78,12 +78,12 @@ async def claim(
         raise ConcurrencyError(f"{report_id} got a check-in schedule meanwhile: reload and retry") from exc
 
 
-async def find(session: AsyncSession, schedule_id: str) -> LiveSchedule | None:
+async def find(session: Transaction, schedule_id: str) -> LiveSchedule | None:
     row = (await session.execute(select(checkin_schedule_index).where(_c.schedule_id == schedule_id))).first()
     return _live(row) if row else None
 
 
-async def involving(session: AsyncSession, tenant_id: str, employee_id: str) -> list[LiveSchedule]:
+async def involving(session: Transaction, tenant_id: str, employee_id: str) -> list[LiveSchedule]:
     """Live schedules where ``employee_id`` is the manager or the report."""
     rows = await session.execute(
         scoped(
@@ -96,13 +96,13 @@ async def involving(session: AsyncSession, tenant_id: str, employee_id: str) -> 
     return [_live(row) for row in rows]
 
 
-async def set_next_due(session: AsyncSession, schedule_id: str, key: str | None) -> None:
+async def set_next_due(session: Transaction, schedule_id: str, key: str | None) -> None:
     await session.execute(
         update(checkin_schedule_index).where(_c.schedule_id == schedule_id).values(next_due_key=key)
     )
 
 
-async def reassign(session: AsyncSession, schedule_id: str, manager_id: str) -> None:
+async def reassign(session: Transaction, schedule_id: str, manager_id: str) -> None:
     """A new pair: its misses in a row start from zero."""
     await session.execute(
         update(checkin_schedule_index)
@@ -111,7 +111,7 @@ async def reassign(session: AsyncSession, schedule_id: str, manager_id: str) -> 
     )
 
 
-async def count_miss(session: AsyncSession, schedule_id: str) -> int:
+async def count_miss(session: Transaction, schedule_id: str) -> int:
     """One more miss in a row for the pair; the new count."""
     await session.execute(
         update(checkin_schedule_index)
@@ -122,13 +122,13 @@ async def count_miss(session: AsyncSession, schedule_id: str) -> int:
     return int(result.scalar_one())
 
 
-async def reset_misses(session: AsyncSession, schedule_id: str) -> None:
+async def reset_misses(session: Transaction, schedule_id: str) -> None:
     await session.execute(
         update(checkin_schedule_index).where(_c.schedule_id == schedule_id).values(consecutive_misses=0)
     )
 
 
-async def release(session: AsyncSession, schedule_id: str) -> None:
+async def release(session: Transaction, schedule_id: str) -> None:
     await session.execute(delete(checkin_schedule_index).where(_c.schedule_id == schedule_id))
 
 

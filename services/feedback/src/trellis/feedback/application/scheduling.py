@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.envelope import Metadata
 from trellis.core.consuming import deadlines
 from trellis.core.store.repository import Repository
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.application import schedule_index
 from trellis.feedback.domain.checkin import checkin_id_for
 from trellis.feedback.domain.checkin_schedule import CheckInSchedule
@@ -53,7 +52,7 @@ class Schedules:
         self.repository = repository
 
     async def arm_next(
-        self, session: AsyncSession, schedule: CheckInSchedule, after: dt.datetime
+        self, session: Transaction, schedule: CheckInSchedule, after: dt.datetime
     ) -> dt.datetime:
         """Arm the "checkin-due" deadline of the first occurrence after ``after``."""
         occurrence = schedule.recurrence.next_after(after)
@@ -80,7 +79,7 @@ class Schedules:
         await schedule_index.set_next_due(session, schedule.id, key)
         return occurrence
 
-    async def disarm(self, session: AsyncSession, schedule_id: str) -> None:
+    async def disarm(self, session: Transaction, schedule_id: str) -> None:
         live = await schedule_index.find(session, schedule_id)
         if live is not None and live.next_due_key:
             await deadlines.cancel(session, live.next_due_key)
@@ -88,7 +87,7 @@ class Schedules:
             await schedule_index.set_next_due(session, schedule_id, None)
 
     async def reassign(
-        self, session: AsyncSession, schedule: CheckInSchedule, manager_id: str, metadata: Metadata
+        self, session: Transaction, schedule: CheckInSchedule, manager_id: str, metadata: Metadata
     ) -> None:
         schedule.reassign(manager_id)
         if schedule.pending:
@@ -96,7 +95,7 @@ class Schedules:
             await schedule_index.reassign(session, schedule.id, manager_id)
 
     async def end(
-        self, session: AsyncSession, schedule: CheckInSchedule, reason: str, metadata: Metadata
+        self, session: Transaction, schedule: CheckInSchedule, reason: str, metadata: Metadata
     ) -> None:
         """End it: no next occurrence. Check-ins already due are cancelled when their grace ends."""
         schedule.end(reason)

@@ -21,12 +21,11 @@ a reaction (it appends events), so it is never replayed.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.contracts.onboarding import EmployeeManagerChanged, EmployeeOffboarded
 from trellis.core.consuming.projection import Reaction, on
 from trellis.core.store.repository import Repository
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.application import schedule_index
 from trellis.feedback.application.agenda_followups import AgendaFollowUps
 from trellis.feedback.application.scheduling import Schedules
@@ -44,7 +43,7 @@ class SchedulesFollowOrg(Reaction):
 
     @on(EmployeeManagerChanged)
     async def manager_changed(
-        self, session: AsyncSession, ev: EmployeeManagerChanged, env: EventEnvelope
+        self, session: Transaction, ev: EmployeeManagerChanged, env: EventEnvelope
     ) -> None:
         for live in await schedule_index.involving(session, env.tenant_id, ev.employee_id):
             if live.report_id != ev.employee_id:
@@ -57,7 +56,7 @@ class SchedulesFollowOrg(Reaction):
                 await self.agendas.hand_over(session, schedule, _metadata(env))
 
     @on(EmployeeOffboarded)
-    async def offboarded(self, session: AsyncSession, ev: EmployeeOffboarded, env: EventEnvelope) -> None:
+    async def offboarded(self, session: Transaction, ev: EmployeeOffboarded, env: EventEnvelope) -> None:
         for live in await schedule_index.involving(session, env.tenant_id, ev.employee_id):
             role = "report" if live.report_id == ev.employee_id else "manager"
             schedule = await self.schedules.get(session, live.schedule_id, env.tenant_id)

@@ -8,7 +8,6 @@ the text from the agenda itself, for the people allowed. A removed item leaves t
 from __future__ import annotations
 
 from sqlalchemy import delete, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.feedback import (
@@ -20,6 +19,7 @@ from trellis.contracts.feedback import (
     ActionItemReopened,
 )
 from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.views.tables import action_items
 
 
@@ -29,7 +29,7 @@ class ActionItemBoard(Projection):
     tables = (action_items,)
 
     @on(ActionItemAssigned)
-    async def assigned(self, session: AsyncSession, ev: ActionItemAssigned, env: EventEnvelope) -> None:
+    async def assigned(self, session: Transaction, ev: ActionItemAssigned, env: EventEnvelope) -> None:
         await session.execute(
             insert(action_items).values(
                 action_item_id=ev.action_item_id,
@@ -46,26 +46,26 @@ class ActionItemBoard(Projection):
         )
 
     @on(ActionItemDueChanged)
-    async def due_changed(self, session: AsyncSession, ev: ActionItemDueChanged, env: EventEnvelope) -> None:
+    async def due_changed(self, session: Transaction, ev: ActionItemDueChanged, env: EventEnvelope) -> None:
         await self._item(session, ev.action_item_id, due_on=ev.due_on, overdue=False)
 
     @on(ActionItemCompleted)
-    async def completed(self, session: AsyncSession, ev: ActionItemCompleted, env: EventEnvelope) -> None:
+    async def completed(self, session: Transaction, ev: ActionItemCompleted, env: EventEnvelope) -> None:
         await self._item(session, ev.action_item_id, status="done", completed_at=env.occurred_at)
 
     @on(ActionItemReopened)
-    async def reopened(self, session: AsyncSession, ev: ActionItemReopened, env: EventEnvelope) -> None:
+    async def reopened(self, session: Transaction, ev: ActionItemReopened, env: EventEnvelope) -> None:
         await self._item(session, ev.action_item_id, status="open", completed_at=None)
 
     @on(ActionItemOverdue)
-    async def overdue(self, session: AsyncSession, ev: ActionItemOverdue, env: EventEnvelope) -> None:
+    async def overdue(self, session: Transaction, ev: ActionItemOverdue, env: EventEnvelope) -> None:
         await self._item(session, ev.action_item_id, overdue=True)
 
     @on(ActionItemRemoved)
-    async def removed(self, session: AsyncSession, ev: ActionItemRemoved, env: EventEnvelope) -> None:
+    async def removed(self, session: Transaction, ev: ActionItemRemoved, env: EventEnvelope) -> None:
         await session.execute(delete(action_items).where(action_items.c.action_item_id == ev.action_item_id))
 
-    async def _item(self, session: AsyncSession, action_item_id: str, **values: object) -> None:
+    async def _item(self, session: Transaction, action_item_id: str, **values: object) -> None:
         await session.execute(
             update(action_items).where(action_items.c.action_item_id == action_item_id).values(**values)
         )

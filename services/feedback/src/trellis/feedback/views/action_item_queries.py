@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.views.tables import action_items, checkin_schedules
 
 
 async def action_items_of(
-    session: AsyncSession,
+    session: Transaction,
     tenant_id: str,
     employee_id: str,
     *,

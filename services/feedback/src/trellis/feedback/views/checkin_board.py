@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.feedback import (
@@ -17,6 +16,7 @@ from trellis.contracts.feedback import (
     CheckInScheduleReassigned,
 )
 from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.views.tables import checkin_schedules, checkins
 
 
@@ -26,7 +26,7 @@ class CheckInBoard(Projection):
     tables = (checkin_schedules, checkins)
 
     @on(CheckInScheduleCreated)
-    async def created(self, session: AsyncSession, ev: CheckInScheduleCreated, env: EventEnvelope) -> None:
+    async def created(self, session: Transaction, ev: CheckInScheduleCreated, env: EventEnvelope) -> None:
         await session.execute(
             insert(checkin_schedules).values(
                 schedule_id=ev.schedule_id,
@@ -45,7 +45,7 @@ class CheckInBoard(Projection):
         )
 
     @on(CheckInScheduleChanged)
-    async def changed(self, session: AsyncSession, ev: CheckInScheduleChanged, env: EventEnvelope) -> None:
+    async def changed(self, session: Transaction, ev: CheckInScheduleChanged, env: EventEnvelope) -> None:
         await self._schedule(
             session,
             ev.schedule_id,
@@ -58,16 +58,16 @@ class CheckInBoard(Projection):
 
     @on(CheckInScheduleReassigned)
     async def reassigned(
-        self, session: AsyncSession, ev: CheckInScheduleReassigned, env: EventEnvelope
+        self, session: Transaction, ev: CheckInScheduleReassigned, env: EventEnvelope
     ) -> None:
         await self._schedule(session, ev.schedule_id, manager_id=ev.manager_id)
 
     @on(CheckInScheduleEnded)
-    async def ended(self, session: AsyncSession, ev: CheckInScheduleEnded, env: EventEnvelope) -> None:
+    async def ended(self, session: Transaction, ev: CheckInScheduleEnded, env: EventEnvelope) -> None:
         await self._schedule(session, ev.schedule_id, status="ended", end_reason=ev.reason[:500])
 
     @on(CheckInScheduled)
-    async def scheduled(self, session: AsyncSession, ev: CheckInScheduled, env: EventEnvelope) -> None:
+    async def scheduled(self, session: Transaction, ev: CheckInScheduled, env: EventEnvelope) -> None:
         await session.execute(
             insert(checkins).values(
                 checkin_id=ev.checkin_id,
@@ -85,7 +85,7 @@ class CheckInBoard(Projection):
         )
 
     @on(CheckInCompleted)
-    async def completed(self, session: AsyncSession, ev: CheckInCompleted, env: EventEnvelope) -> None:
+    async def completed(self, session: Transaction, ev: CheckInCompleted, env: EventEnvelope) -> None:
         await self._checkin(
             session,
             ev.checkin_id,
@@ -96,19 +96,19 @@ class CheckInBoard(Projection):
         )
 
     @on(CheckInMissed)
-    async def missed(self, session: AsyncSession, ev: CheckInMissed, env: EventEnvelope) -> None:
+    async def missed(self, session: Transaction, ev: CheckInMissed, env: EventEnvelope) -> None:
         await self._checkin(
             session, ev.checkin_id, status="missed", was_missed=True, consecutive_misses=ev.consecutive_misses
         )
 
     @on(CheckInCancelled)
-    async def cancelled(self, session: AsyncSession, ev: CheckInCancelled, env: EventEnvelope) -> None:
+    async def cancelled(self, session: Transaction, ev: CheckInCancelled, env: EventEnvelope) -> None:
         await self._checkin(session, ev.checkin_id, status="cancelled")
 
-    async def _schedule(self, session: AsyncSession, schedule_id: str, **values: object) -> None:
+    async def _schedule(self, session: Transaction, schedule_id: str, **values: object) -> None:
         await session.execute(
             update(checkin_schedules).where(checkin_schedules.c.schedule_id == schedule_id).values(**values)
         )
 
-    async def _checkin(self, session: AsyncSession, checkin_id: str, **values: object) -> None:
+    async def _checkin(self, session: Transaction, checkin_id: str, **values: object) -> None:
         await session.execute(update(checkins).where(checkins.c.checkin_id == checkin_id).values(**values))

@@ -6,13 +6,13 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.views.tables import aware, checkin_schedules, checkins
 
 
-async def schedules_of(session: AsyncSession, tenant_id: str, employee_id: str) -> list[dict[str, Any]]:
+async def schedules_of(session: Transaction, tenant_id: str, employee_id: str) -> list[dict[str, Any]]:
     c = checkin_schedules.c
     rows = await session.execute(
         scoped(
@@ -42,7 +42,7 @@ def schedule_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def checkins_of(
-    session: AsyncSession,
+    session: Transaction,
     tenant_id: str,
     employee_id: str,
     *,

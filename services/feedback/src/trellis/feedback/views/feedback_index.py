@@ -7,7 +7,6 @@ them from the event store for the items a viewer may read.
 from __future__ import annotations
 
 from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.feedback import (
@@ -17,6 +16,7 @@ from trellis.contracts.feedback import (
     FeedbackRequested,
 )
 from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.views.tables import feedback_items, feedback_requests
 
 
@@ -26,7 +26,7 @@ class FeedbackIndex(Projection):
     tables = (feedback_items, feedback_requests)
 
     @on(FeedbackGiven)
-    async def given(self, session: AsyncSession, ev: FeedbackGiven, env: EventEnvelope) -> None:
+    async def given(self, session: Transaction, ev: FeedbackGiven, env: EventEnvelope) -> None:
         await session.execute(
             insert(feedback_items).values(
                 feedback_id=ev.feedback_id,
@@ -43,7 +43,7 @@ class FeedbackIndex(Projection):
         )
 
     @on(FeedbackRequested)
-    async def requested(self, session: AsyncSession, ev: FeedbackRequested, env: EventEnvelope) -> None:
+    async def requested(self, session: Transaction, ev: FeedbackRequested, env: EventEnvelope) -> None:
         await session.execute(
             insert(feedback_requests).values(
                 request_id=ev.request_id,
@@ -59,14 +59,14 @@ class FeedbackIndex(Projection):
         )
 
     @on(FeedbackRequestDeclined)
-    async def declined(self, session: AsyncSession, ev: FeedbackRequestDeclined, env: EventEnvelope) -> None:
+    async def declined(self, session: Transaction, ev: FeedbackRequestDeclined, env: EventEnvelope) -> None:
         await self._request(session, ev.request_id, status="declined")
 
     @on(FeedbackRequestAnswered)
-    async def answered(self, session: AsyncSession, ev: FeedbackRequestAnswered, env: EventEnvelope) -> None:
+    async def answered(self, session: Transaction, ev: FeedbackRequestAnswered, env: EventEnvelope) -> None:
         await self._request(session, ev.request_id, status="answered", feedback_id=ev.feedback_id)
 
-    async def _request(self, session: AsyncSession, request_id: str, **values: object) -> None:
+    async def _request(self, session: Transaction, request_id: str, **values: object) -> None:
         await session.execute(
             update(feedback_requests).where(feedback_requests.c.request_id == request_id).values(**values)
         )

@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.feedback import FeedbackBodyRecorded, registry
 from trellis.core.runtime import cursors
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.tables import events
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.views.tables import aware, feedback_items, feedback_requests
 from trellis.orgchart.tables import org_reporting_lines
 
@@ -42,7 +42,7 @@ def readable(viewer: Actor) -> ColumnElement[bool]:
 
 
 async def page(
-    session: AsyncSession,
+    session: Transaction,
     viewer: Actor,
     *conditions: ColumnElement[bool],
     limit: int = 50,
@@ -94,7 +94,7 @@ def item_view(row: dict[str, Any], body: str) -> dict[str, Any]:
 
 
 async def requests_of(
-    session: AsyncSession, viewer: Actor, role: str, status: str | None
+    session: Transaction, viewer: Actor, role: str, status: str | None
 ) -> list[dict[str, Any]]:
     """Requests the viewer made (``outgoing``) or was asked (``incoming``)."""
     c = feedback_requests.c
@@ -119,7 +119,7 @@ async def requests_of(
     ]
 
 
-async def _bodies(session: AsyncSession, tenant_id: str, feedback_ids: list[str]) -> dict[str, str]:
+async def _bodies(session: Transaction, tenant_id: str, feedback_ids: list[str]) -> dict[str, str]:
     if not feedback_ids:
         return {}
     e = events.c

@@ -25,9 +25,9 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.views.tables import checkins as checkins_table
 from trellis.feedback.views.tables import feedback_items, review_assignments, review_cycles
 from trellis.orgchart.tables import org_employees
@@ -43,14 +43,14 @@ def _rate(done: int, expected: int) -> float | None:
     return round(done / expected, 4) if expected else None
 
 
-async def _teams(session: AsyncSession, tenant_id: str) -> dict[str, str | None]:
+async def _teams(session: Transaction, tenant_id: str) -> dict[str, str | None]:
     e = org_employees.c
     rows = await session.execute(scoped(tenant_id, select(e.employee_id, e.team_id)))
     return {employee: team for employee, team in rows}
 
 
 async def checkin_completion(
-    session: AsyncSession, tenant_id: str, scope: Scope, start: dt.datetime, end: dt.datetime
+    session: Transaction, tenant_id: str, scope: Scope, start: dt.datetime, end: dt.datetime
 ) -> dict[str, Any]:
     c = checkins_table.c
     rows = await session.execute(
@@ -90,7 +90,7 @@ async def checkin_completion(
 
 
 async def feedback_counts(
-    session: AsyncSession, tenant_id: str, scope: Scope, start: dt.datetime | None, end: dt.datetime | None
+    session: Transaction, tenant_id: str, scope: Scope, start: dt.datetime | None, end: dt.datetime | None
 ) -> dict[str, Any]:
     f = feedback_items.c
     query = scoped(tenant_id, select(f.recipient_id, f.giver_id))
@@ -120,7 +120,7 @@ async def feedback_counts(
 
 
 async def review_completion(
-    session: AsyncSession, tenant_id: str, scope: Scope, cycle_id: str | None = None
+    session: Transaction, tenant_id: str, scope: Scope, cycle_id: str | None = None
 ) -> list[dict[str, Any]]:
     """Per cycle (one, or every cycle of the tenant), newest first."""
     rc, ra = review_cycles.c, review_assignments.c

@@ -6,15 +6,15 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.runtime import cursors
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.views.tables import aware, recognition_recipients, recognitions
 
 
 async def wall(
-    session: AsyncSession,
+    session: Transaction,
     tenant_id: str,
     *,
     recipient_id: str | None = None,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.feedback import RecognitionGiven
 from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.views.tables import recognition_recipients, recognitions
 
 
@@ -17,7 +17,7 @@ class RecognitionWall(Projection):
     tables = (recognitions, recognition_recipients)
 
     @on(RecognitionGiven)
-    async def given(self, session: AsyncSession, ev: RecognitionGiven, env: EventEnvelope) -> None:
+    async def given(self, session: Transaction, ev: RecognitionGiven, env: EventEnvelope) -> None:
         await session.execute(
             insert(recognitions).values(
                 recognition_id=ev.recognition_id,

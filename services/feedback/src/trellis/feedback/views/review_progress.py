@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.feedback import (
@@ -14,6 +13,7 @@ from trellis.contracts.feedback import (
     ReviewSubmitted,
 )
 from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.views.tables import review_assignments, review_cycles
 
 
@@ -23,7 +23,7 @@ class ReviewProgress(Projection):
     tables = (review_cycles, review_assignments)
 
     @on(ReviewCycleOpened)
-    async def opened(self, session: AsyncSession, ev: ReviewCycleOpened, env: EventEnvelope) -> None:
+    async def opened(self, session: Transaction, ev: ReviewCycleOpened, env: EventEnvelope) -> None:
         await session.execute(
             insert(review_cycles).values(
                 cycle_id=ev.cycle_id,
@@ -39,11 +39,11 @@ class ReviewProgress(Projection):
         await self._assign(session, ev.cycle_id, env.tenant_id, ev.reviews)
 
     @on(PeerReviewersChosen)
-    async def peers_chosen(self, session: AsyncSession, ev: PeerReviewersChosen, env: EventEnvelope) -> None:
+    async def peers_chosen(self, session: Transaction, ev: PeerReviewersChosen, env: EventEnvelope) -> None:
         await self._assign(session, ev.cycle_id, env.tenant_id, ev.reviews)
 
     @on(ReviewSubmitted)
-    async def submitted(self, session: AsyncSession, ev: ReviewSubmitted, env: EventEnvelope) -> None:
+    async def submitted(self, session: Transaction, ev: ReviewSubmitted, env: EventEnvelope) -> None:
         c = review_assignments.c
         await session.execute(
             update(review_assignments)
@@ -52,7 +52,7 @@ class ReviewProgress(Projection):
         )
 
     @on(ReviewCycleClosed)
-    async def closed(self, session: AsyncSession, ev: ReviewCycleClosed, env: EventEnvelope) -> None:
+    async def closed(self, session: Transaction, ev: ReviewCycleClosed, env: EventEnvelope) -> None:
         await session.execute(
             update(review_cycles)
             .where(review_cycles.c.cycle_id == ev.cycle_id)
@@ -60,7 +60,7 @@ class ReviewProgress(Projection):
         )
 
     async def _assign(
-        self, session: AsyncSession, cycle_id: str, tenant_id: str, reviews: list[ReviewAssignment]
+        self, session: Transaction, cycle_id: str, tenant_id: str, reviews: list[ReviewAssignment]
     ) -> None:
         if reviews:
             await session.execute(

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.feedback.views.tables import aware, review_assignments, review_cycles
 
 
-async def cycles(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
+async def cycles(session: Transaction, tenant_id: str) -> list[dict[str, Any]]:
     c = review_cycles.c
     rows = await session.execute(scoped(tenant_id, select(review_cycles).order_by(c.cycle_id.desc())))
     return [cycle_view(dict(r)) for r in rows.mappings()]
@@ -29,7 +29,7 @@ def cycle_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def assignments_of(session: AsyncSession, tenant_id: str, reviewer_id: str) -> list[dict[str, Any]]:
+async def assignments_of(session: Transaction, tenant_id: str, reviewer_id: str) -> list[dict[str, Any]]:
     """Every review ``reviewer_id`` is asked to write, in every cycle, with whether it is done."""
     a = review_assignments.c
     rows = await session.execute(

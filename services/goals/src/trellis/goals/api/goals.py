@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, status
 from pydantic import Field, model_validator
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.errors import NotFound
 from trellis.core.runtime.api_kit import Answer, CommandAnswer, RuntimeDep, application_of, audit_trail
@@ -22,6 +21,7 @@ from trellis.core.runtime.http import (
     api_router,
 )
 from trellis.core.store.accepted import Accepted
+from trellis.core.store.transaction import Transaction
 from trellis.goals.api.answers import (
     AlignmentCoverage,
     AlignmentTree,
@@ -360,7 +360,7 @@ async def _visible(runtime: RuntimeDep, goals: GoalsApplication, actor: CurrentA
 
 
 async def _sees(
-    session: AsyncSession, goals: GoalsApplication, actor: CurrentActor
+    session: Transaction, goals: GoalsApplication, actor: CurrentActor
 ) -> Callable[[dict[str, Any]], bool]:
     """Which goals of a list the actor may see: a development goal only if theirs, a report's
     (any depth) or for hr."""
@@ -429,7 +429,7 @@ async def get_employee_goals(
 
 
 async def _pace_rule(
-    session: AsyncSession, runtime: RuntimeDep, goals: GoalsApplication, tenant_id: str
+    session: Transaction, runtime: RuntimeDep, goals: GoalsApplication, tenant_id: str
 ) -> queries.PaceRule:
     """Pace as of today by the service's clock (the test clock, where enabled), by the
     tenant's thresholds."""

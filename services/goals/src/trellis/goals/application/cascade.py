@@ -23,6 +23,7 @@ from trellis.contracts.ids import uuid7
 from trellis.core.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
+from trellis.core.store.transaction import Transaction
 from trellis.goals.application.commands import ancestors_of
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.permissions import may_create
@@ -108,7 +109,7 @@ class Cascades:
             return result
 
     async def _people(
-        self, session: AsyncSession, actor: Actor, named: list[str], team_id: str | None, reports: bool
+        self, session: Transaction, actor: Actor, named: list[str], team_id: str | None, reports: bool
     ) -> list[str]:
         tenant = actor.tenant_id
         people = dict.fromkeys(named)
@@ -130,7 +131,7 @@ class Cascades:
             )
         return list(people)
 
-    async def _ensure_may_create_for(self, session: AsyncSession, actor: Actor, people: list[str]) -> None:
+    async def _ensure_may_create_for(self, session: Transaction, actor: Actor, people: list[str]) -> None:
         refused = []
         for person in people:
             manages = (

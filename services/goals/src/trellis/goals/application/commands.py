@@ -12,13 +12,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.ids import uuid7
 from trellis.core.errors import ConcurrencyError, Forbidden, NotFound
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
 from trellis.core.store.sessions import Sessions
+from trellis.core.store.transaction import Transaction
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.permissions import (
     UnknownOwner,
@@ -97,7 +96,7 @@ class GoalCommands:
     async def align(
         self, actor: Actor, correlation_id: str, goal_id: str, parent_id: str, expected_version: int | None
     ) -> CommandResult:
-        async def decide(session: AsyncSession, goal: Goal) -> None:
+        async def decide(session: Transaction, goal: Goal) -> None:
             parent, ancestors = await self._parent(session, actor, parent_id)
             assert parent is not None
             goal.align(parent, ancestors)
@@ -117,7 +116,7 @@ class GoalCommands:
         expected_version: int | None,
         changes: dict[str, Any],
     ) -> CommandResult:
-        async def decide(session: AsyncSession, goal: Goal) -> None:
+        async def decide(session: Transaction, goal: Goal) -> None:
             fields = dict(changes)
             objective = fields.pop("career_objective", None)
             new_owner = fields.get("owner_id")
@@ -129,7 +128,7 @@ class GoalCommands:
 
         return await self._change(actor, correlation_id, goal_id, expected_version, decide)
 
-    async def _check_new_owner(self, session: AsyncSession, actor: Actor, goal: Goal, owner_id: str) -> None:
+    async def _check_new_owner(self, session: Transaction, actor: Actor, goal: Goal, owner_id: str) -> None:
         """A hand-over follows the create rule, to someone the org chart knows.
 
         Permission first: who is in the org is not told to someone who may not hand over.
@@ -234,7 +233,7 @@ class GoalCommands:
         correlation_id: str,
         goal_id: str,
         expected_version: int | None,
-        decide: Callable[[AsyncSession, Goal], Awaitable[None]],
+        decide: Callable[[Transaction, Goal], Awaitable[None]],
     ) -> CommandResult:
         async with self.sessions.transaction() as session:
             goal = await self.visible(session, actor, goal_id)
@@ -248,7 +247,7 @@ class GoalCommands:
             await decide(session, goal)
             return await self._save(session, actor, correlation_id, goal)
 
-    async def visible(self, session: AsyncSession, actor: Actor, goal_id: str) -> Goal:
+    async def visible(self, session: Transaction, actor: Actor, goal_id: str) -> Goal:
         """The goal, if the actor may see it; else not found (a development goal's existence
         is not told to those who may not see it)."""
         goal = await self.goals.get(session, goal_id, actor.tenant_id)
@@ -258,20 +257,20 @@ class GoalCommands:
             raise NotFound(f"goal {goal_id} not found")
         return goal
 
-    async def sees_reports_of(self, session: AsyncSession, actor: Actor, owner_id: str) -> bool:
+    async def sees_reports_of(self, session: Transaction, actor: Actor, owner_id: str) -> bool:
         """Whether the actor manages ``owner_id`` at any depth, whatever their roles."""
         if owner_id == actor.employee_id:
             return False
         return await self.org.manages(session, actor.tenant_id, actor.employee_id, owner_id)
 
-    async def _manages(self, session: AsyncSession, actor: Actor, owner_id: str) -> bool:
+    async def _manages(self, session: Transaction, actor: Actor, owner_id: str) -> bool:
         """Whether the actor is the owner's manager, at any depth (the org chart replica)."""
         if actor.is_admin_or_hr or owner_id == actor.employee_id:
             return False  # the role or ownership decides alone: no lookup
         return await self.org.manages(session, actor.tenant_id, actor.employee_id, owner_id)
 
     async def _parent(
-        self, session: AsyncSession, actor: Actor, parent_id: str | None
+        self, session: Transaction, actor: Actor, parent_id: str | None
     ) -> tuple[Goal | None, list[str]]:
         if parent_id is None:
             return None, []
@@ -281,21 +280,21 @@ class GoalCommands:
         return parent, await ancestors_of(self.goals, session, parent)
 
     async def _save(
-        self, session: AsyncSession, actor: Actor, correlation_id: str, goal: Goal
+        self, session: Transaction, actor: Actor, correlation_id: str, goal: Goal
     ) -> CommandResult:
         names = [type(e).event_type for e in goal.pending]
         await self.goals.save(session, goal, actor.metadata(correlation_id))
         return CommandResult(goal.id, goal.version, names)
 
 
-def _call(method: str, *args: Any, **kwargs: Any) -> Callable[[AsyncSession, Goal], Awaitable[None]]:
-    async def decide(_session: AsyncSession, goal: Goal) -> None:
+def _call(method: str, *args: Any, **kwargs: Any) -> Callable[[Transaction, Goal], Awaitable[None]]:
+    async def decide(_session: Transaction, goal: Goal) -> None:
         getattr(goal, method)(*args, **kwargs)
 
     return decide
 
 
-async def ancestors_of(goals: Repository[Goal], session: AsyncSession, goal: Goal) -> list[str]:
+async def ancestors_of(goals: Repository[Goal], session: Transaction, goal: Goal) -> list[str]:
     """The ids of the goals ``goal`` is aligned under, nearest first (the cycle check's input)."""
     ancestors: list[str] = []
     current = goal

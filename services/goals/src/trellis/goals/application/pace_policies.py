@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from trellis.core.errors import Forbidden
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.repository import Repository
+from trellis.core.store.transaction import Transaction
 from trellis.goals.domain.pace import Thresholds
 from trellis.goals.domain.pace_policy import PacePolicy, pace_policy_id
 
@@ -28,13 +29,13 @@ class PacePolicies:
         self.policies = policies
         self.defaults = defaults
 
-    async def in_force(self, session: AsyncSession, tenant_id: str) -> InForce:
+    async def in_force(self, session: Transaction, tenant_id: str) -> InForce:
         policy = await self.policies.find(session, pace_policy_id(tenant_id), tenant_id)
         if policy is None or policy.thresholds is None:
             return InForce(self.defaults, False, 0)
         return InForce(policy.thresholds, True, policy.version)
 
-    async def thresholds(self, session: AsyncSession, tenant_id: str) -> Thresholds:
+    async def thresholds(self, session: Transaction, tenant_id: str) -> Thresholds:
         return (await self.in_force(session, tenant_id)).thresholds
 
     async def set(

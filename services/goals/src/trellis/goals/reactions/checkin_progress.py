@@ -13,13 +13,13 @@ check-in once; as a reaction it is never replayed.
 from __future__ import annotations
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.contracts.feedback import CheckInCompleted, KeyResultUpdate
 from trellis.core.consuming.projection import Reaction, on
 from trellis.core.errors import TrellisError
 from trellis.core.store.repository import Repository
+from trellis.core.store.transaction import Transaction
 from trellis.goals.domain.goal import Goal
 
 log = structlog.get_logger("trellis.goals.reactions.checkin_progress")
@@ -33,7 +33,7 @@ class CheckInProgress(Reaction):
         self.goals = goals
 
     @on(CheckInCompleted)
-    async def completed(self, session: AsyncSession, ev: CheckInCompleted, env: EventEnvelope) -> None:
+    async def completed(self, session: Transaction, ev: CheckInCompleted, env: EventEnvelope) -> None:
         metadata = Metadata(
             tenant_id=env.tenant_id,
             actor_id=ev.completed_by,
@@ -45,7 +45,7 @@ class CheckInProgress(Reaction):
 
     async def _record(
         self,
-        session: AsyncSession,
+        session: Transaction,
         ev: CheckInCompleted,
         update: KeyResultUpdate,
         tenant_id: str,

@@ -18,13 +18,13 @@ cause.
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.contracts.onboarding import OnboardingPlanStarted
 from trellis.core.consuming.projection import Reaction, on
 from trellis.core.store.repository import Repository
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.goals.domain.goal import Goal
 from trellis.goals.views.tables import goal_nodes
 
@@ -37,9 +37,7 @@ class NewHireGoals(Reaction):
         self.goals = goals
 
     @on(OnboardingPlanStarted)
-    async def plan_started(
-        self, session: AsyncSession, ev: OnboardingPlanStarted, env: EventEnvelope
-    ) -> None:
+    async def plan_started(self, session: Transaction, ev: OnboardingPlanStarted, env: EventEnvelope) -> None:
         if not ev.goals:
             return
         metadata = Metadata(
@@ -68,7 +66,7 @@ class NewHireGoals(Reaction):
             )
             await self.goals.save(session, goal, metadata)
 
-    async def _live_team_goal(self, session: AsyncSession, tenant_id: str, team_id: str) -> Goal | None:
+    async def _live_team_goal(self, session: Transaction, tenant_id: str, team_id: str) -> Goal | None:
         c = goal_nodes.c
         candidates = await session.execute(
             scoped(

@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.contracts.goals import (
@@ -44,6 +43,7 @@ from trellis.core.consuming.deadlines import Deadline
 from trellis.core.consuming.deadlines import Handler as DeadlineHandler
 from trellis.core.consuming.projection import Reaction, on
 from trellis.core.store.repository import Repository
+from trellis.core.store.transaction import Transaction
 from trellis.goals.application.commands import MAX_ANCESTORS
 from trellis.goals.application.pace_policies import PacePolicies
 from trellis.goals.domain.goal import Goal
@@ -97,7 +97,7 @@ class PaceWatch(Reaction):
         KeyResultRemoved,
         KeyResultProgressRecorded,
     )
-    async def moved(self, session: AsyncSession, ev: GoalCreated, env: EventEnvelope) -> None:
+    async def moved(self, session: Transaction, ev: GoalCreated, env: EventEnvelope) -> None:
         goal = await self.goals.find(session, env.aggregate_id, env.tenant_id)
         if goal is None:
             return
@@ -107,7 +107,7 @@ class PaceWatch(Reaction):
         if isinstance(ev, (GoalCreated, GoalChanged)):  # its span may have moved
             await self._arm_due_soon(session, goal, now)
 
-    async def _paced_chain(self, session: AsyncSession, goal: Goal) -> list[Goal]:
+    async def _paced_chain(self, session: Transaction, goal: Goal) -> list[Goal]:
         """The goal and those it is aligned under, nearest first, that have a pace to decide:
         open, with a span (a due date or a named period); a free-text period has none."""
         chain, current = [goal], goal
@@ -119,7 +119,7 @@ class PaceWatch(Reaction):
             current = parent
         return [g for g in chain if _has_span(g)]
 
-    async def check(self, session: AsyncSession, deadline: Deadline, now: dt.datetime) -> None:
+    async def check(self, session: Transaction, deadline: Deadline, now: dt.datetime) -> None:
         """Decide the goal's status by pace (and, within the nudge window, whether it is due
         soon and behind); a ``goal-pace`` deadline then moves to the next day it changes."""
         goal = await self.goals.find(session, deadline.aggregate_id, deadline.tenant_id)
@@ -169,7 +169,7 @@ class PaceWatch(Reaction):
                 session, goal.id, goal.tenant_id, dt.datetime.combine(following, dt.time(), tzinfo=dt.UTC)
             )
 
-    async def _arm_due_soon(self, session: AsyncSession, goal: Goal, now: dt.datetime) -> None:
+    async def _arm_due_soon(self, session: Transaction, goal: Goal, now: dt.datetime) -> None:
         """Arm the goal's nudge for ``nudge_days`` before its due date (now, if that is past)."""
         bounds = period_bounds(goal.period)
         due = goal.due_date or (bounds[1] if bounds else None)
@@ -187,7 +187,7 @@ class PaceWatch(Reaction):
             due_at=max(at, now),
         )
 
-    async def _arm(self, session: AsyncSession, goal_id: str, tenant_id: str, due_at: dt.datetime) -> None:
+    async def _arm(self, session: Transaction, goal_id: str, tenant_id: str, due_at: dt.datetime) -> None:
         await deadlines.schedule(
             session,
             key=pace_key(goal_id),

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Literal
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.contracts.goals import (
@@ -27,6 +26,7 @@ from trellis.contracts.goals import (
 from trellis.core.consuming.projection import Reaction, on
 from trellis.core.store.repository import Repository
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.goals.domain.goal import Goal
 from trellis.goals.views.tables import realignment_links
 
@@ -39,7 +39,7 @@ class Realignment(Reaction):
         self.goals = goals
 
     @on(GoalCreated)
-    async def created(self, session: AsyncSession, ev: GoalCreated, env: EventEnvelope) -> None:
+    async def created(self, session: Transaction, ev: GoalCreated, env: EventEnvelope) -> None:
         await session.execute(
             insert(realignment_links).values(
                 goal_id=ev.goal_id, tenant_id=env.tenant_id, parent_id=ev.parent_id, retired=False
@@ -47,26 +47,26 @@ class Realignment(Reaction):
         )
 
     @on(GoalAligned)
-    async def aligned(self, session: AsyncSession, ev: GoalAligned, env: EventEnvelope) -> None:
+    async def aligned(self, session: Transaction, ev: GoalAligned, env: EventEnvelope) -> None:
         await self._link(session, ev.goal_id, ev.parent_id)
 
     @on(GoalUnaligned)
-    async def unaligned(self, session: AsyncSession, ev: GoalUnaligned, env: EventEnvelope) -> None:
+    async def unaligned(self, session: Transaction, ev: GoalUnaligned, env: EventEnvelope) -> None:
         await self._link(session, ev.goal_id, None)
 
     @on(GoalRetired)
-    async def retired(self, session: AsyncSession, ev: GoalRetired, env: EventEnvelope) -> None:
+    async def retired(self, session: Transaction, ev: GoalRetired, env: EventEnvelope) -> None:
         await session.execute(
             update(realignment_links).where(realignment_links.c.goal_id == ev.goal_id).values(retired=True)
         )
         await self._request_beneath(session, ev.goal_id, env, "ancestor_retired", {"reason": ev.reason})
 
     @on(GoalChanged)
-    async def changed(self, session: AsyncSession, ev: GoalChanged, env: EventEnvelope) -> None:
+    async def changed(self, session: Transaction, ev: GoalChanged, env: EventEnvelope) -> None:
         if ev.material:
             await self._request_beneath(session, ev.goal_id, env, "ancestor_changed", ev.changes)
 
-    async def _link(self, session: AsyncSession, goal_id: str, parent_id: str | None) -> None:
+    async def _link(self, session: Transaction, goal_id: str, parent_id: str | None) -> None:
         await session.execute(
             update(realignment_links)
             .where(realignment_links.c.goal_id == goal_id)
@@ -75,7 +75,7 @@ class Realignment(Reaction):
 
     async def _request_beneath(
         self,
-        session: AsyncSession,
+        session: Transaction,
         goal_id: str,
         env: EventEnvelope,
         reason: Literal["ancestor_retired", "ancestor_changed"],
@@ -97,7 +97,7 @@ class Realignment(Reaction):
             )
             await self.goals.save(session, goal, metadata)
 
-    async def _descendants(self, session: AsyncSession, goal_id: str, tenant_id: str) -> list[str]:
+    async def _descendants(self, session: Transaction, goal_id: str, tenant_id: str) -> list[str]:
         """Every live goal beneath ``goal_id``, breadth first."""
         found: list[str] = []
         frontier = [goal_id]

@@ -25,7 +25,6 @@ from typing import Any
 
 from sqlalchemy import JSON, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope, RecordedEvent
 from trellis.contracts.goals import (
@@ -45,6 +44,7 @@ from trellis.contracts.goals import (
 )
 from trellis.core.consuming.projection import Projection, rebuild_commits_after, rebuild_memory
 from trellis.core.store.database import one_of
+from trellis.core.store.transaction import Transaction
 from trellis.goals.domain.goal import KEY_RESULT_FIELDS
 from trellis.goals.domain.progress import Child, goal_progress, key_result_progress
 from trellis.goals.views.tables import goal_key_results, goal_nodes
@@ -83,7 +83,7 @@ _PROGRESS_TOUCHED = frozenset({*_TOUCHED, "status_by_hand"})
 class _WorkingSet:
     """The rows a batch touches, loaded once, changed in memory, written back once."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Transaction) -> None:
         self.session = session
         # A rebuild lends the rows of earlier batches: only rows not seen yet are loaded
         # (the whole view was read back for every batch of 50,000 events otherwise).
@@ -248,7 +248,7 @@ class _WorkingSet:
 
 
 async def _update_many(
-    session: AsyncSession,
+    session: Transaction,
     table: Any,
     key: str,
     rows: dict[str, dict[str, Any]],
@@ -332,10 +332,10 @@ class AlignmentTree(Projection):
         RealignmentResolved,
     )
 
-    async def handle(self, session: AsyncSession, recorded: RecordedEvent) -> None:
+    async def handle(self, session: Transaction, recorded: RecordedEvent) -> None:
         await self.handle_batch(session, [recorded])
 
-    async def handle_batch(self, session: AsyncSession, batch: list[RecordedEvent]) -> None:
+    async def handle_batch(self, session: Transaction, batch: list[RecordedEvent]) -> None:
         ws = _WorkingSet(session)
         referenced: set[str] = set()
         for recorded in batch:

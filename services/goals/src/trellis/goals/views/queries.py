@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.store.tenancy import TENANT, scoped
+from trellis.core.store.transaction import Transaction
 from trellis.goals.domain.goal import Goal
 from trellis.goals.domain.pace import Thresholds, pace_of
 from trellis.goals.domain.progress import Child, goal_progress
@@ -19,12 +19,12 @@ from trellis.goals.views.tables import goal_key_results, goal_nodes
 from trellis.orgchart.tables import org_employees, org_reporting_lines
 
 
-async def _tenant_nodes(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
+async def _tenant_nodes(session: Transaction, tenant_id: str) -> list[dict[str, Any]]:
     result = await session.execute(scoped(tenant_id, select(goal_nodes).order_by(goal_nodes.c.created_at)))
     return [dict(row) for row in result.mappings()]
 
 
-async def _key_results(session: AsyncSession, tenant_id: str) -> dict[str, list[dict[str, Any]]]:
+async def _key_results(session: Transaction, tenant_id: str) -> dict[str, list[dict[str, Any]]]:
     result = await session.execute(scoped(tenant_id, select(goal_key_results)))
     by_goal: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in result.mappings():
@@ -212,7 +212,7 @@ def goal_from_aggregate(
 
 
 async def goal_node(
-    session: AsyncSession, tenant_id: str, goal_id: str, rule: PaceRule | None = None
+    session: Transaction, tenant_id: str, goal_id: str, rule: PaceRule | None = None
 ) -> GoalView | None:
     row = (
         (await session.execute(scoped(tenant_id, select(goal_nodes).where(goal_nodes.c.goal_id == goal_id))))
@@ -258,7 +258,7 @@ _CHILDREN = scoped(
 
 
 async def pace_inputs(
-    session: AsyncSession, tenant_id: str, goal_id: str
+    session: Transaction, tenant_id: str, goal_id: str
 ) -> tuple[dt.date | None, list[Child]]:
     """When the view has the goal created (None: not yet), and its aligned children."""
     params = {"tenant": tenant_id, "goal_id": goal_id}
@@ -270,7 +270,7 @@ async def pace_inputs(
 
 
 async def alignment_tree(
-    session: AsyncSession,
+    session: Transaction,
     tenant_id: str,
     *,
     include_retired: bool = False,
@@ -313,7 +313,7 @@ def _beneath(goal_id: str, children: dict[str, list[dict[str, Any]]]) -> list[di
     return out
 
 
-async def company_objectives(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
+async def company_objectives(session: Transaction, tenant_id: str) -> list[dict[str, Any]]:
     """The one-page list: each live company objective, its progress, and who works under it."""
     nodes = await _tenant_nodes(session, tenant_id)
     children = _subtrees(nodes)
@@ -338,7 +338,7 @@ async def company_objectives(session: AsyncSession, tenant_id: str) -> list[dict
 
 
 async def alignment_coverage(
-    session: AsyncSession, tenant_id: str, *, period: str | None = None, manager_id: str | None = None
+    session: Transaction, tenant_id: str, *, period: str | None = None, manager_id: str | None = None
 ) -> dict[str, Any]:
     """How much of the work, and how many of the people, ladder up to a company objective.
 
@@ -405,7 +405,7 @@ def _share(part: int, whole: int) -> float:
 
 
 async def _active_people(
-    session: AsyncSession, tenant_id: str, manager_id: str | None
+    session: Transaction, tenant_id: str, manager_id: str | None
 ) -> dict[str, str | None]:
     """Active employee → team, from the org replica (reports of ``manager_id`` only, if given)."""
     e, lines = org_employees.c, org_reporting_lines.c
@@ -419,7 +419,7 @@ async def _active_people(
 
 
 async def employee_goals(
-    session: AsyncSession,
+    session: Transaction,
     tenant_id: str,
     employee_id: str,
     rule: PaceRule | None = None,
@@ -431,6 +431,6 @@ async def employee_goals(
             select(goal_nodes).where(goal_nodes.c.owner_id == employee_id).order_by(goal_nodes.c.created_at),
         )
     )
-    nodes = [dict(r) for r in result.mappings() if visible(r)]
+    nodes = [node for node in map(dict, result.mappings()) if visible(node)]
     krs = await _key_results(session, tenant_id)
     return [node_view(n, krs.get(n["goal_id"]), rule) for n in nodes]

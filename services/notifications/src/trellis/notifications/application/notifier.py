@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope, Metadata
 from trellis.contracts.notifications import DigestItem, Subject
@@ -26,6 +25,7 @@ from trellis.core.consuming.clock import Clock
 from trellis.core.consuming.deadlines import Deadline
 from trellis.core.store.repository import Repository
 from trellis.core.store.tables import deadlines as deadlines_table
+from trellis.core.store.transaction import Transaction
 from trellis.notifications.domain.notification import (
     Notification,
     digest_id,
@@ -57,7 +57,7 @@ class Notifier:
         self.org = OrgDirectory()
 
     async def notify(
-        self, session: AsyncSession, cause: EventEnvelope, service: str, notices: list[Notice]
+        self, session: Transaction, cause: EventEnvelope, service: str, notices: list[Notice]
     ) -> list[str]:
         """Create the notifications ``notices`` call for; the ids of those created now."""
         tenant = cause.tenant_id
@@ -101,13 +101,13 @@ class Notifier:
                 await self._add_to_digest(session, tenant, notice, nid, day)
         return created
 
-    async def _has_left(self, session: AsyncSession, tenant: str, employee_id: str) -> bool:
+    async def _has_left(self, session: Transaction, tenant: str, employee_id: str) -> bool:
         """Offboarded, as the org chart replica knows. Someone it does not know (yet) is told."""
         found = await self.org.employee(session, tenant, employee_id)
         return found is not None and not found.active
 
     async def _add_to_digest(
-        self, session: AsyncSession, tenant: str, notice: Notice, nid: str, day: dt.date
+        self, session: Transaction, tenant: str, notice: Notice, nid: str, day: dt.date
     ) -> None:
         key = f"{DIGEST_DEADLINE}:{tenant}:{notice.recipient_id}:{day.isoformat()}"
         existing = (
@@ -134,7 +134,7 @@ class Notifier:
             data=data,
         )
 
-    async def send_digest(self, session: AsyncSession, deadline: Deadline, now: dt.datetime) -> None:
+    async def send_digest(self, session: Transaction, deadline: Deadline, now: dt.datetime) -> None:
         """The digest deadline handler: one ``digest.daily`` notification for the day's items."""
         data = deadline.data
         recipient, day = data["recipient_id"], dt.date.fromisoformat(data["date"])

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts import SERVICES
 from trellis.contracts.envelope import EventEnvelope, utcnow
@@ -27,6 +26,7 @@ from trellis.core.runtime.auth import Actor
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.repository import Repository
 from trellis.core.store.sessions import Sessions
+from trellis.core.store.transaction import Transaction
 from trellis.notifications.domain.subscription import WebhookSubscription, check_patterns, matches
 from trellis.notifications.reactions.webhook_fanout import wanted
 from trellis.notifications.tables import webhook_attempts, webhook_deliveries
@@ -267,27 +267,27 @@ class WebhookAdmin:
 
     # ---- internals -------------------------------------------------------------------
 
-    async def _get(self, session: AsyncSession, actor: Actor, subscription_id: str) -> WebhookSubscription:
+    async def _get(self, session: Transaction, actor: Actor, subscription_id: str) -> WebhookSubscription:
         sub = await self.repo.find(session, subscription_id, actor.tenant_id)
         if sub is None or sub.deleted:
             raise NotFound(f"webhook subscription {subscription_id} not found")
         return sub
 
     async def _save(
-        self, session: AsyncSession, sub: WebhookSubscription, actor: Actor, correlation_id: str
+        self, session: Transaction, sub: WebhookSubscription, actor: Actor, correlation_id: str
     ) -> None:
         if sub.pending:
             stored = await self.repo.save(session, sub, actor.metadata(correlation_id))
             await subscriptions.project(session, self.store.registry, stored)
 
-    async def _view(self, session: AsyncSession, tenant_id: str, subscription_id: str) -> dict[str, Any]:
+    async def _view(self, session: Transaction, tenant_id: str, subscription_id: str) -> dict[str, Any]:
         found = await subscriptions.find(session, tenant_id, subscription_id)
         if found is None:
             raise NotFound(f"webhook subscription {subscription_id} not found")
         return subscription_view(found)
 
     async def _delivery(
-        self, session: AsyncSession, actor: Actor, subscription_id: str, delivery_id: str
+        self, session: Transaction, actor: Actor, subscription_id: str, delivery_id: str
     ) -> dict[str, Any]:
         await self._view(session, actor.tenant_id, subscription_id)
         d = webhook_deliveries.c

@@ -11,11 +11,10 @@ notifies nobody.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts import feedback, goals, onboarding
 from trellis.contracts.envelope import RecordedEvent
 from trellis.core.consuming.projection import Reaction
+from trellis.core.store.transaction import Transaction
 from trellis.notifications.application.notifier import Notifier
 from trellis.notifications.reactions.facts import StoredFacts
 from trellis.notifications.reactions.knowledge import learn
@@ -28,7 +27,7 @@ class AffectedReaction(Reaction):
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
 
-    async def handle(self, session: AsyncSession, recorded: RecordedEvent) -> None:
+    async def handle(self, session: Transaction, recorded: RecordedEvent) -> None:
         envelope = recorded.envelope
         facts = StoredFacts(session, envelope.tenant_id)
         notices = await notices_for(recorded.event, facts)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.notifications.tables import ntf_goals, ntf_onboarding_plans, ntf_review_assignments
 from trellis.orgchart import OrgDirectory
 
@@ -68,7 +68,7 @@ class Facts(Protocol):
 class StoredFacts:
     """``Facts`` from this service's database, inside the reaction's transaction."""
 
-    def __init__(self, session: AsyncSession, tenant_id: str, org: OrgDirectory | None = None) -> None:
+    def __init__(self, session: Transaction, tenant_id: str, org: OrgDirectory | None = None) -> None:
         self.session = session
         self.tenant_id = tenant_id
         self.org = org or OrgDirectory()

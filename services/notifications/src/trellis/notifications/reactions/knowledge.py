@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import delete, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import DomainEvent, EventEnvelope
 from trellis.contracts.feedback import (
@@ -32,9 +31,10 @@ from trellis.contracts.goals import (
 )
 from trellis.contracts.onboarding import MentorAssigned, OnboardingPlanStarted
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.notifications.tables import ntf_goals, ntf_onboarding_plans, ntf_review_assignments
 
-Learner = Callable[[AsyncSession, Any, EventEnvelope], Awaitable[None]]
+Learner = Callable[[Transaction, Any, EventEnvelope], Awaitable[None]]
 LEARNERS: dict[str, Learner] = {}
 
 
@@ -47,7 +47,7 @@ def learns(*event_types: type[DomainEvent]) -> Callable[[Learner], Learner]:
     return register
 
 
-async def learn(session: AsyncSession, event: DomainEvent, envelope: EventEnvelope) -> None:
+async def learn(session: Transaction, event: DomainEvent, envelope: EventEnvelope) -> None:
     """Update what this service knows with ``event`` (nothing for events it need not know)."""
     fn = LEARNERS.get(event.event_type)
     if fn is not None:
@@ -57,7 +57,7 @@ async def learn(session: AsyncSession, event: DomainEvent, envelope: EventEnvelo
 # ---- goals: ownership and the alignment tree ------------------------------------------
 
 
-async def _goal(session: AsyncSession, env: EventEnvelope, goal_id: str, **values: Any) -> None:
+async def _goal(session: Transaction, env: EventEnvelope, goal_id: str, **values: Any) -> None:
     c = ntf_goals.c
     await session.execute(
         scoped(env.tenant_id, update(ntf_goals).where(c.goal_id == goal_id).values(**values))
@@ -65,7 +65,7 @@ async def _goal(session: AsyncSession, env: EventEnvelope, goal_id: str, **value
 
 
 @learns(GoalCreated)
-async def goal_created(session: AsyncSession, ev: GoalCreated, env: EventEnvelope) -> None:
+async def goal_created(session: Transaction, ev: GoalCreated, env: EventEnvelope) -> None:
     await session.execute(
         insert(ntf_goals).values(
             tenant_id=env.tenant_id,
@@ -80,34 +80,34 @@ async def goal_created(session: AsyncSession, ev: GoalCreated, env: EventEnvelop
 
 
 @learns(GoalChanged)
-async def goal_changed(session: AsyncSession, ev: GoalChanged, env: EventEnvelope) -> None:
+async def goal_changed(session: Transaction, ev: GoalChanged, env: EventEnvelope) -> None:
     values = {k: ev.changes[k] for k in ("title", "owner_id") if ev.changes.get(k)}
     if values:
         await _goal(session, env, ev.goal_id, **values)
 
 
 @learns(GoalAligned)
-async def goal_aligned(session: AsyncSession, ev: GoalAligned, env: EventEnvelope) -> None:
+async def goal_aligned(session: Transaction, ev: GoalAligned, env: EventEnvelope) -> None:
     await _goal(session, env, ev.goal_id, parent_id=ev.parent_id)
 
 
 @learns(GoalUnaligned)
-async def goal_unaligned(session: AsyncSession, ev: GoalUnaligned, env: EventEnvelope) -> None:
+async def goal_unaligned(session: Transaction, ev: GoalUnaligned, env: EventEnvelope) -> None:
     await _goal(session, env, ev.goal_id, parent_id=None)
 
 
 @learns(GoalStatusChanged)
-async def goal_status_changed(session: AsyncSession, ev: GoalStatusChanged, env: EventEnvelope) -> None:
+async def goal_status_changed(session: Transaction, ev: GoalStatusChanged, env: EventEnvelope) -> None:
     await _goal(session, env, ev.goal_id, status=ev.status)
 
 
 @learns(GoalCompleted)
-async def goal_completed(session: AsyncSession, ev: GoalCompleted, env: EventEnvelope) -> None:
+async def goal_completed(session: Transaction, ev: GoalCompleted, env: EventEnvelope) -> None:
     await _goal(session, env, ev.goal_id, status="completed")
 
 
 @learns(GoalRetired)
-async def goal_retired(session: AsyncSession, ev: GoalRetired, env: EventEnvelope) -> None:
+async def goal_retired(session: Transaction, ev: GoalRetired, env: EventEnvelope) -> None:
     await _goal(session, env, ev.goal_id, status="retired")
 
 
@@ -115,7 +115,7 @@ async def goal_retired(session: AsyncSession, ev: GoalRetired, env: EventEnvelop
 
 
 @learns(OnboardingPlanStarted)
-async def plan_started(session: AsyncSession, ev: OnboardingPlanStarted, env: EventEnvelope) -> None:
+async def plan_started(session: Transaction, ev: OnboardingPlanStarted, env: EventEnvelope) -> None:
     await session.execute(
         insert(ntf_onboarding_plans).values(
             tenant_id=env.tenant_id,
@@ -128,7 +128,7 @@ async def plan_started(session: AsyncSession, ev: OnboardingPlanStarted, env: Ev
 
 
 @learns(MentorAssigned)
-async def mentor_assigned(session: AsyncSession, ev: MentorAssigned, env: EventEnvelope) -> None:
+async def mentor_assigned(session: Transaction, ev: MentorAssigned, env: EventEnvelope) -> None:
     c = ntf_onboarding_plans.c
     await session.execute(
         scoped(
@@ -142,7 +142,7 @@ async def mentor_assigned(session: AsyncSession, ev: MentorAssigned, env: EventE
 
 
 async def _assign(
-    session: AsyncSession, env: EventEnvelope, cycle_id: str, reviews: list[ReviewAssignment]
+    session: Transaction, env: EventEnvelope, cycle_id: str, reviews: list[ReviewAssignment]
 ) -> None:
     if not reviews:
         return
@@ -167,17 +167,17 @@ async def _assign(
 
 
 @learns(ReviewCycleOpened)
-async def cycle_opened(session: AsyncSession, ev: ReviewCycleOpened, env: EventEnvelope) -> None:
+async def cycle_opened(session: Transaction, ev: ReviewCycleOpened, env: EventEnvelope) -> None:
     await _assign(session, env, ev.cycle_id, ev.reviews)
 
 
 @learns(PeerReviewersChosen)
-async def peers_chosen(session: AsyncSession, ev: PeerReviewersChosen, env: EventEnvelope) -> None:
+async def peers_chosen(session: Transaction, ev: PeerReviewersChosen, env: EventEnvelope) -> None:
     await _assign(session, env, ev.cycle_id, ev.reviews)
 
 
 @learns(ReviewSubmitted)
-async def review_submitted(session: AsyncSession, ev: ReviewSubmitted, env: EventEnvelope) -> None:
+async def review_submitted(session: Transaction, ev: ReviewSubmitted, env: EventEnvelope) -> None:
     c = ntf_review_assignments.c
     await session.execute(
         scoped(

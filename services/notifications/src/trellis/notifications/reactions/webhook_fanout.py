@@ -16,12 +16,10 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.envelope import EventEnvelope, RecordedEvent, utcnow
 from trellis.contracts.notifications import WEBHOOK_AGGREGATES
 from trellis.core.consuming.projection import Reaction
-from trellis.core.store.event_store import after_commit
+from trellis.core.store.transaction import Transaction, after_commit
 from trellis.notifications.domain.subscription import matches, webhook_event_type
 from trellis.notifications.webhooks import subscriptions
 from trellis.notifications.webhooks.deliveries import enqueue, new_delivery
@@ -46,10 +44,10 @@ class WebhookFanOut(Reaction):
     def __init__(self, wake: Callable[[], None]) -> None:
         self.wake = wake
 
-    async def handle(self, session: AsyncSession, recorded: RecordedEvent) -> None:
+    async def handle(self, session: Transaction, recorded: RecordedEvent) -> None:
         await self.handle_batch(session, [recorded])
 
-    async def handle_batch(self, session: AsyncSession, batch: list[RecordedEvent]) -> None:
+    async def handle_batch(self, session: Transaction, batch: list[RecordedEvent]) -> None:
         if not batch:
             return
         subs = await subscriptions.enabled_of(session, {r.tenant_id for r in batch})

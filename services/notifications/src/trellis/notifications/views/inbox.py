@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.notifications import NotificationCreated, NotificationRead
 from trellis.core.consuming.projection import Projection, on
 from trellis.core.runtime import cursors
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.notifications.tables import inbox_notifications
 
 
@@ -30,7 +30,7 @@ class Inbox(Projection):
     tables = (inbox_notifications,)
 
     @on(NotificationCreated)
-    async def created(self, session: AsyncSession, ev: NotificationCreated, env: EventEnvelope) -> None:
+    async def created(self, session: Transaction, ev: NotificationCreated, env: EventEnvelope) -> None:
         await session.execute(
             inbox_notifications.insert().values(
                 notification_id=ev.notification_id,
@@ -50,7 +50,7 @@ class Inbox(Projection):
         )
 
     @on(NotificationRead)
-    async def read(self, session: AsyncSession, ev: NotificationRead, env: EventEnvelope) -> None:
+    async def read(self, session: Transaction, ev: NotificationRead, env: EventEnvelope) -> None:
         c = inbox_notifications.c
         await session.execute(
             update(inbox_notifications)
@@ -66,7 +66,7 @@ class InboxPage:
 
 
 async def list_inbox(
-    session: AsyncSession,
+    session: Transaction,
     tenant_id: str,
     recipients: list[str],
     *,
@@ -100,7 +100,7 @@ async def list_inbox(
     return InboxPage(items, next_cursor)
 
 
-async def unread_count(session: AsyncSession, tenant_id: str, recipients: list[str]) -> int:
+async def unread_count(session: Transaction, tenant_id: str, recipients: list[str]) -> int:
     c = inbox_notifications.c
     result = await session.execute(
         scoped(
@@ -114,7 +114,7 @@ async def unread_count(session: AsyncSession, tenant_id: str, recipients: list[s
 
 
 async def unread_ids(
-    session: AsyncSession, tenant_id: str, recipients: list[str], *, up_to: dt.datetime | None = None
+    session: Transaction, tenant_id: str, recipients: list[str], *, up_to: dt.datetime | None = None
 ) -> list[str]:
     c = inbox_notifications.c
     query = scoped(

@@ -20,13 +20,13 @@ import uuid
 from typing import Any
 
 from sqlalchemy import and_, exists, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from trellis.contracts import registry_of
 from trellis.contracts.envelope import EventEnvelope
 from trellis.core import strict_json, tracing
 from trellis.core.errors import MalformedEvent
+from trellis.core.store.transaction import Transaction
 from trellis.notifications.domain.subscription import webhook_event_type
 from trellis.notifications.tables import webhook_attempts, webhook_deliveries, webhook_subscriptions
 
@@ -126,7 +126,7 @@ def new_delivery(
     }
 
 
-async def enqueue(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+async def enqueue(session: Transaction, rows: list[dict[str, Any]]) -> int:
     """Insert the deliveries not there yet (by id); how many were new."""
     if not rows:
         return 0
@@ -140,7 +140,7 @@ async def enqueue(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
 
 
 async def claim_due(
-    session: AsyncSession,
+    session: Transaction,
     now: dt.datetime,
     *,
     limit: int,
@@ -194,7 +194,7 @@ async def claim_due(
     return chosen
 
 
-async def next_due_at(session: AsyncSession, now: dt.datetime) -> dt.datetime | None:
+async def next_due_at(session: Transaction, now: dt.datetime) -> dt.datetime | None:
     """When the next attempt not in flight is due, for an enabled subscription."""
     d, s = webhook_deliveries.c, webhook_subscriptions.c
     result = await session.execute(
@@ -212,11 +212,11 @@ async def next_due_at(session: AsyncSession, now: dt.datetime) -> dt.datetime | 
     return result.scalar()
 
 
-async def record_attempt(session: AsyncSession, **values: Any) -> None:
+async def record_attempt(session: Transaction, **values: Any) -> None:
     await session.execute(insert(webhook_attempts).values(**values))
 
 
-async def release(session: AsyncSession, seq: int, **values: Any) -> None:
+async def release(session: Transaction, seq: int, **values: Any) -> None:
     """Write where a delivery stands after an attempt, and release its lease."""
     await session.execute(
         update(webhook_deliveries).where(webhook_deliveries.c.seq == seq).values(leased_until=None, **values)

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 import structlog
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from trellis.contracts.envelope import DomainEvent, Metadata, utcnow
 from trellis.contracts.notifications import Subject, WebhookDelivered, WebhookDeliveryFailed
 from trellis.core import metrics
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.repository import Repository
+from trellis.core.store.transaction import Transaction
 from trellis.notifications.application.notifier import ACTOR, Notifier
 from trellis.notifications.domain.notification import role_inbox
 from trellis.notifications.domain.subscription import DisableReason, WebhookSubscription
@@ -174,7 +175,7 @@ class OutcomeRecorder:
             "replay_id": row["replay_id"],
         }
 
-    async def _append_outcome(self, session: AsyncSession, row: dict, event: DomainEvent) -> None:
+    async def _append_outcome(self, session: Transaction, row: dict, event: DomainEvent) -> None:
         version = await self.store.current_version(session, row["delivery_id"])
         await self.store.append(
             session,
@@ -185,14 +186,14 @@ class OutcomeRecorder:
             metadata=Metadata(tenant_id=row["tenant_id"], actor_id=ACTOR, causation_id=row["event_id"]),
         )
 
-    async def _set_failures(self, session: AsyncSession, subscription_id: str, count: int) -> None:
+    async def _set_failures(self, session: Transaction, subscription_id: str, count: int) -> None:
         await session.execute(
             update(webhook_subscriptions)
             .where(webhook_subscriptions.c.subscription_id == subscription_id)
             .values(consecutive_failures=count)
         )
 
-    async def _count_failure(self, session: AsyncSession, row: dict, outcome: Outcome) -> None:
+    async def _count_failure(self, session: Transaction, row: dict, outcome: Outcome) -> None:
         sub = await subscriptions.find(session, row["tenant_id"], row["subscription_id"])
         if sub is None:
             return
@@ -204,7 +205,7 @@ class OutcomeRecorder:
             await self._disable(session, row, "failing", failures, f"{failures} deliveries in a row failed")
 
     async def _disable(
-        self, session: AsyncSession, row: dict, reason: DisableReason, failures: int, detail: str
+        self, session: Transaction, row: dict, reason: DisableReason, failures: int, detail: str
     ) -> None:
         tenant = row["tenant_id"]
         sub = await self.subscriptions.find(session, row["subscription_id"], tenant)

@@ -13,7 +13,6 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope, EventRegistry
 from trellis.contracts.notifications import (
@@ -25,12 +24,13 @@ from trellis.contracts.notifications import (
     WebhookSubscriptionEnabled,
 )
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.notifications.tables import webhook_secrets, webhook_subscriptions
 from trellis.notifications.webhooks.secret_box import SecretBox
 from trellis.notifications.webhooks.signing import new_secret
 
 
-async def project(session: AsyncSession, registry: EventRegistry, envelopes: list[EventEnvelope]) -> None:
+async def project(session: Transaction, registry: EventRegistry, envelopes: list[EventEnvelope]) -> None:
     """Apply a subscription's just-appended events to ``webhook_subscriptions``."""
     c = webhook_subscriptions.c
     for env in envelopes:
@@ -95,7 +95,7 @@ async def project(session: AsyncSession, registry: EventRegistry, envelopes: lis
                 )
 
 
-async def find(session: AsyncSession, tenant_id: str, subscription_id: str) -> dict[str, Any] | None:
+async def find(session: Transaction, tenant_id: str, subscription_id: str) -> dict[str, Any] | None:
     c = webhook_subscriptions.c
     row = (
         (
@@ -114,7 +114,7 @@ async def find(session: AsyncSession, tenant_id: str, subscription_id: str) -> d
     return dict(row) if row else None
 
 
-async def of_tenant(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
+async def of_tenant(session: Transaction, tenant_id: str) -> list[dict[str, Any]]:
     c = webhook_subscriptions.c
     rows = await session.execute(
         scoped(
@@ -127,7 +127,7 @@ async def of_tenant(session: AsyncSession, tenant_id: str) -> list[dict[str, Any
     return [dict(r) for r in rows.mappings()]
 
 
-async def enabled_of(session: AsyncSession, tenant_ids: set[str]) -> list[dict[str, Any]]:
+async def enabled_of(session: Transaction, tenant_ids: set[str]) -> list[dict[str, Any]]:
     c = webhook_subscriptions.c
     rows = await session.execute(
         select(webhook_subscriptions).where(
@@ -137,7 +137,7 @@ async def enabled_of(session: AsyncSession, tenant_ids: set[str]) -> list[dict[s
     return [dict(r) for r in rows.mappings()]
 
 
-async def issue_secret(session: AsyncSession, subscription_id: str, now: dt.datetime, box: SecretBox) -> str:
+async def issue_secret(session: Transaction, subscription_id: str, now: dt.datetime, box: SecretBox) -> str:
     """A new signing secret for the subscription (returned once, to show once; stored sealed)."""
     secret = new_secret()
     await session.execute(
@@ -148,7 +148,7 @@ async def issue_secret(session: AsyncSession, subscription_id: str, now: dt.date
     return secret
 
 
-async def retire_secrets(session: AsyncSession, subscription_id: str, valid_until: dt.datetime) -> None:
+async def retire_secrets(session: Transaction, subscription_id: str, valid_until: dt.datetime) -> None:
     """The live secrets sign until ``valid_until`` at the latest (a rotation's overlap)."""
     c = webhook_secrets.c
     await session.execute(
@@ -159,7 +159,7 @@ async def retire_secrets(session: AsyncSession, subscription_id: str, valid_unti
 
 
 async def live_secrets(
-    session: AsyncSession, subscription_id: str, now: dt.datetime, box: SecretBox
+    session: Transaction, subscription_id: str, now: dt.datetime, box: SecretBox
 ) -> list[str]:
     """Every secret that signs now, newest first; expired ones are dropped on the way."""
     c = webhook_secrets.c

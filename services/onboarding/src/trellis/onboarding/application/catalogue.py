@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
 from trellis.core.store.sessions import Sessions
+from trellis.core.store.transaction import Transaction
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.domain.ids import new_id
 from trellis.onboarding.domain.permissions import ensure_may_manage_catalogue
@@ -42,7 +41,7 @@ class CatalogueCommands:
             return await self._save(session, actor, correlation_id, training)
 
     async def _save(
-        self, session: AsyncSession, actor: Actor, correlation_id: str, training: Training
+        self, session: Transaction, actor: Actor, correlation_id: str, training: Training
     ) -> Accepted:
         names = [e.event_type for e in training.pending]
         await self.aggregates.trainings.save(session, training, actor.metadata(correlation_id))

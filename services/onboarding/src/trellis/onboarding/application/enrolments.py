@@ -20,8 +20,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.envelope import Metadata
 from trellis.contracts.onboarding import MilestoneTemplate
 from trellis.core.consuming.clock import Clock
@@ -29,6 +27,7 @@ from trellis.core.errors import NotFound
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
 from trellis.core.store.sessions import Sessions
+from trellis.core.store.transaction import Transaction
 from trellis.onboarding.application import live_enrolments, missed_milestones, trainings_due
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.domain.calendar import today
@@ -107,7 +106,7 @@ class EnrolmentCommands:
             return Accepted(enrolment.id, enrolment.version, names)
 
     async def visible(
-        self, session: AsyncSession, actor: Actor, enrolment_id: str
+        self, session: Transaction, actor: Actor, enrolment_id: str
     ) -> tuple[Enrolment, Employee | None]:
         """The enrolment and its person, if ``actor`` may read it; else not found."""
         enrolment = await self.aggregates.enrolment(session, actor.tenant_id, enrolment_id)
@@ -121,7 +120,7 @@ class EnrolmentCommands:
 
     async def plan_enrolments(
         self,
-        session: AsyncSession,
+        session: Transaction,
         *,
         employee: Employee,
         plan_id: str,
@@ -170,27 +169,27 @@ class EnrolmentCommands:
         return planned
 
     async def open_planned(
-        self, session: AsyncSession, planned: PlannedEnrolments, metadata: Metadata
+        self, session: Transaction, planned: PlannedEnrolments, metadata: Metadata
     ) -> None:
         for enrolment in planned.new:
             await self._open(session, enrolment, metadata)
 
     # ---- what changes with an enrolment -----------------------------------------------
 
-    async def _open(self, session: AsyncSession, enrolment: Enrolment, metadata: Metadata) -> None:
+    async def _open(self, session: Transaction, enrolment: Enrolment, metadata: Metadata) -> None:
         await live_enrolments.hold(
             session, enrolment.tenant_id, enrolment.employee_id, enrolment.training_id, enrolment.id
         )
         await self.aggregates.enrolments.save(session, enrolment, metadata)
         await trainings_due.arm(session, enrolment, self.clock.now())
 
-    async def _close(self, session: AsyncSession, enrolment: Enrolment, metadata: Metadata) -> None:
+    async def _close(self, session: Transaction, enrolment: Enrolment, metadata: Metadata) -> None:
         await live_enrolments.release(session, enrolment.tenant_id, enrolment.id)
         await trainings_due.disarm(session, enrolment)
         await self.aggregates.enrolments.save(session, enrolment, metadata)
 
     async def _complete_milestones(
-        self, session: AsyncSession, actor: Actor, correlation_id: str, enrolment: Enrolment
+        self, session: Transaction, actor: Actor, correlation_id: str, enrolment: Enrolment
     ) -> str | None:
         """Complete the open milestones of the person's plan that this enrolment stands for."""
         plan_id = plan_id_of(enrolment.tenant_id, enrolment.employee_id)

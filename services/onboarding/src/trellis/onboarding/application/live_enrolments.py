@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, MetaData, String, Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.errors import RuleViolation
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 
 metadata = MetaData()
 
@@ -42,7 +42,7 @@ class AlreadyEnrolled(RuleViolation):
 
 
 async def live_enrolment(
-    session: AsyncSession, tenant_id: str, employee_id: str, training_id: str
+    session: Transaction, tenant_id: str, employee_id: str, training_id: str
 ) -> str | None:
     """The open enrolment of ``employee_id`` in ``training_id``, if any."""
     c = live_enrolments.c
@@ -56,7 +56,7 @@ async def live_enrolment(
 
 
 async def hold(
-    session: AsyncSession, tenant_id: str, employee_id: str, training_id: str, enrolment_id: str
+    session: Transaction, tenant_id: str, employee_id: str, training_id: str, enrolment_id: str
 ) -> None:
     """Take the slot for ``enrolment_id``; ``AlreadyEnrolled`` if another enrolment holds it."""
     existing = await live_enrolment(session, tenant_id, employee_id, training_id)
@@ -76,6 +76,6 @@ async def hold(
         raise AlreadyEnrolled(employee_id, training_id, None) from exc
 
 
-async def release(session: AsyncSession, tenant_id: str, enrolment_id: str) -> None:
+async def release(session: Transaction, tenant_id: str, enrolment_id: str) -> None:
     c = live_enrolments.c
     await session.execute(scoped(tenant_id, delete(live_enrolments).where(c.enrolment_id == enrolment_id)))

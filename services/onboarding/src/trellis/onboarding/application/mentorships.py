@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.core.consuming.clock import Clock
 from trellis.core.errors import NotFound
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
 from trellis.core.store.sessions import Sessions
+from trellis.core.store.transaction import Transaction
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.domain.calendar import today
 from trellis.onboarding.domain.ids import new_id
@@ -65,7 +64,7 @@ class MentorshipCommands:
             mentorship.end(by=actor.employee_id, today=today(self.clock.now()), reason=reason)
             return await self._save(session, actor, correlation_id, mentorship)
 
-    async def visible(self, session: AsyncSession, actor: Actor, mentorship_id: str) -> Mentorship:
+    async def visible(self, session: Transaction, actor: Actor, mentorship_id: str) -> Mentorship:
         """The mentorship, if ``actor`` may read it (the pair, the mentee's managers, admin, hr)."""
         mentorship = await self.aggregates.mentorship(session, actor.tenant_id, mentorship_id)
         chain = await self.aggregates.chain_of(session, actor.tenant_id, mentorship.mentee_id)
@@ -74,7 +73,7 @@ class MentorshipCommands:
         return mentorship
 
     async def _save(
-        self, session: AsyncSession, actor: Actor, correlation_id: str, mentorship: Mentorship
+        self, session: Transaction, actor: Actor, correlation_id: str, mentorship: Mentorship
     ) -> Accepted:
         names = [e.event_type for e in mentorship.pending]
         await self.aggregates.mentorships.save(session, mentorship, actor.metadata(correlation_id))

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.envelope import Metadata
 from trellis.core.consuming import deadlines
 from trellis.core.consuming.deadlines import Deadline
+from trellis.core.store.transaction import Transaction
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.domain.calendar import missed_at, today
 from trellis.onboarding.domain.plan import Milestone, OnboardingPlan
@@ -46,7 +45,7 @@ def due_soon_key(plan_id: str, milestone_id: str, due_date: dt.date) -> str:
     return f"milestone-due-soon:{plan_id}:{milestone_id}:{due_date.isoformat()}"
 
 
-async def arm(session: AsyncSession, plan: OnboardingPlan, milestone: Milestone) -> None:
+async def arm(session: Transaction, plan: OnboardingPlan, milestone: Milestone) -> None:
     """Schedule the deadlines of ``milestone``'s current due date: the nudge, then the miss."""
     data = {"milestone_id": milestone.milestone_id, "due_date": milestone.due_date.isoformat()}
     await deadlines.schedule(
@@ -69,7 +68,7 @@ async def arm(session: AsyncSession, plan: OnboardingPlan, milestone: Milestone)
     )
 
 
-async def disarm(session: AsyncSession, plan: OnboardingPlan, milestone_id: str, due_date: dt.date) -> None:
+async def disarm(session: Transaction, plan: OnboardingPlan, milestone_id: str, due_date: dt.date) -> None:
     await deadlines.cancel(session, due_soon_key(plan.id, milestone_id, due_date))
     await deadlines.cancel(session, deadline_key(plan.id, milestone_id, due_date))
 
@@ -82,7 +81,7 @@ class MissedMilestones:
     def __init__(self, aggregates: Aggregates) -> None:
         self.aggregates = aggregates
 
-    async def __call__(self, session: AsyncSession, deadline: Deadline, now: dt.datetime) -> None:
+    async def __call__(self, session: Transaction, deadline: Deadline, now: dt.datetime) -> None:
         plan = await self.aggregates.plans.find(session, deadline.aggregate_id, deadline.tenant_id)
         if plan is None:
             return

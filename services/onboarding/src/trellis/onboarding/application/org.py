@@ -10,12 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.core.errors import ConcurrencyError
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
 from trellis.core.store.sessions import Sessions
+from trellis.core.store.transaction import Transaction
 from trellis.onboarding.application import roster
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.plans import PlanCommands, PlanSpec, enrolments_of
@@ -91,7 +90,7 @@ class OrgCommands:
         manager_id: str | None,
         expected_version: int | None = None,
     ) -> Accepted:
-        async def decide(session: AsyncSession, employee: Employee) -> None:
+        async def decide(session: Transaction, employee: Employee) -> None:
             if manager_id is None:
                 employee.change_manager(None, [])
             else:
@@ -110,7 +109,7 @@ class OrgCommands:
         team_id: str | None,
         expected_version: int | None = None,
     ) -> Accepted:
-        async def decide(session: AsyncSession, employee: Employee) -> None:
+        async def decide(session: Transaction, employee: Employee) -> None:
             team = await self.aggregates.team(session, actor.tenant_id, team_id) if team_id else None
             employee.change_team(team)
 
@@ -124,7 +123,7 @@ class OrgCommands:
         title: str,
         expected_version: int | None = None,
     ) -> Accepted:
-        async def decide(_session: AsyncSession, employee: Employee) -> None:
+        async def decide(_session: Transaction, employee: Employee) -> None:
             employee.change_title(title)
 
         return await self._change_employee(actor, correlation_id, employee_id, expected_version, decide)
@@ -138,7 +137,7 @@ class OrgCommands:
         reason: str = "",
         expected_version: int | None = None,
     ) -> Accepted:
-        async def decide(session: AsyncSession, employee: Employee) -> None:
+        async def decide(session: Transaction, employee: Employee) -> None:
             reports = await roster.reports_of(session, actor.tenant_id, employee.employee_id)
             employee.offboard(last_day, reason, reports)
             await roster.release_email(session, actor.tenant_id, employee.employee_id)
@@ -152,7 +151,7 @@ class OrgCommands:
         correlation_id: str,
         employee_id: str,
         expected_version: int | None,
-        decide: Callable[[AsyncSession, Employee], Awaitable[None]],
+        decide: Callable[[Transaction, Employee], Awaitable[None]],
     ) -> Accepted:
         ensure_may_change_org(actor)
         async with self.sessions.transaction() as session:
@@ -163,7 +162,7 @@ class OrgCommands:
             return await self._save_employee(session, actor, correlation_id, employee)
 
     async def _save_employee(
-        self, session: AsyncSession, actor: Actor, correlation_id: str, employee: Employee
+        self, session: Transaction, actor: Actor, correlation_id: str, employee: Employee
     ) -> Accepted:
         names = [e.event_type for e in employee.pending]
         await self.aggregates.employees.save(session, employee, actor.metadata(correlation_id))
@@ -193,7 +192,7 @@ class OrgCommands:
     async def rename_team(
         self, actor: Actor, correlation_id: str, team_id: str, name: str, expected_version: int | None = None
     ) -> Accepted:
-        async def decide(_session: AsyncSession, team: Team) -> None:
+        async def decide(_session: Transaction, team: Team) -> None:
             team.rename(name)
 
         return await self._change_team(actor, correlation_id, team_id, expected_version, decide)
@@ -206,7 +205,7 @@ class OrgCommands:
         parent_team_id: str | None,
         expected_version: int | None = None,
     ) -> Accepted:
-        async def decide(session: AsyncSession, team: Team) -> None:
+        async def decide(session: Transaction, team: Team) -> None:
             if parent_team_id is None:
                 team.move(None, [])
                 return
@@ -223,7 +222,7 @@ class OrgCommands:
         lead_id: str | None,
         expected_version: int | None = None,
     ) -> Accepted:
-        async def decide(session: AsyncSession, team: Team) -> None:
+        async def decide(session: Transaction, team: Team) -> None:
             lead = (
                 await self.aggregates.employee(session, actor.tenant_id, lead_id, what="lead")
                 if lead_id
@@ -239,7 +238,7 @@ class OrgCommands:
         correlation_id: str,
         team_id: str,
         expected_version: int | None,
-        decide: Callable[[AsyncSession, Team], Awaitable[None]],
+        decide: Callable[[Transaction, Team], Awaitable[None]],
     ) -> Accepted:
         ensure_may_change_org(actor)
         async with self.sessions.transaction() as session:
@@ -250,7 +249,7 @@ class OrgCommands:
             return await self._save_team(session, actor, correlation_id, team)
 
     async def _save_team(
-        self, session: AsyncSession, actor: Actor, correlation_id: str, team: Team
+        self, session: Transaction, actor: Actor, correlation_id: str, team: Team
     ) -> Accepted:
         names = [e.event_type for e in team.pending]
         await self.aggregates.teams.save(session, team, actor.metadata(correlation_id))

@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.onboarding import MilestoneTemplate
 from trellis.core.consuming.clock import Clock
 from trellis.core.errors import InvalidInput
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
 from trellis.core.store.sessions import Sessions
+from trellis.core.store.transaction import Transaction
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.enrolments import EnrolmentCommands, PlannedEnrolments
 from trellis.onboarding.application.missed_milestones import arm, disarm
@@ -91,7 +90,7 @@ class PlanCommands:
             return await self._save_template(session, actor, correlation_id, template)
 
     async def _live_trainings(
-        self, session: AsyncSession, tenant_id: str, milestones: list[MilestoneTemplate]
+        self, session: Transaction, tenant_id: str, milestones: list[MilestoneTemplate]
     ) -> None:
         """The trainings the milestones name exist in the tenant (404) and are live (409)."""
         for m in milestones:
@@ -99,7 +98,7 @@ class PlanCommands:
                 (await self.aggregates.training(session, tenant_id, m.training_id)).require_live()
 
     async def _save_template(
-        self, session: AsyncSession, actor: Actor, correlation_id: str, template: OnboardingTemplate
+        self, session: Transaction, actor: Actor, correlation_id: str, template: OnboardingTemplate
     ) -> Accepted:
         names = [e.event_type for e in template.pending]
         await self.aggregates.templates.save(session, template, actor.metadata(correlation_id))
@@ -117,7 +116,7 @@ class PlanCommands:
             return Accepted(plan.id, plan.version, ["OnboardingPlanStarted"], enrolments_of(plan))
 
     async def start_for(
-        self, session: AsyncSession, actor: Actor, correlation_id: str, employee: Employee, spec: PlanSpec
+        self, session: Transaction, actor: Actor, correlation_id: str, employee: Employee, spec: PlanSpec
     ) -> OnboardingPlan:
         """Start ``employee``'s plan inside the caller's transaction (a hire may start one too)."""
         if not employee.is_active:
@@ -208,7 +207,7 @@ class PlanCommands:
             return await self._save_plan(session, actor, correlation_id, plan)
 
     async def _plan_and_new_hire(
-        self, session: AsyncSession, actor: Actor, plan_id: str
+        self, session: Transaction, actor: Actor, plan_id: str
     ) -> tuple[OnboardingPlan, Employee]:
         plan = await self.aggregates.plan(session, actor.tenant_id, plan_id)
         employee = await self.aggregates.employee(session, actor.tenant_id, plan.employee_id)
@@ -216,14 +215,14 @@ class PlanCommands:
             raise Offboarded(f"{employee.employee_id} has been offboarded: their plan no longer changes")
         return plan, employee
 
-    async def _active_mentor(self, session: AsyncSession, actor: Actor, mentor_id: str) -> Employee:
+    async def _active_mentor(self, session: Transaction, actor: Actor, mentor_id: str) -> Employee:
         mentor = await self.aggregates.employee(session, actor.tenant_id, mentor_id, what="mentor")
         if not mentor.is_active:
             raise Offboarded(f"{mentor_id} has been offboarded and mentors nobody")
         return mentor
 
     async def _save_plan(
-        self, session: AsyncSession, actor: Actor, correlation_id: str, plan: OnboardingPlan
+        self, session: Transaction, actor: Actor, correlation_id: str, plan: OnboardingPlan
     ) -> Accepted:
         names = [e.event_type for e in plan.pending]
         await self.aggregates.plans.save(session, plan, actor.metadata(correlation_id))

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, MetaData, String, Table, delete, insert, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.errors import RuleViolation
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 
 metadata = MetaData()
 
@@ -49,7 +49,7 @@ class DuplicateEmail(RuleViolation):
     code = "duplicate_email"
 
 
-async def lock_org(session: AsyncSession, tenant_id: str) -> None:
+async def lock_org(session: Transaction, tenant_id: str) -> None:
     """Serialise org changes within a tenant (PostgreSQL; SQLite has one writer anyway)."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(
@@ -58,7 +58,7 @@ async def lock_org(session: AsyncSession, tenant_id: str) -> None:
         )
 
 
-async def reserve_email(session: AsyncSession, tenant_id: str, email: str, employee_id: str) -> None:
+async def reserve_email(session: Transaction, tenant_id: str, email: str, employee_id: str) -> None:
     try:
         await session.execute(
             insert(email_reservations).values(tenant_id=tenant_id, email=email, employee_id=employee_id)
@@ -69,14 +69,12 @@ async def reserve_email(session: AsyncSession, tenant_id: str, email: str, emplo
         ) from exc
 
 
-async def release_email(session: AsyncSession, tenant_id: str, employee_id: str) -> None:
+async def release_email(session: Transaction, tenant_id: str, employee_id: str) -> None:
     c = email_reservations.c
     await session.execute(scoped(tenant_id, delete(email_reservations).where(c.employee_id == employee_id)))
 
 
-async def set_manager(
-    session: AsyncSession, tenant_id: str, employee_id: str, manager_id: str | None
-) -> None:
+async def set_manager(session: Transaction, tenant_id: str, employee_id: str, manager_id: str | None) -> None:
     c = direct_reports.c
     await session.execute(scoped(tenant_id, delete(direct_reports).where(c.employee_id == employee_id)))
     if manager_id is not None:
@@ -85,7 +83,7 @@ async def set_manager(
         )
 
 
-async def reports_of(session: AsyncSession, tenant_id: str, manager_id: str) -> list[str]:
+async def reports_of(session: Transaction, tenant_id: str, manager_id: str) -> list[str]:
     c = direct_reports.c
     rows = await session.execute(
         scoped(tenant_id, select(c.employee_id).where(c.manager_id == manager_id).order_by(c.employee_id))

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.envelope import Metadata
 from trellis.core.consuming import deadlines
 from trellis.core.consuming.deadlines import Deadline
+from trellis.core.store.transaction import Transaction
 from trellis.onboarding.application.aggregates import Aggregates
 from trellis.onboarding.application.missed_milestones import DETECTOR
 from trellis.onboarding.domain.calendar import today
@@ -40,7 +39,7 @@ def deadline_key(enrolment_id: str, target_date: dt.date) -> str:
     return f"training-due-soon:{enrolment_id}:{target_date.isoformat()}"
 
 
-async def arm(session: AsyncSession, enrolment: Enrolment, now: dt.datetime) -> None:
+async def arm(session: Transaction, enrolment: Enrolment, now: dt.datetime) -> None:
     """Schedule the enrolment's due-soon deadline, unless that moment has passed already."""
     at = due_soon_at(enrolment.target_date)
     if at <= now:
@@ -56,7 +55,7 @@ async def arm(session: AsyncSession, enrolment: Enrolment, now: dt.datetime) -> 
     )
 
 
-async def disarm(session: AsyncSession, enrolment: Enrolment) -> None:
+async def disarm(session: Transaction, enrolment: Enrolment) -> None:
     await deadlines.cancel(session, deadline_key(enrolment.id, enrolment.target_date))
 
 
@@ -66,7 +65,7 @@ class TrainingsDueSoon:
     def __init__(self, aggregates: Aggregates) -> None:
         self.aggregates = aggregates
 
-    async def __call__(self, session: AsyncSession, deadline: Deadline, now: dt.datetime) -> None:
+    async def __call__(self, session: Transaction, deadline: Deadline, now: dt.datetime) -> None:
         enrolment = await self.aggregates.enrolments.find(session, deadline.aggregate_id, deadline.tenant_id)
         if enrolment is None:
             return

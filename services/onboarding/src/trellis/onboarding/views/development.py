@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.onboarding import (
@@ -24,6 +23,7 @@ from trellis.contracts.onboarding import (
     TrainingRetired,
 )
 from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.transaction import Transaction
 from trellis.onboarding.views.development_tables import (
     mentorships,
     training_enrolments,
@@ -41,7 +41,7 @@ class DevelopmentRecords(Projection):
 
     @on(TrainingCreated, TrainingChanged)
     async def training_written(
-        self, session: AsyncSession, ev: TrainingCreated | TrainingChanged, env: EventEnvelope
+        self, session: Transaction, ev: TrainingCreated | TrainingChanged, env: EventEnvelope
     ) -> None:
         values = {
             "kind": ev.kind,
@@ -74,13 +74,13 @@ class DevelopmentRecords(Projection):
             )
 
     @on(TrainingRetired)
-    async def training_retired(self, session: AsyncSession, ev: TrainingRetired, env: EventEnvelope) -> None:
+    async def training_retired(self, session: Transaction, ev: TrainingRetired, env: EventEnvelope) -> None:
         await _update(session, trainings, trainings.c.training_id, ev.training_id, retired=True)
 
     # ---- enrolments ------------------------------------------------------------------
 
     @on(TrainingEnrolled)
-    async def enrolled(self, session: AsyncSession, ev: TrainingEnrolled, env: EventEnvelope) -> None:
+    async def enrolled(self, session: Transaction, ev: TrainingEnrolled, env: EventEnvelope) -> None:
         await session.execute(
             insert(training_enrolments).values(
                 enrolment_id=ev.enrolment_id,
@@ -101,7 +101,7 @@ class DevelopmentRecords(Projection):
 
     @on(TrainingEnrolmentCompleted)
     async def completed(
-        self, session: AsyncSession, ev: TrainingEnrolmentCompleted, env: EventEnvelope
+        self, session: Transaction, ev: TrainingEnrolmentCompleted, env: EventEnvelope
     ) -> None:
         await _update(
             session,
@@ -115,7 +115,7 @@ class DevelopmentRecords(Projection):
 
     @on(TrainingEnrolmentWithdrawn)
     async def withdrawn(
-        self, session: AsyncSession, ev: TrainingEnrolmentWithdrawn, env: EventEnvelope
+        self, session: Transaction, ev: TrainingEnrolmentWithdrawn, env: EventEnvelope
     ) -> None:
         await _update(
             session,
@@ -129,7 +129,7 @@ class DevelopmentRecords(Projection):
     # ---- mentorships -----------------------------------------------------------------
 
     @on(MentorshipArranged)
-    async def arranged(self, session: AsyncSession, ev: MentorshipArranged, env: EventEnvelope) -> None:
+    async def arranged(self, session: Transaction, ev: MentorshipArranged, env: EventEnvelope) -> None:
         await session.execute(
             insert(mentorships).values(
                 mentorship_id=ev.mentorship_id,
@@ -145,13 +145,13 @@ class DevelopmentRecords(Projection):
         )
 
     @on(MentorshipEnded)
-    async def ended(self, session: AsyncSession, ev: MentorshipEnded, env: EventEnvelope) -> None:
+    async def ended(self, session: Transaction, ev: MentorshipEnded, env: EventEnvelope) -> None:
         await _update(
             session, mentorships, mentorships.c.mentorship_id, ev.mentorship_id, ended_on=ev.ended_on
         )
 
 
-async def _update(session: AsyncSession, table: Table, key: Any, value: str, **values: Any) -> None:
+async def _update(session: Transaction, table: Table, key: Any, value: str, **values: Any) -> None:
     result = await session.execute(update(table).where(key == value).values(**values))
     if not result.rowcount:  # type: ignore[attr-defined]
         raise LookupError(f"{table.name} {value} is not in the view")

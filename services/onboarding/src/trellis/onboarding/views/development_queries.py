@@ -11,11 +11,11 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.runtime import cursors
 from trellis.core.runtime.auth import Actor
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.onboarding.domain.enrolment import Enrolment
 from trellis.onboarding.domain.mentorship import Mentorship, status_of
 from trellis.onboarding.domain.training import Training
@@ -46,7 +46,7 @@ def training_view(training: Training) -> dict[str, Any]:
 
 
 async def catalogue(
-    session: AsyncSession,
+    session: Transaction,
     tenant_id: str,
     *,
     kind: str | None = None,
@@ -138,7 +138,7 @@ def enrolment_view(enrolment: Enrolment, *, today: dt.date) -> dict[str, Any]:
 
 
 async def enrolments_page(
-    session: AsyncSession,
+    session: Transaction,
     viewer: Actor,
     *,
     today: dt.date,
@@ -205,7 +205,7 @@ def mentorship_view(mentorship: Mentorship, *, today: dt.date) -> dict[str, Any]
 
 
 async def mentorships_page(
-    session: AsyncSession,
+    session: Transaction,
     viewer: Actor,
     *,
     today: dt.date,
@@ -241,7 +241,7 @@ async def mentorships_page(
 
 
 async def _page(
-    session: AsyncSession, query: Select[Any], at: Any, key: Any, limit: int, cursor: str | None
+    session: Transaction, query: Select[Any], at: Any, key: Any, limit: int, cursor: str | None
 ) -> tuple[list[Any], str | None]:
     """Newest first by (``at``, ``key``); the cursor continues after the page's last row."""
     if cursor:

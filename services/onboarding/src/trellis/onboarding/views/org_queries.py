@@ -6,10 +6,10 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.errors import NotFound
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.orgchart.tables import org_employees, org_reporting_lines, org_teams
 
 
@@ -27,7 +27,7 @@ def person(row: Any) -> dict[str, Any]:
 
 
 async def employees(
-    session: AsyncSession, tenant_id: str, *, team_id: str | None = None, include_offboarded: bool = False
+    session: Transaction, tenant_id: str, *, team_id: str | None = None, include_offboarded: bool = False
 ) -> list[dict[str, Any]]:
     c = org_employees.c
     query = scoped(tenant_id, select(org_employees))
@@ -39,7 +39,7 @@ async def employees(
     return [person(r) for r in rows.mappings()]
 
 
-async def _employee_row(session: AsyncSession, tenant_id: str, employee_id: str) -> Any:
+async def _employee_row(session: Transaction, tenant_id: str, employee_id: str) -> Any:
     c = org_employees.c
     row = (
         (await session.execute(scoped(tenant_id, select(org_employees).where(c.employee_id == employee_id))))
@@ -51,7 +51,7 @@ async def _employee_row(session: AsyncSession, tenant_id: str, employee_id: str)
     return row
 
 
-async def reports(session: AsyncSession, tenant_id: str, manager_id: str) -> dict[str, Any]:
+async def reports(session: Transaction, tenant_id: str, manager_id: str) -> dict[str, Any]:
     """Who reports to ``manager_id``: directly, and indirectly (at any depth below)."""
     await _employee_row(session, tenant_id, manager_id)
     lines, e = org_reporting_lines.c, org_employees.c
@@ -74,7 +74,7 @@ async def reports(session: AsyncSession, tenant_id: str, manager_id: str) -> dic
     }
 
 
-async def manager_chain(session: AsyncSession, tenant_id: str, employee_id: str) -> dict[str, Any]:
+async def manager_chain(session: Transaction, tenant_id: str, employee_id: str) -> dict[str, Any]:
     """The employee's manager, their manager, and so on to the top (nearest first)."""
     await _employee_row(session, tenant_id, employee_id)
     lines, e = org_reporting_lines.c, org_employees.c
@@ -93,12 +93,12 @@ async def manager_chain(session: AsyncSession, tenant_id: str, employee_id: str)
     }
 
 
-async def teams(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
+async def teams(session: Transaction, tenant_id: str) -> list[dict[str, Any]]:
     rows = await session.execute(scoped(tenant_id, select(org_teams).order_by(org_teams.c.name)))
     return [_team(r) for r in rows.mappings()]
 
 
-async def team(session: AsyncSession, tenant_id: str, team_id: str) -> dict[str, Any]:
+async def team(session: Transaction, tenant_id: str, team_id: str) -> dict[str, Any]:
     t = org_teams.c
     row = (
         (await session.execute(scoped(tenant_id, select(org_teams).where(t.team_id == team_id))))
@@ -126,7 +126,7 @@ def _team(row: Any) -> dict[str, Any]:
     }
 
 
-async def org_chart(session: AsyncSession, tenant_id: str) -> dict[str, Any]:
+async def org_chart(session: Transaction, tenant_id: str) -> dict[str, Any]:
     """The tree of teams (with their members) and the tree of reporting lines."""
     people = await employees(session, tenant_id)
     by_team: dict[str | None, list[dict[str, Any]]] = defaultdict(list)

@@ -10,9 +10,9 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import Select, and_, case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.onboarding.domain.permissions import responsible_for
 from trellis.onboarding.domain.plan import OnboardingPlan
 from trellis.onboarding.views.tables import plan_milestones, plan_summaries, template_summaries
@@ -89,7 +89,7 @@ def _item(row: Any, today: dt.date, responsible: str | None) -> dict[str, Any]:
 
 
 async def upcoming_for_manager(
-    session: AsyncSession, tenant_id: str, manager_id: str, *, today: dt.date, within_days: int | None
+    session: Transaction, tenant_id: str, manager_id: str, *, today: dt.date, within_days: int | None
 ) -> list[dict[str, Any]]:
     """Open milestones of the new hires who report to ``manager_id`` today (overdue ones first)."""
     m, e, s = plan_milestones.c, org_employees.c, plan_summaries.c
@@ -112,7 +112,7 @@ async def upcoming_for_manager(
 
 
 async def upcoming_for_mentor(
-    session: AsyncSession, tenant_id: str, mentor_id: str, *, today: dt.date, within_days: int | None
+    session: Transaction, tenant_id: str, mentor_id: str, *, today: dt.date, within_days: int | None
 ) -> list[dict[str, Any]]:
     """Open milestones of the new hires ``mentor_id`` mentors."""
     m, e, s = plan_milestones.c, org_employees.c, plan_summaries.c
@@ -170,7 +170,7 @@ def _kpi(row: Any) -> dict[str, Any]:
     return {**counts, "on_time_rate": round(counts["completed_on_time"] / decided, 4) if decided else None}
 
 
-async def kpis(session: AsyncSession, tenant_id: str, *, today: dt.date) -> dict[str, Any]:
+async def kpis(session: Transaction, tenant_id: str, *, today: dt.date) -> dict[str, Any]:
     """Milestones completed on time, per team (the new hire's team when the plan started)
     and per template. ``on_time_rate``: on time / (completed + missed + overdue), i.e. among
     the milestones whose outcome is known; None while there are none."""
@@ -196,7 +196,7 @@ async def kpis(session: AsyncSession, tenant_id: str, *, today: dt.date) -> dict
 
 
 async def templates(
-    session: AsyncSession, tenant_id: str, *, include_retired: bool = False
+    session: Transaction, tenant_id: str, *, include_retired: bool = False
 ) -> list[dict[str, Any]]:
     c = template_summaries.c
     query = scoped(tenant_id, select(template_summaries))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import and_, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import EventEnvelope
 from trellis.contracts.onboarding import (
@@ -25,6 +24,7 @@ from trellis.contracts.onboarding import (
     OnboardingTemplateRevised,
 )
 from trellis.core.consuming.projection import Projection, on
+from trellis.core.store.transaction import Transaction
 from trellis.onboarding.views.tables import plan_milestones, plan_summaries, template_summaries
 
 
@@ -34,7 +34,7 @@ class OnboardingPlans(Projection):
     tables = (plan_summaries, plan_milestones, template_summaries)
 
     @on(OnboardingPlanStarted)
-    async def started(self, session: AsyncSession, ev: OnboardingPlanStarted, env: EventEnvelope) -> None:
+    async def started(self, session: Transaction, ev: OnboardingPlanStarted, env: EventEnvelope) -> None:
         await session.execute(
             insert(plan_summaries).values(
                 plan_id=ev.plan_id,
@@ -69,7 +69,7 @@ class OnboardingPlans(Projection):
         )
 
     @on(MentorAssigned)
-    async def mentor_assigned(self, session: AsyncSession, ev: MentorAssigned, env: EventEnvelope) -> None:
+    async def mentor_assigned(self, session: Transaction, ev: MentorAssigned, env: EventEnvelope) -> None:
         await session.execute(
             update(plan_summaries)
             .where(plan_summaries.c.plan_id == ev.plan_id)
@@ -77,7 +77,7 @@ class OnboardingPlans(Projection):
         )
 
     @on(MilestoneCompleted)
-    async def completed(self, session: AsyncSession, ev: MilestoneCompleted, env: EventEnvelope) -> None:
+    async def completed(self, session: Transaction, ev: MilestoneCompleted, env: EventEnvelope) -> None:
         await _milestone(
             session,
             ev.plan_id,
@@ -89,16 +89,16 @@ class OnboardingPlans(Projection):
         )
 
     @on(MilestoneRescheduled)
-    async def rescheduled(self, session: AsyncSession, ev: MilestoneRescheduled, env: EventEnvelope) -> None:
+    async def rescheduled(self, session: Transaction, ev: MilestoneRescheduled, env: EventEnvelope) -> None:
         await _milestone(session, ev.plan_id, ev.milestone_id, due_date=ev.due_date, missed=False)
 
     @on(MilestoneMissed)
-    async def missed(self, session: AsyncSession, ev: MilestoneMissed, env: EventEnvelope) -> None:
+    async def missed(self, session: Transaction, ev: MilestoneMissed, env: EventEnvelope) -> None:
         await _milestone(session, ev.plan_id, ev.milestone_id, missed=True, was_missed=True)
 
     @on(OnboardingPlanCompleted)
     async def plan_completed(
-        self, session: AsyncSession, ev: OnboardingPlanCompleted, env: EventEnvelope
+        self, session: Transaction, ev: OnboardingPlanCompleted, env: EventEnvelope
     ) -> None:
         await session.execute(
             update(plan_summaries)
@@ -109,7 +109,7 @@ class OnboardingPlans(Projection):
     @on(OnboardingTemplateCreated, OnboardingTemplateRevised)
     async def template_written(
         self,
-        session: AsyncSession,
+        session: Transaction,
         ev: OnboardingTemplateCreated | OnboardingTemplateRevised,
         env: EventEnvelope,
     ) -> None:
@@ -129,7 +129,7 @@ class OnboardingPlans(Projection):
 
     @on(OnboardingTemplateRetired)
     async def template_retired(
-        self, session: AsyncSession, ev: OnboardingTemplateRetired, env: EventEnvelope
+        self, session: Transaction, ev: OnboardingTemplateRetired, env: EventEnvelope
     ) -> None:
         await session.execute(
             update(template_summaries)
@@ -138,7 +138,7 @@ class OnboardingPlans(Projection):
         )
 
 
-async def _milestone(session: AsyncSession, plan_id: str, milestone_id: str, **values: Any) -> None:
+async def _milestone(session: Transaction, plan_id: str, milestone_id: str, **values: Any) -> None:
     c = plan_milestones.c
     result = await session.execute(
         update(plan_milestones)

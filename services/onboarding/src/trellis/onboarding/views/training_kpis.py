@@ -23,9 +23,9 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.onboarding.views.development_tables import training_enrolments, trainings
 from trellis.orgchart.tables import org_teams
 
@@ -52,7 +52,7 @@ def _row(counts: Counter[str]) -> dict[str, Any]:
 
 
 async def training_kpis(
-    session: AsyncSession,
+    session: Transaction,
     tenant_id: str,
     scope: Scope,
     *,

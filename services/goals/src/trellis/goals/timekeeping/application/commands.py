@@ -15,8 +15,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from trellis.contracts.ids import uuid7
 from trellis.core.consuming.clock import Clock
 from trellis.core.errors import ConcurrencyError, NotFound
@@ -24,6 +22,7 @@ from trellis.core.runtime.auth import Actor
 from trellis.core.store.accepted import Accepted
 from trellis.core.store.repository import Repository
 from trellis.core.store.sessions import Sessions
+from trellis.core.store.transaction import Transaction
 from trellis.goals.domain.goal import Goal
 from trellis.goals.timekeeping.application.entry_keys import EntryKeys, new_key, seal, unseal
 from trellis.goals.timekeeping.domain.entry import (
@@ -44,7 +43,7 @@ class VisibleGoals(Protocol):
     """The goals service's reading rule (``GoalCommands.visible``): the goal if the actor may
     see it, else ``NotFound`` (another tenant's, a development goal of someone else's...)."""
 
-    async def __call__(self, session: AsyncSession, actor: Actor, goal_id: str) -> Goal: ...
+    async def __call__(self, session: Transaction, actor: Actor, goal_id: str) -> Goal: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ class TimesheetCommands:
     ) -> Accepted:
         content = Content(Subject.of(goal_id, key_result_id, label), check_note(note))
 
-        async def decide(session: AsyncSession) -> Accepted:
+        async def decide(session: Transaction) -> Accepted:
             await self._check_links(session, actor, content.subject)
             sheet = await self._own(session, actor)
             entry_id = str(uuid7())
@@ -106,7 +105,7 @@ class TimesheetCommands:
         """Change the fields given; any of goal_id, key_result_id and label given replaces what
         the entry is on as a whole (``{"goal_id": "g"}`` moves an entry off its label)."""
 
-        async def decide(session: AsyncSession) -> Accepted:
+        async def decide(session: Transaction) -> Accepted:
             sheet = await self._own(session, actor)
             entry = sheet.entry(entry_id)
             key = await self.keys.key_of(session, actor.tenant_id, entry_id)
@@ -132,7 +131,7 @@ class TimesheetCommands:
         return await self._attempt(decide)
 
     async def delete(self, actor: Actor, correlation_id: str, entry_id: str) -> Accepted:
-        async def decide(session: AsyncSession) -> Accepted:
+        async def decide(session: Transaction) -> Accepted:
             sheet = await self._own(session, actor)
             sheet.delete(entry_id)
             accepted = await self._save(session, sheet, actor, correlation_id, entry_id)
@@ -144,7 +143,7 @@ class TimesheetCommands:
     async def erase(self, actor: Actor, correlation_id: str) -> Erased:
         """Erase every entry of the caller's: one event, every key deleted with it."""
 
-        async def decide(session: AsyncSession) -> Erased:
+        async def decide(session: Transaction) -> Erased:
             sheet = await self._own(session, actor)
             if not sheet.exists:  # never logged anything: nothing to erase, nothing to record
                 return Erased(Accepted(sheet.id, 0, []), 0)
@@ -157,13 +156,13 @@ class TimesheetCommands:
 
     # ---- helpers ------------------------------------------------------------------------
 
-    async def _own(self, session: AsyncSession, actor: Actor) -> Timesheet:
+    async def _own(self, session: Transaction, actor: Actor) -> Timesheet:
         """The caller's timesheet (a new one the first time)."""
         sheet_id = timesheet_id(actor.tenant_id, actor.employee_id)
         found = await self.timesheets.find(session, sheet_id, actor.tenant_id)
         return found or self.timesheets.new(sheet_id, actor.tenant_id)
 
-    async def _check_links(self, session: AsyncSession, actor: Actor, subject: Subject) -> None:
+    async def _check_links(self, session: Transaction, actor: Actor, subject: Subject) -> None:
         """A goal the entry names exists in the caller's tenant and they may see it, by the
         goals service's own rule (so nobody learns that a goal hidden from them exists by
         logging time on it); a key result belongs to it. Unknown and hidden read alike."""
@@ -183,13 +182,13 @@ class TimesheetCommands:
             )
 
     async def _save(
-        self, session: AsyncSession, sheet: Timesheet, actor: Actor, correlation_id: str, entry_id: str | None
+        self, session: Transaction, sheet: Timesheet, actor: Actor, correlation_id: str, entry_id: str | None
     ) -> Accepted:
         stored = await self.timesheets.save(session, sheet, actor.metadata(correlation_id))
         related = {"entry_id": entry_id} if entry_id else {}
         return Accepted(sheet.id, sheet.version, [e.event_type for e in stored], related)
 
-    async def _attempt(self, decide: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def _attempt(self, decide: Callable[[Transaction], Awaitable[T]]) -> T:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self.sessions.transaction() as session:

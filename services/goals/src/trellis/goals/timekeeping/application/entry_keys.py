@@ -21,10 +21,10 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import utcnow
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.goals.timekeeping.domain.entry import Content
 
 PREFIX = "fernet:"
@@ -67,7 +67,7 @@ class EntryKeys:
     """The keys of the time entries, in the goals service's database."""
 
     async def store(
-        self, session: AsyncSession, tenant_id: str, person_id: str, entry_id: str, key: str
+        self, session: Transaction, tenant_id: str, person_id: str, entry_id: str, key: str
     ) -> None:
         await session.execute(
             insert(time_entry_keys).values(
@@ -75,20 +75,20 @@ class EntryKeys:
             )
         )
 
-    async def key_of(self, session: AsyncSession, tenant_id: str, entry_id: str) -> str | None:
+    async def key_of(self, session: Transaction, tenant_id: str, entry_id: str) -> str | None:
         c = time_entry_keys.c
         found = await session.execute(scoped(tenant_id, select(c.key).where(c.entry_id == entry_id)))
         return found.scalar()
 
-    async def open(self, session: AsyncSession, tenant_id: str, entry_id: str, sealed: str) -> Content | None:
+    async def open(self, session: Transaction, tenant_id: str, entry_id: str, sealed: str) -> Content | None:
         """What ``sealed`` holds, while the entry's key exists; None once it is deleted."""
         key = await self.key_of(session, tenant_id, entry_id)
         return unseal(key, sealed) if key else None
 
-    async def forget(self, session: AsyncSession, tenant_id: str, entry_id: str) -> None:
+    async def forget(self, session: Transaction, tenant_id: str, entry_id: str) -> None:
         c = time_entry_keys.c
         await session.execute(scoped(tenant_id, delete(time_entry_keys).where(c.entry_id == entry_id)))
 
-    async def forget_all(self, session: AsyncSession, tenant_id: str, person_id: str) -> None:
+    async def forget_all(self, session: Transaction, tenant_id: str, person_id: str) -> None:
         c = time_entry_keys.c
         await session.execute(scoped(tenant_id, delete(time_entry_keys).where(c.person_id == person_id)))

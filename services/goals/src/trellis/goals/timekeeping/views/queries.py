@@ -15,6 +15,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.goals.timekeeping.views.tables import time_entries
 from trellis.goals.views.tables import goal_key_results, goal_nodes
 
@@ -50,9 +51,7 @@ def _view(row: Any) -> dict[str, Any]:
     }
 
 
-async def entry(
-    session: AsyncSession, tenant_id: str, person_id: str, entry_id: str
-) -> dict[str, Any] | None:
+async def entry(session: Transaction, tenant_id: str, person_id: str, entry_id: str) -> dict[str, Any] | None:
     """One of the person's entries; None for anyone else's, as for one that does not exist."""
     c = time_entries.c
     query = select(time_entries).where(c.entry_id == entry_id, c.person_id == person_id)
@@ -61,14 +60,14 @@ async def entry(
 
 
 async def entries(
-    session: AsyncSession, tenant_id: str, person_id: str, since: dt.date, until: dt.date
+    session: Transaction, tenant_id: str, person_id: str, since: dt.date, until: dt.date
 ) -> list[dict[str, Any]]:
     rows = await session.execute(_entries(tenant_id, person_id, since, until))
     return [_view(row) for row in rows.mappings()]
 
 
 async def summary(
-    session: AsyncSession, tenant_id: str, person_id: str, since: dt.date, until: dt.date
+    session: Transaction, tenant_id: str, person_id: str, since: dt.date, until: dt.date
 ) -> dict[str, Any]:
     """Minutes in all, per ISO week, per goal (and its key results) and per label."""
     rows = (await session.execute(_entries(tenant_id, person_id, since, until))).mappings().all()
@@ -139,7 +138,7 @@ async def export_rows(
             }
 
 
-async def _goal_titles(session: AsyncSession, tenant_id: str, goal_ids: list[str]) -> dict[str, str | None]:
+async def _goal_titles(session: Transaction, tenant_id: str, goal_ids: list[str]) -> dict[str, str | None]:
     if not goal_ids:
         return {}
     c = goal_nodes.c
@@ -148,7 +147,7 @@ async def _goal_titles(session: AsyncSession, tenant_id: str, goal_ids: list[str
 
 
 async def _key_result_names(
-    session: AsyncSession, tenant_id: str, key_result_ids: list[str]
+    session: Transaction, tenant_id: str, key_result_ids: list[str]
 ) -> dict[str, str | None]:
     if not key_result_ids:
         return {}

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Protocol
 
 from sqlalchemy import delete, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from trellis.contracts.envelope import DomainEvent, EventEnvelope, EventRegistry
 from trellis.contracts.timekeeping import (
@@ -23,6 +22,7 @@ from trellis.contracts.timekeeping import (
 )
 from trellis.core.store.event_store import EventStore
 from trellis.core.store.tenancy import scoped
+from trellis.core.store.transaction import Transaction
 from trellis.goals.timekeeping.domain.entry import Content
 from trellis.goals.timekeeping.domain.timesheet import Timesheet, timesheet_id
 from trellis.goals.timekeeping.views.tables import time_entries
@@ -32,7 +32,7 @@ class Opener(Protocol):
     """Opens an entry's sealed content with its key (``application/entry_keys.py``)."""
 
     async def open(
-        self, session: AsyncSession, tenant_id: str, entry_id: str, sealed: str
+        self, session: Transaction, tenant_id: str, entry_id: str, sealed: str
     ) -> Content | None: ...
 
 
@@ -41,13 +41,13 @@ class TimeLog:
         self.registry = registry
         self.opener = opener
 
-    async def after_append(self, session: AsyncSession, stored: list[EventEnvelope]) -> None:
+    async def after_append(self, session: Transaction, stored: list[EventEnvelope]) -> None:
         """The append hook: applies the timesheet events among ``stored``."""
         for envelope in stored:
             if envelope.aggregate_type == Timesheet.aggregate_type:
                 await self.apply(session, self.registry.decode(envelope), envelope)
 
-    async def apply(self, session: AsyncSession, event: DomainEvent, envelope: EventEnvelope) -> None:
+    async def apply(self, session: Transaction, event: DomainEvent, envelope: EventEnvelope) -> None:
         tenant = envelope.tenant_id
         c = time_entries.c
         match event:
@@ -84,7 +84,7 @@ class TimeLog:
                     scoped(tenant, delete(time_entries).where(c.person_id == event.person_id))
                 )
 
-    async def rebuild(self, session: AsyncSession, store: EventStore, tenant_id: str, person_id: str) -> None:
+    async def rebuild(self, session: Transaction, store: EventStore, tenant_id: str, person_id: str) -> None:
         """Make ``person_id``'s log again from their timesheet's events."""
         c = time_entries.c
         await session.execute(scoped(tenant_id, delete(time_entries).where(c.person_id == person_id)))
@@ -95,7 +95,7 @@ class TimeLog:
             await self.apply(session, r.event, r.envelope)
 
     async def _content(
-        self, session: AsyncSession, tenant_id: str, entry_id: str, sealed: str
+        self, session: Transaction, tenant_id: str, entry_id: str, sealed: str
     ) -> Content | None:
         return await self.opener.open(session, tenant_id, entry_id, sealed)
 
