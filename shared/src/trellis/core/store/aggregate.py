@@ -39,10 +39,14 @@ class Aggregate:
     def rehydrate(cls, aggregate_id: str, tenant_id: str, events: Iterable[DomainEvent]) -> Self:
         """The aggregate as its stored events left it (nothing pending)."""
         agg = cls(aggregate_id, tenant_id)
-        for ev in events:
-            agg.apply(ev)
-            agg.version += 1
+        agg.replay(events)
         return agg
+
+    def replay(self, events: Iterable[DomainEvent]) -> None:
+        """Apply stored events that follow this aggregate's version (nothing pending)."""
+        for ev in events:
+            self.apply(ev)
+            self.version += 1
 
     @property
     def exists(self) -> bool:

@@ -401,7 +401,7 @@ class EventStore:
         the same transaction need not query it again.
         """
         # Rows this transaction wrote itself are not committed: never cache past them.
-        uncommitted = aggregate_id in session.info.get(_APPENDED, set())
+        uncommitted = not self.committed_in(session, aggregate_id)
         cached = None if uncommitted else self._cache.get(aggregate_id)
         after = cached.version if cached else 0
         rows = await on_connection(session, _rehydration_rows, aggregate_id, after)
@@ -417,6 +417,11 @@ class EventStore:
             self._cache.put(aggregate_id, cached)
         session.info.setdefault(_LOADED_VERSIONS, {})[aggregate_id] = cached.version
         return cached.tenant_id, cached.aggregate_type, cached.events
+
+    def committed_in(self, session: Transaction, aggregate_id: str) -> bool:
+        """Whether every event of ``aggregate_id`` that ``session`` reads is committed (it
+        has appended none to it in this transaction)."""
+        return aggregate_id not in session.info.get(_APPENDED, ())
 
     async def read_after(
         self, position: int, *, limit: int = 500, session: Transaction | None = None
