@@ -181,7 +181,7 @@ class _Batch:
 
 
 class _Member:
-    """One command's place in a batch: its turn on the batch's session, its savepoint."""
+    """One command's place in a batch: its turn on the batch's transaction, its savepoint."""
 
     def __init__(self, group: GroupCommit) -> None:
         self.group = group
